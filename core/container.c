@@ -1,0 +1,448 @@
+/* container.c — model paths: files, package folders, zips, compiled folders (see container.h). */
+#include "container.h"
+#include "json.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+typedef struct mapped {
+  char *relpath;
+  const uint8_t *data;
+  size_t len;
+  void *map;      /* mmap base (or NULL) */
+  size_t maplen;
+  uint8_t *heap;  /* malloc'd copy (zip entries) */
+  struct mapped *next;
+} mapped;
+
+struct mlsh_container {
+  mlsh_format format;
+  char *path;       /* as given */
+  char *model_dir;  /* folder "@model_path" refers to: absolute dir, or zip entry prefix */
+  char *spec_rel;   /* spec file relative to model_dir */
+  char *spec_name;  /* printable spec path */
+  zip_t *zip;
+  mapped *maps;
+};
+
+const char *mlsh_format_name(mlsh_format f) {
+  switch (f) {
+    case MLSH_FMT_MLMODEL: return "mlmodel";
+    case MLSH_FMT_MLPACKAGE: return "mlpackage";
+    case MLSH_FMT_MLPACKAGE_ZIP: return "mlpackage.zip";
+    case MLSH_FMT_MLMODELC: return "mlmodelc";
+    case MLSH_FMT_ONNX: return "onnx";
+  }
+  return "?";
+}
+
+mlsh_format mlsh_container_format(const mlsh_container *c) { return c->format; }
+const char *mlsh_container_path(const mlsh_container *c) { return c->path; }
+
+static char *join(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *r = malloc(la + lb + 2);
+  if (!r) return NULL;
+  memcpy(r, a, la);
+  size_t o = la;
+  if (la && lb && a[la - 1] != '/') r[o++] = '/';
+  memcpy(r + o, b, lb + 1);
+  return r;
+}
+
+/* Relative, '..'-free path below the model folder; strips "@model_path/". NULL if unsafe. */
+static const char *safe_rel(const char *p) {
+  if (strncmp(p, "@model_path/", 12) == 0) p += 12;
+  if (*p == '/' || *p == 0) return NULL;
+  for (const char *s = p; *s;) {
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if ((n == 2 && s[0] == '.' && s[1] == '.') || n == 0) return NULL;
+    s += n + (slash ? 1 : 0);
+    if (!slash) break;
+  }
+  return p;
+}
+
+static int map_file(const char *path, mapped *m, uint64_t max, mlsh_err *e) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return mlsh_fail(e, path, "%s", strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return mlsh_fail(e, path, "not a regular file");
+  }
+  if ((uint64_t)st.st_size > max) {
+    close(fd);
+    return mlsh_fail(e, path, "file of %lld bytes exceeds the %llu-byte limit", (long long)st.st_size,
+                     (unsigned long long)max);
+  }
+  m->len = (size_t)st.st_size;
+  if (m->len == 0) {
+    close(fd);
+    m->data = (const uint8_t *)"";
+    return 0;
+  }
+  void *p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return mlsh_fail(e, path, "cannot map: %s", strerror(errno));
+  m->map = p;
+  m->maplen = m->len;
+  m->data = p;
+  return 0;
+}
+
+static int read_zip_entry(mlsh_container *c, const char *entry, mapped *m, uint64_t max, mlsh_err *e) {
+  zip_stat_t st;
+  zip_stat_init(&st);
+  if (zip_stat(c->zip, entry, 0, &st) != 0) return mlsh_fail(e, c->path, "zip has no entry %s", entry);
+  if (!(st.valid & ZIP_STAT_SIZE)) return mlsh_fail(e, c->path, "zip entry %s has no size", entry);
+  if (st.size > max) return mlsh_fail(e, c->path, "zip entry %s declares %llu bytes, over the limit", entry,
+                                      (unsigned long long)st.size);
+  if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > 4096 && st.comp_size * MLSH_MAX_ZIP_RATIO < st.size)
+    return mlsh_fail(e, c->path, "zip entry %s inflates more than %dx (zip bomb?)", entry, MLSH_MAX_ZIP_RATIO);
+  zip_file_t *zf = zip_fopen(c->zip, entry, 0);
+  if (!zf) return mlsh_fail(e, c->path, "cannot open zip entry %s: %s", entry, zip_strerror(c->zip));
+  m->heap = malloc(st.size ? st.size : 1);
+  if (!m->heap) {
+    zip_fclose(zf);
+    return mlsh_fail(e, c->path, "out of memory reading %s", entry);
+  }
+  zip_int64_t got = 0;
+  while ((zip_uint64_t)got < st.size) {
+    zip_int64_t r = zip_fread(zf, m->heap + got, st.size - (zip_uint64_t)got);
+    if (r <= 0) break;
+    got += r;
+  }
+  char extra;
+  zip_int64_t more = (zip_uint64_t)got == st.size ? zip_fread(zf, &extra, 1) : 0;
+  int bad = zip_fclose(zf) != 0;
+  if ((zip_uint64_t)got != st.size || more > 0 || bad) {
+    free(m->heap);
+    m->heap = NULL;
+    return mlsh_fail(e, c->path, "zip entry %s is corrupt (read %lld of %llu bytes)", entry, (long long)got,
+                     (unsigned long long)st.size);
+  }
+  m->data = m->heap;
+  m->len = st.size;
+  return 0;
+}
+
+/* Load relpath (below model_dir) into a new mapping (not cached). */
+static int load_rel(mlsh_container *c, const char *relpath, mapped *m, uint64_t max, mlsh_err *e) {
+  const char *rel = safe_rel(relpath);
+  if (!rel) return mlsh_fail(e, c->path, "unsafe path inside the model: %s", relpath);
+  char *full = join(c->model_dir, rel);
+  if (!full) return mlsh_fail(e, c->path, "out of memory");
+  int rc = c->zip ? read_zip_entry(c, full, m, max, e) : map_file(full, m, max, e);
+  free(full);
+  return rc;
+}
+
+static void unload(mapped *m) {
+  if (m->map) munmap(m->map, m->maplen);
+  free(m->heap);
+  free(m->relpath);
+}
+
+int mlsh_container_map(mlsh_container *c, const char *relpath, const uint8_t **data, size_t *len,
+                       const char **name_out, mlsh_err *e) {
+  const char *rel = safe_rel(relpath);
+  if (!rel) return mlsh_fail(e, c->path, "unsafe path inside the model: %s", relpath);
+  mapped *m;
+  for (m = c->maps; m; m = m->next)
+    if (strcmp(m->relpath, rel) == 0) break;
+  if (!m) {
+    m = calloc(1, sizeof *m);
+    if (!m) return mlsh_fail(e, c->path, "out of memory");
+    if (load_rel(c, rel, m, c->zip ? MLSH_MAX_ZIP_ENTRY : UINT64_MAX, e) != 0) {
+      free(m);
+      return -1;
+    }
+    if (!(m->relpath = strdup(rel))) {
+      unload(m);
+      free(m);
+      return mlsh_fail(e, c->path, "out of memory");
+    }
+    m->next = c->maps;
+    c->maps = m;
+  }
+  *data = m->data;
+  *len = m->len;
+  if (name_out) *name_out = m->relpath;
+  return 0;
+}
+
+int mlsh_container_spec(mlsh_container *c, const uint8_t **data, size_t *len, const char **name, mlsh_err *e) {
+  if (name) *name = c->spec_name;
+  if (c->format == MLSH_FMT_MLMODELC) return mlsh_fail(e, c->path, "a compiled model has no model spec");
+  if (mlsh_container_map(c, c->spec_rel, data, len, NULL, e) != 0) return -1;
+  if (*len > MLSH_MAX_SPEC_BYTES) return mlsh_fail(e, c->spec_name, "spec exceeds 2 GiB");
+  return 0;
+}
+
+int mlsh_container_stat(mlsh_container *c, const char *relpath, uint64_t *size) {
+  const char *rel = safe_rel(relpath);
+  if (!rel) return -1;
+  char *full = join(c->model_dir, rel);
+  if (!full) return -1;
+  int rc = -1;
+  if (c->zip) {
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat(c->zip, full, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE)) {
+      *size = st.size;
+      rc = 0;
+    }
+  } else {
+    struct stat st;
+    if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+      *size = (uint64_t)st.st_size;
+      rc = 0;
+    }
+  }
+  free(full);
+  return rc;
+}
+
+static int list_dir(const char *dir, const char *prefix, int depth, mlsh_file_fn fn, void *ud) {
+  if (depth > 16) return 0;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+    char *full = join(dir, de->d_name), *rel = *prefix ? join(prefix, de->d_name) : strdup(de->d_name);
+    struct stat st;
+    if (full && rel && lstat(full, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) list_dir(full, rel, depth + 1, fn, ud);
+      else if (S_ISREG(st.st_mode)) fn(ud, rel, (uint64_t)st.st_size);
+    }
+    free(full);
+    free(rel);
+  }
+  closedir(d);
+  return 0;
+}
+
+int mlsh_container_list(mlsh_container *c, mlsh_file_fn fn, void *ud, mlsh_err *e) {
+  (void)e;
+  if (c->zip) {
+    size_t plen = strlen(c->model_dir);
+    zip_int64_t n = zip_get_num_entries(c->zip, 0);
+    for (zip_int64_t i = 0; i < n; i++) {
+      zip_stat_t st;
+      zip_stat_init(&st);
+      if (zip_stat_index(c->zip, (zip_uint64_t)i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME)) continue;
+      size_t nl = strlen(st.name);
+      if (nl <= plen || strncmp(st.name, c->model_dir, plen) != 0 || st.name[nl - 1] == '/') continue;
+      fn(ud, st.name + plen, st.size);
+    }
+    return 0;
+  }
+  if (c->format == MLSH_FMT_MLMODEL || c->format == MLSH_FMT_ONNX) {
+    struct stat st;
+    if (stat(c->path, &st) == 0) fn(ud, c->spec_rel, (uint64_t)st.st_size);
+    return 0;
+  }
+  return list_dir(c->model_dir, "", 0, fn, ud);
+}
+
+/* Manifest.json -> path of the root model item relative to the package's Data/ folder. */
+static int read_manifest(const char *name, const uint8_t *text, size_t len, char **root_path, mlsh_err *e) {
+  char jerr[256];
+  mlsh_json *j = mlsh_json_parse((const char *)text, len, jerr, sizeof jerr);
+  if (!j) return mlsh_fail(e, name, "invalid JSON: %s", jerr);
+  int rc = -1;
+  const char *root_id = mlsh_json_get_string(j, "rootModelIdentifier");
+  const mlsh_json *items = mlsh_json_get(j, "itemInfoEntries");
+  const mlsh_json *item = root_id && items ? mlsh_json_get(items, root_id) : NULL;
+  const char *path = item ? mlsh_json_get_string(item, "path") : NULL;
+  if (!root_id) mlsh_fail(e, name, "no rootModelIdentifier");
+  else if (!items || items->kind != MLSH_JSON_OBJECT) mlsh_fail(e, name, "no itemInfoEntries object");
+  else if (!item) mlsh_fail(e, name, "rootModelIdentifier %s names no item in itemInfoEntries", root_id);
+  else if (!path) mlsh_fail(e, name, "root item %s has no path", root_id);
+  else if (!safe_rel(path) || strncmp(path, "@model_path", 11) == 0) mlsh_fail(e, name, "root item path %s is not a safe relative path", path);
+  else if (!(*root_path = strdup(path))) mlsh_fail(e, name, "out of memory");
+  else rc = 0;
+  mlsh_json_free(j);
+  return rc;
+}
+
+/* Given the package-relative root path "com.apple.CoreML/model.mlmodel", set model_dir and spec_rel.
+ * In a zip, model_dir is an entry-name prefix ending in '/'. */
+static int set_root(mlsh_container *c, const char *data_dir, const char *root_path) {
+  const char *slash = strrchr(root_path, '/');
+  char *sub = slash ? strndup(root_path, (size_t)(slash - root_path)) : strdup("");
+  if (!sub) return -1;
+  char *dir = *sub ? join(data_dir, sub) : strdup(data_dir);
+  free(sub);
+  if (!dir) return -1;
+  if (c->zip) { /* entry prefix: "pkg.mlpackage/Data/com.apple.CoreML/" */
+    size_t l = strlen(dir);
+    c->model_dir = malloc(l + 2);
+    if (c->model_dir) {
+      memcpy(c->model_dir, dir, l);
+      memcpy(c->model_dir + l, "/", 2);
+    }
+    free(dir);
+  } else {
+    c->model_dir = dir;
+  }
+  c->spec_rel = strdup(slash ? slash + 1 : root_path);
+  if (!c->model_dir || !c->spec_rel) return -1;
+  if (c->zip) {
+    size_t n = strlen(c->path) + strlen(c->model_dir) + strlen(c->spec_rel) + 2;
+    if ((c->spec_name = malloc(n))) snprintf(c->spec_name, n, "%s:%s%s", c->path, c->model_dir, c->spec_rel);
+  } else {
+    c->spec_name = join(c->model_dir, c->spec_rel);
+  }
+  return c->spec_name ? 0 : -1;
+}
+
+static int open_package_dir(mlsh_container *c, mlsh_err *e) {
+  char *manifest = join(c->path, "Manifest.json"), *data = join(c->path, "Data");
+  mapped m = {0};
+  char *root = NULL;
+  int rc = -1;
+  if (!manifest || !data) mlsh_fail(e, c->path, "out of memory");
+  else if (map_file(manifest, &m, MLSH_MAX_SMALL_FILE, e) == 0 && read_manifest(manifest, m.data, m.len, &root, e) == 0) {
+    if (set_root(c, data, root) != 0) mlsh_fail(e, c->path, "out of memory");
+    else rc = 0;
+  }
+  unload(&m);
+  free(root);
+  free(manifest);
+  free(data);
+  return rc;
+}
+
+static int open_zip(mlsh_container *c, mlsh_err *e) {
+  int zerr = 0;
+  c->zip = zip_open(c->path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+  if (!c->zip) {
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, zerr);
+    mlsh_fail(e, c->path, "corrupt zip: %s", zip_error_strerror(&ze));
+    zip_error_fini(&ze);
+    return -1;
+  }
+  /* The package is the shallowest folder holding Manifest.json (or the zip root itself). */
+  zip_int64_t n = zip_get_num_entries(c->zip, 0);
+  const char *best = NULL;
+  size_t bestlen = 0;
+  for (zip_int64_t i = 0; i < n; i++) {
+    const char *name = zip_get_name(c->zip, (zip_uint64_t)i, 0);
+    if (!name) continue;
+    size_t nl = strlen(name);
+    if (nl < 13 || strcmp(name + nl - 13, "Manifest.json") != 0 || (nl > 13 && name[nl - 14] != '/')) continue;
+    if (!safe_rel(name)) return mlsh_fail(e, c->path, "zip entry %s has an unsafe path", name);
+    if (!best || nl < bestlen) { best = name; bestlen = nl; }
+  }
+  if (!best) return mlsh_fail(e, c->path, "zip holds no .mlpackage (no Manifest.json entry)");
+  char *prefix = strndup(best, bestlen - 13), *data = prefix ? join(prefix, "Data") : NULL;
+  mapped m = {0};
+  char *root = NULL;
+  int rc = -1;
+  c->model_dir = strdup("");
+  if (!prefix || !data || !c->model_dir) mlsh_fail(e, c->path, "out of memory");
+  else if (read_zip_entry(c, best, &m, MLSH_MAX_SMALL_FILE, e) == 0 && read_manifest(best, m.data, m.len, &root, e) == 0) {
+    free(c->model_dir);
+    c->model_dir = NULL;
+    if (set_root(c, data, root) != 0) mlsh_fail(e, c->path, "out of memory");
+    else rc = 0;
+  }
+  unload(&m);
+  free(root);
+  free(prefix);
+  free(data);
+  return rc;
+}
+
+static int has_suffix(const char *s, const char *suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && strcasecmp(s + a - b, suf) == 0;
+}
+
+int mlsh_container_open(const char *path, mlsh_container **out, mlsh_err *e) {
+  *out = NULL;
+  struct stat st;
+  if (stat(path, &st) != 0) return mlsh_fail(e, path, "%s", strerror(errno));
+  mlsh_container *c = calloc(1, sizeof *c);
+  if (!c || !(c->path = strdup(path))) {
+    free(c);
+    return mlsh_fail(e, path, "out of memory");
+  }
+  /* drop trailing slashes so printed names stay tidy */
+  for (size_t l = strlen(c->path); l > 1 && c->path[l - 1] == '/'; l--) c->path[l - 1] = 0;
+  int rc = -1;
+  if (S_ISDIR(st.st_mode)) {
+    char *manifest = join(c->path, "Manifest.json"), *mil = join(c->path, "model.mil"),
+         *cdata = join(c->path, "coremldata.bin");
+    struct stat s2;
+    if (!manifest || !mil || !cdata) mlsh_fail(e, path, "out of memory");
+    else if (stat(manifest, &s2) == 0) {
+      c->format = MLSH_FMT_MLPACKAGE;
+      rc = open_package_dir(c, e);
+    } else if (stat(mil, &s2) == 0 || stat(cdata, &s2) == 0) {
+      c->format = MLSH_FMT_MLMODELC;
+      c->model_dir = strdup(c->path);
+      c->spec_rel = strdup(stat(mil, &s2) == 0 ? "model.mil" : "coremldata.bin");
+      c->spec_name = c->spec_rel ? join(c->path, c->spec_rel) : NULL;
+      rc = c->model_dir && c->spec_name ? 0 : mlsh_fail(e, path, "out of memory");
+    } else {
+      mlsh_fail(e, path, "directory is not a model package (no Manifest.json, no model.mil)");
+    }
+    free(manifest);
+    free(mil);
+    free(cdata);
+  } else if (S_ISREG(st.st_mode)) {
+    unsigned char magic[4] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, magic, 4) : -1;
+    if (fd >= 0) close(fd);
+    if (got < 0) mlsh_fail(e, path, "%s", strerror(errno));
+    else if (got == 4 && memcmp(magic, "PK\3\4", 4) == 0) {
+      c->format = MLSH_FMT_MLPACKAGE_ZIP;
+      rc = open_zip(c, e);
+    } else {
+      c->format = has_suffix(path, ".onnx") ? MLSH_FMT_ONNX : MLSH_FMT_MLMODEL;
+      const char *slash = strrchr(c->path, '/');
+      c->model_dir = slash ? strndup(c->path, (size_t)(slash - c->path)) : strdup(".");
+      if (c->model_dir && !*c->model_dir) { free(c->model_dir); c->model_dir = strdup("/"); }
+      c->spec_rel = strdup(slash ? slash + 1 : c->path);
+      c->spec_name = strdup(c->path);
+      rc = c->model_dir && c->spec_rel && c->spec_name ? 0 : mlsh_fail(e, path, "out of memory");
+    }
+  } else {
+    mlsh_fail(e, path, "not a file or directory");
+  }
+  if (rc != 0) {
+    mlsh_container_close(c);
+    return -1;
+  }
+  *out = c;
+  return 0;
+}
+
+void mlsh_container_close(mlsh_container *c) {
+  if (!c) return;
+  while (c->maps) {
+    mapped *n = c->maps->next;
+    unload(c->maps);
+    free(c->maps);
+    c->maps = n;
+  }
+  if (c->zip) zip_discard(c->zip);
+  free(c->path);
+  free(c->model_dir);
+  free(c->spec_rel);
+  free(c->spec_name);
+  free(c);
+}

@@ -1,0 +1,278 @@
+/* lua_model.c — binding for mlsh.Model: an opened model container plus its decoded spec.
+ * Lua (the raw layer; lua/mlsh/model.lua adds the user API on the same metatable):
+ *   core.model.open(path) -> Model | nil, err      (err names the file and the reason)
+ *   m:_format() m:_path() m:_spec() m:_set_spec(msg) m:_files() m:_read(relpath [, max])
+ *   m:_blob(file, offset) -> {dtype, blob_dtype, size, data_offset, padding_bits} | nil, err
+ *   m:_blob_header(file) -> {count, version} | nil, err
+ *   m:_blob_values(file, offset, n [, dtype]) -> mlsh.Array | nil, err
+ *   m:_blob_bytes(file, offset) -> string | nil, err
+ *   m:close() (also __close/__gc); core.model.methods / core.model.props: tables the Lua layer
+ *   fills with methods and property getters (m.x calls props.x(m)).
+ * Weight files are mapped on first use and stay mapped until close. */
+#include "blobfile.h"
+#include "container.h"
+#include "lua_array.h"
+#include "lua_proto.h"
+#include <lauxlib.h>
+#include <string.h>
+
+#define MODEL_MT "mlsh.Model"
+
+typedef struct {
+  mlsh_container *c;
+} lmodel;
+
+static lmodel *check_open(lua_State *L, int idx) {
+  lmodel *m = luaL_checkudata(L, idx, MODEL_MT);
+  if (!m->c) luaL_error(L, "model is closed");
+  return m;
+}
+
+static int push_err(lua_State *L, const mlsh_err *e) {
+  lua_pushnil(L);
+  lua_pushstring(L, e->msg);
+  return 2;
+}
+
+static const char *spec_type_for(mlsh_format f) {
+  return f == MLSH_FMT_ONNX ? "onnx.ModelProto" : "CoreML.Specification.Model";
+}
+
+static int l_open(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lmodel *m = lua_newuserdatauv(L, sizeof *m, 2);
+  m->c = NULL;
+  luaL_setmetatable(L, MODEL_MT);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 2); /* cache table for the Lua layer */
+  mlsh_err e;
+  if (mlsh_container_open(path, &m->c, &e) != 0) return push_err(L, &e);
+  mlsh_format fmt = mlsh_container_format(m->c);
+  if (fmt == MLSH_FMT_MLMODELC) return 1; /* the Lua layer builds the spec from model.mil */
+  const uint8_t *data;
+  size_t len;
+  const char *name;
+  if (mlsh_container_spec(m->c, &data, &len, &name, &e) != 0) return push_err(L, &e);
+  const ProtobufCMessageDescriptor *d = mlsh_proto_find(spec_type_for(fmt));
+  if (!d) {
+    mlsh_fail(&e, name, "this mlsh was built without the %s schema", spec_type_for(fmt));
+    return push_err(L, &e);
+  }
+  if (len == 0) {
+    mlsh_fail(&e, name, "empty file, not a model");
+    return push_err(L, &e);
+  }
+  ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, len, data);
+  if (!msg) {
+    mlsh_fail(&e, name, fmt == MLSH_FMT_ONNX ? "not an ONNX model (truncated or corrupt protobuf)"
+                                             : "not a Core ML model (truncated or corrupt protobuf)");
+    return push_err(L, &e);
+  }
+  mlsh_proto_push_root(L, msg);
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
+  if (m->c) mlsh_container_close(m->c);
+  m->c = NULL;
+  return 0;
+}
+
+static int l_format(lua_State *L) {
+  lua_pushstring(L, mlsh_format_name(mlsh_container_format(check_open(L, 1)->c)));
+  return 1;
+}
+
+static int l_path(lua_State *L) {
+  lua_pushstring(L, mlsh_container_path(check_open(L, 1)->c));
+  return 1;
+}
+
+static int l_spec(lua_State *L) {
+  check_open(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
+static int l_set_spec(lua_State *L) {
+  check_open(L, 1);
+  mlsh_proto_check(L, 2, NULL);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  return 0;
+}
+
+static int l_cache(lua_State *L) {
+  luaL_checkudata(L, 1, MODEL_MT);
+  lua_getiuservalue(L, 1, 2);
+  return 1;
+}
+
+static void add_file(void *ud, const char *rel, uint64_t size) {
+  lua_State *L = ud;
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, rel);
+  lua_setfield(L, -2, "path");
+  lua_pushinteger(L, (lua_Integer)size);
+  lua_setfield(L, -2, "bytes");
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+static int l_files(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  lua_newtable(L);
+  mlsh_err e;
+  if (mlsh_container_list(m->c, add_file, L, &e) != 0) return push_err(L, &e);
+  return 1;
+}
+
+static int l_read(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  const char *rel = luaL_checkstring(L, 2);
+  lua_Integer max = luaL_optinteger(L, 3, (lua_Integer)MLSH_MAX_SMALL_FILE);
+  uint64_t size;
+  mlsh_err e;
+  if (mlsh_container_stat(m->c, rel, &size) != 0) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "has no file %s", rel);
+    return push_err(L, &e);
+  }
+  if (max >= 0 && size > (uint64_t)max) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "%s is %llu bytes, over the %lld-byte limit", rel,
+              (unsigned long long)size, (long long)max);
+    return push_err(L, &e);
+  }
+  const uint8_t *data;
+  size_t len;
+  if (mlsh_container_map(m->c, rel, &data, &len, NULL, &e) != 0) return push_err(L, &e);
+  lua_pushlstring(L, (const char *)data, len);
+  return 1;
+}
+
+/* Map a weight file and read the blob record at offset. */
+static int get_blob(lua_State *L, lmodel *m, mlsh_blob *b, mlsh_err *e) {
+  const char *file = luaL_checkstring(L, 2);
+  lua_Integer off = luaL_checkinteger(L, 3);
+  const uint8_t *data;
+  size_t len;
+  const char *name;
+  if (mlsh_container_map(m->c, file, &data, &len, &name, e) != 0) return -1;
+  char printable[1024];
+  snprintf(printable, sizeof printable, "%s/%s", mlsh_container_path(m->c), name);
+  if (off < 0) return mlsh_fail(e, printable, "negative blob offset %lld", (long long)off);
+  return mlsh_blob_read(data, len, (uint64_t)off, b, printable, e);
+}
+
+static int l_blob(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  mlsh_blob b;
+  mlsh_err e;
+  if (get_blob(L, m, &b, &e) != 0) return push_err(L, &e);
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, mlsh_dtype_name(b.dtype)); lua_setfield(L, -2, "dtype");
+  lua_pushinteger(L, b.blob_dtype); lua_setfield(L, -2, "blob_dtype");
+  lua_pushinteger(L, (lua_Integer)b.size); lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)b.data_offset); lua_setfield(L, -2, "data_offset");
+  lua_pushinteger(L, (lua_Integer)b.padding_bits); lua_setfield(L, -2, "padding_bits");
+  return 1;
+}
+
+static int l_blob_header(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  const char *file = luaL_checkstring(L, 2);
+  const uint8_t *data;
+  size_t len;
+  const char *name;
+  mlsh_err e;
+  mlsh_blob_header h;
+  if (mlsh_container_map(m->c, file, &data, &len, &name, &e) != 0 || mlsh_blob_read_header(data, len, &h, name, &e) != 0)
+    return push_err(L, &e);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, h.count); lua_setfield(L, -2, "count");
+  lua_pushinteger(L, h.version); lua_setfield(L, -2, "version");
+  return 1;
+}
+
+static int l_blob_values(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 4);
+  const char *dtname = luaL_optstring(L, 5, NULL);
+  mlsh_blob b;
+  mlsh_err e;
+  if (get_blob(L, m, &b, &e) != 0) return push_err(L, &e);
+  mlsh_dtype dt = dtname ? mlsh_dtype_from_name(dtname) : b.dtype;
+  if (dt == MLSH_DT_INVALID) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "blob at offset %lld has unknown data type %u", (long long)luaL_checkinteger(L, 3),
+              b.blob_dtype);
+    return push_err(L, &e);
+  }
+  if (n < 0 || mlsh_dtype_nbytes(dt, (size_t)n) > b.size) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "blob at offset %lld holds %llu bytes, too few for %lld %s values",
+              (long long)luaL_checkinteger(L, 3), (unsigned long long)b.size, (long long)n, mlsh_dtype_name(dt));
+    return push_err(L, &e);
+  }
+  mlsh_array *a = mlsh_array_push(L, (size_t)n);
+  mlsh_decode_f32(b.data, b.size, dt, (size_t)n, a->data);
+  return 1;
+}
+
+static int l_blob_bytes(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  mlsh_blob b;
+  mlsh_err e;
+  if (get_blob(L, m, &b, &e) != 0) return push_err(L, &e);
+  lua_pushlstring(L, (const char *)b.data, b.size);
+  return 1;
+}
+
+/* m.key: methods first, then property getters (props[key](m)). */
+static int l_index(lua_State *L) {
+  luaL_getmetatable(L, MODEL_MT);
+  lua_getfield(L, -1, "__methods");
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+  lua_pop(L, 2);
+  lua_getfield(L, -1, "__props");
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int l_tostring(lua_State *L) {
+  lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
+  if (m->c) lua_pushfstring(L, "Model(%s)", mlsh_container_path(m->c));
+  else lua_pushliteral(L, "Model(closed)");
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+  {"_format", l_format}, {"_path", l_path}, {"_spec", l_spec}, {"_set_spec", l_set_spec}, {"_cache", l_cache},
+  {"_files", l_files}, {"_read", l_read}, {"_blob", l_blob}, {"_blob_header", l_blob_header},
+  {"_blob_values", l_blob_values}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
+static const luaL_Reg meta[] = {
+  {"__index", l_index}, {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
+
+int luaopen_mlsh_core_model(lua_State *L) {
+  lua_newtable(L); /* module */
+  if (luaL_newmetatable(L, MODEL_MT)) {
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__methods");
+    lua_newtable(L);
+    lua_setfield(L, -2, "__props");
+  }
+  lua_getfield(L, -1, "__methods");
+  lua_setfield(L, -3, "methods");
+  lua_getfield(L, -1, "__props");
+  lua_setfield(L, -3, "props");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_open);
+  lua_setfield(L, -2, "open");
+  return 1;
+}
