@@ -69,7 +69,7 @@ mlsh: $(CORE_OBJ) $(REPL_OBJ)
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
 $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS) $(filter-out -llua5.4,$(PKG_LIBS)) -lpthread -lm
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS) $(filter-out -llua5.4,$(PKG_LIBS)) $(READLINE_LIBS) -lpthread -lm
 
 test: all
 	@$(LUA_ENV) busted --lpath="" -o tests/support/summary.lua tests

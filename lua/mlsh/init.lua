@@ -1,1 +1,34 @@
-return {}
+-- mlsh — the Lua API users script against.
+--   local mlsh = require "mlsh"
+--   local m = mlsh.load("Model.mlpackage")      -- raises "path: reason" on bad input
+--   local m, err = mlsh.try_load(path)          -- nil, "path: reason" instead
+--   m.spec_version, m.model_type, m:inputs(), m:functions(), m:ops(), m:layers(), m:weights() ...
+local core = require "mlsh.core"
+
+local M = { core = core, version = "0.1.0" }
+M.json = require "mlsh.json"
+M.types = require "mlsh.types"
+M.model = require "mlsh.model"
+
+local compiled -- loaded on demand
+
+-- One path for both load flavours: nil, msg on failure.
+function M.try_load(path)
+  if type(path) ~= "string" then return nil, "mlsh.load: expected a path string, got " .. type(path) end
+  local m, err = core.model.open(path)
+  if not m then return nil, err end
+  if m:_format() == "mlmodelc" then
+    compiled = compiled or require "mlsh.compiled"
+    local ok, e = compiled.attach_spec(m)
+    if not ok then m:close() return nil, e end
+  end
+  return m
+end
+
+function M.load(path)
+  local m, err = M.try_load(path)
+  if not m then error(err, 2) end
+  return m
+end
+
+return M
