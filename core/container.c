@@ -187,6 +187,13 @@ int mlsh_container_spec(mlsh_container *c, const uint8_t **data, size_t *len, co
   return 0;
 }
 
+void mlsh_container_display(const mlsh_container *c, const char *relpath, char *buf, size_t len) {
+  const char *rel = safe_rel(relpath);
+  if (!rel) rel = relpath;
+  if (c->zip) snprintf(buf, len, "%s:%s%s", c->path, c->model_dir, rel);
+  else snprintf(buf, len, "%s/%s", c->model_dir, rel);
+}
+
 int mlsh_container_stat(mlsh_container *c, const char *relpath, uint64_t *size) {
   const char *rel = safe_rel(relpath);
   if (!rel) return -1;

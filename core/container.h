@@ -32,6 +32,8 @@ int mlsh_container_spec(mlsh_container *c, const uint8_t **data, size_t *len, co
  * The bytes stay valid until close. `name_out` (optional) gets a printable path. */
 int mlsh_container_map(mlsh_container *c, const char *relpath, const uint8_t **data, size_t *len,
                        const char **name_out, mlsh_err *e);
+/* A printable name for relpath: the real path, or zip:entry. */
+void mlsh_container_display(const mlsh_container *c, const char *relpath, char *buf, size_t len);
 /* Whether relpath exists in the model folder, and its size. */
 int mlsh_container_stat(mlsh_container *c, const char *relpath, uint64_t *size);
 /* List files below the model folder (relative paths, '/'-separated) with sizes. */

@@ -11,7 +11,7 @@
 #define ARRAY_MT "mlsh.Array"
 
 mlsh_array *mlsh_array_push(lua_State *L, size_t n) {
-  if (n > (SIZE_MAX - sizeof(mlsh_array)) / sizeof(float)) luaL_error(L, "array of %zu elements is too large", n);
+  if (n > (SIZE_MAX - sizeof(mlsh_array)) / sizeof(float)) luaL_error(L, "array of %I elements is too large", (lua_Integer)n);
   mlsh_array *a = lua_newuserdatauv(L, sizeof(mlsh_array) + n * sizeof(float), 0);
   a->n = n;
   a->rank = 1;
@@ -39,7 +39,7 @@ mlsh_array *mlsh_array_arg(lua_State *L, int idx) {
     lua_geti(L, idx, (lua_Integer)i + 1);
     int ok;
     lua_Number v = lua_tonumberx(L, -1, &ok);
-    if (!ok) luaL_error(L, "element %zu is not a number", i + 1);
+    if (!ok) luaL_error(L, "element %I is not a number", (lua_Integer)(i + 1));
     a->data[i] = (float)v;
     lua_pop(L, 1);
   }
@@ -62,7 +62,7 @@ static void set_shape(lua_State *L, int idx, mlsh_array *a) {
     prod *= (size_t)d;
     shape[i] = d;
   }
-  if (prod != a->n) luaL_error(L, "shape holds %zu elements, array has %zu", prod, a->n);
+  if (prod != a->n) luaL_error(L, "shape holds %I elements, array has %I", (lua_Integer)prod, (lua_Integer)a->n);
   a->rank = (int)rank;
   memcpy(a->shape, shape, sizeof shape);
 }
@@ -98,7 +98,7 @@ static int l_decode(lua_State *L) {
   lua_settop(L, 4);
   mlsh_array *a = mlsh_array_push(L, n);
   if (mlsh_decode_f32(s, len, dt, n, a->data) != 0)
-    return luaL_error(L, "%zu bytes cannot hold %zu %s elements", len, n, mlsh_dtype_name(dt));
+    return luaL_error(L, "%I bytes cannot hold %I %s elements", (lua_Integer)len, (lua_Integer)n, mlsh_dtype_name(dt));
   if (!lua_isnil(L, 4)) set_shape(L, 4, a);
   return 1;
 }

@@ -159,7 +159,7 @@ static int get_blob(lua_State *L, lmodel *m, mlsh_blob *b, mlsh_err *e) {
   const char *name;
   if (mlsh_container_map(m->c, file, &data, &len, &name, e) != 0) return -1;
   char printable[1024];
-  snprintf(printable, sizeof printable, "%s/%s", mlsh_container_path(m->c), name);
+  mlsh_container_display(m->c, name, printable, sizeof printable);
   if (off < 0) return mlsh_fail(e, printable, "negative blob offset %lld", (long long)off);
   return mlsh_blob_read(data, len, (uint64_t)off, b, printable, e);
 }

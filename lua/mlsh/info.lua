@@ -44,7 +44,14 @@ local function weights_json(m, is_root)
   local count, bytes = 0, 0
   for _, w in ipairs(m:weights()) do
     count = count + 1
-    bytes = bytes + (w.bytes or 0)
+    if w.storage == "blob" then
+      -- reads only the 64-byte metadata record: proves the reference is sound without touching data
+      local meta, err = w:blob()
+      if not meta then error(err, 0) end
+      bytes = bytes + meta.size
+    else
+      bytes = bytes + (w.bytes or 0)
+    end
   end
   return { files = files, count = count, bytes = bytes }
 end

@@ -27,7 +27,7 @@ end
 
 function M.load(path)
   local m, err = M.try_load(path)
-  if not m then error(err, 2) end
+  if not m then error(err, 0) end
   return m
 end
 

@@ -69,8 +69,10 @@ local function encode(v, out, indent, depth, seen)
       end
     end
     seen[v] = nil
-  else
+  elseif t == "userdata" then
     out[#out + 1] = quote(tostring(v))
+  else
+    error("json: cannot encode a " .. t, 0)
   end
 end
 

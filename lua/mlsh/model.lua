@@ -272,7 +272,7 @@ function methods.functions(m)
   end)
 end
 
-function methods.func(m, name)
+function methods.find_function(m, name)
   for _, fn in ipairs(m:functions()) do
     if fn.name == name then return fn end
   end

@@ -20,7 +20,10 @@ function C.run(args)
     local ok, res
     if m then
       ok, res = pcall(function() return as_json and m:info() or m:summary() end)
-      if not ok then err = p .. ": " .. tostring(res) end
+      if not ok then
+        err = tostring(res)
+        if not err:find(p, 1, true) then err = p .. ": " .. err end
+      end
       m:close()
     end
     if m and ok then

@@ -1,0 +1,164 @@
+/* fsutil.c — atomic writes, folders and zips (see fsutil.h). */
+#include "fsutil.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+
+static int tmp_sibling(const char *path, char *out, size_t outlen) {
+  static unsigned counter;
+  return snprintf(out, outlen, "%s.tmp-%ld-%u", path, (long)getpid(), counter++) < (int)outlen ? 0 : -1;
+}
+
+int mlsh_write_atomic(const char *path, const void *data, size_t len, mlsh_err *e) {
+  char tmp[4096];
+  if (tmp_sibling(path, tmp, sizeof tmp) != 0) return mlsh_fail(e, path, "path too long");
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return mlsh_fail(e, path, "cannot create %s: %s", tmp, strerror(errno));
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp);
+      return mlsh_fail(e, path, "write failed: %s", strerror(w < 0 ? err : ENOSPC));
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    int err = errno;
+    close(fd);
+    unlink(tmp);
+    return mlsh_fail(e, path, "write failed: %s", strerror(err));
+  }
+  if (close(fd) != 0) {
+    int err = errno;
+    unlink(tmp);
+    return mlsh_fail(e, path, "write failed: %s", strerror(err));
+  }
+  if (rename(tmp, path) != 0) {
+    int err = errno;
+    unlink(tmp);
+    return mlsh_fail(e, path, "cannot rename into place: %s", strerror(err));
+  }
+  return 0;
+}
+
+int mlsh_mkdir_p(const char *path, mlsh_err *e) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof buf) return mlsh_fail(e, path, "bad folder path");
+  memcpy(buf, path, n + 1);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return mlsh_fail(e, path, "cannot create %s: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST) return mlsh_fail(e, path, "cannot create folder: %s", strerror(errno));
+  return 0;
+}
+
+int mlsh_remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return 0;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    if (d) {
+      struct dirent *de;
+      while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char child[4096];
+        if (snprintf(child, sizeof child, "%s/%s", path, de->d_name) < (int)sizeof child) mlsh_remove_tree(child);
+      }
+      closedir(d);
+    }
+    return rmdir(path);
+  }
+  return unlink(path);
+}
+
+int mlsh_replace_dir(const char *src, const char *dst, mlsh_err *e) {
+  char old[4096];
+  struct stat st;
+  int had = lstat(dst, &st) == 0;
+  if (had) {
+    if (tmp_sibling(dst, old, sizeof old) != 0) return mlsh_fail(e, dst, "path too long");
+    if (rename(dst, old) != 0) return mlsh_fail(e, dst, "cannot move the old copy aside: %s", strerror(errno));
+  }
+  if (rename(src, dst) != 0) {
+    int err = errno;
+    if (had) rename(old, dst);
+    return mlsh_fail(e, dst, "cannot rename into place: %s", strerror(err));
+  }
+  if (had) mlsh_remove_tree(old);
+  return 0;
+}
+
+static int add_dir(zip_t *z, const char *dir, const char *prefix, int depth, mlsh_err *e, const char *dst) {
+  if (depth > 32) return mlsh_fail(e, dst, "folder nesting too deep");
+  DIR *d = opendir(dir);
+  if (!d) return mlsh_fail(e, dir, "cannot read folder: %s", strerror(errno));
+  struct dirent *de;
+  int rc = 0;
+  while (rc == 0 && (de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char full[4096], name[4096];
+    if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full ||
+        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name) >= (int)sizeof name) {
+      rc = mlsh_fail(e, dst, "path too long");
+      break;
+    }
+    struct stat st;
+    if (lstat(full, &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (zip_dir_add(z, name, ZIP_FL_ENC_UTF_8) < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+      else rc = add_dir(z, full, name, depth + 1, e, dst);
+    } else if (S_ISREG(st.st_mode)) {
+      zip_source_t *s = zip_source_file(z, full, 0, -1);
+      if (!s || zip_file_add(z, name, s, ZIP_FL_ENC_UTF_8) < 0) {
+        if (s) zip_source_free(s);
+        rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+      }
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+int mlsh_zip_dir(const char *src, const char *prefix, const char *dst, mlsh_err *e) {
+  char tmp[4096];
+  if (tmp_sibling(dst, tmp, sizeof tmp) != 0) return mlsh_fail(e, dst, "path too long");
+  int zerr;
+  zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
+  if (!z) return mlsh_fail(e, dst, "cannot create zip (libzip error %d)", zerr);
+  int rc = 0;
+  if (prefix && *prefix && zip_dir_add(z, prefix, ZIP_FL_ENC_UTF_8) < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+  if (rc == 0) rc = add_dir(z, src, prefix ? prefix : "", 0, e, dst);
+  if (rc != 0) {
+    zip_discard(z);
+    unlink(tmp);
+    return -1;
+  }
+  if (zip_close(z) != 0) {
+    mlsh_fail(e, dst, "cannot write zip: %s", zip_strerror(z));
+    zip_discard(z);
+    unlink(tmp);
+    return -1;
+  }
+  if (rename(tmp, dst) != 0) {
+    int err = errno;
+    unlink(tmp);
+    return mlsh_fail(e, dst, "cannot rename into place: %s", strerror(err));
+  }
+  return 0;
+}

@@ -1,0 +1,67 @@
+/* lua_fs.c — binding for the writing side of the file system (see fsutil.h).
+ * Lua: fs.write_atomic(path, bytes) ; fs.mkdir_p(path) ; fs.remove_tree(path) ;
+ *      fs.replace_dir(src, dst) ; fs.zip_dir(src, prefix, dst) ; fs.exists(path) -> "file"|"dir"|nil ;
+ *      fs.size(path). Errors return nil, "path: reason". */
+#include "fsutil.h"
+#include <lauxlib.h>
+#include <sys/stat.h>
+
+static int result(lua_State *L, int rc, const mlsh_err *e) {
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, e->msg);
+  return 2;
+}
+
+static int l_write_atomic(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checkstring(L, 1), *data = luaL_checklstring(L, 2, &len);
+  mlsh_err e;
+  return result(L, mlsh_write_atomic(path, data, len, &e), &e);
+}
+
+static int l_mkdir_p(lua_State *L) {
+  mlsh_err e;
+  return result(L, mlsh_mkdir_p(luaL_checkstring(L, 1), &e), &e);
+}
+
+static int l_remove_tree(lua_State *L) {
+  lua_pushboolean(L, mlsh_remove_tree(luaL_checkstring(L, 1)) == 0);
+  return 1;
+}
+
+static int l_replace_dir(lua_State *L) {
+  mlsh_err e;
+  return result(L, mlsh_replace_dir(luaL_checkstring(L, 1), luaL_checkstring(L, 2), &e), &e);
+}
+
+static int l_zip_dir(lua_State *L) {
+  mlsh_err e;
+  return result(L, mlsh_zip_dir(luaL_checkstring(L, 1), luaL_optstring(L, 2, ""), luaL_checkstring(L, 3), &e), &e);
+}
+
+static int l_exists(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) lua_pushnil(L);
+  else lua_pushstring(L, S_ISDIR(st.st_mode) ? "dir" : "file");
+  return 1;
+}
+
+static int l_size(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) lua_pushnil(L);
+  else lua_pushinteger(L, (lua_Integer)st.st_size);
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {
+  {"write_atomic", l_write_atomic}, {"mkdir_p", l_mkdir_p}, {"remove_tree", l_remove_tree},
+  {"replace_dir", l_replace_dir}, {"zip_dir", l_zip_dir}, {"exists", l_exists}, {"size", l_size}, {NULL, NULL}};
+
+int luaopen_mlsh_core_fs(lua_State *L) {
+  luaL_newlib(L, funcs);
+  return 1;
+}

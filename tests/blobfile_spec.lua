@@ -1,0 +1,50 @@
+-- weight.bin layout: header, 0xDEADBEEF metadata records, 64-byte alignment, sub-byte padding.
+local core = require "mlsh.core"
+local B, A = core.blobfile, core.array
+
+local function u32(s, off) return string.unpack("<I4", s, off + 1) end
+local function u64(s, off) return string.unpack("<I8", s, off + 1) end
+
+describe("core.blobfile", function()
+  it("lays out blobs like Core ML's writer", function()
+    local w = B.writer()
+    local o1 = w:add("fp32", A.new(500):encode("fp32"), 500)
+    local o2 = w:add("fp32", A.new(500):encode("fp32"), 500)
+    assert.equal(64, o1)
+    assert.equal(2176, o2)
+    local s = w:bytes()
+    assert.equal(2, u32(s, 0))
+    assert.equal(2, u32(s, 4))
+    assert.equal(0xDEADBEEF, u32(s, 64))
+    assert.equal(2, u32(s, 68), "Float32 code")
+    assert.equal(2000, u64(s, 72))
+    assert.equal(128, u64(s, 80))
+    assert.equal(0, #s % 64)
+  end)
+
+  it("records sub-byte padding bits and reads records back", function()
+    local w = B.writer()
+    local off = w:add("uint3", A.new({ 1, 2, 3 }):encode("uint3"), 3)
+    local r = assert(B.read(w:bytes(), off))
+    assert.equal("uint3", r.dtype)
+    assert.equal(2, r.size)
+    assert.equal(7, r.padding_bits)
+    local o4 = w:add("int4", A.new({ -1, 2, 3 }):encode("int4"), 3)
+    assert.equal(4, assert(B.read(w:bytes(), o4)).padding_bits)
+  end)
+
+  it("refuses wrong sizes and bad offsets", function()
+    local w = B.writer()
+    assert.has_error(function() w:add("fp16", "abc", 2) end, "2 fp16 elements take 4 bytes, got 3")
+    assert.has_error(function() w:add("string", "", 0) end)
+    w:add("fp16", "abcd", 2)
+    local s = w:bytes()
+    local nothing, err = B.read(s, 128)
+    assert.is_nil(nothing)
+    assert.truthy(err:find("past the end", 1, true) or err:find("sentinel", 1, true), err)
+    nothing, err = B.read(s, 4096)
+    assert.truthy(err:find("past the end", 1, true))
+    nothing, err = B.read(s:sub(1, 40), 64)
+    assert.truthy(err:find("shorter than its 64-byte header", 1, true))
+  end)
+end)

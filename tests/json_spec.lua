@@ -1,0 +1,26 @@
+local json = require "mlsh.json"
+
+describe("mlsh.json", function()
+  it("encodes with sorted keys, arrays, null and escapes", function()
+    assert.equal('{"a":[1,2.5,null],"b":"q\\"\\n","c":{}}',
+      json.encode({ b = 'q"\n', a = { 1, 2.5, json.null }, c = json.object({}) }))
+    assert.equal("[]", json.encode(json.array({})))
+    assert.equal("3.0", json.encode(3.0))
+    assert.equal("null", json.encode(0 / 0))
+  end)
+  it("decodes what it encodes", function()
+    local v = { name = "x", list = { 1, 2, { deep = true } }, none = json.null, u = "é\t" }
+    local back = json.decode(json.encode(v, true))
+    assert.equal("x", back.name)
+    assert.equal(true, back.list[3].deep)
+    assert.equal(json.null, back.none)
+    assert.equal("é\t", back.u)
+    assert.equal("\u{1F600}", json.decode('"\\ud83d\\ude00"'))
+  end)
+  it("rejects bad JSON with a position", function()
+    assert.has_error(function() json.decode("{") end)
+    assert.has_error(function() json.decode("[1,]") end)
+    assert.has_error(function() json.decode("1 2") end, "json: text after the value at byte 3")
+    assert.has_error(function() json.encode({ f = print }) end, "json: cannot encode a function")
+  end)
+end)
