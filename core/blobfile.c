@@ -50,8 +50,8 @@ int mlsh_blob_read(const uint8_t *file, size_t len, uint64_t offset, mlsh_blob *
                      (unsigned long long)offset, (unsigned long long)b->size, (unsigned long long)b->data_offset, len);
   if (b->data_offset < offset + 64 && b->data_offset + b->size > offset)
     return mlsh_fail(e, name, "blob at offset %llu overlaps its own metadata", (unsigned long long)offset);
-  if (b->padding_bits > 7) return mlsh_fail(e, name, "blob at offset %llu has %llu padding bits (at most 7)",
-                                           (unsigned long long)offset, (unsigned long long)b->padding_bits);
+  /* padding_size_in_bits was left uninitialised by writers before iOS18: never trust it */
+  if (b->padding_bits > 7) b->padding_bits = 0;
   b->data = file + b->data_offset;
   return 0;
 }

@@ -23,7 +23,7 @@ typedef struct {
   mlsh_dtype dtype;        /* mlsh's dtype, MLSH_DT_INVALID when the code is unknown */
   uint64_t size;           /* data bytes */
   uint64_t data_offset;    /* absolute file offset of the data */
-  uint64_t padding_bits;   /* unused bits in the last byte (sub-byte types) */
+  uint64_t padding_bits;   /* unused bits in the last byte (sub-byte types); 0 when the stored value is garbage */
   const uint8_t *data;     /* points into the file bytes */
 } mlsh_blob;
 

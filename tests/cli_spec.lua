@@ -68,6 +68,15 @@ describe("mlsh command line", function()
     end)
   end
 
+  it("reads a spec shipped without its weight file, with a warning", function()
+    local out, err, code = F.run("info " .. F.q(fx.no_weights))
+    assert.equal(0, code, err)
+    assert.truthy(out:find("weight file weights/weight.bin is missing", 1, true))
+    local o = json.decode((F.run("info --json " .. F.q(fx.no_weights))))
+    assert.same({ "weights/weight.bin" }, o.weights.missing_files)
+    assert.equal(1, o.weights.count)
+  end)
+
   it("exits 1 for a missing file and 2 for bad usage", function()
     local _, err, code = F.run("info " .. F.q(fx.dir .. "/missing.mlpackage"))
     assert.equal(1, code)

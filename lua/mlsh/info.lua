@@ -41,10 +41,17 @@ local function weights_json(m, is_root)
     end
     table.sort(files, function(a, b) return a.path < b.path end)
   end
-  local count, bytes = 0, 0
+  local count, bytes, missing = 0, 0, {}
+  local present = {}
+  for _, f in ipairs(files) do present[f.path] = true end
   for _, w in ipairs(m:weights()) do
     count = count + 1
-    if w.storage == "blob" then
+    local rel = w.file and w.file:gsub("^@model_path/", "")
+    if w.storage == "blob" and is_root and not present[rel] then
+      -- a spec shipped without its weight file (seen in the wild): report it, do not fail
+      if not missing[rel] then missing[#missing + 1] = rel; missing[rel] = true end
+      bytes = bytes + (w.bytes or 0)
+    elseif w.storage == "blob" then
       -- reads only the 64-byte metadata record: proves the reference is sound without touching data
       local meta, err = w:blob()
       if not meta then error(err, 0) end
@@ -53,7 +60,13 @@ local function weights_json(m, is_root)
       bytes = bytes + (w.bytes or 0)
     end
   end
-  return { files = files, count = count, bytes = bytes }
+  local o = { files = files, count = count, bytes = bytes }
+  if #missing > 0 then
+    local list = array({})
+    for i, p in ipairs(missing) do list[i] = p end
+    o.missing_files = list
+  end
+  return o
 end
 
 function M.build(m, is_sub)
@@ -199,6 +212,9 @@ function M.text(m, indent)
       add("  [%d] %s", i, tostring(sub.model_type))
       lines[#lines + 1] = M.text(sub, indent .. "    ")
     end
+  end
+  for _, p in ipairs(o.weights.missing_files or {}) do
+    add("  warning: weight file %s is missing (spec without its weights: it will not load on a device)", p)
   end
   if o.weights.count > 0 or #o.weights.files > 0 then
     local files = {}
