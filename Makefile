@@ -82,7 +82,7 @@ bench: all
 
 examples: all
 	@mkdir -p $(B)/examples
-	@for f in examples/*.lua; do [ -e "$$f" ] || continue; ./mlsh $$f $(B)/examples || exit 1; done
+	@for f in examples/*.lua; do [ -e "$$f" ] || continue; ./mlsh $$f $(B)/examples >/dev/null || exit 1; done
 
 demo: deps all examples
 	@sh tests/support/demo.sh
