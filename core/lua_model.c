@@ -7,12 +7,15 @@
  *   m:_blob_values(file, offset, n [, dtype]) -> mlsh.Array | nil, err
  *   m:_blob_bytes(file, offset) -> string | nil, err
  *   m:close() (also __close/__gc); core.model.methods / core.model.props: tables the Lua layer
- *   fills with methods and property getters (m.x calls props.x(m)).
+ *   fills with methods and property getters (m.x calls props.x(m)); core.model.formats[fmt] =
+ *   {methods=, props=} overrides them for one container format (e.g. "onnx").
  * Weight files are mapped on first use and stay mapped until close. */
 #include "blobfile.h"
 #include "container.h"
 #include "lua_array.h"
+#include "lua_model.h"
 #include "lua_proto.h"
+#include "onnx.h"
 #include <lauxlib.h>
 #include <string.h>
 
@@ -28,14 +31,12 @@ static lmodel *check_open(lua_State *L, int idx) {
   return m;
 }
 
+mlsh_container *mlsh_model_container(lua_State *L, int idx) { return check_open(L, idx)->c; }
+
 static int push_err(lua_State *L, const mlsh_err *e) {
   lua_pushnil(L);
   lua_pushstring(L, e->msg);
   return 2;
-}
-
-static const char *spec_type_for(mlsh_format f) {
-  return f == MLSH_FMT_ONNX ? "onnx.ModelProto" : "CoreML.Specification.Model";
 }
 
 static int l_open(lua_State *L) {
@@ -53,20 +54,19 @@ static int l_open(lua_State *L) {
   size_t len;
   const char *name;
   if (mlsh_container_spec(m->c, &data, &len, &name, &e) != 0) return push_err(L, &e);
-  const ProtobufCMessageDescriptor *d = mlsh_proto_find(spec_type_for(fmt));
-  if (!d) {
-    mlsh_fail(&e, name, "this mlsh was built without the %s schema", spec_type_for(fmt));
-    return push_err(L, &e);
-  }
   if (len == 0) {
     mlsh_fail(&e, name, "empty file, not a model");
     return push_err(L, &e);
   }
-  ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, len, data);
-  if (!msg) {
-    mlsh_fail(&e, name, fmt == MLSH_FMT_ONNX ? "not an ONNX model (truncated or corrupt protobuf)"
-                                             : "not a Core ML model (truncated or corrupt protobuf)");
-    return push_err(L, &e);
+  ProtobufCMessage *msg = NULL;
+  if (fmt == MLSH_FMT_ONNX) {
+    if (mlsh_onnx_decode(data, len, name, &msg, &e) != 0) return push_err(L, &e);
+  } else {
+    const ProtobufCMessageDescriptor *d = mlsh_proto_find("CoreML.Specification.Model");
+    if (!d || !(msg = protobuf_c_message_unpack(d, NULL, len, data))) {
+      mlsh_fail(&e, name, "not a Core ML model (truncated or corrupt protobuf)");
+      return push_err(L, &e);
+    }
   }
   mlsh_proto_push_root(L, msg);
   lua_setiuservalue(L, -2, 1);
@@ -226,9 +226,35 @@ static int l_blob_bytes(lua_State *L) {
   return 1;
 }
 
-/* m.key: methods first, then property getters (props[key](m)). */
+/* Look key up in table t (at top): a method is returned, a property getter is called. */
+static int lookup(lua_State *L, int is_props) {
+  lua_pushvalue(L, 2);
+  int t = lua_rawget(L, -2);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  if (is_props) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+  }
+  return 1;
+}
+
+/* m.key: format-specific methods and properties (__formats[fmt]), then the generic ones. */
 static int l_index(lua_State *L) {
+  lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
   luaL_getmetatable(L, MODEL_MT);
+  if (m->c) {
+    lua_getfield(L, -1, "__formats");
+    if (lua_getfield(L, -1, mlsh_format_name(mlsh_container_format(m->c))) == LUA_TTABLE) {
+      lua_getfield(L, -1, "methods");
+      if (lookup(L, 0)) return 1;
+      lua_getfield(L, -1, "props");
+      if (lookup(L, 1)) return 1;
+    }
+    lua_pop(L, 2);
+  }
   lua_getfield(L, -1, "__methods");
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) != LUA_TNIL) return 1;
@@ -266,11 +292,15 @@ int luaopen_mlsh_core_model(lua_State *L) {
     lua_setfield(L, -2, "__methods");
     lua_newtable(L);
     lua_setfield(L, -2, "__props");
+    lua_newtable(L);
+    lua_setfield(L, -2, "__formats");
   }
   lua_getfield(L, -1, "__methods");
   lua_setfield(L, -3, "methods");
   lua_getfield(L, -1, "__props");
   lua_setfield(L, -3, "props");
+  lua_getfield(L, -1, "__formats");
+  lua_setfield(L, -3, "formats");
   lua_pop(L, 1);
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "open");

@@ -1,0 +1,9 @@
+/* lua_model.h — what other bindings may reach of an mlsh.Model userdata: its container (to map
+ * files it holds). Raises if idx is not an open Model. */
+#ifndef MLSH_LUA_MODEL_H
+#define MLSH_LUA_MODEL_H
+#include "container.h"
+#include <lua.h>
+
+mlsh_container *mlsh_model_container(lua_State *L, int idx);
+#endif
