@@ -89,7 +89,7 @@ int mlsh_blob_writer_add(mlsh_blob_writer *w, mlsh_dtype dt, const void *data, s
     return mlsh_fail(e, NULL, "%zu %s elements take %zu bytes, got %zu", n_elements, mlsh_dtype_name(dt), expect, nbytes);
   size_t meta = (w->len + MLSH_BLOB_ALIGN - 1) / MLSH_BLOB_ALIGN * MLSH_BLOB_ALIGN, start = meta + 64;
   if (nbytes > SIZE_MAX - start - MLSH_BLOB_ALIGN) return mlsh_fail(e, NULL, "weight file too large");
-  size_t end = (start + nbytes + MLSH_BLOB_ALIGN - 1) / MLSH_BLOB_ALIGN * MLSH_BLOB_ALIGN;
+  size_t end = start + nbytes; /* the next record aligns itself; like coremltools, no trailing pad */
   if (grow(w, end) != 0) return mlsh_fail(e, NULL, "out of memory growing the weight file");
   uint8_t *m = w->buf + meta;
   uint32_t sentinel = MLSH_BLOB_SENTINEL;

@@ -1,7 +1,8 @@
 /* blobfile.h — Core ML's MIL weight blob storage (weight.bin, storage version 2).
  * Layout: a 64-byte header {u32 count; u32 version; 7 x u64 reserved}, then per blob a 64-byte
  * metadata record {u32 sentinel 0xDEADBEEF; u32 dtype; u64 size; u64 data offset; u64 padding
- * bits; 4 x u64 reserved} and its data, each 64-byte aligned. MIL BlobFileValue.offset points
+ * bits; 4 x u64 reserved} and its data, each record 64-byte aligned (the file ends right after the
+ * last blob's data, as coremltools writes it). MIL BlobFileValue.offset points
  * at a metadata record. Reading checks every field against the file length; writing appends
  * records to a growing in-memory image that the caller saves atomically. */
 #ifndef MLSH_BLOBFILE_H

@@ -9,6 +9,7 @@ local M = { core = core, version = "0.1.0" }
 M.json = require "mlsh.json"
 M.types = require "mlsh.types"
 M.model = require "mlsh.model"
+M.writer = require "mlsh.writer"
 
 local compiled -- loaded on demand
 

@@ -158,15 +158,21 @@ function F.mlprogram(opts)
       local v = a:mutable("value")
       tensor_type(v:mutable("type"), "STRING", {})
       v:mutable("immediateValue"):mutable("tensor"):mutable("strings").values = { name }
-      for k, val in pairs(attrs or {}) do
+      local akeys = {}
+      for k in pairs(attrs or {}) do akeys[#akeys + 1] = k end
+      table.sort(akeys)
+      for _, k in ipairs(akeys) do
         local e = o:add("attributes")
         e.key = k
-        e.value = val
+        e.value = attrs[k]
       end
-      for k, src in pairs(inputs or {}) do
+      local keys = {}
+      for k in pairs(inputs or {}) do keys[#keys + 1] = k end
+      table.sort(keys) -- deterministic files
+      for _, k in ipairs(keys) do
         local e = o:add("inputs")
         e.key = k
-        e:mutable("value"):add("arguments").name = src
+        e:mutable("value"):add("arguments").name = inputs[k]
       end
       local ov = o:add("outputs")
       ov.name = out
