@@ -95,6 +95,7 @@ static char **complete(const char *text, int start, int end) {
   (void)start;
   (void)end;
   rl_attempted_completion_over = 1; /* no filename fallback unless the Lua side offers paths */
+  rl_completion_append_character = 0; /* "m:functions" then "(" reads better than a space */
   return rl_completion_matches(text, generator);
 }
 #endif
@@ -112,11 +113,25 @@ static int l_set_completer(lua_State *L) {
   return 0;
 }
 
+#ifdef MLSH_HAVE_READLINE
+/* Ctrl-C at the prompt drops the line being typed and shows a fresh prompt, as shells do. */
+static void on_sigint_at_prompt(int sig) {
+  (void)sig;
+  rl_crlf();
+  rl_replace_line("", 0);
+  rl_on_new_line();
+  rl_redisplay();
+}
+#endif
+
 static int l_readline(lua_State *L) {
   const char *prompt = luaL_optstring(L, 1, "> ");
 #ifdef MLSH_HAVE_READLINE
   if (isatty(0)) {
+    rl_catch_signals = 0;
+    void (*old)(int) = signal(SIGINT, on_sigint_at_prompt);
     char *line = readline(prompt);
+    signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
     if (!line) return 0;
     lua_pushstring(L, line);
     free(line);

@@ -108,6 +108,29 @@ describe("mlsh command line", function()
     assert.truthy(err:find("boom", 1, true))
   end)
 
+  it("lets Ctrl-C interrupt a long computation", function()
+    local bin = os.getenv("MLSH_BIN")
+    local p = io.popen("sh -c '" .. bin .. " -e \"while true do end\" 2>&1 & pid=$!; sleep 0.5; kill -INT $pid; wait $pid; echo rc=$?'")
+    local out = p:read("a")
+    p:close()
+    assert.truthy(out:find("interrupted!", 1, true), out)
+    assert.truthy(out:find("rc=1", 1, true), out)
+  end)
+
+  it("works installed, with the source tree out of reach", function()
+    local prefix = fx.dir .. "/install"
+    local moved = fx.dir .. "/moved"
+    local home = os.getenv("MLSH_HOME")
+    local ok = os.execute(string.format("make -s -C %s install PREFIX=%s >/dev/null 2>&1 && rm -rf %s && cp -R %s %s",
+      F.q(home), F.q(prefix), F.q(moved), F.q(prefix), F.q(moved)))
+    assert.is_true(ok)
+    local p = io.popen(string.format("cd / && env -u MLSH_HOME %s/bin/mlsh info %s 2>&1; echo rc=$?", F.q(moved), F.q(fx.nn)))
+    local out = p:read("a")
+    p:close()
+    assert.truthy(out:find("spec version 4, neuralNetwork", 1, true), out)
+    assert.truthy(out:find("rc=0", 1, true), out)
+  end)
+
   it("prints help and version", function()
     local out, _, code = F.run("--help")
     assert.equal(0, code)
