@@ -16,6 +16,7 @@
 #include "lua_model.h"
 #include "lua_proto.h"
 #include "onnx.h"
+#include "pbdepth.h"
 #include <lauxlib.h>
 #include <string.h>
 
@@ -63,6 +64,12 @@ static int l_open(lua_State *L) {
     if (mlsh_onnx_decode(data, len, name, &msg, &e) != 0) return push_err(L, &e);
   } else {
     const ProtobufCMessageDescriptor *d = mlsh_proto_find("CoreML.Specification.Model");
+    if (d && mlsh_pb_check_depth(d, data, len, name, &e) != 0) {
+      char why[sizeof e.msg];
+      snprintf(why, sizeof why, "%s", e.msg + strlen(name) + 2);
+      mlsh_fail(&e, name, "not a Core ML model (%s)", why);
+      return push_err(L, &e);
+    }
     if (!d || !(msg = protobuf_c_message_unpack(d, NULL, len, data))) {
       mlsh_fail(&e, name, "not a Core ML model (truncated or corrupt protobuf)");
       return push_err(L, &e);

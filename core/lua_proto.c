@@ -21,6 +21,7 @@
  */
 #include "lua_proto.h"
 #include "lua_array.h"
+#include "pbdepth.h"
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,6 +674,12 @@ static int f_decode(lua_State *L) {
   const ProtobufCMessageDescriptor *d = check_type(L, 1);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
+  mlsh_err e;
+  if (mlsh_pb_check_depth(d, (const uint8_t *)s, len, d->name, &e) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, e.msg);
+    return 2;
+  }
   ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, (const uint8_t *)s);
   if (!m) {
     lua_pushnil(L);

@@ -82,3 +82,51 @@ describe("mlsh.load", function()
     assert.truthy(err:find("expected a path"))
   end)
 end)
+
+describe("hostile files", function()
+  local fx
+  setup(function() fx = F.shared() end)
+
+  local function varint(n)
+    local out = {}
+    repeat
+      local b = n & 0x7f
+      n = n >> 7
+      out[#out + 1] = string.char(n > 0 and (b | 0x80) or b)
+    until n == 0
+    return table.concat(out)
+  end
+
+  it("refuses pipelines nested deeper than the bound instead of overflowing the stack", function()
+    -- Model{pipeline(202){models(1){pipeline{models{...}}}}} 5000 levels deep
+    local inner = ""
+    for _ = 1, 5000 do
+      local model = "\xd2\x0c" .. varint(#inner) .. inner        -- field 202, wire 2: pipeline
+      inner = "\x0a" .. varint(#model) .. model                  -- Pipeline.models (1)
+    end
+    local bytes = "\x08\x04\xd2\x0c" .. varint(#inner) .. inner
+    local path = fx.dir .. "/deep.mlmodel"
+    F.write(path, bytes)
+    local m, err = mlsh.try_load(path)
+    assert.is_nil(m)
+    assert.truthy(err:find("nested more than 100 deep", 1, true), err)
+  end)
+
+  it("refuses a length that runs past its message", function()
+    local path = fx.dir .. "/badlen.mlmodel"
+    F.write(path, "\x08\x04\x12\x7f\x0a\x01x")
+    local m, err = mlsh.try_load(path)
+    assert.is_nil(m)
+    assert.truthy(err:find("runs past its message", 1, true), err)
+  end)
+
+  it("survives every truncation of a real model", function()
+    local bytes = F.read(fx.nn)
+    local path = fx.dir .. "/cut.mlmodel"
+    for cut = 1, #bytes - 1, 7 do
+      F.write(path, bytes:sub(1, cut))
+      local m, err = mlsh.try_load(path)
+      if m then m:close() else assert.truthy(err:find(path, 1, true)) end
+    end
+  end)
+end)
