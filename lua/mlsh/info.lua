@@ -202,6 +202,12 @@ function M.text(m, indent)
     for _, fn in ipairs(o.functions) do
       add("  function %s%s <%s>: %d ops (%s)", fn.name, fn.name == o.default_function and #o.functions > 1 and " (default)" or "",
         fn.opset, fn.op_count, hist_str(fn.op_histogram))
+      if #o.inputs == 0 and #o.outputs == 0 then -- multi-function: each function has its own I/O
+        for _, kind in ipairs({ "inputs", "outputs", "states" }) do
+          local list = kind == "inputs" and m:inputs(fn.name) or kind == "outputs" and m:outputs(fn.name) or m:states(fn.name)
+          for _, f in ipairs(list) do add("    %-7s %s: %s", kind:sub(1, -2), f.name, shape_str(f)) end
+        end
+      end
     end
   end
   if o.layers then add("  %d layers (%s)", #o.layers, hist_str(o.layer_histogram)) end
