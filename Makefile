@@ -25,12 +25,13 @@ REPL_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(wildcard repl/*.c))
 BINDINGS = $(wildcard core/lua_*.c)
 INC      = -Icore -I$(B)/gen $(PKG_CFLAGS)
 
+MLSH     = mlsh
 LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/support/?.lua;;" \
-           LUA_CPATH="$(CURDIR)/$(B)/lua/?.so;;" MLSH_BIN="$(CURDIR)/mlsh" MLSH_HOME="$(CURDIR)"
+           LUA_CPATH="$(CURDIR)/$(B)/lua/?.so;;" MLSH_BIN="$(CURDIR)/$(MLSH)" MLSH_HOME="$(CURDIR)"
 
 .SECONDARY:
-.PHONY: all test conformance bench install demo deps examples clean check-deps
-all: mlsh $(B)/lua/mlsh/core.so
+.PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz
+all: $(MLSH) $(B)/lua/mlsh/core.so
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: core/proto/%.proto
 	@mkdir -p $(B)/gen
@@ -63,7 +64,7 @@ $(B)/obj/%.o: %.c $(PB_H) $(wildcard core/*.h core/compress/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(READLINE_DEFS) -fPIC $(INC) -c $< -o $@
 
-mlsh: $(CORE_OBJ) $(REPL_OBJ)
+$(MLSH): $(CORE_OBJ) $(REPL_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
@@ -106,6 +107,25 @@ install: all
 	install -m 755 $(B)/lua/mlsh/core.so $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh/core.so
 	cp -R lua rules recipes $(DESTDIR)$(PREFIX)/share/mlsh/
 	@if [ -d examples ]; then cp -R examples $(DESTDIR)$(PREFIX)/share/mlsh/; fi
+
+# The whole suite with AddressSanitizer + UndefinedBehaviorSanitizer: busted itself runs inside the
+# instrumented mlsh, and every mlsh the tests start is the instrumented one. Any report fails.
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize:
+	@$(MAKE) --no-print-directory B=build/asan MLSH=build/asan/mlsh CC=clang CFLAGS="$(SAN_FLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" build/asan/mlsh
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/support/lsan.supp \
+	  $(MAKE) --no-print-directory B=build/asan MLSH=build/asan/mlsh test-installed-binary
+
+# Run busted inside $(MLSH) (used by sanitize): the core comes from the binary, not core.so.
+test-installed-binary:
+	@$(LUA_ENV) ./$(MLSH) /usr/bin/busted --lpath="" -o tests/support/summary.lua tests
+
+# libFuzzer harnesses (fuzz/*.c), each run FUZZ_SECONDS on seeds the project builds itself.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@sh fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(B) mlsh

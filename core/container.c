@@ -98,6 +98,14 @@ static int map_file(const char *path, mapped *m, uint64_t max, mlsh_err *e) {
   return 0;
 }
 
+/* MLSH_MAX_ZIP_RATIO in the environment lowers or raises the bomb threshold. */
+static uint64_t zip_ratio_limit(void) {
+  const char *s = getenv("MLSH_MAX_ZIP_RATIO");
+  char *end;
+  unsigned long long v = s ? strtoull(s, &end, 10) : 0;
+  return (s && *s && !*end && v > 0) ? v : MLSH_MAX_ZIP_RATIO;
+}
+
 static int read_zip_entry(mlsh_container *c, const char *entry, mapped *m, uint64_t max, mlsh_err *e) {
   zip_stat_t st;
   zip_stat_init(&st);
@@ -105,8 +113,9 @@ static int read_zip_entry(mlsh_container *c, const char *entry, mapped *m, uint6
   if (!(st.valid & ZIP_STAT_SIZE)) return mlsh_fail(e, c->path, "zip entry %s has no size", entry);
   if (st.size > max) return mlsh_fail(e, c->path, "zip entry %s declares %llu bytes, over the limit", entry,
                                       (unsigned long long)st.size);
-  if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > 4096 && st.comp_size * MLSH_MAX_ZIP_RATIO < st.size)
-    return mlsh_fail(e, c->path, "zip entry %s inflates more than %dx (zip bomb?)", entry, MLSH_MAX_ZIP_RATIO);
+  uint64_t ratio = zip_ratio_limit();
+  if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > 4096 && st.comp_size * ratio < st.size)
+    return mlsh_fail(e, c->path, "zip entry %s inflates more than %llux (zip bomb?)", entry, (unsigned long long)ratio);
   zip_file_t *zf = zip_fopen(c->zip, entry, 0);
   if (!zf) return mlsh_fail(e, c->path, "cannot open zip entry %s: %s", entry, zip_strerror(c->zip));
   m->heap = malloc(st.size ? st.size : 1);
@@ -330,6 +339,8 @@ static int open_package_dir(mlsh_container *c, mlsh_err *e) {
   return rc;
 }
 
+static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static int open_zip(mlsh_container *c, mlsh_err *e) {
   int zerr = 0;
   c->zip = zip_open(c->path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
@@ -340,8 +351,33 @@ static int open_zip(mlsh_container *c, mlsh_err *e) {
     zip_error_fini(&ze);
     return -1;
   }
-  /* The package is the shallowest folder holding Manifest.json (or the zip root itself). */
+  /* Every entry name must be a safe relative path, and unique: a zip whose two entries share a
+   * name could show one tool one file and another tool the other. */
   zip_int64_t n = zip_get_num_entries(c->zip, 0);
+  if (n < 0 || n > MLSH_MAX_ZIP_ENTRIES) return mlsh_fail(e, c->path, "zip holds too many entries");
+  const char **names = calloc((size_t)n + 1, sizeof *names);
+  if (!names) return mlsh_fail(e, c->path, "out of memory");
+  for (zip_int64_t i = 0; i < n; i++) {
+    const char *name = zip_get_name(c->zip, (zip_uint64_t)i, 0);
+    size_t nl = name ? strlen(name) : 0;
+    char *trimmed = nl && name[nl - 1] == '/' ? strndup(name, nl - 1) : NULL; /* folder entries end in '/' */
+    int safe = name && nl && (trimmed ? safe_rel(trimmed) != NULL : safe_rel(name) != NULL);
+    free(trimmed);
+    if (!safe) {
+      free(names);
+      return mlsh_fail(e, c->path, "zip entry %s has an unsafe path", name ? name : "(unnamed)");
+    }
+    names[i] = name;
+  }
+  qsort(names, (size_t)n, sizeof *names, cmp_names);
+  for (zip_int64_t i = 1; i < n; i++)
+    if (strcmp(names[i - 1], names[i]) == 0) {
+      mlsh_fail(e, c->path, "zip holds two entries named %s", names[i]);
+      free(names);
+      return -1;
+    }
+  free(names);
+  /* The package is the shallowest folder holding Manifest.json (or the zip root itself). */
   const char *best = NULL;
   size_t bestlen = 0;
   for (zip_int64_t i = 0; i < n; i++) {
@@ -349,7 +385,6 @@ static int open_zip(mlsh_container *c, mlsh_err *e) {
     if (!name) continue;
     size_t nl = strlen(name);
     if (nl < 13 || strcmp(name + nl - 13, "Manifest.json") != 0 || (nl > 13 && name[nl - 14] != '/')) continue;
-    if (!safe_rel(name)) return mlsh_fail(e, c->path, "zip entry %s has an unsafe path", name);
     if (!best || nl < bestlen) { best = name; bestlen = nl; }
   }
   if (!best) return mlsh_fail(e, c->path, "zip holds no .mlpackage (no Manifest.json entry)");

@@ -18,7 +18,9 @@ typedef struct mlsh_container mlsh_container;
 #define MLSH_MAX_SPEC_BYTES ((uint64_t)2 << 30)     /* protobuf's own 2 GiB ceiling */
 #define MLSH_MAX_SMALL_FILE ((uint64_t)64 << 20)    /* Manifest.json, metadata.json, model.mil */
 #define MLSH_MAX_ZIP_ENTRY ((uint64_t)16 << 30)
-#define MLSH_MAX_ZIP_RATIO 1000                     /* inflated/compressed beyond this is a bomb */
+#define MLSH_MAX_ZIP_RATIO 1000                     /* inflated/compressed beyond this is a bomb
+                                                       (environment MLSH_MAX_ZIP_RATIO overrides) */
+#define MLSH_MAX_ZIP_ENTRIES 100000
 
 int mlsh_container_open(const char *path, mlsh_container **out, mlsh_err *e);
 void mlsh_container_close(mlsh_container *c);

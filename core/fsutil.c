@@ -162,3 +162,35 @@ int mlsh_zip_dir(const char *src, const char *prefix, const char *dst, mlsh_err 
   }
   return 0;
 }
+
+int mlsh_zip_write(const char *dst, const mlsh_zip_entry *entries, size_t n, int store, mlsh_err *e) {
+  char tmp[4096];
+  if (tmp_sibling(dst, tmp, sizeof tmp) != 0) return mlsh_fail(e, dst, "path too long");
+  int zerr;
+  zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
+  if (!z) return mlsh_fail(e, dst, "cannot create zip (libzip error %d)", zerr);
+  for (size_t i = 0; i < n; i++) {
+    zip_source_t *src = zip_source_buffer(z, entries[i].data, entries[i].len, 0);
+    zip_int64_t idx = src ? zip_file_add(z, entries[i].name, src, ZIP_FL_ENC_UTF_8) : -1;
+    if (idx < 0) {
+      if (src) zip_source_free(src);
+      mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+      zip_discard(z);
+      unlink(tmp);
+      return -1;
+    }
+    zip_set_file_compression(z, (zip_uint64_t)idx, store ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 0);
+  }
+  if (zip_close(z) != 0) {
+    mlsh_fail(e, dst, "cannot write zip: %s", zip_strerror(z));
+    zip_discard(z);
+    unlink(tmp);
+    return -1;
+  }
+  if (rename(tmp, dst) != 0) {
+    int err = errno;
+    unlink(tmp);
+    return mlsh_fail(e, dst, "cannot rename into place: %s", strerror(err));
+  }
+  return 0;
+}

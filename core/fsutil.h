@@ -15,4 +15,11 @@ int mlsh_remove_tree(const char *path);
 int mlsh_replace_dir(const char *src, const char *dst, mlsh_err *e);
 /* Zip the folder src into the file dst (entries named prefix/relative-path), atomically. */
 int mlsh_zip_dir(const char *src, const char *prefix, const char *dst, mlsh_err *e);
+/* Write a zip of in-memory entries (deflated unless store), atomically. */
+typedef struct {
+  const char *name;
+  const void *data;
+  size_t len;
+} mlsh_zip_entry;
+int mlsh_zip_write(const char *dst, const mlsh_zip_entry *entries, size_t n, int store, mlsh_err *e);
 #endif

@@ -1,9 +1,11 @@
 /* lua_fs.c — binding for the writing side of the file system (see fsutil.h).
  * Lua: fs.write_atomic(path, bytes) ; fs.mkdir_p(path) ; fs.remove_tree(path) ;
  *      fs.replace_dir(src, dst) ; fs.zip_dir(src, prefix, dst) ; fs.exists(path) -> "file"|"dir"|nil ;
- *      fs.size(path). Errors return nil, "path: reason". */
+ *      fs.size(path) ; fs.zip_write(path, {{name=, data=}, ...} [, {store=true}]).
+ * Errors return nil, "path: reason". */
 #include "fsutil.h"
 #include <lauxlib.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 static int result(lua_State *L, int rc, const mlsh_err *e) {
@@ -57,9 +59,35 @@ static int l_size(lua_State *L) {
   return 1;
 }
 
+static int l_zip_write(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int store = 0;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "store");
+    store = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_Integer n = luaL_len(L, 2);
+  luaL_argcheck(L, n >= 0 && n < 100000, 2, "too many entries");
+  mlsh_zip_entry *ents = lua_newuserdatauv(L, sizeof *ents * (size_t)(n ? n : 1), 0); /* freed by the GC */
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 2, i);
+    luaL_checktype(L, -1, LUA_TTABLE);
+    lua_getfield(L, -1, "name");
+    lua_getfield(L, -2, "data");
+    ents[i - 1].name = luaL_checkstring(L, -2);
+    ents[i - 1].data = luaL_checklstring(L, -1, &ents[i - 1].len);
+    lua_pop(L, 2);
+    lua_pop(L, 1); /* the strings stay alive: argument 2 still holds them */
+  }
+  mlsh_err e;
+  return result(L, mlsh_zip_write(path, ents, (size_t)n, store, &e), &e);
+}
+
 static const luaL_Reg funcs[] = {
   {"write_atomic", l_write_atomic}, {"mkdir_p", l_mkdir_p}, {"remove_tree", l_remove_tree},
-  {"replace_dir", l_replace_dir}, {"zip_dir", l_zip_dir}, {"exists", l_exists}, {"size", l_size}, {NULL, NULL}};
+  {"replace_dir", l_replace_dir}, {"zip_dir", l_zip_dir}, {"exists", l_exists}, {"size", l_size}, {"zip_write", l_zip_write}, {NULL, NULL}};
 
 int luaopen_mlsh_core_fs(lua_State *L) {
   luaL_newlib(L, funcs);

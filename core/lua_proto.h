@@ -5,6 +5,7 @@
  * never points at freed memory. */
 #ifndef MLSH_LUA_PROTO_H
 #define MLSH_LUA_PROTO_H
+#include "protoreg.h"
 #include <lua.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -12,6 +13,4 @@
 void mlsh_proto_push_root(lua_State *L, ProtobufCMessage *msg);
 /* The C message of the Message at idx (raises if it is not one, or not of type desc when given). */
 ProtobufCMessage *mlsh_proto_check(lua_State *L, int idx, const ProtobufCMessageDescriptor *desc);
-/* Find a message descriptor by full name ("CoreML.Specification.Model"), or NULL. */
-const ProtobufCMessageDescriptor *mlsh_proto_find(const char *full_name);
 #endif

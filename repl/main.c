@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 int luaopen_mlsh_core(lua_State *L);
@@ -78,6 +79,8 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  /* past a file-size limit, write() should fail with EFBIG (and mlsh keep the old file), not kill us */
+  signal(SIGXFSZ, SIG_IGN);
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "mlsh: cannot create Lua state: not enough memory\n");

@@ -130,3 +130,61 @@ describe("hostile files", function()
     end
   end)
 end)
+
+describe("hostile zips", function()
+  local fx, fs
+  setup(function()
+    fx = F.shared()
+    fs = require("mlsh.core").fs
+  end)
+  local function package_entries(prefix)
+    local spec, wb = F.mlprogram()
+    return {
+      { name = prefix .. "Manifest.json", data = F.MANIFEST },
+      { name = prefix .. "Data/com.apple.CoreML/model.mlmodel", data = spec:encode() },
+      { name = prefix .. "Data/com.apple.CoreML/weights/weight.bin", data = wb },
+    }
+  end
+
+  it("reads a package at the zip root too", function()
+    local p = fx.dir .. "/root.zip"
+    assert(fs.zip_write(p, package_entries("")))
+    assert.equal("mlProgram", mlsh.load(p).model_type)
+  end)
+
+  it("refuses an entry that climbs out with ..", function()
+    local p = fx.dir .. "/climb.zip"
+    local entries = package_entries("m.mlpackage/")
+    entries[#entries + 1] = { name = "../../etc/evil", data = "x" }
+    assert(fs.zip_write(p, entries))
+    local m, err = mlsh.try_load(p)
+    assert.is_nil(m)
+    assert.truthy(err:find("unsafe path", 1, true), err)
+  end)
+
+  it("refuses an absolute entry name", function()
+    local p = fx.dir .. "/abs.zip"
+    local entries = package_entries("m.mlpackage/")
+    entries[#entries + 1] = { name = "/tmp/evil", data = "x" }
+    assert(fs.zip_write(p, entries))
+    local _, err = mlsh.try_load(p)
+    assert.truthy(err:find("unsafe path", 1, true), err)
+  end)
+
+  it("refuses an entry that inflates past the ratio limit", function()
+    local p = fx.dir .. "/bomb.mlpackage.zip"
+    local entries = package_entries("b.mlpackage/")
+    entries[3].data = string.rep("\0", 1 << 20) -- 1 MiB of zeros deflates more than 1000x
+    assert(fs.zip_write(p, entries))
+    local out, err, code = F.run("info " .. F.q(p))
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.truthy(err:find("inflates more than 1000x (zip bomb?)", 1, true), err)
+    local h = io.popen("MLSH_MAX_ZIP_RATIO=100000 " .. os.getenv("MLSH_BIN") .. " info " .. F.q(p) .. " 2>&1")
+    local relaxed = h:read("a")
+    h:close()
+    assert.falsy(relaxed:find("zip bomb", 1, true), "a higher limit lets it through to the next check")
+    assert.truthy(relaxed:find("unsupported blob storage version 0", 1, true), relaxed)
+  end)
+
+end)

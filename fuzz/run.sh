@@ -1,0 +1,45 @@
+#!/bin/sh
+# make fuzz [FUZZ_SECONDS=N]: build every fuzz/fuzz_*.c with libFuzzer + ASan + UBSan against the C
+# core (no Lua), seed it from files mlsh's own fixture writer makes, and run it N seconds.
+# A crash is minimized into tests/fuzz-regressions/<harness>/ so `make test` replays it forever.
+set -e
+secs=${1:-30}
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/fuzz
+mkdir -p "$out"
+cd "$top"
+make -s all >/dev/null
+# seeds: the test fixtures (built by mlsh's own writer), never files from ../shared
+seeds=$out/fixtures
+rm -rf "$seeds"
+./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; assert(require('mlsh.core').fs.mkdir_p('$seeds')); require('fixtures').build_all('$seeds')" >/dev/null
+for h in mlmodel json blob miltext zip; do mkdir -p "$out/seeds-$h"; done
+find "$seeds" -name '*.mlmodel' -exec cp {} "$out/seeds-mlmodel/" \;
+i=0; for f in $(find "$seeds" -name Manifest.json); do i=$((i+1)); cp "$f" "$out/seeds-json/m$i.json"; done
+i=0; for f in $(find "$seeds" -name weight.bin); do i=$((i+1)); cp "$f" "$out/seeds-blob/w$i.bin"; done
+find "$seeds" -name '*.zip' -exec cp {} "$out/seeds-zip/" \;
+cp fuzz/seeds/*.mil "$out/seeds-miltext/" 2>/dev/null || true
+src=""
+for f in core/*.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
+gen=$(ls build/gen/*.pb-c.c) 
+status=0
+for h in mlmodel json blob miltext zip; do
+  bin=$out/fuzz_$h
+  clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
+    fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip) -lm -o "$bin"
+  mkdir -p "$out/corpus-$h" "$out/crashes-$h"
+  echo "fuzz_$h: $secs s"
+  if ! "$bin" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$out/crashes-$h/" \
+       "$out/corpus-$h" "$out/seeds-$h" 2>"$out/fuzz_$h.log"; then
+    status=1
+  fi
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$out/fuzz_$h.log" | sed 's/^/  /'
+  for crash in "$out/crashes-$h"/*; do
+    [ -e "$crash" ] || continue
+    mkdir -p tests/fuzz-regressions/$h
+    "$bin" -minimize_crash=1 -runs=2000 -exact_artifact_path="tests/fuzz-regressions/$h/$(basename "$crash")" "$crash" >/dev/null 2>&1 || true
+    [ -e "tests/fuzz-regressions/$h/$(basename "$crash")" ] || cp "$crash" tests/fuzz-regressions/$h/
+    echo "  crash saved: tests/fuzz-regressions/$h/$(basename "$crash")"
+  done
+done
+exit $status

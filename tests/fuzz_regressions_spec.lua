@@ -1,0 +1,75 @@
+-- Replays every input in tests/fuzz-regressions/<harness>/ through the entry point its harness
+-- fuzzes. A replay passes when mlsh answers (a model, or nil plus a one-line reason) — a crash
+-- would take the whole test run down, which is the failure this guards against.
+local mlsh = require "mlsh"
+local core = require "mlsh.core"
+local F = require "fixtures"
+
+local root = (os.getenv("MLSH_HOME") or ".") .. "/tests/fuzz-regressions"
+
+local function files(dir)
+  local out = {}
+  local p = io.popen("ls -1 '" .. dir .. "' 2>/dev/null")
+  for name in p:lines() do out[#out + 1] = name end
+  p:close()
+  return out
+end
+
+local function exercise(m)
+  -- everything a command would do with a model that loaded
+  pcall(function() return m:info() end)
+  for _, w in ipairs(select(2, pcall(m.weights, m)) or {}) do pcall(w.values, w) end
+  m:close()
+end
+
+local replay = {}
+function replay.mlmodel(bytes, tmp)
+  local p = tmp .. "/r.mlmodel"
+  F.write(p, bytes)
+  local m, err = mlsh.try_load(p)
+  if m then exercise(m) else assert.truthy(err:find(p, 1, true), err) end
+end
+function replay.zip(bytes, tmp)
+  local p = tmp .. "/r.mlpackage.zip"
+  F.write(p, bytes)
+  local m, err = mlsh.try_load(p)
+  if m then exercise(m) else assert.is_string(err) end
+end
+function replay.json(bytes, tmp)
+  local spec, wb = F.mlprogram()
+  local p = F.write_package(tmp .. "/j.mlpackage", spec, wb, bytes)
+  local m, err = mlsh.try_load(p)
+  if m then exercise(m) else assert.truthy(err:find("Manifest.json", 1, true), err) end
+end
+function replay.blob(bytes, tmp)
+  local spec = F.mlprogram()
+  local p = F.write_package(tmp .. "/b.mlpackage", spec, bytes)
+  local m = assert(mlsh.try_load(p))
+  exercise(m)
+end
+function replay.miltext(bytes)
+  local ok, res, err = pcall(core.miltext.parse, bytes)
+  assert.is_true(ok)
+  assert.truthy(res or err)
+end
+
+describe("fuzz regressions", function()
+  local tmp
+  setup(function()
+    tmp = F.shared().dir .. "/fuzz-replay"
+    assert(core.fs.mkdir_p(tmp))
+  end)
+  for harness, fn in pairs(replay) do
+    for _, name in ipairs(files(root .. "/" .. harness)) do
+      it(harness .. "/" .. name .. " is handled", function()
+        fn(F.read(root .. "/" .. harness .. "/" .. name), tmp)
+      end)
+    end
+  end
+  it("has a replay for every harness in fuzz/", function()
+    for _, name in ipairs(files((os.getenv("MLSH_HOME") or ".") .. "/fuzz")) do
+      local h = name:match("^fuzz_(.+)%.c$")
+      if h and h ~= "onnx" then assert.is_function(replay[h], h) end
+    end
+  end)
+end)
