@@ -34,6 +34,9 @@ int mlsh_pb_check_depth(const ProtobufCMessageDescriptor *d, const uint8_t *data
     uint64_t key, v;
     if (read_varint(&f->p, f->end, &key) != 0) return mlsh_fail(e, name, "truncated or corrupt protobuf (bad field key)");
     uint32_t number = (uint32_t)(key >> 3);
+    /* field 0 is invalid; protobuf-c keeps it when its key is over-long, then cannot read back
+     * what it wrote (found by fuzz_mlmodel) */
+    if (number == 0 || (key >> 3) > 0x1fffffff) return mlsh_fail(e, name, "truncated or corrupt protobuf (field number %llu)", (unsigned long long)(key >> 3));
     switch (key & 7) {
       case 0:
         if (read_varint(&f->p, f->end, &v) != 0) return mlsh_fail(e, name, "truncated or corrupt protobuf (bad varint)");

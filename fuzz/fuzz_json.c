@@ -1,5 +1,6 @@
 /* libFuzzer harness: the JSON reader used for Manifest.json and metadata.json. */
 #include "json.h"
+#include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char err[128];

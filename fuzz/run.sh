@@ -26,7 +26,8 @@ status=0
 for h in mlmodel json blob miltext zip; do
   bin=$out/fuzz_$h
   clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
-    fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip) -lm -o "$bin"
+    fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip lua5.4) -lm -o "$bin"
+  rm -rf "$out/crashes-$h"
   mkdir -p "$out/corpus-$h" "$out/crashes-$h"
   echo "fuzz_$h: $secs s"
   if ! "$bin" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$out/crashes-$h/" \
