@@ -77,6 +77,7 @@ test: all
 
 conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/run.lua $(CURDIR)/../shared/corpus
+	@$(LUA_ENV) lua5.4 tests/conformance/check.lua $(CURDIR)/../shared/corpus
 
 bench: all
 	@$(LUA_ENV) sh bench/run.sh

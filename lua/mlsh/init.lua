@@ -10,6 +10,7 @@ M.json = require "mlsh.json"
 M.types = require "mlsh.types"
 M.model = require "mlsh.model"
 M.writer = require "mlsh.writer"
+M.required_spec, M.placement, M.rules = require "mlsh.required_spec", require "mlsh.placement", require "mlsh.rules"
 
 local compiled -- loaded on demand
 

@@ -30,7 +30,11 @@ local function number(v)
   if math.type(v) == "integer" then return tostring(v) end
   if v ~= v or v == math.huge or v == -math.huge then return "null" end
   if v == math.floor(v) and math.abs(v) < 2^53 then return string.format("%d", v) .. ".0" end
-  return string.format("%.17g", v):gsub(",", ".")
+  -- the shortest form that reads back as the same double
+  for digits = 15, 17 do
+    local s = string.format("%." .. digits .. "g", v)
+    if tonumber(s) == v or digits == 17 then return (s:gsub(",", ".")) end
+  end
 end
 
 local function encode(v, out, indent, depth, seen)

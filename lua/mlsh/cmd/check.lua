@@ -1,0 +1,188 @@
+-- mlsh check MODEL... — run the rules over a model, explain its required spec and simulate where its
+-- ops run. Exit status: 0 clean, 1 when any finding is an error, 2 on bad input (usage, unknown
+-- target or compute units, bad --select, missing rules folder, unreadable model).
+local mlsh = require "mlsh"
+local json = mlsh.json
+local spec = require "mlsh.spec"
+local rules = require "mlsh.rules"
+local placement = require "mlsh.placement"
+local required_spec = require "mlsh.required_spec"
+
+local C = {
+  summary = "rules, required spec and ANE placement (--format json for one JSON object)",
+  usage = "mlsh check [--target iOS17] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--format text|json]\n"
+    .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device NAME]\n"
+    .. "                  [--list-rules] MODEL...",
+}
+
+local function fail(msg)
+  io.stderr:write("mlsh check: ", msg, "\n")
+  return 2
+end
+
+-- "iOS16" / "macOS13" / "coremltools.target.iOS17" / "7" (a spec number) -> spec, name | nil, msg
+function C.parse_target(s)
+  local n
+  if s:match("^%d+$") then
+    n = math.tointeger(tonumber(s))
+    local ok, err = spec.resolve(n)
+    if not ok then return nil, "unknown target '" .. s .. "': " .. err end
+  else
+    n = spec.from_target(s)
+    if not n then
+      local ok, r = pcall(spec.resolve, s)
+      n = ok and r or nil
+    end
+    if not n then
+      return nil, string.format("unknown target '%s' (examples: iOS16, macOS13, tvOS17, watchOS10, visionOS1, or a spec number %d..%d)",
+        s, spec.MIN, spec.MAX)
+    end
+  end
+  return n, spec.target_name(n) or ("spec" .. n)
+end
+
+-- "2G", "512M", "1.5GiB", "1000000" -> bytes | nil
+function C.parse_size(s)
+  local num, unit = tostring(s):match("^%s*([%d%.]+)%s*([KkMmGgTt]?)[iI]?[bB]?%s*$")
+  num = tonumber(num)
+  if not num then return nil end
+  local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 })[unit:lower()]
+  return math.floor(num * mult)
+end
+
+local VALUE_OPTIONS = { ["--target"] = "target", ["--compute-units"] = "compute_units", ["--format"] = "format",
+                        ["--rules"] = "rules", ["--select"] = "select", ["--memory-budget"] = "memory_budget",
+                        ["--device"] = "device" }
+
+function C.parse_args(args)
+  local o = { rules = {}, paths = {}, format = "text" }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
+    name = name or a
+    if VALUE_OPTIONS[name] then
+      if value == nil then
+        value = args[i + 1]
+        if value == nil then return nil, name .. " needs a value" end
+        i = i + 1
+      end
+      local key = VALUE_OPTIONS[name]
+      if key == "rules" then o.rules[#o.rules + 1] = value else o[key] = value end
+    elseif a == "--json" then o.format = "json"
+    elseif a == "--no-builtin" then o.no_builtin = true
+    elseif a == "--list-rules" then o.list = true
+    elseif a == "-h" or a == "--help" then o.help = true
+    elseif a:sub(1, 1) == "-" and a ~= "-" then return nil, "unknown option " .. a
+    else o.paths[#o.paths + 1] = a end
+    i = i + 1
+  end
+  if o.format ~= "text" and o.format ~= "json" then return nil, "unknown --format '" .. o.format .. "' (text or json)" end
+  return o
+end
+
+local function rule_error_findings(set)
+  local out = {}
+  for _, e in ipairs(set.errors) do
+    out[#out + 1] = { rule = "rule-load", severity = "error", pattern = nil, categories = { "load" },
+                      title = "rule file failed to load", message = e.message,
+                      fix = "fix the rule file (see docs/rules.md) or remove it from the rules folder",
+                      location = { value = e.file } }
+  end
+  return out
+end
+
+-- Check one loaded model; returns the report table (JSON shape) and the raw parts.
+function C.check_model(m, o, set, select)
+  local required = required_spec.explain(m)
+  local p = placement.simulate(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
+                                    device = o.device })
+  local findings = rules.run(m, set, { target = o.target, compute_units = o.compute_units, select = select,
+    options = { memory_budget = o.memory_budget }, placement = p, required = required, device = o.device })
+  for _, f in ipairs(rule_error_findings(set)) do table.insert(findings, 1, f) end
+  local summary = rules.summary(findings)
+  local report = {
+    path = m.path, model_type = m.model_type or json.null, spec_version = m.spec_version or json.null,
+    target = o.target and { name = o.target_name, spec = o.target } or json.null,
+    compute_units = p.compute_units,
+    findings = rules.findings_json(findings),
+    summary = summary,
+    required_spec = required_spec.to_json(required),
+    placement = placement.to_json(p),
+    rules = { count = #set.rules, dirs = json.array(set.dirs), notes = json.array(set.notes) },
+  }
+  return report, { findings = findings, required = required, placement = p, summary = summary, model = m }
+end
+
+local function list_rules(set, select)
+  for _, r in ipairs(set.rules) do
+    if not select or select(r) then
+      print(string.format("%-22s %-7s %-4s %-32s %s", r.id, r.severity, r.pattern or "-", table.concat(r.categories, ","), r.title))
+    end
+  end
+  for _, e in ipairs(set.errors) do io.stderr:write("mlsh check: ", e.message, "\n") end
+  return #set.errors > 0 and 1 or 0
+end
+
+function C.run(args)
+  local o, err = C.parse_args(args)
+  if not o then return fail(err .. "\nusage: " .. C.usage) end
+  if o.help then print("usage: " .. C.usage) return 0 end
+  if o.target then
+    local n, name = C.parse_target(o.target)
+    if not n then return fail(name) end
+    o.target, o.target_name = n, name
+  end
+  local cu, cerr = placement.compute_units(o.compute_units)
+  if not cu then return fail(cerr) end
+  o.compute_units = cu
+  if o.memory_budget then
+    local b = C.parse_size(o.memory_budget)
+    if not b then return fail("bad --memory-budget '" .. o.memory_budget .. "' (e.g. 2G, 512M, bytes)") end
+    o.memory_budget = b
+  end
+  local set, derr = rules.discover({ dirs = o.rules, builtin = not o.no_builtin })
+  if not set then return fail(derr) end
+  local select, serr = rules.selector(o.select, set)
+  if not select then return fail(serr) end
+  if o.list then return list_rules(set, select) end
+  if #o.paths == 0 then return fail("no model given\nusage: " .. C.usage) end
+  for _, e in ipairs(set.errors) do io.stderr:write("mlsh check: ", e.message, "\n") end
+  local reports, rc = {}, 0
+  for _, path in ipairs(o.paths) do
+    local m, lerr = mlsh.try_load(path)
+    if not m then
+      io.stderr:write("mlsh: ", lerr, "\n")
+      return 2
+    end
+    local ok, report, parts = pcall(C.check_model, m, o, set, select)
+    if ok and o.format == "text" then
+      local rok, text = pcall(function() return require("mlsh.report_text").render(parts, o) end)
+      if rok then parts.text = text else ok, report = false, text end
+    end
+    m:close()
+    if not ok then
+      local e = tostring(report)
+      io.stderr:write("mlsh: ", e:find(path, 1, true) and e or (path .. ": " .. e), "\n")
+      return 2
+    end
+    if parts.summary.error > 0 then rc = 1 end
+    reports[#reports + 1] = { report = report, parts = parts }
+  end
+  if o.format == "json" then
+    if #reports == 1 then print(json.encode(reports[1].report, true))
+    else
+      local list = json.array({})
+      for i, r in ipairs(reports) do list[i] = r.report end
+      print(json.encode({ models = list }, true))
+    end
+  else
+    for i, r in ipairs(reports) do
+      if i > 1 then print() end
+      io.write(r.parts.text)
+    end
+  end
+  return rc
+end
+
+return C
