@@ -104,7 +104,7 @@ deps:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mlsh $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh
-	install -m 755 mlsh $(DESTDIR)$(PREFIX)/bin/mlsh
+	install -m 755 $(MLSH) $(DESTDIR)$(PREFIX)/bin/mlsh
 	install -m 755 $(B)/lua/mlsh/core.so $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh/core.so
 	cp -R lua rules recipes $(DESTDIR)$(PREFIX)/share/mlsh/
 	@if [ -d examples ]; then cp -R examples $(DESTDIR)$(PREFIX)/share/mlsh/; fi

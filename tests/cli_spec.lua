@@ -121,7 +121,7 @@ describe("mlsh command line", function()
     local prefix = fx.dir .. "/install"
     local moved = fx.dir .. "/moved"
     local home = os.getenv("MLSH_HOME")
-    local ok = os.execute(string.format("make -s -C %s install PREFIX=%s >/dev/null 2>&1 && rm -rf %s && cp -R %s %s",
+    local ok = os.execute(string.format("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C %s install PREFIX=%s >/dev/null 2>&1 && rm -rf %s && cp -R %s %s",
       F.q(home), F.q(prefix), F.q(moved), F.q(prefix), F.q(moved)))
     assert.is_true(ok)
     local p = io.popen(string.format("cd / && env -u MLSH_HOME %s/bin/mlsh info %s 2>&1; echo rc=$?", F.q(moved), F.q(fx.nn)))
