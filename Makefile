@@ -78,6 +78,7 @@ test: all
 conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/run.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/check.lua $(CURDIR)/../shared/corpus
+	@$(LUA_ENV) sh tests/conformance/protoc_decode.sh
 
 bench: all
 	@$(LUA_ENV) sh bench/run.sh
@@ -90,7 +91,7 @@ demo: deps all examples
 	@sh tests/support/demo.sh
 
 check-deps:
-	@missing=""; for p in lua5.4 liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler libzip-dev lua-busted pkg-config libreadline-dev; do \
+	@missing=""; for p in lua5.4 liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libzip-dev lua-busted pkg-config libreadline-dev; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; echo "$$missing"
 
 deps:

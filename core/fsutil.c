@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -104,34 +105,56 @@ int mlsh_replace_dir(const char *src, const char *dst, mlsh_err *e) {
   return 0;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Entries are added in name order with a fixed time, so the same folder always zips to the same
+ * bytes (reproducible builds of .mlpackage.zip). */
+#define MLSH_ZIP_MTIME ((time_t)315532800) /* 1980-01-01, the zip format's epoch */
+
 static int add_dir(zip_t *z, const char *dir, const char *prefix, int depth, mlsh_err *e, const char *dst) {
   if (depth > 32) return mlsh_fail(e, dst, "folder nesting too deep");
   DIR *d = opendir(dir);
   if (!d) return mlsh_fail(e, dir, "cannot read folder: %s", strerror(errno));
+  char **names = NULL;
+  size_t n = 0, cap = 0;
   struct dirent *de;
   int rc = 0;
-  while (rc == 0 && (de = readdir(d))) {
+  while ((de = readdir(d))) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    if (n == cap) {
+      char **g = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *g);
+      if (!g) { rc = mlsh_fail(e, dst, "out of memory"); break; }
+      names = g;
+    }
+    if (!(names[n] = strdup(de->d_name))) { rc = mlsh_fail(e, dst, "out of memory"); break; }
+    n++;
+  }
+  closedir(d);
+  if (rc == 0) qsort(names, n, sizeof *names, cmp_str);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
     char full[4096], name[4096];
-    if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full ||
-        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name) >= (int)sizeof name) {
+    if (snprintf(full, sizeof full, "%s/%s", dir, names[i]) >= (int)sizeof full ||
+        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "/" : "", names[i]) >= (int)sizeof name) {
       rc = mlsh_fail(e, dst, "path too long");
       break;
     }
     struct stat st;
     if (lstat(full, &st) != 0) continue;
+    zip_int64_t idx = -1;
     if (S_ISDIR(st.st_mode)) {
-      if (zip_dir_add(z, name, ZIP_FL_ENC_UTF_8) < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+      if ((idx = zip_dir_add(z, name, ZIP_FL_ENC_UTF_8)) < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
       else rc = add_dir(z, full, name, depth + 1, e, dst);
     } else if (S_ISREG(st.st_mode)) {
       zip_source_t *s = zip_source_file(z, full, 0, -1);
-      if (!s || zip_file_add(z, name, s, ZIP_FL_ENC_UTF_8) < 0) {
+      if (!s || (idx = zip_file_add(z, name, s, ZIP_FL_ENC_UTF_8)) < 0) {
         if (s) zip_source_free(s);
         rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
       }
     }
+    if (idx >= 0) zip_file_set_mtime(z, (zip_uint64_t)idx, MLSH_ZIP_MTIME, 0);
   }
-  closedir(d);
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
   return rc;
 }
 
@@ -142,7 +165,9 @@ int mlsh_zip_dir(const char *src, const char *prefix, const char *dst, mlsh_err 
   zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
   if (!z) return mlsh_fail(e, dst, "cannot create zip (libzip error %d)", zerr);
   int rc = 0;
-  if (prefix && *prefix && zip_dir_add(z, prefix, ZIP_FL_ENC_UTF_8) < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+  zip_int64_t top = prefix && *prefix ? zip_dir_add(z, prefix, ZIP_FL_ENC_UTF_8) : 0;
+  if (top < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+  else if (prefix && *prefix) zip_file_set_mtime(z, (zip_uint64_t)top, MLSH_ZIP_MTIME, 0);
   if (rc == 0) rc = add_dir(z, src, prefix ? prefix : "", 0, e, dst);
   if (rc != 0) {
     zip_discard(z);

@@ -33,4 +33,11 @@ function M.load(path)
   return m
 end
 
-return M
+-- The builder is only loaded when a script asks for it (mlsh.builder).
+return setmetatable(M, { __index = function(t, k)
+  if k == "builder" then
+    local b = require "mlsh.builder"
+    rawset(t, k, b)
+    return b
+  end
+end })

@@ -1,6 +1,7 @@
 -- mlsh.writer — saving models: validate, repack the weight file, write the container atomically.
 --   writer.save(spec, read_blob, path, opts)   spec: a Model Message; read_blob(file, offset, value)
---     returns dtype, bytes, n for a BlobFileValue; opts.in_place allows replacing opts.source.
+--     returns dtype, bytes, n for a BlobFileValue; opts.in_place allows replacing opts.source;
+--     opts.uuid (a function returning UUID strings) makes the manifest reproducible.
 -- The container follows the path: .mlmodel (a spec alone), .mlpackage (folder) or .mlpackage.zip /
 -- .zip (a zipped package). Weight files are rebuilt from the blobs the program references, in
 -- order, so unmodified models keep their layout and modified ones carry no dead weights.
@@ -216,9 +217,10 @@ function M.repack(spec, read_blob)
   return out, writer:bytes()
 end
 
-local function write_package_dir(dir, spec_bytes, weight_bytes)
+local function write_package_dir(dir, spec_bytes, weight_bytes, uuid)
   assert(fs.mkdir_p(dir .. "/Data/com.apple.CoreML/weights"))
-  local w, r = M.uuid(), M.uuid()
+  uuid = uuid or M.uuid
+  local w, r = uuid(), uuid()
   assert(fs.write_atomic(dir .. "/Manifest.json", string.format(M.MANIFEST_TEMPLATE, w, r, r)))
   assert(fs.write_atomic(dir .. "/Data/com.apple.CoreML/model.mlmodel", spec_bytes))
   if weight_bytes then assert(fs.write_atomic(dir .. "/Data/com.apple.CoreML/weights/weight.bin", weight_bytes)) end
@@ -247,14 +249,14 @@ function M.save(spec, read_blob, path, opts)
   elseif kind == "mlpackage" then
     local dst = path:gsub("/$", "")
     local tmp = tmp_sibling(dst)
-    local ok, e = pcall(write_package_dir, tmp, bytes, weights)
+    local ok, e = pcall(write_package_dir, tmp, bytes, weights, opts.uuid)
     if ok then ok, e = fs.replace_dir(tmp, dst) end
     if not ok then fs.remove_tree(tmp) error(tostring(e), 0) end
   else
     local tmp = tmp_sibling(path)
     local name = path:match("([^/]+)$"):gsub("%.zip$", "")
     if not name:match("%.mlpackage$") then name = name .. ".mlpackage" end
-    local ok, e = pcall(write_package_dir, tmp .. "/" .. name, bytes, weights)
+    local ok, e = pcall(write_package_dir, tmp .. "/" .. name, bytes, weights, opts.uuid)
     if ok then ok, e = fs.zip_dir(tmp .. "/" .. name, name, path) end
     fs.remove_tree(tmp)
     if not ok then error(tostring(e), 0) end
