@@ -272,6 +272,45 @@ for _, folder in ipairs({ "coreml", "coreml-real" }) do
   total_ok, total = total_ok + agree, total + #models
 end
 print(string.format("conformance total: %d/%d models agree", total_ok, total))
+
+-- Round trip: load -> save -> reload gives the same `info --json` (paths and container aside).
+-- ML programs are saved as .mlpackage, everything else as .mlmodel.
+local tmp = os.getenv("TMPDIR") or "/tmp"
+local rt_dir = sh("mktemp -d " .. tmp .. "/mlsh-rt.XXXXXX"):gsub("%s+$", "")
+local function strip(o)
+  if type(o) ~= "table" then return o end
+  o.path, o.format = nil, nil
+  for _, v in pairs(o) do strip(v) end
+  return o
+end
+for _, folder in ipairs({ "coreml", "coreml-real" }) do
+  local dir = corpus .. "/" .. folder
+  local ok_n, n, skipped = 0, 0, 0
+  for _, model in ipairs(models_in(dir)) do
+    local src = dir .. "/" .. model
+    local a, code = sh(string.format("timeout %d %s info --json '%s' 2>/dev/null", TIMEOUT, bin, src))
+    if code == 0 then
+      n = n + 1
+      local o = json.decode(a)
+      local dst = rt_dir .. "/" .. model:gsub("%.zip$", ""):gsub("%.%w+$", "") .. (o.model_type == "mlProgram" and ".mlpackage" or ".mlmodel")
+      local msg, c2 = sh(string.format("timeout %d %s save '%s' '%s' 2>&1", TIMEOUT, bin, src, dst))
+      if c2 >= 124 then crashed = crashed + 1 end
+      if c2 ~= 0 and o.weights and o.weights.missing_files then
+        skipped, n = skipped + 1, n - 1 -- a spec shipped without its weights cannot be packaged
+      elseif c2 ~= 0 then
+        print(string.format("  ROUND TRIP  %s/%s: save failed: %s", folder, model, msg:gsub("\n$", "")))
+      else
+        local b = sh(string.format("timeout %d %s info --json '%s' 2>&1", TIMEOUT, bin, dst))
+        local ok, ob = pcall(json.decode, b)
+        if ok and json.encode(strip(o)) == json.encode(strip(ob)) then ok_n = ok_n + 1
+        else print(string.format("  ROUND TRIP  %s/%s: info differs after save", folder, model)) end
+      end
+    end
+  end
+  print(string.format("round trip %s: %d/%d models save and reload identically%s", folder, ok_n, n,
+    skipped > 0 and string.format(" (%d spec-only model(s) skipped: no weight file to package)", skipped) or ""))
+end
+sh("rm -rf '" .. rt_dir .. "'")
 if crashed > 0 then
   print(string.format("conformance: mlsh crashed or hung on %d model(s)", crashed))
   os.exit(1)
