@@ -1,0 +1,20 @@
+/* metrics.h — how far a reconstruction is from the original weights.
+ * Contract: with x the original and y the reconstruction (n > 0 each),
+ *   snr_db  = 10 log10(sum x^2 / sum (x-y)^2)      (+inf when y == x)
+ *   psnr_db = 10 log10(max x^2 / mse), mse = sum (x-y)^2 / n
+ *   cosine  = x.y / (|x| |y|)  (1 when both are all zero, 0 when only one is)
+ *   max/mean absolute error, and sparsity = fraction of y that is exactly 0.
+ * No epsilon terms (coremltools' test helper adds 1e-5 to the signal, which swamps small
+ * weights). Sums are double, per fixed chunk, combined in chunk order: thread-count independent. */
+#ifndef MLSH_COMPRESS_METRICS_H
+#define MLSH_COMPRESS_METRICS_H
+#include <stddef.h>
+
+typedef struct {
+  size_t n;
+  double snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity;
+} mlsh_metrics;
+
+/* 0, or MLSH_CZ_EINVAL (n == 0) / MLSH_CZ_ENOMEM. threads 0 = default. */
+int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, mlsh_metrics *m);
+#endif

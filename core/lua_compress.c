@@ -1,0 +1,865 @@
+/* lua_compress.c — Lua binding of the compression kernels: require("mlsh.core").compress.
+ * Arrays are mlsh.Array (float32; a Lua table of numbers is accepted too). Axes are 0-based and
+ * may be negative, as in coremltools. `shape` defaults to the array's own shape. Every function
+ * takes `weight_dtype` = "fp32" (default) | "fp16": the dtype the weight is stored in; values
+ * are rounded to it and all arithmetic rounds like numpy in it (bit-exact with coremltools).
+ * `threads` (default: online CPUs or $MLSH_THREADS) never changes a result. Bad arguments and
+ * unknown option names raise errors. In result tables, `codes` and `mask_bytes` are unpacked
+ * from `indices` / `data` / `mask` on first access (so pairs() does not list them before).
+ *
+ * compress.palettize(a, {nbits=4, mode="kmeans"|"uniform"|"unique", granularity="per_tensor"|
+ *     "per_grouped_channel", group_size=32, axis=0, per_channel_scale=false, shape, weight_dtype,
+ *     threads, distinct="auto"|"sort"})
+ *   -> {lut=Array{groups, 2^nbits}, indices=string (codes packed nbits LSB-first), ncodes,
+ *       codes=string (one byte per element), reconstructed=Array, scale=Array|nil (per-channel
+ *       scale: the input shape with the axis dim 1), lut_shape={...} (Core ML iOS18 layout,
+ *       rank+2), nbits, groups, group_size, axis, mode, exact, weight_dtype, nbytes}
+ *   nbits must be absent for mode unique (it picks the smallest of 1,2,3,4,6,8 that fits).
+ *   exact is false only when a group had too many distinct values for the exact k-means
+ *   (never for fp16 data). distinct="sort" forces the sort path (for tests).
+ * compress.quantize(a, {dtype="int8"|"uint8"|"int4"|"uint4", symmetric=true, granularity=
+ *     "per_channel"|"per_tensor"|"per_block", axis=0, input_axis, block_size=32, block_sizes,
+ *     shape, weight_dtype, threads})
+ *   -> {data=string (codes in dtype, sub-byte packed LSB-first), ncodes, codes=Array,
+ *       scale=Array, zero_point=Array|nil (nil for symmetric signed), reconstructed=Array, dtype,
+ *       symmetric, qmin, qmax, block_sizes={...} (0 = whole axis), scale_shape={...},
+ *       weight_dtype, nbytes}
+ *   per_block: block 1 on `axis`, block_size on `input_axis` (default 1 when axis is 0, else the
+ *   axis before the last when axis is the last). block_sizes={b0, b1, ...} sets them directly.
+ * compress.prune(a, {mode="magnitude"|"threshold", sparsity, threshold=1e-12, block_size, n_m={n,m},
+ *     dim, shape, weight_dtype, threads})
+ *   -> {mask=string (uint1 packed LSB-first), mask_bytes=string (0/1 per element), nonzero=Array,
+ *       reconstructed=Array, sparsity, nnz, threshold (compared value, nil for n:m), nbytes}
+ *   magnitude takes exactly one of sparsity / n_m; block_size (> 1) makes it block-structured;
+ *   dim defaults to 0 with block_size and 1 with n_m.
+ * compress.prune_palettize(a, prune_opts, palettize_opts) / compress.prune_quantize(a, prune_opts,
+ *     quantize_opts): prune, then compress the dense pruned tensor (coremltools' joint mode:
+ *     zeros take part in the clustering / scales) and keep the codes of the non-zeros only.
+ *   -> prune's {mask, mask_bytes, sparsity, nnz, threshold} plus palettize's {lut, indices,
+ *      codes, scale, nbits, groups, ...} or quantize's {data, codes, scale, zero_point, ...},
+ *      where indices / codes / data hold the nnz kept entries in row-major order, and
+ *      reconstructed / nbytes describe the joint result. weight_dtype defaults to prune's.
+ * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads}?)
+ *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n
+ *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]}
+ * compress.pack(codes, nbits) -> string ; compress.unpack(bytes, nbits, n) -> string of codes
+ *   (codes: a string with one byte per code, or a table of integers).
+ * compress.randn(n | shape, {seed=0, mean=0, std=1, weight_dtype, threads}) -> Array
+ * compress.threads() -> the default thread count.
+ * compress.clock() -> monotonic wall-clock seconds (for timing; os.clock counts CPU time). */
+#include "compress/metrics.h"
+#include "compress/pack.h"
+#include "compress/palettize.h"
+#include "compress/prune.h"
+#include "compress/quantize.h"
+#include "compress/randn.h"
+#include "compress/threads.h"
+#include "dtype.h"
+#include "lua_array.h"
+#include <lauxlib.h>
+#include <lua.h>
+#include <string.h>
+#include <time.h>
+
+/* ---------- option helpers ---------- */
+
+static void check_keys(lua_State *L, int t, const char *fn, const char *const *allowed) {
+  if (lua_isnoneornil(L, t)) return;
+  luaL_checktype(L, t, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: option names must be strings", fn);
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (int i = 0; allowed[i]; i++)
+      if (strcmp(allowed[i], k) == 0) ok = 1;
+    if (!ok) luaL_error(L, "%s: unknown option '%s'", fn, k);
+  }
+}
+
+/* Push opts[key] (nil when there is no table). */
+static int get_opt(lua_State *L, int t, const char *key) {
+  if (lua_isnoneornil(L, t)) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  return lua_getfield(L, t, key);
+}
+
+static lua_Integer opt_int(lua_State *L, int t, const char *fn, const char *key, lua_Integer def) {
+  get_opt(L, t, key);
+  lua_Integer v = def;
+  if (!lua_isnil(L, -1)) {
+    int ok = 0;
+    if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tointegerx(L, -1, &ok); /* no string coercion */
+    if (!ok) luaL_error(L, "%s: option '%s' must be an integer", fn, key);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_has(lua_State *L, int t, const char *key) {
+  int ty = get_opt(L, t, key);
+  lua_pop(L, 1);
+  return ty != LUA_TNIL;
+}
+
+static double opt_num(lua_State *L, int t, const char *fn, const char *key, double def) {
+  get_opt(L, t, key);
+  double v = def;
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: option '%s' must be a number", fn, key);
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *fn, const char *key, int def) {
+  get_opt(L, t, key);
+  int v = def;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isboolean(L, -1)) luaL_error(L, "%s: option '%s' must be a boolean", fn, key);
+    v = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Index of s in names (NULL-terminated), default when absent; error otherwise. */
+static int opt_enum(lua_State *L, int t, const char *fn, const char *key, const char *const *names, int def) {
+  get_opt(L, t, key);
+  int r = def;
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: option '%s' must be a string", fn, key);
+    const char *s = lua_tostring(L, -1);
+    r = -1;
+    for (int i = 0; names[i]; i++)
+      if (strcmp(names[i], s) == 0) r = i;
+    if (r < 0) {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (int i = 0; names[i]; i++) {
+        if (i) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, names[i]);
+      }
+      luaL_pushresult(&b);
+      luaL_error(L, "%s: unknown %s '%s' (expected %s)", fn, key, s, lua_tostring(L, -1));
+    }
+  }
+  lua_pop(L, 1);
+  return r;
+}
+
+static const char *const wd_names[] = {"fp32", "fp16", NULL};
+
+static mlsh_wdtype opt_wdtype(lua_State *L, int t, const char *fn, mlsh_wdtype def) {
+  return (mlsh_wdtype)opt_enum(L, t, fn, "weight_dtype", wd_names, (int)def);
+}
+
+static unsigned opt_threads(lua_State *L, int t, const char *fn) {
+  lua_Integer v = opt_int(L, t, fn, "threads", 0);
+  if (v < 0 || v > MLSH_MAX_THREADS) luaL_error(L, "%s: threads must be 0..%d", fn, MLSH_MAX_THREADS);
+  return (unsigned)v;
+}
+
+/* Shape from opts.shape or the array; its product must be a->n. */
+static void opt_shape(lua_State *L, int t, const char *fn, const mlsh_array *a, int64_t *shape, int *rank) {
+  if (get_opt(L, t, "shape") == LUA_TNIL) {
+    *rank = a->rank;
+    for (int i = 0; i < a->rank; i++) shape[i] = a->shape[i];
+  } else {
+    if (!lua_istable(L, -1)) luaL_error(L, "%s: option 'shape' must be a table of integers", fn);
+    lua_Integer r = luaL_len(L, -1);
+    if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
+    for (int i = 0; i < r; i++) {
+      lua_geti(L, -1, i + 1);
+      int ok;
+      lua_Integer d = lua_tointegerx(L, -1, &ok);
+      if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
+      shape[i] = d;
+      lua_pop(L, 1);
+    }
+    *rank = (int)r;
+  }
+  lua_pop(L, 1);
+  if (*rank < 1) { /* a scalar array: treat as 1-D */
+    *rank = 1;
+    shape[0] = (int64_t)a->n;
+  }
+  if (mlsh_shape_count(shape, *rank) != a->n)
+    luaL_error(L, "%s: shape holds %I elements, array has %I", fn, (lua_Integer)mlsh_shape_count(shape, *rank),
+               (lua_Integer)a->n);
+}
+
+static int norm_axis(lua_State *L, const char *fn, const char *key, lua_Integer axis, int rank) {
+  if (axis < -rank || axis >= rank) luaL_error(L, "%s: %s %I is out of range for rank %d", fn, key, axis, rank);
+  return (int)(axis < 0 ? axis + rank : axis);
+}
+
+static mlsh_array *check_input(lua_State *L, int idx, const char *fn) {
+  mlsh_array *a = mlsh_array_arg(L, idx);
+  if (a->n == 0) luaL_error(L, "%s: empty array", fn);
+  return a;
+}
+
+static int cz_error(lua_State *L, const char *fn, int st) { return luaL_error(L, "%s: %s", fn, mlsh_cz_strerror(st)); }
+
+static mlsh_array *push_array(lua_State *L, size_t n, int rank, const int64_t *shape) {
+  mlsh_array *r = mlsh_array_push(L, n);
+  r->rank = rank;
+  for (int i = 0; i < rank; i++) r->shape[i] = shape[i];
+  return r;
+}
+
+static void *push_buffer(lua_State *L, size_t n) { return lua_newuserdatauv(L, n ? n : 1, 0); }
+
+static void push_packed(lua_State *L, const uint8_t *codes, size_t n, unsigned bits, unsigned threads) {
+  size_t nb = (n * bits + 7) / 8;
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, nb);
+  mlsh_pack_codes(codes, n, bits, (uint8_t *)p, threads);
+  luaL_pushresultsize(&b, nb);
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v) { lua_pushinteger(L, v); lua_setfield(L, -2, k); }
+static void set_num(lua_State *L, const char *k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); }
+static void set_str(lua_State *L, const char *k, const char *v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
+static void set_shape(lua_State *L, const char *k, const int64_t *s, int rank) {
+  lua_createtable(L, rank, 0);
+  for (int i = 0; i < rank; i++) {
+    lua_pushinteger(L, s[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, k);
+}
+
+/* ---------- result tables ----------
+ * Results carry packed forms (indices, data, mask); the unpacked views (codes, mask_bytes) are
+ * made on first access by the metatable, so a caller that never reads them never pays the
+ * memory (a 4096x4096 tensor's codes as an Array is 64 MiB). */
+
+#define RESULT_MT "mlsh.compress.Result"
+
+static void new_result(lua_State *L) {
+  lua_createtable(L, 0, 20);
+  luaL_setmetatable(L, RESULT_MT);
+}
+
+static int raw_field(lua_State *L, int t, const char *k) {
+  lua_pushstring(L, k);
+  return lua_rawget(L, t);
+}
+
+static int l_result_index(lua_State *L) {
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+  if (strcmp(k, "codes") == 0) {
+    lua_Integer n = (raw_field(L, 1, "ncodes"), lua_tointeger(L, -1));
+    size_t len;
+    if (raw_field(L, 1, "indices") == LUA_TSTRING) { /* palettize: one byte per code */
+      const char *p = lua_tolstring(L, -1, &len);
+      unsigned bits = (unsigned)(raw_field(L, 1, "nbits"), lua_tointeger(L, -1));
+      if (n < 0 || bits < 1 || bits > 8 || ((size_t)n * bits + 7) / 8 > len) return luaL_error(L, "result.codes: inconsistent result");
+      luaL_Buffer b;
+      char *out = luaL_buffinitsize(L, &b, (size_t)n);
+      mlsh_bitunpack((const uint8_t *)p, (size_t)n, bits, (uint8_t *)out);
+      luaL_pushresultsize(&b, (size_t)n);
+    } else if (raw_field(L, 1, "data") == LUA_TSTRING) { /* quantize: the code values as an Array */
+      const char *p = lua_tolstring(L, -1, &len);
+      mlsh_dtype dt = (raw_field(L, 1, "dtype"), mlsh_dtype_from_name(luaL_optstring(L, -1, "")));
+      raw_field(L, 1, "reconstructed");
+      mlsh_array *rec = luaL_testudata(L, -1, "mlsh.Array");
+      mlsh_array *a = mlsh_array_push(L, n < 0 ? 0 : (size_t)n);
+      if (rec && rec->n == a->n) {
+        a->rank = rec->rank;
+        memcpy(a->shape, rec->shape, sizeof a->shape);
+      }
+      if (dt == MLSH_DT_INVALID || mlsh_decode_f32(p, len, dt, a->n, a->data)) return luaL_error(L, "result.codes: inconsistent result");
+    } else return 0;
+  } else if (strcmp(k, "mask_bytes") == 0) {
+    size_t len;
+    if (raw_field(L, 1, "mask") != LUA_TSTRING) return 0;
+    const char *p = lua_tolstring(L, -1, &len);
+    raw_field(L, 1, "reconstructed");
+    mlsh_array *rec = luaL_testudata(L, -1, "mlsh.Array");
+    if (!rec || (rec->n + 7) / 8 > len) return luaL_error(L, "result.mask_bytes: inconsistent result");
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, rec->n);
+    mlsh_bitunpack((const uint8_t *)p, rec->n, 1, (uint8_t *)out);
+    luaL_pushresultsize(&b, rec->n);
+  } else return 0;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1); /* cache it */
+  return 1;
+}
+
+/* ---------- palettize ---------- */
+
+static const char *const pal_keys[] = {"nbits", "mode", "granularity", "group_size", "axis", "per_channel_scale",
+                                       "shape", "weight_dtype", "threads", "distinct", NULL};
+static const char *const pal_modes[] = {"kmeans", "uniform", "unique", NULL};
+static const char *const pal_gran[] = {"per_tensor", "per_grouped_channel", NULL};
+static const char *const distinct_names[] = {"auto", "sort", NULL};
+
+static void parse_pal(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_wdtype wd_def, mlsh_pal_opts *o) {
+  check_keys(L, t, fn, pal_keys);
+  memset(o, 0, sizeof *o);
+  o->mode = (mlsh_pal_mode)opt_enum(L, t, fn, "mode", pal_modes, MLSH_PAL_KMEANS);
+  if (o->mode == MLSH_PAL_UNIQUE) {
+    if (opt_has(L, t, "nbits")) luaL_error(L, "%s: nbits must not be given with mode unique (it is chosen)", fn);
+  } else {
+    lua_Integer nb = opt_int(L, t, fn, "nbits", 4);
+    if (nb != 1 && nb != 2 && nb != 3 && nb != 4 && nb != 6 && nb != 8)
+      luaL_error(L, "%s: nbits must be one of 1, 2, 3, 4, 6, 8 (got %I)", fn, nb);
+    o->nbits = (unsigned)nb;
+  }
+  opt_shape(L, t, fn, a, o->shape, &o->rank);
+  o->axis = norm_axis(L, fn, "axis", opt_int(L, t, fn, "axis", 0), o->rank);
+  int grouped = opt_enum(L, t, fn, "granularity", pal_gran, 0);
+  int64_t C = o->shape[o->axis];
+  if (grouped) {
+    lua_Integer g = opt_int(L, t, fn, "group_size", 32);
+    if (g < 1) luaL_error(L, "%s: group_size must be >= 1 (got %I)", fn, g);
+    if (C % g) luaL_error(L, "%s: group_size %I does not divide the %I channels of axis %d", fn, g, (lua_Integer)C, o->axis);
+    o->group_size = (size_t)g;
+  } else if (opt_has(L, t, "group_size")) {
+    luaL_error(L, "%s: group_size needs granularity per_grouped_channel", fn);
+  }
+  o->per_channel_scale = opt_bool(L, t, fn, "per_channel_scale", 0);
+  o->wdtype = opt_wdtype(L, t, fn, wd_def);
+  o->threads = opt_threads(L, t, fn);
+  o->force_sort = opt_enum(L, t, fn, "distinct", distinct_names, 0) == 1;
+}
+
+/* Run the palettizer on a; leaves on the stack (pushed in this order) lut buffer, codes buffer,
+ * recon Array, scale Array or nil. */
+typedef struct {
+  mlsh_pal_info info;
+  size_t groups, pcs;
+  float *lut;
+  uint8_t *codes;
+  mlsh_array *recon, *scale;
+} pal_run;
+
+static void run_pal(lua_State *L, const char *fn, const mlsh_array *a, const mlsh_pal_opts *o, pal_run *r) {
+  int st = mlsh_palettize_check(o, a->n, &r->groups, &r->pcs);
+  if (st) cz_error(L, fn, st);
+  r->lut = push_buffer(L, r->groups * 256 * sizeof(float));
+  r->codes = push_buffer(L, a->n);
+  r->recon = push_array(L, a->n, o->rank, o->shape);
+  r->scale = NULL;
+  if (o->per_channel_scale) {
+    int64_t ss[MLSH_CZ_MAX_RANK];
+    memcpy(ss, o->shape, sizeof ss);
+    ss[o->axis] = 1;
+    r->scale = push_array(L, r->pcs, o->rank, ss);
+  } else lua_pushnil(L);
+  st = mlsh_palettize(a->data, a->n, o, r->lut, r->codes, r->recon->data, r->scale ? r->scale->data : NULL, &r->info);
+  if (st) cz_error(L, fn, st);
+}
+
+/* Fields shared by palettize and prune_palettize; result table on top. */
+static void set_pal_fields(lua_State *L, const mlsh_pal_opts *o, const pal_run *r, int scale_idx) {
+  size_t len = (size_t)1 << r->info.nbits;
+  int64_t ls[2] = {(int64_t)r->groups, (int64_t)len};
+  mlsh_array *lut = push_array(L, r->groups * len, 2, ls);
+  memcpy(lut->data, r->lut, r->groups * len * sizeof(float));
+  lua_setfield(L, -2, "lut");
+  int64_t cs[MLSH_CZ_MAX_RANK + 2];
+  for (int i = 0; i < o->rank + 2; i++) cs[i] = 1;
+  cs[o->axis] = (int64_t)r->groups;
+  cs[o->rank] = (int64_t)len;
+  set_shape(L, "lut_shape", cs, o->rank + 2);
+  if (r->scale) {
+    lua_pushvalue(L, scale_idx);
+    lua_setfield(L, -2, "scale");
+  }
+  set_int(L, "nbits", r->info.nbits);
+  set_int(L, "groups", (lua_Integer)r->groups);
+  set_int(L, "group_size", (lua_Integer)(o->group_size ? o->group_size : (size_t)o->shape[o->axis]));
+  set_int(L, "axis", o->axis);
+  set_str(L, "mode", pal_modes[o->mode]);
+  lua_pushboolean(L, r->info.exact);
+  lua_setfield(L, -2, "exact");
+  set_str(L, "weight_dtype", wd_names[o->wdtype]);
+}
+
+static size_t pal_bytes(const mlsh_pal_opts *o, const pal_run *r, size_t ncodes) {
+  size_t wb = mlsh_wd_bytes(o->wdtype);
+  size_t b = (ncodes * r->info.nbits + 7) / 8 + r->groups * ((size_t)1 << r->info.nbits) * wb;
+  return b + (r->scale ? r->pcs * wb : 0);
+}
+
+static int l_palettize(lua_State *L) {
+  const char *fn = "compress.palettize";
+  lua_settop(L, 2);
+  mlsh_array *a = check_input(L, 1, fn);
+  mlsh_pal_opts o;
+  parse_pal(L, 2, fn, a, MLSH_WD_FP32, &o);
+  pal_run r;
+  run_pal(L, fn, a, &o, &r);
+  int recon_idx = lua_gettop(L) - 1, scale_idx = lua_gettop(L);
+  new_result(L);
+  set_pal_fields(L, &o, &r, scale_idx);
+  push_packed(L, r.codes, a->n, r.info.nbits, o.threads);
+  lua_setfield(L, -2, "indices");
+  set_int(L, "ncodes", (lua_Integer)a->n);
+  lua_pushvalue(L, recon_idx);
+  lua_setfield(L, -2, "reconstructed");
+  set_int(L, "nbytes", (lua_Integer)pal_bytes(&o, &r, a->n));
+  return 1;
+}
+
+/* ---------- quantize ---------- */
+
+static const char *const q_keys[] = {"dtype", "symmetric", "granularity", "axis", "input_axis", "block_size",
+                                     "block_sizes", "shape", "weight_dtype", "threads", NULL};
+static const char *const q_dtypes[] = {"int8", "uint8", "int4", "uint4", NULL};
+static const char *const q_gran[] = {"per_channel", "per_tensor", "per_block", NULL};
+
+static void parse_quant(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_wdtype wd_def, mlsh_quant_opts *o) {
+  check_keys(L, t, fn, q_keys);
+  memset(o, 0, sizeof *o);
+  int dt = opt_enum(L, t, fn, "dtype", q_dtypes, 0);
+  o->nbits = dt < 2 ? 8 : 4;
+  o->is_signed = dt == 0 || dt == 2;
+  o->symmetric = opt_bool(L, t, fn, "symmetric", 1);
+  opt_shape(L, t, fn, a, o->shape, &o->rank);
+  o->wdtype = opt_wdtype(L, t, fn, wd_def);
+  o->threads = opt_threads(L, t, fn);
+  int rank = o->rank;
+  if (get_opt(L, t, "block_sizes") != LUA_TNIL) {
+    if (!lua_istable(L, -1)) luaL_error(L, "%s: block_sizes must be a table of integers", fn);
+    if (luaL_len(L, -1) != rank) luaL_error(L, "%s: block_sizes needs one entry per axis (%d)", fn, rank);
+    for (int i = 0; i < rank; i++) {
+      lua_geti(L, -1, i + 1);
+      int ok;
+      lua_Integer b = lua_tointegerx(L, -1, &ok);
+      if (!ok || b < 0) luaL_error(L, "%s: block_sizes[%d] must be a non-negative integer", fn, i + 1);
+      o->block[i] = b;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (opt_has(L, t, "granularity") || opt_has(L, t, "block_size"))
+      luaL_error(L, "%s: give either block_sizes or granularity/block_size", fn);
+  } else {
+    lua_pop(L, 1);
+    int g = opt_enum(L, t, fn, "granularity", q_gran, 0);
+    int axis = norm_axis(L, fn, "axis", opt_int(L, t, fn, "axis", 0), rank);
+    if (g == 0) o->block[axis] = 1;
+    else if (g == 2) {
+      if (rank < 2) luaL_error(L, "%s: per_block needs a tensor of rank >= 2", fn);
+      lua_Integer defin = axis == 0 ? 1 : axis == rank - 1 ? rank - 2 : -1000;
+      lua_Integer in = opt_int(L, t, fn, "input_axis", defin);
+      if (in == -1000) luaL_error(L, "%s: give input_axis for per_block with axis %d", fn, axis);
+      int ia = norm_axis(L, fn, "input_axis", in, rank);
+      if (ia == axis) luaL_error(L, "%s: input_axis must differ from axis", fn);
+      lua_Integer bs = opt_int(L, t, fn, "block_size", 32);
+      if (bs < 1) luaL_error(L, "%s: block_size must be >= 1 (got %I)", fn, bs);
+      o->block[axis] = 1;
+      o->block[ia] = bs;
+    }
+    if (g != 2 && opt_has(L, t, "block_size")) luaL_error(L, "%s: block_size needs granularity per_block", fn);
+  }
+  for (int i = 0; i < rank; i++)
+    if (o->block[i] > 0 && o->shape[i] % o->block[i])
+      luaL_error(L, "%s: block size %I does not divide dimension %I of axis %d", fn, (lua_Integer)o->block[i],
+                 (lua_Integer)o->shape[i], i);
+}
+
+typedef struct {
+  mlsh_quant_info info;
+  uint8_t *raw;
+  mlsh_array *scale, *zp, *recon;
+} q_run;
+
+/* Leaves raw buffer, scale Array, zero point Array or nil, recon Array on the stack. */
+static void run_quant(lua_State *L, const char *fn, const mlsh_array *a, const mlsh_quant_opts *o, q_run *r) {
+  int st = mlsh_quantize_check(o, a->n, &r->info);
+  if (st) cz_error(L, fn, st);
+  r->raw = push_buffer(L, a->n);
+  r->scale = push_array(L, r->info.nscale, o->rank, r->info.scale_shape);
+  r->zp = NULL;
+  if (r->info.has_zero_point) r->zp = push_array(L, r->info.nscale, o->rank, r->info.scale_shape);
+  else lua_pushnil(L);
+  r->recon = push_array(L, a->n, o->rank, o->shape);
+  st = mlsh_quantize(a->data, a->n, o, r->raw, NULL, r->scale->data, r->zp ? r->zp->data : NULL, r->recon->data,
+                     &r->info);
+  if (st) cz_error(L, fn, st);
+}
+
+static const char *q_dtype_name(const mlsh_quant_opts *o) {
+  return o->nbits == 8 ? (o->is_signed ? "int8" : "uint8") : (o->is_signed ? "int4" : "uint4");
+}
+
+/* data string from n raw codes; result table on top. */
+static void set_quant_data(lua_State *L, const mlsh_quant_opts *o, const uint8_t *raw, size_t n) {
+  if (o->nbits == 8) lua_pushlstring(L, (const char *)raw, n);
+  else push_packed(L, raw, n, 4, o->threads);
+  lua_setfield(L, -2, "data");
+  set_int(L, "ncodes", (lua_Integer)n);
+}
+
+static void set_quant_fields(lua_State *L, const mlsh_quant_opts *o, const q_run *r, int scale_idx, int zp_idx) {
+  lua_pushvalue(L, scale_idx);
+  lua_setfield(L, -2, "scale");
+  lua_pushvalue(L, zp_idx);
+  lua_setfield(L, -2, "zero_point");
+  set_str(L, "dtype", q_dtype_name(o));
+  lua_pushboolean(L, o->symmetric);
+  lua_setfield(L, -2, "symmetric");
+  set_int(L, "qmin", r->info.qmin);
+  set_int(L, "qmax", r->info.qmax);
+  set_shape(L, "block_sizes", o->block, o->rank);
+  set_shape(L, "scale_shape", r->info.scale_shape, o->rank);
+  set_str(L, "weight_dtype", wd_names[o->wdtype]);
+}
+
+static size_t quant_bytes(const mlsh_quant_opts *o, const q_run *r, size_t ncodes) {
+  size_t b = (ncodes * o->nbits + 7) / 8 + r->info.nscale * mlsh_wd_bytes(o->wdtype);
+  return b + (r->zp ? (r->info.nscale * o->nbits + 7) / 8 : 0);
+}
+
+static int l_quantize(lua_State *L) {
+  const char *fn = "compress.quantize";
+  lua_settop(L, 2);
+  mlsh_array *a = check_input(L, 1, fn);
+  mlsh_quant_opts o;
+  parse_quant(L, 2, fn, a, MLSH_WD_FP32, &o);
+  q_run r;
+  run_quant(L, fn, a, &o, &r);
+  int top = lua_gettop(L);
+  new_result(L);
+  set_quant_data(L, &o, r.raw, a->n);
+  set_quant_fields(L, &o, &r, top - 2, top - 1);
+  lua_pushvalue(L, top);
+  lua_setfield(L, -2, "reconstructed");
+  set_int(L, "nbytes", (lua_Integer)quant_bytes(&o, &r, a->n));
+  return 1;
+}
+
+/* ---------- prune ---------- */
+
+static const char *const pr_keys[] = {"mode", "sparsity", "threshold", "block_size", "n_m", "dim",
+                                      "shape", "weight_dtype", "threads", NULL};
+static const char *const pr_modes[] = {"magnitude", "threshold", NULL};
+
+static void parse_prune(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_prune_opts *o) {
+  check_keys(L, t, fn, pr_keys);
+  memset(o, 0, sizeof *o);
+  opt_shape(L, t, fn, a, o->shape, &o->rank);
+  o->wdtype = opt_wdtype(L, t, fn, MLSH_WD_FP32);
+  o->threads = opt_threads(L, t, fn);
+  int mode = opt_enum(L, t, fn, "mode", pr_modes, 0);
+  int has_sp = opt_has(L, t, "sparsity"), has_nm = opt_has(L, t, "n_m"), has_bs = opt_has(L, t, "block_size");
+  if (mode == 1) {
+    if (has_sp || has_nm || has_bs || opt_has(L, t, "dim"))
+      luaL_error(L, "%s: mode threshold takes only threshold", fn);
+    o->mode = MLSH_PRUNE_THRESHOLD;
+    o->threshold = opt_num(L, t, fn, "threshold", 1e-12);
+    if (o->threshold != o->threshold) luaL_error(L, "%s: threshold is NaN", fn);
+    return;
+  }
+  if (opt_has(L, t, "threshold")) luaL_error(L, "%s: threshold needs mode threshold", fn);
+  if (has_sp == has_nm) luaL_error(L, "%s: magnitude pruning takes exactly one of sparsity and n_m", fn);
+  if (has_nm && has_bs) luaL_error(L, "%s: block_size cannot be combined with n_m", fn);
+  if (has_sp) {
+    o->sparsity = opt_num(L, t, fn, "sparsity", 0);
+    if (!(o->sparsity >= 0 && o->sparsity <= 1)) luaL_error(L, "%s: sparsity must be in [0, 1] (got %f)", fn, (lua_Number)o->sparsity);
+    o->mode = MLSH_PRUNE_MAGNITUDE;
+  }
+  if (has_bs) {
+    lua_Integer b = opt_int(L, t, fn, "block_size", 0);
+    if (b < 2) luaL_error(L, "%s: block_size must be an integer > 1 (got %I)", fn, b);
+    o->block_size = (size_t)b;
+    o->mode = MLSH_PRUNE_BLOCK;
+  }
+  if (has_nm) {
+    get_opt(L, t, "n_m");
+    if (!lua_istable(L, -1) || luaL_len(L, -1) != 2) luaL_error(L, "%s: n_m must be a table {n, m}", fn);
+    lua_geti(L, -1, 1);
+    lua_geti(L, -2, 2);
+    int ok1, ok2;
+    lua_Integer n = lua_tointegerx(L, -2, &ok1), m = lua_tointegerx(L, -1, &ok2);
+    lua_pop(L, 3);
+    if (!ok1 || !ok2 || m < 1 || n < 0 || n > m || m > 1 << 20)
+      luaL_error(L, "%s: n_m must be integers with 0 <= n <= m, m >= 1", fn);
+    o->n = (unsigned)n;
+    o->m = (unsigned)m;
+    o->mode = MLSH_PRUNE_NM;
+  }
+  if (o->mode == MLSH_PRUNE_BLOCK || o->mode == MLSH_PRUNE_NM) {
+    lua_Integer d = opt_int(L, t, fn, "dim", o->mode == MLSH_PRUNE_NM ? 1 : 0);
+    if (d != 0 && d != 1) luaL_error(L, "%s: dim must be 0 or 1 (got %I)", fn, d);
+    if (o->rank < 2) luaL_error(L, "%s: structured pruning needs a tensor of rank >= 2", fn);
+    o->dim = (int)d;
+  } else if (opt_has(L, t, "dim")) {
+    luaL_error(L, "%s: dim needs block_size or n_m", fn);
+  }
+}
+
+typedef struct {
+  mlsh_prune_info info;
+  mlsh_array *dense;
+  uint8_t *mask;
+} pr_run;
+
+/* Leaves the dense Array and the mask buffer on the stack. */
+static void run_prune(lua_State *L, const char *fn, const mlsh_array *a, const mlsh_prune_opts *o, pr_run *r) {
+  int st = mlsh_prune_check(o, a->n);
+  if (st == MLSH_CZ_ESKIP) {
+    if (o->mode == MLSH_PRUNE_NM)
+      luaL_error(L, "%s: m=%d is more than half of the %I channels of dim %d (coremltools skips this tensor)", fn,
+                 (int)o->m, (lua_Integer)o->shape[o->dim], o->dim);
+    luaL_error(L, "%s: block_size %I is more than half of the %I channels of dim %d (coremltools skips this tensor)",
+               fn, (lua_Integer)o->block_size, (lua_Integer)o->shape[o->dim], o->dim);
+  }
+  if (st) cz_error(L, fn, st);
+  r->dense = push_array(L, a->n, o->rank, o->shape);
+  r->mask = push_buffer(L, a->n);
+  st = mlsh_prune(a->data, a->n, o, r->dense->data, r->mask, &r->info);
+  if (st) cz_error(L, fn, st);
+}
+
+/* mask, sparsity, nnz, threshold into the table on top (mask_bytes is derived on demand). */
+static void set_prune_fields(lua_State *L, const pr_run *r, size_t n, unsigned threads) {
+  size_t nb = (n + 7) / 8;
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, nb);
+  mlsh_pack_mask(r->mask, n, (uint8_t *)p, threads);
+  luaL_pushresultsize(&b, nb);
+  lua_setfield(L, -2, "mask");
+  set_num(L, "sparsity", (double)(n - r->info.nnz) / (double)n);
+  set_int(L, "nnz", (lua_Integer)r->info.nnz);
+  if (r->info.threshold == r->info.threshold) set_num(L, "threshold", r->info.threshold);
+}
+
+static int l_prune(lua_State *L) {
+  const char *fn = "compress.prune";
+  lua_settop(L, 2);
+  mlsh_array *a = check_input(L, 1, fn);
+  mlsh_prune_opts o;
+  parse_prune(L, 2, fn, a, &o);
+  pr_run r;
+  run_prune(L, fn, a, &o, &r);
+  int dense_idx = lua_gettop(L) - 1;
+  new_result(L);
+  set_prune_fields(L, &r, a->n, o.threads);
+  mlsh_array *nz = mlsh_array_push(L, r.info.nnz);
+  mlsh_gather_f32(r.dense->data, r.mask, a->n, nz->data, o.threads);
+  lua_setfield(L, -2, "nonzero");
+  lua_pushvalue(L, dense_idx);
+  lua_setfield(L, -2, "reconstructed");
+  set_int(L, "nbytes", (lua_Integer)((a->n + 7) / 8 + r.info.nnz * mlsh_wd_bytes(o.wdtype)));
+  return 1;
+}
+
+/* ---------- joint ---------- */
+
+static int l_prune_palettize(lua_State *L) {
+  const char *fn = "compress.prune_palettize";
+  lua_settop(L, 3);
+  mlsh_array *a = check_input(L, 1, fn);
+  mlsh_prune_opts po;
+  parse_prune(L, 2, fn, a, &po);
+  pr_run pr;
+  run_prune(L, fn, a, &po, &pr);
+  mlsh_pal_opts o;
+  parse_pal(L, 3, fn, pr.dense, po.wdtype, &o);
+  pal_run r;
+  run_pal(L, fn, pr.dense, &o, &r);
+  int recon_idx = lua_gettop(L) - 1, scale_idx = lua_gettop(L);
+  mlsh_mask_apply(r.recon->data, pr.mask, a->n, o.threads);
+  size_t nnz = pr.info.nnz;
+  uint8_t *kept = push_buffer(L, nnz);
+  mlsh_gather_u8(r.codes, pr.mask, a->n, kept, o.threads);
+  new_result(L);
+  set_prune_fields(L, &pr, a->n, po.threads);
+  set_pal_fields(L, &o, &r, scale_idx);
+  push_packed(L, kept, nnz, r.info.nbits, o.threads);
+  lua_setfield(L, -2, "indices");
+  set_int(L, "ncodes", (lua_Integer)nnz);
+  lua_pushvalue(L, recon_idx);
+  lua_setfield(L, -2, "reconstructed");
+  set_int(L, "nbytes", (lua_Integer)((a->n + 7) / 8 + pal_bytes(&o, &r, nnz)));
+  return 1;
+}
+
+static int l_prune_quantize(lua_State *L) {
+  const char *fn = "compress.prune_quantize";
+  lua_settop(L, 3);
+  mlsh_array *a = check_input(L, 1, fn);
+  mlsh_prune_opts po;
+  parse_prune(L, 2, fn, a, &po);
+  pr_run pr;
+  run_prune(L, fn, a, &po, &pr);
+  mlsh_quant_opts o;
+  parse_quant(L, 3, fn, pr.dense, po.wdtype, &o);
+  q_run r;
+  run_quant(L, fn, pr.dense, &o, &r);
+  int top = lua_gettop(L);
+  mlsh_mask_apply(r.recon->data, pr.mask, a->n, o.threads);
+  size_t nnz = pr.info.nnz;
+  uint8_t *kept = push_buffer(L, nnz);
+  mlsh_gather_u8(r.raw, pr.mask, a->n, kept, o.threads);
+  new_result(L);
+  set_prune_fields(L, &pr, a->n, po.threads);
+  set_quant_data(L, &o, kept, nnz);
+  set_quant_fields(L, &o, &r, top - 2, top - 1);
+  lua_pushvalue(L, top);
+  lua_setfield(L, -2, "reconstructed");
+  set_int(L, "nbytes", (lua_Integer)((a->n + 7) / 8 + quant_bytes(&o, &r, nnz)));
+  return 1;
+}
+
+/* ---------- metrics, packing, random ---------- */
+
+static const char *const m_keys[] = {"weight_dtype", "nbytes", "threads", NULL};
+
+static int l_metrics(lua_State *L) {
+  const char *fn = "compress.metrics";
+  lua_settop(L, 3);
+  mlsh_array *x = check_input(L, 1, fn), *y = check_input(L, 2, fn);
+  if (x->n != y->n) return luaL_error(L, "%s: arrays differ in length (%I vs %I)", fn, (lua_Integer)x->n, (lua_Integer)y->n);
+  check_keys(L, 3, fn, m_keys);
+  unsigned threads = opt_threads(L, 3, fn);
+  mlsh_wdtype wd = opt_wdtype(L, 3, fn, MLSH_WD_FP32);
+  lua_Integer nb = opt_int(L, 3, fn, "nbytes", 0);
+  if (opt_has(L, 3, "nbytes") && nb <= 0) return luaL_error(L, "%s: nbytes must be a positive integer", fn);
+  mlsh_metrics m;
+  int st = mlsh_metrics_compute(x->data, y->data, x->n, threads, &m);
+  if (st) return cz_error(L, fn, st);
+  lua_createtable(L, 0, 12);
+  set_num(L, "snr_db", m.snr_db);
+  set_num(L, "psnr_db", m.psnr_db);
+  set_num(L, "mse", m.mse);
+  set_num(L, "max_abs_err", m.max_abs_err);
+  set_num(L, "mean_abs_err", m.mean_abs_err);
+  set_num(L, "cosine", m.cosine);
+  set_num(L, "sparsity", m.sparsity);
+  set_int(L, "n", (lua_Integer)m.n);
+  if (nb > 0) {
+    double before = (double)x->n * mlsh_wd_bytes(wd);
+    set_num(L, "bytes_before", before);
+    set_num(L, "bytes_after", (double)nb);
+    set_num(L, "ratio", before / (double)nb);
+    set_num(L, "bits_per_weight", 8.0 * (double)nb / (double)x->n);
+  }
+  return 1;
+}
+
+static lua_Integer check_bits(lua_State *L, int idx, const char *fn) {
+  lua_Integer b = luaL_checkinteger(L, idx);
+  if (b < 1 || b > 8) luaL_error(L, "%s: nbits must be 1..8 (got %I)", fn, b);
+  return b;
+}
+
+static int l_pack(lua_State *L) {
+  const char *fn = "compress.pack";
+  unsigned bits = (unsigned)check_bits(L, 2, fn);
+  size_t n;
+  const uint8_t *codes;
+  if (lua_type(L, 1) == LUA_TSTRING) codes = (const uint8_t *)lua_tolstring(L, 1, &n);
+  else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = (size_t)luaL_len(L, 1);
+    uint8_t *buf = push_buffer(L, n);
+    for (size_t i = 0; i < n; i++) {
+      lua_geti(L, 1, (lua_Integer)i + 1);
+      int ok;
+      lua_Integer v = lua_tointegerx(L, -1, &ok);
+      if (!ok || v < 0 || v > 255) luaL_error(L, "%s: code %d is not an integer in 0..255", fn, (int)i + 1);
+      buf[i] = (uint8_t)v;
+      lua_pop(L, 1);
+    }
+    codes = buf;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (codes[i] >> bits) luaL_error(L, "%s: code %d (value %d) does not fit in %d bits", fn, (int)i + 1, codes[i], (int)bits);
+  push_packed(L, codes, n, bits, 0);
+  return 1;
+}
+
+static int l_unpack(lua_State *L) {
+  const char *fn = "compress.unpack";
+  size_t len;
+  const uint8_t *p = (const uint8_t *)luaL_checklstring(L, 1, &len);
+  unsigned bits = (unsigned)check_bits(L, 2, fn);
+  lua_Integer n = luaL_checkinteger(L, 3);
+  if (n < 0) luaL_error(L, "%s: negative count", fn);
+  if ((size_t)n > (SIZE_MAX - 7) / bits || ((size_t)n * bits + 7) / 8 > len)
+    luaL_error(L, "%s: %I bytes cannot hold %I codes of %d bits", fn, (lua_Integer)len, n, (int)bits);
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, (size_t)n);
+  mlsh_bitunpack(p, (size_t)n, bits, (uint8_t *)out);
+  luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+static const char *const r_keys[] = {"seed", "mean", "std", "weight_dtype", "threads", NULL};
+
+static int l_randn(lua_State *L) {
+  const char *fn = "compress.randn";
+  lua_settop(L, 2);
+  int64_t shape[MLSH_CZ_MAX_RANK];
+  int rank;
+  if (lua_isinteger(L, 1)) {
+    lua_Integer n = lua_tointeger(L, 1);
+    if (n < 0) luaL_error(L, "%s: negative length", fn);
+    rank = 1;
+    shape[0] = n;
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer r = luaL_len(L, 1);
+    if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
+    for (int i = 0; i < r; i++) {
+      lua_geti(L, 1, i + 1);
+      int ok;
+      lua_Integer d = lua_tointegerx(L, -1, &ok);
+      if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
+      shape[i] = d;
+      lua_pop(L, 1);
+    }
+    rank = (int)r;
+  }
+  size_t n = mlsh_shape_count(shape, rank);
+  if (n == SIZE_MAX) luaL_error(L, "%s: shape too large", fn);
+  check_keys(L, 2, fn, r_keys);
+  lua_Integer seed = opt_int(L, 2, fn, "seed", 0);
+  double mean = opt_num(L, 2, fn, "mean", 0), sd = opt_num(L, 2, fn, "std", 1);
+  mlsh_wdtype wd = opt_wdtype(L, 2, fn, MLSH_WD_FP32);
+  unsigned th = opt_threads(L, 2, fn);
+  mlsh_array *r = push_array(L, n, rank, shape);
+  mlsh_randn(r->data, n, (uint64_t)seed, mean, sd, wd, th);
+  return 1;
+}
+
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+  return 1;
+}
+
+static int l_threads(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)mlsh_threads_default());
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {
+  {"palettize", l_palettize}, {"quantize", l_quantize}, {"prune", l_prune},
+  {"prune_palettize", l_prune_palettize}, {"prune_quantize", l_prune_quantize},
+  {"metrics", l_metrics}, {"pack", l_pack}, {"unpack", l_unpack}, {"randn", l_randn},
+  {"threads", l_threads}, {"clock", l_clock}, {NULL, NULL}};
+
+int luaopen_mlsh_core_compress(lua_State *L) {
+  if (luaL_newmetatable(L, RESULT_MT)) {
+    lua_pushcfunction(L, l_result_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  return 1;
+}
