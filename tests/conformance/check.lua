@@ -8,49 +8,13 @@
 local json = require "mlsh.json"
 local spec = require "mlsh.spec"
 
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local C = require "common"
+
 local corpus = arg[1] or "../shared/corpus"
-local bin = os.getenv("MLSH_BIN") or "./mlsh"
-local TIMEOUT = tonumber(os.getenv("MLSH_CONFORMANCE_TIMEOUT") or "120")
+local bin, TIMEOUT, sh, q, exists, readjson, models_in = C.bin, C.TIMEOUT, C.sh, C.q, C.exists, C.readjson, C.models_in
 local verbose = os.getenv("VERBOSE")
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function exists(p) return select(2, sh("test -e " .. q(p))) == 0 end
-
-if not exists(corpus) then
-  print("check conformance: " .. corpus .. " is absent; nothing to check (this is not a failure)")
-  os.exit(0)
-end
-
-local function readjson(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  local ok, v = pcall(json.decode, s)
-  return ok and v or nil
-end
-
-local function models_in(dir)
-  local out = {}
-  for name in sh("ls -1 " .. q(dir) .. " 2>/dev/null"):gmatch("[^\n]+") do
-    if name:match("%.facts%.json$") then
-      local model = name:gsub("%.facts%.json$", "")
-      if not exists(dir .. "/" .. model) then
-        for _, ext in ipairs({ ".mlmodel", ".mlpackage", ".mlmodelc" }) do
-          if exists(dir .. "/" .. model .. ext) then model = model .. ext break end
-        end
-      end
-      out[#out + 1] = { model = model, facts = dir .. "/" .. name }
-    end
-  end
-  return out
-end
+C.require_corpus(corpus, "check conformance")
 
 local function recorded_spec(f)
   if not f then return nil end

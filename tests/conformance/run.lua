@@ -3,31 +3,12 @@
 -- Prints each disagreement and the agreement per folder. Exit status: 0 unless mlsh crashed or
 -- hung on some model (disagreements are reported, not fatal, as CI wants).
 local json = require "mlsh.json"
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local C = require "common"
 
 local corpus = arg[1] or "../shared/corpus"
-local bin = os.getenv("MLSH_BIN") or "./mlsh"
-local TIMEOUT = tonumber(os.getenv("MLSH_CONFORMANCE_TIMEOUT") or "120")
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
-
-local function exists(p) return select(2, sh("test -e '" .. p .. "'")) == 0 end
-if not exists(corpus) then
-  print("conformance: " .. corpus .. " is absent; nothing to check (this is not a failure)")
-  os.exit(0)
-end
-
-local function readjson(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return json.decode(s)
-end
+local bin, TIMEOUT, sh, exists, readjson = C.bin, C.TIMEOUT, C.sh, C.exists, C.readjson
+C.require_corpus(corpus, "conformance")
 
 local KIND = { multiArrayType = "multiArray", imageType = "image", doubleType = "double", int64Type = "int64",
   stringType = "string", dictionaryType = "dictionary", sequenceType = "sequence", stateType = "state" }
@@ -221,18 +202,7 @@ end
 local crashed, verbose = 0, os.getenv("VERBOSE")
 local function models_in(dir)
   local out = {}
-  local listing = sh("ls -1 '" .. dir .. "' 2>/dev/null")
-  for name in listing:gmatch("[^\n]+") do
-    if name:match("%.facts%.json$") then
-      local model = name:gsub("%.facts%.json$", "")
-      if not exists(dir .. "/" .. model) then
-        for _, ext in ipairs({ ".mlmodel", ".mlpackage", ".mlmodelc" }) do
-          if exists(dir .. "/" .. model .. ext) then model = model .. ext break end
-        end
-      end
-      out[#out + 1] = model
-    end
-  end
+  for i, e in ipairs(C.models_in(dir)) do out[i] = e.model end
   return out
 end
 
