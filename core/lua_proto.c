@@ -216,8 +216,7 @@ static int has_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *
   const char *base = (const char *)m + f->offset;
   if (f->label == PROTOBUF_C_LABEL_REPEATED) return MEMBER(m, f->quantifier_offset, size_t) > 0;
   if (is_oneof(f)) return oneof_selected(m, f);
-  if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING &&
-      f->type != PROTOBUF_C_TYPE_BYTES)
+  if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING)
     return MEMBER(m, f->quantifier_offset, protobuf_c_boolean);
   switch (f->type) {
     case PROTOBUF_C_TYPE_MESSAGE: return *(void *const *)base != NULL;
@@ -343,7 +342,7 @@ static void store_value(lua_State *L, lmsg *u, const ProtobufCFieldDescriptor *f
 static void set_presence(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
   if (is_oneof(f)) MEMBER(m, f->quantifier_offset, uint32_t) = f->id;
   else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset && f->type != PROTOBUF_C_TYPE_MESSAGE &&
-           f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES)
+           f->type != PROTOBUF_C_TYPE_STRING)
     MEMBER(m, f->quantifier_offset, protobuf_c_boolean) = 1;
 }
 
@@ -397,7 +396,7 @@ static void set_field(lua_State *L, lmsg *u, const ProtobufCFieldDescriptor *f, 
   if (lua_isnil(L, idx)) {
     if (f->type == PROTOBUF_C_TYPE_STRING) put_default_string(f, p);
     if (!is_oneof(f) && f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset && f->type != PROTOBUF_C_TYPE_MESSAGE &&
-        f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES)
+        f->type != PROTOBUF_C_TYPE_STRING)
       MEMBER(u->msg, f->quantifier_offset, protobuf_c_boolean) = 0;
     return;
   }

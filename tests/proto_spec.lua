@@ -86,6 +86,18 @@ describe("core.proto", function()
     assert.equal(0, wp:count("floatValue"))
   end)
 
+  it("keeps proto2 optional bytes set from Lua (presence flag)", function()
+    local t = P.new("onnx.TensorProto")
+    assert.is_false(t:has("raw_data"))
+    t.raw_data = "\1\2\3"
+    assert.is_true(t:has("raw_data"))
+    local back = assert(P.decode("onnx.TensorProto", t:encode()))
+    assert.equal("\1\2\3", back:bytes("raw_data"))
+    back.raw_data = nil
+    assert.is_false(back:has("raw_data"))
+    assert.equal("", assert(P.decode("onnx.TensorProto", back:encode())):bytes("raw_data"))
+  end)
+
   it("raises clear errors on misuse", function()
     local m = P.new("CoreML.Specification.Model")
     assert.has_error(function() m.nosuch = 1 end, "CoreML.Specification.Model has no field 'nosuch'")

@@ -9,6 +9,7 @@ local M = { core = core, version = "0.1.0" }
 M.json = require "mlsh.json"
 M.types = require "mlsh.types"
 M.model = require "mlsh.model"
+require "mlsh.onnx.model" -- ONNX models answer the same API (core.model.formats.onnx)
 M.writer = require "mlsh.writer"
 M.required_spec, M.placement, M.rules = require "mlsh.required_spec", require "mlsh.placement", require "mlsh.rules"
 

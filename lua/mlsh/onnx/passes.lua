@@ -1,0 +1,614 @@
+-- mlsh.onnx.passes — ONNX Runtime's level-1 ("basic") graph optimizations, which run before the
+-- execution providers partition the graph (onnxruntime/core/optimizer/graph_transformer_utils.cc,
+-- TransformerLevel::Level1), modelled on an mlsh.onnx.ir graph so node counts match what the
+-- CoreML EP sees:
+--   * at load, Constant nodes become initializers (onnxruntime Graph does this itself);
+--   * rewrite rules: EliminateIdentity, EliminateDropout, CastElimination, EliminateSlice,
+--     ExpandElimination, PreShapeNodeElimination (a Cast only Shape reads), NoopElimination
+--     (x+0, x-0, x*1, x/1), DivMulFusion, FuseReluClip, NotWhereFusion, GemmTransposeFusion,
+--     ConvAddFusion / ConvMulFusion / ConvBNFusion, PadFusion;
+--   * ConstantSharing + CommonSubexpressionElimination;
+--   * ConstantFolding (every deterministic node whose inputs are all constant initializers;
+--     Shape once its input shape is fully known; DequantizeLinear kept for QDQ units);
+--   * MatMulAddFusion (2-D MatMul + bias Add -> Gemm) and ReshapeFusion (a Reshape whose target
+--     is built from its own input's Shape becomes a Reshape with a constant target).
+-- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 5 rounds).
+-- TransposeOptimizer, the QDQ transformers and the newest level-1 fusions (Gelu/LayerNorm for
+-- opset >= 20/17 models) are not modelled. Returns per-pass counts of removed nodes.
+local shape = require "mlsh.onnx.shape"
+local eval = require "mlsh.onnx.eval"
+local types = require "mlsh.onnx.types"
+local irlib = require "mlsh.onnx.ir"
+
+local M = {}
+
+local attr = irlib.attr
+local NONDETERMINISTIC = { RandomNormal = true, RandomUniform = true, RandomNormalLike = true,
+                           RandomUniformLike = true, Multinomial = true }
+-- ops whose outputs are sequences or optionals: ONNX Runtime folds tensors only
+local NON_TENSOR = { SequenceConstruct = true, SequenceEmpty = true, SequenceInsert = true, SequenceErase = true,
+                     SplitToSequence = true, Optional = true, OptionalGetElement = true, SequenceMap = true }
+
+-- ---- Constant nodes -> initializers ----------------------------------------------------------------
+local function constant_value(node)
+  for _, name in ipairs(node.attr_order) do
+    local a = node.attrs[name]
+    local v = a.value
+    if name == "value" and a.type == "TENSOR" then
+      return { elem = v.dtype, dims = irlib.copy_list(v.dims), tensor = v, external = v.storage == "external" }
+    elseif name == "value_float" then return { elem = types.FLOAT, dims = {}, values = { v } }
+    elseif name == "value_floats" then return { elem = types.FLOAT, dims = { #v }, values = v }
+    elseif name == "value_int" then return { elem = types.INT64, dims = {}, values = { v } }
+    elseif name == "value_ints" then return { elem = types.INT64, dims = { #v }, values = v }
+    elseif name == "value_string" then return { elem = 8, dims = {}, values = { v } }
+    elseif name == "value_strings" then return { elem = 8, dims = { #v }, values = v }
+    elseif name == "sparse_value" then return { elem = nil, dims = nil } end
+  end
+  return nil
+end
+
+function M.constants_to_initializers(ir)
+  local n = 0
+  for _, node in ipairs(ir.nodes) do
+    if node.op == "Constant" and node.domain == "" and node.outputs[1] then
+      local c = constant_value(node)
+      if c then
+        c.name = node.outputs[1]
+        c.from_constant_node = true
+        ir.consts[c.name] = c
+        if c.elem then ir.types[c.name] = { elem = c.elem, shape = c.dims and irlib.copy_list(c.dims) } end
+        node.removed = true
+        n = n + 1
+      end
+    end
+  end
+  ir:compact()
+  return n
+end
+
+-- ---- helpers -----------------------------------------------------------------------------------------
+local function is_const(ir, name) return name ~= "" and ir:const(name) ~= nil end
+
+local function scalar_value(ir, name)
+  local v = ir:values(name, 64)
+  if not v or #v == 0 then return nil end
+  local first = v[1]
+  for _, x in ipairs(v) do if x ~= first then return nil end end
+  return first
+end
+
+local function same_shape(a, b)
+  if not a or not b or #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] or a[i] == false then return false end end
+  return true
+end
+
+-- Remove `node`, making its consumers read `replacement` instead of its (single) output.
+-- Refused when the output is a graph output or read inside a subgraph.
+local function bypass(ir, node, replacement, ctx)
+  local out = node.outputs[1]
+  if ctx.graph_outputs[out] or ctx.sub_reads[out] then return false end
+  for _, c in ipairs(ctx.consumers[out] or {}) do
+    for i, x in ipairs(c.inputs) do if x == out then c.inputs[i] = replacement end end
+  end
+  local list = ctx.consumers[replacement] or {}
+  for _, c in ipairs(ctx.consumers[out] or {}) do list[#list + 1] = c end
+  ctx.consumers[replacement] = list
+  ctx.consumers[out] = nil
+  node.removed = true
+  return true
+end
+
+local function single_consumer(ctx, name)
+  local l = ctx.consumers[name]
+  if not l or #l ~= 1 or ctx.graph_outputs[name] or ctx.sub_reads[name] then return nil end
+  return l[1]
+end
+
+local function context(ir)
+  local consumers, sub_reads = ir:consumers()
+  return { consumers = consumers, sub_reads = sub_reads, graph_outputs = ir:output_set(), producers = ir:producers() }
+end
+
+-- ---- rewrite rules -----------------------------------------------------------------------------------
+local rules = {}
+
+rules.Identity = function(ir, node, ctx)
+  if node.inputs[1] == "" then return nil end
+  return bypass(ir, node, node.inputs[1], ctx) and "EliminateIdentity"
+end
+
+rules.Dropout = function(ir, node, ctx)
+  local mask = node.outputs[2]
+  if mask and mask ~= "" and (ctx.consumers[mask] or ctx.graph_outputs[mask]) then return nil end
+  local training = node.inputs[3]
+  if training and training ~= "" then
+    local v = scalar_value(ir, training)
+    if v ~= 0 then return nil end
+  end
+  return bypass(ir, node, node.inputs[1], ctx) and "EliminateDropout"
+end
+
+rules.Cast = function(ir, node, ctx)
+  local t = ir:type_of(node.inputs[1])
+  local to = attr(node, "to", nil)
+  if t and t.elem and t.elem == to then
+    return bypass(ir, node, node.inputs[1], ctx) and "CastElimination"
+  end
+  -- PreShapeNodeElimination: a Cast read only by Shape nodes changes nothing they see
+  local cons = ctx.consumers[node.outputs[1]]
+  if cons and #cons > 0 and not ctx.graph_outputs[node.outputs[1]] then
+    for _, c in ipairs(cons) do if c.op ~= "Shape" then return nil end end
+    return bypass(ir, node, node.inputs[1], ctx) and "PreShapeNodeElimination"
+  end
+  return nil
+end
+
+rules.Slice = function(ir, node, ctx)
+  local x = ir:type_of(node.inputs[1])
+  local starts, ends = ir:values(node.inputs[2] or ""), ir:values(node.inputs[3] or "")
+  if not x or not x.shape or not starts or not ends then return nil end
+  local axes = node.inputs[4] and node.inputs[4] ~= "" and ir:values(node.inputs[4]) or nil
+  local steps = node.inputs[5] and node.inputs[5] ~= "" and ir:values(node.inputs[5]) or nil
+  if (node.inputs[4] and node.inputs[4] ~= "" and not axes) or (node.inputs[5] and node.inputs[5] ~= "" and not steps) then return nil end
+  for k = 1, #starts do
+    local a = axes and axes[k] or (k - 1)
+    if a < 0 then a = a + #x.shape end
+    local d = x.shape[a + 1]
+    if starts[k] ~= 0 or (steps and steps[k] ~= 1) then return nil end
+    if not (ends[k] >= 2 ^ 31 - 1 or (math.type(d) == "integer" and ends[k] >= d)) then return nil end
+  end
+  return bypass(ir, node, node.inputs[1], ctx) and "EliminateSlice"
+end
+
+rules.Expand = function(ir, node, ctx)
+  local x, y = ir:type_of(node.inputs[1]), ir:type_of(node.outputs[1])
+  if x and y and same_shape(x.shape, y.shape) then
+    return bypass(ir, node, node.inputs[1], ctx) and "ExpandElimination"
+  end
+  return nil
+end
+
+local NOOP = { Add = { 0, true }, Sub = { 0, false }, Mul = { 1, true }, Div = { 1, false } }
+local function noop(ir, node, ctx)
+  local spec = NOOP[node.op]
+  local out = ir:type_of(node.outputs[1])
+  for k = 1, 2 do
+    if k == 1 and not spec[2] then goto continue end
+    do
+      local c, other = node.inputs[k], node.inputs[3 - k]
+      if is_const(ir, c) and not is_const(ir, other) and scalar_value(ir, c) == spec[1] then
+        local ot = ir:type_of(other)
+        if ot and out and ot.elem == out.elem and same_shape(ot.shape, out.shape) then
+          return bypass(ir, node, other, ctx) and "NoopElimination"
+        end
+      end
+    end
+    ::continue::
+  end
+  return nil
+end
+rules.Add, rules.Sub, rules.Mul = noop, noop, noop
+
+rules.Div = function(ir, node, ctx)
+  local r = noop(ir, node, ctx)
+  if r then return r end
+  -- DivMulFusion: Mul(y, Div(1, x)) -> Div(y, x)
+  if is_const(ir, node.inputs[1]) and scalar_value(ir, node.inputs[1]) == 1 then
+    local mul = single_consumer(ctx, node.outputs[1])
+    if mul and mul.op == "Mul" and mul.domain == "" then
+      local other = mul.inputs[1] == node.outputs[1] and mul.inputs[2] or mul.inputs[1]
+      mul.op = "Div"
+      mul.inputs = { other, node.inputs[2] }
+      node.removed = true
+      return "DivMulFusion"
+    end
+  end
+  return nil
+end
+
+rules.Relu = function(ir, node, ctx)
+  local clip = single_consumer(ctx, node.outputs[1])
+  if clip and clip.op == "Clip" and clip.domain == "" then
+    clip.inputs[1] = node.inputs[1]
+    node.removed = true
+    return "FuseReluClip"
+  end
+  return nil
+end
+
+rules.Not = function(ir, node, ctx)
+  local cons = ctx.consumers[node.outputs[1]]
+  if not cons or #cons == 0 or ctx.graph_outputs[node.outputs[1]] or ctx.sub_reads[node.outputs[1]] then return nil end
+  for _, c in ipairs(cons) do
+    if c.op ~= "Where" or c.inputs[1] ~= node.outputs[1] then return nil end
+  end
+  for _, c in ipairs(cons) do
+    c.inputs = { node.inputs[1], c.inputs[3], c.inputs[2] }
+  end
+  node.removed = true
+  return "NotWhereFusion"
+end
+
+rules.Transpose = function(ir, node, ctx)
+  local gemm = single_consumer(ctx, node.outputs[1])
+  local perm = attr(node, "perm", nil)
+  if gemm and gemm.op == "Gemm" and gemm.domain == "" and (not perm or (#perm == 2 and perm[1] == 1 and perm[2] == 0)) then
+    local slot = gemm.inputs[1] == node.outputs[1] and 1 or (gemm.inputs[2] == node.outputs[1] and 2) or nil
+    if not slot then return nil end
+    gemm.inputs[slot] = node.inputs[1]
+    local key = slot == 1 and "transA" or "transB"
+    local attrs = {}
+    for k, v in pairs(gemm.attrs) do attrs[k] = v end
+    attrs[key] = { name = key, type = "INT", value = 1 - attr(gemm, key, 0) }
+    gemm.attrs = attrs
+    local order = irlib.copy_list(gemm.attr_order)
+    local seen = false
+    for _, k in ipairs(order) do if k == key then seen = true end end
+    if not seen then order[#order + 1] = key end
+    gemm.attr_order = order
+    node.removed = true
+    return "GemmTransposeFusion"
+  end
+  return nil
+end
+
+-- Conv followed by a constant Add / Mul / BatchNormalization folds into the Conv's weights.
+local function conv_fusion(ir, node, ctx)
+  if not is_const(ir, node.inputs[2]) or (node.inputs[3] and node.inputs[3] ~= "" and not is_const(ir, node.inputs[3])) then
+    return nil
+  end
+  local nxt = single_consumer(ctx, node.outputs[1])
+  if not nxt or nxt.domain ~= "" then return nil end
+  local fused
+  if nxt.op == "Add" or nxt.op == "Mul" then
+    local other = nxt.inputs[1] == node.outputs[1] and nxt.inputs[2] or nxt.inputs[1]
+    local c = ir:const(other)
+    local w = ir:type_of(node.inputs[2])
+    if not c or not c.dims or not w or not w.shape then return nil end
+    -- a per-output-channel constant: [C,1,…] or [1,C,1,…], of the conv's rank at most
+    local rank = #w.shape
+    local n = types.numel(c.dims)
+    if #c.dims > rank or not n or (n ~= 1 and n ~= w.shape[1]) then return nil end
+    fused = nxt.op == "Add" and "ConvAddFusion" or "ConvMulFusion"
+  elseif nxt.op == "BatchNormalization" then
+    for k = 2, 5 do if not is_const(ir, nxt.inputs[k] or "") then return nil end end
+    if #nxt.outputs > 1 and nxt.outputs[2] ~= "" then return nil end
+    fused = "ConvBNFusion"
+  else
+    return nil
+  end
+  -- the fused conv produces the follower's output; Add and BatchNormalization leave it a bias
+  if fused ~= "ConvMulFusion" and (not node.inputs[3] or node.inputs[3] == "") then
+    local w = ir:const(node.inputs[2])
+    local bias = ir:fresh(node.outputs[1] .. "_bias")
+    ir:add_const(bias, w.elem, { (w.dims and w.dims[1]) or 1 }, nil)
+    node.inputs[3] = bias
+  end
+  local out = nxt.outputs[1]
+  node.outputs = { out }
+  nxt.removed = true
+  ctx.producers[out] = node
+  return fused
+end
+rules.Conv = conv_fusion
+
+rules.Pad = function(ir, node, ctx)
+  local nxt = single_consumer(ctx, node.outputs[1])
+  if not nxt or nxt.domain ~= "" then return nil end
+  if nxt.op ~= "Conv" and nxt.op ~= "AveragePool" and nxt.op ~= "MaxPool" then return nil end
+  if attr(node, "mode", "constant") ~= "constant" then return nil end
+  local pads = (ir.opset[""] or 13) >= 11 and ir:values(node.inputs[2] or "") or attr(node, "pads", nil)
+  if not pads then return nil end
+  local half = #pads // 2
+  if half < 2 or (pads[1] ~= 0 or pads[2] ~= 0 or pads[half + 1] ~= 0 or pads[half + 2] ~= 0) then return nil end
+  for _, p in ipairs(pads) do if p < 0 then return nil end end
+  if node.inputs[3] and node.inputs[3] ~= "" then
+    if scalar_value(ir, node.inputs[3]) ~= 0 then return nil end
+  end
+  if nxt.op == "AveragePool" and attr(nxt, "count_include_pad", 0) == 0 then return nil end
+  local ap = attr(nxt, "auto_pad", "NOTSET")
+  if ap ~= "NOTSET" then return nil end
+  nxt.inputs[1] = node.inputs[1]
+  node.removed = true
+  return "PadFusion"
+end
+
+-- ---- common subexpressions ---------------------------------------------------------------------------
+local function attr_key(node)
+  local parts = {}
+  for _, k in ipairs(node.attr_order) do
+    local a = node.attrs[k]
+    local v = a.value
+    local s
+    if type(v) == "table" and v.dtype and v.dims then s = "tensor:" .. tostring(v.name) .. ":" .. tostring(v.storage) .. ":" .. tostring(v.offset or "")
+      .. ":" .. table.concat(v.dims, "x") .. ":" .. tostring(v.bytes)
+    elseif type(v) == "table" then
+      local items = {}
+      for i, x in ipairs(v) do items[i] = tostring(x) end
+      s = "[" .. table.concat(items, ",") .. "]"
+    else s = tostring(v) end
+    parts[#parts + 1] = k .. "=" .. s
+  end
+  return table.concat(parts, ";")
+end
+
+-- ConstantSharing: equal small constants (up to 8 elements) stand for one another.
+local function const_key(ir, name)
+  local c = ir:const(name)
+  if not c or not c.dims then return name end
+  local n = types.numel(c.dims)
+  if not n or n > 8 then return name end
+  local v = ir:values(name, 8)
+  if not v then return name end
+  local parts = {}
+  for i, x in ipairs(v) do parts[i] = string.format("%.17g", x) end
+  return "#" .. tostring(c.elem) .. "[" .. table.concat(c.dims, "x") .. "]" .. table.concat(parts, ",")
+end
+
+function M.cse(ir)
+  local seen, removed, akeys = {}, 0, {}
+  local keys = {}
+  local function key_of(name)
+    local k = keys[name]
+    if not k then k = const_key(ir, name); keys[name] = k end
+    return k
+  end
+  local alias = {}
+  local outputs = ir:output_set()
+  local sub_reads = {}
+  for _, n in ipairs(ir.nodes) do
+    if #n.subgraphs > 0 then sub_reads = select(2, ir:consumers()) break end
+  end
+  for _, node in ipairs(ir.nodes) do
+    for i, x in ipairs(node.inputs) do if alias[x] then node.inputs[i] = alias[x] end end
+    if not node.removed and #node.subgraphs == 0 and not NONDETERMINISTIC[node.op] and #node.outputs > 0 then
+      local ins = {}
+      for i, x in ipairs(node.inputs) do ins[i] = key_of(x) end
+      -- attributes are compared only among nodes that already agree on op and inputs
+      local key = node.domain .. "|" .. node.op .. "|" .. table.concat(ins, ",") .. "|" .. #node.outputs
+      local bucket = seen[key]
+      local first
+      if bucket then
+        akeys[node] = akeys[node] or attr_key(node)
+        for _, cand in ipairs(bucket) do
+          akeys[cand] = akeys[cand] or attr_key(cand)
+          if akeys[cand] == akeys[node] then first = cand break end
+        end
+      end
+      local mergeable = first ~= nil
+      if mergeable then
+        for _, o in ipairs(node.outputs) do
+          if outputs[o] or sub_reads[o] then mergeable = false end
+        end
+      end
+      if mergeable then
+        for k, o in ipairs(node.outputs) do alias[o] = first.outputs[k] end
+        node.removed = true
+        removed = removed + 1
+      elseif not first then
+        bucket = bucket or {}
+        bucket[#bucket + 1] = node
+        seen[key] = bucket
+      end
+    end
+  end
+  ir:compact()
+  return removed
+end
+
+-- ---- constant folding ---------------------------------------------------------------------------------
+local function all_inputs_const(ir, node)
+  for _, x in ipairs(node.inputs) do
+    if x ~= "" and not is_const(ir, x) then return false end
+  end
+  return true
+end
+
+local function fold_node(ir, node, opset)
+  if node.op == "Shape" and node.domain == "" then
+    local t = ir:type_of(node.inputs[1])
+    if not t or not t.shape then return false end
+    for _, d in ipairs(t.shape) do if math.type(d) ~= "integer" then return false end end
+    local res = eval.run(node, { { elem = t.elem, dims = t.shape, values = {} } }, opset)
+    if not res then return false end
+    ir:add_const(node.outputs[1], res[1].elem, res[1].dims, res[1].values)
+    return true
+  end
+  if node.op == "If" and node.domain == "" then return false end -- inlining a branch is not modelled
+  if #node.subgraphs > 0 or NONDETERMINISTIC[node.op] or NON_TENSOR[node.op] then return false end
+  if node.domain ~= "" and node.domain ~= "com.microsoft" then return false end -- no CPU kernel known
+  if node.op == "DequantizeLinear" or node.op == "QuantizeLinear" then return false end -- QDQ units stay
+  if not all_inputs_const(ir, node) then return false end
+  local ins, known = {}, true
+  for i, x in ipairs(node.inputs) do
+    if x ~= "" then
+      local c = ir:const(x)
+      local v = ir:values(x)
+      if v and c.dims then ins[i] = { elem = c.elem, dims = c.dims, values = v } else known = false end
+    end
+  end
+  local res = known and eval.run(node, ins, opset) or nil
+  for k, o in ipairs(node.outputs) do
+    if o ~= "" then
+      local r = res and res[k]
+      local t = ir.types[o]
+      if r then
+        ir:add_const(o, r.elem, r.dims, r.values)
+      else
+        -- constant all the same: ONNX Runtime computes it; mlsh knows its type and shape only
+        ir:add_const(o, t and t.elem, t and t.shape and irlib.copy_list(t.shape) or nil, nil)
+        ir.types[o] = t
+      end
+    end
+  end
+  return true
+end
+
+function M.fold(ir)
+  local opset = ir.opset[""] or 13
+  local n = 0
+  for _, node in ipairs(ir.nodes) do
+    if not node.removed and fold_node(ir, node, opset) then
+      node.removed = true
+      n = n + 1
+    end
+  end
+  ir:compact()
+  return n
+end
+
+-- ---- MatMul + Add -> Gemm (2-D inputs) ---------------------------------------------------------------
+function M.matmul_add(ir)
+  local any = false
+  for _, node in ipairs(ir.nodes) do
+    if node.op == "MatMul" then
+      local a = ir:type_of(node.inputs[1])
+      if a and a.shape and #a.shape == 2 then any = true break end
+    end
+  end
+  if not any then return 0 end
+  local ctx = context(ir)
+  local n = 0
+  for _, node in ipairs(ir.nodes) do
+    if node.op == "MatMul" and node.domain == "" and not node.removed then
+      local a, b = ir:type_of(node.inputs[1]), ir:type_of(node.inputs[2])
+      local add = single_consumer(ctx, node.outputs[1])
+      if add and add.op == "Add" and add.domain == "" and a and b and a.shape and b.shape and #a.shape == 2 and #b.shape == 2 then
+        local bias = add.inputs[1] == node.outputs[1] and add.inputs[2] or add.inputs[1]
+        local bt = ir:type_of(bias)
+        local N = b.shape[2]
+        local ok = bt and bt.shape and ((#bt.shape == 1 and bt.shape[1] == N) or (#bt.shape == 2 and bt.shape[1] == 1 and bt.shape[2] == N))
+        if ok then
+          add.op = "Gemm"
+          add.inputs = { node.inputs[1], node.inputs[2], bias }
+          add.attrs, add.attr_order = {}, {}
+          node.removed = true
+          n = n + 1
+        end
+      end
+    end
+  end
+  ir:compact()
+  return n
+end
+
+-- ---- ReshapeFusion --------------------------------------------------------------------------------------
+-- Reshape(x, Concat(parts)) where every part is a constant or Unsqueeze(Gather(Shape(x), i)) at
+-- position i (that dim is copied, written 0) becomes Reshape(x, constant).
+function M.reshape_fusion(ir)
+  local any = false
+  for _, node in ipairs(ir.nodes) do
+    if node.op == "Reshape" and not is_const(ir, node.inputs[2]) then any = true break end
+  end
+  if not any then return 0 end
+  local ctx = context(ir)
+  local n = 0
+  local prod = ctx.producers
+  local cons = ctx.consumers
+  for _, node in ipairs(ir.nodes) do
+    if node.op == "Reshape" and node.domain == "" and not node.removed and not is_const(ir, node.inputs[2]) then
+      local concat = prod[node.inputs[2]]
+      if concat and concat.op == "Concat" and not concat.removed then
+        local target, chain, ok = {}, {}, true
+        for pos, part in ipairs(concat.inputs) do
+          local v = ir:values(part)
+          if v then
+            if #v ~= 1 then ok = false break end
+            target[#target + 1] = v[1]
+          else
+            local uns = prod[part]
+            local gather = uns and (uns.op == "Unsqueeze" and prod[uns.inputs[1]] or (uns.op == "Gather" and uns or nil))
+            local shp = gather and gather.op == "Gather" and prod[gather.inputs[1]]
+            local idx = gather and ir:values(gather.inputs[2] or "")
+            if not (shp and shp.op == "Shape" and shp.inputs[1] == node.inputs[1] and idx and #idx == 1 and (idx[1] == pos - 1)) then
+              ok = false
+              break
+            end
+            target[#target + 1] = 0
+            chain[#chain + 1] = uns
+            if gather ~= uns then chain[#chain + 1] = gather end
+            chain[#chain + 1] = shp
+          end
+        end
+        local negs = 0
+        for _, d in ipairs(target) do if d == -1 then negs = negs + 1 end end
+        if ok and negs <= 1 and #target > 0 then
+          local name = ir:fresh(node.inputs[2])
+          ir:add_const(name, types.INT64, { #target }, target)
+          local old = node.inputs[2]
+          node.inputs[2] = name
+          -- the shape chain goes when nothing else reads it
+          local function drop(x)
+            if x.removed then return end
+            for _, o in ipairs(x.outputs) do
+              if (cons[o] and #cons[o] > 0) or ctx.graph_outputs[o] then return end
+            end
+            x.removed = true
+            n = n + 1
+            for _, i in ipairs(x.inputs) do
+              local l = cons[i]
+              if l then
+                for k = #l, 1, -1 do if l[k] == x then table.remove(l, k) end end
+              end
+            end
+          end
+          local l = cons[old]
+          if l then for k = #l, 1, -1 do if l[k] == node then table.remove(l, k) end end end
+          drop(concat)
+          for _, x in ipairs(chain) do drop(x) end
+        end
+      end
+    end
+  end
+  ir:compact()
+  return n
+end
+
+-- ---- the level-1 pipeline ------------------------------------------------------------------------------
+function M.rewrite(ir, stats)
+  local ctx = context(ir)
+  local changed = 0
+  for _, node in ipairs(ir.nodes) do
+    if not node.removed and node.domain == "" then
+      local rule = rules[node.op]
+      if rule then
+        local name = rule(ir, node, ctx)
+        if name then
+          stats[name] = (stats[name] or 0) + 1
+          changed = changed + 1
+        end
+      end
+    end
+  end
+  ir:compact()
+  return changed
+end
+
+-- `pre(ir)` (optional) runs once Constant nodes are initializers, before any optimization
+-- (counterfactual rewrites hook in there).
+function M.run(ir, pre)
+  local stats = { nodes_stored = #ir.nodes }
+  stats.ConstantNodesToInitializers = M.constants_to_initializers(ir)
+  if pre then pre(ir) end
+  for _ = 1, 5 do
+    shape.infer(ir)
+    local changed = M.rewrite(ir, stats)
+    local c = M.cse(ir)
+    stats.CommonSubexpressionElimination = (stats.CommonSubexpressionElimination or 0) + c
+    if changed + c > 0 then shape.infer(ir) end
+    local f = M.fold(ir)
+    stats.ConstantFolding = (stats.ConstantFolding or 0) + f
+    local ma = M.matmul_add(ir)
+    stats.MatMulAddFusion = (stats.MatMulAddFusion or 0) + ma
+    local rf = M.reshape_fusion(ir)
+    stats.ReshapeFusion = (stats.ReshapeFusion or 0) + rf
+    if changed + c + f + ma + rf == 0 then break end
+  end
+  ir:toposort()
+  shape.infer(ir)
+  stats.nodes_optimized = #ir.nodes
+  return stats
+end
+
+return M
