@@ -2,6 +2,7 @@
  * library (MLSH_HOME, the source tree beside the binary, or PREFIX/share/mlsh) and hand the
  * command line to lua/mlsh/cli.lua, which implements the REPL, scripts, -e and subcommands.
  * Exit status: whatever cli.main returns (0 ok, 1 findings/errors, 2 bad usage or input). */
+#include "alloc.h"
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -78,10 +79,17 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+static int panic(lua_State *L) {
+  fprintf(stderr, "mlsh: unprotected error: %s\n", lua_tostring(L, -1));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   /* past a file-size limit, write() should fail with EFBIG (and mlsh keep the old file), not kill us */
   signal(SIGXFSZ, SIG_IGN);
-  lua_State *L = luaL_newstate();
+  static mlsh_alloc_state alloc_state; /* accounting allocator: --safe gives rules a memory budget */
+  lua_State *L = lua_newstate(mlsh_limited_alloc, &alloc_state);
+  if (L) lua_atpanic(L, panic);
   if (!L) {
     fprintf(stderr, "mlsh: cannot create Lua state: not enough memory\n");
     return 2;

@@ -17,6 +17,7 @@ function M.usage()
     "options:",
     "  -e CODE     run CODE (may repeat)",
     "  -i          enter the REPL after -e or a script",
+    "  --safe      sandbox rule folders and the script (no io/os.execute/load/debug, budgets)",
     "  -v, --version",
     "  -h, --help",
     "commands:",
@@ -54,6 +55,27 @@ local function run_chunk(chunk, name, args)
   return 0
 end
 
+-- The environment of a script run with --safe: the rules' sandbox, plus print/io.write to stdout,
+-- `arg`, and mlsh.load/try_load that hand out read-only models.
+function M.safe_script_env(path, args)
+  local rules, mlsh = require "mlsh.rules", require "mlsh"
+  local env = rules.environment(path, function() end)
+  env.print, env.arg = print, args
+  local function writer(f) return { write = function(self, ...) f:write(...) return self end } end
+  env.io = { write = function(...) return io.stdout:write(...) end, stdout = writer(io.stdout), stderr = writer(io.stderr) }
+  env.mlsh.load = function(p) return rules.read_only(mlsh.load(p), true) end
+  env.mlsh.try_load = function(p)
+    local m, err = mlsh.try_load(p)
+    return m and rules.read_only(m, true) or nil, err
+  end
+  local base_require = env.require
+  env.require = function(name)
+    if name == "mlsh" then return env.mlsh end
+    return base_require(name)
+  end
+  return env
+end
+
 function M.main(argv)
   local i, interactive, ran = 1, false, false
   while argv[i] do
@@ -74,6 +96,9 @@ function M.main(argv)
       i = i + 2
     elseif a == "-i" then
       interactive = true
+      i = i + 1
+    elseif a == "--safe" then
+      require("mlsh.rules").set_safe(true)
       i = i + 1
     elseif a == "--" then
       i = i + 1
@@ -104,7 +129,20 @@ function M.main(argv)
         return 2
       end
       f:close()
-      chunk, err = loadfile(first, "t")
+      local rules = require "mlsh.rules"
+      if rules.safe then
+        chunk, err = loadfile(first, "t", M.safe_script_env(first, args))
+        if chunk then
+          local inner = chunk
+          chunk = function(...)
+            local res = table.pack(rules.guarded_call("script " .. first, inner, ...))
+            if not res[1] then error(res[2], 0) end
+            return table.unpack(res, 2, res.n)
+          end
+        end
+      else
+        chunk, err = loadfile(first, "t")
+      end
     end
     local rc = run_chunk(chunk, err, args)
     if rc ~= 0 or not interactive then return rc end

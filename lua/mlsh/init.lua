@@ -34,6 +34,10 @@ function M.load(path)
   return m
 end
 
+-- mlsh.safe([on]): from now on rule and fallback code (and recipes run with --safe) is sandboxed:
+-- no io, os.execute, package.loadlib, load or debug, read-only models, instruction and memory budgets.
+function M.safe(on) M.rules.set_safe(on ~= false) return M.rules.safe end
+
 -- The builder is only loaded when a script asks for it (mlsh.builder).
 return setmetatable(M, { __index = function(t, k)
   if k == "builder" then

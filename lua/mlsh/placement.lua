@@ -476,7 +476,7 @@ local function fallback_for(node, ctx, notes)
     if match and os_matches(fb.os, ctx.os) then
       local ok, res = true, true
       if fb.when then
-        ok, res = pcall(fb.when, node.raw, { node = node, compute_units = ctx.compute_units, target = ctx.target,
+        ok, res = require("mlsh.rules").guarded_call("fallback for " .. tostring(fb.op), fb.when, node.raw, { node = node, compute_units = ctx.compute_units, target = ctx.target,
           os = ctx.os, ["function"] = node["function"], model = ctx.model })
       end
       if not ok then

@@ -186,14 +186,96 @@ local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "pcall", "s
                        "type", "xpcall", "rawequal", "rawget", "rawlen", "rawset", "setmetatable", "getmetatable",
                        "_VERSION" }
 
+-- ---- safe mode (--safe, mlsh.safe()): rules from folders other teams wrote ------------------------
+-- Rule code then gets no io/os.execute/package.loadlib/load/debug (it never does) and in addition:
+-- `require` only of the read-only analysis modules below, `mlsh` without the core, the writers or
+-- the builder, models behind a read-only proxy (no save/close), at most SAFE_INSTRUCTIONS Lua
+-- instructions and SAFE_MEMORY bytes of new memory per rule call (the memory budget needs the
+-- mlsh program's allocator; under a plain lua5.4 it is not enforced).
+M.safe = os.getenv("MLSH_SAFE") == "1"
+M.SAFE_INSTRUCTIONS = math.tointeger(tonumber(os.getenv("MLSH_SAFE_INSTRUCTIONS") or "")) or 200000000
+M.SAFE_MEMORY = (math.tointeger(tonumber(os.getenv("MLSH_SAFE_MEMORY_MB") or "")) or 256) << 20
+M.SAFE_MODULES = { ["mlsh.json"] = true, ["mlsh.types"] = true, ["mlsh.spec"] = true, ["mlsh.optable"] = true,
+                   ["mlsh.placement"] = true, ["mlsh.required_spec"] = true, ["mlsh.rules"] = true,
+                   ["mlsh.report_text"] = true, ["mlsh.info"] = true, ["mlsh.cmd.check"] = true,
+                   ["mlsh.cmd.info"] = true }
+
+function M.set_safe(on) M.safe = on and true or false end
+
+-- The engine as sandboxed code sees it: everything but the switch that turns the sandbox off.
+local engine_view = setmetatable({}, {
+  __index = function(_, k)
+    if k == "set_safe" then error("safe mode: set_safe is not available to sandboxed code", 2) end
+    return M[k]
+  end,
+  __newindex = function() error("safe mode: the rules engine is read-only to sandboxed code", 2) end,
+})
+
+local function safe_require(name)
+  if not M.SAFE_MODULES[name] then error("safe mode: module '" .. tostring(name) .. "' is not available to rules", 2) end
+  if name == "mlsh.rules" then return engine_view end
+  return require(name)
+end
+
+local function safe_mlsh()
+  local mlsh = require "mlsh"
+  return { version = mlsh.version, json = mlsh.json, types = mlsh.types, spec = require "mlsh.spec",
+           optable = require "mlsh.optable" }
+end
+
+-- Model methods that change files or the model itself are not reachable from safe rules.
+local BLOCKED = { save = true, close = true, _set_spec = true, _read = true }
+local proxies = setmetatable({}, { __mode = "k" })
+-- owned: the sandboxed code loaded this model itself, so it may close it.
+function M.read_only(m, owned)
+  if proxies[m] then return proxies[m] end
+  local p = setmetatable({}, {
+    __index = function(_, k)
+      if BLOCKED[k] and not (owned and k == "close") then
+        error("safe mode: " .. tostring(k) .. " is not available to rules", 2)
+      end
+      local v = m[k]
+      if type(v) == "function" then return function(self, ...) return v(self == _ and m or self, ...) end end
+      return v
+    end,
+    __newindex = function() error("safe mode: models are read-only to rules", 2) end,
+    __tostring = function() return tostring(m) end,
+  })
+  proxies[m] = p
+  return p
+end
+
+-- Call f(...) under the safe-mode budgets; returns pcall-style results.
+function M.guarded_call(label, f, ...)
+  if not M.safe then return pcall(f, ...) end
+  local sandbox = require("mlsh.core").sandbox
+  local co = coroutine.create(f)
+  local used = sandbox and sandbox.available() and sandbox.memory()
+  debug.sethook(co, function()
+    error(string.format("%s exceeded its budget of %d instructions", label, M.SAFE_INSTRUCTIONS), 0)
+  end, "", M.SAFE_INSTRUCTIONS)
+  if used then sandbox.set_memory_limit(used + M.SAFE_MEMORY) end
+  -- no allocation here until the limit is lifted: the rule may have used up its budget
+  local ok, r1, r2, r3 = coroutine.resume(co, ...)
+  if used then sandbox.set_memory_limit(nil) end
+  if coroutine.status(co) == "suspended" then return false, label .. " yielded, which rules may not do" end
+  if not ok and r1 == "not enough memory" then
+    co = nil
+    collectgarbage()
+    return false, string.format("%s exceeded its memory budget of %d MiB", label, M.SAFE_MEMORY >> 20)
+  end
+  return ok, r1, r2, r3
+end
+
 -- A fresh environment per rule file: no rule sees another's globals.
 function M.environment(where, on_fallback)
   local env = {}
   for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
   env.string, env.table, env.math, env.utf8 = shallow(string), shallow(table), shallow(math), shallow(utf8)
+  env.string.dump = nil -- no bytecode out of a rule, and no `load` to bring it back
   env.os = { time = os.time, clock = os.clock, date = os.date, getenv = os.getenv }
-  env.require = require
-  env.mlsh = require "mlsh"
+  env.require = M.safe and safe_require or require
+  env.mlsh = M.safe and safe_mlsh() or require "mlsh"
   -- stdout belongs to the command (one JSON object): rule diagnostics go to stderr
   env.print = function(...)
     local parts = table.pack(...)
@@ -215,7 +297,7 @@ function M.load_file(path)
   local env = M.environment(path, function(fb) fallbacks[#fallbacks + 1] = fb end)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then return nil, err end
-  local ok, res = pcall(chunk)
+  local ok, res = M.guarded_call("rule file " .. path, chunk)
   if not ok then
     res = tostring(res)
     return nil, res:find(path, 1, true) and res or (path .. ": " .. res)
@@ -517,7 +599,8 @@ function M.run(m, set, opts)
       for _, entry in ipairs(scope) do
         local sub, label = entry.model, entry.label
         local ok, applies = true, true
-        if rule.applies then ok, applies = pcall(rule.applies, sub) end
+        if M.safe then sub = M.read_only(sub) end
+        if rule.applies then ok, applies = M.guarded_call("rule " .. rule.id, rule.applies, sub) end
         if not ok then
           findings[#findings + 1] = error_finding(rule, "raised in applies()", applies, label)
         elseif applies then
@@ -561,7 +644,7 @@ function M.run(m, set, opts)
             end
             return out
           end
-          local cok, res = pcall(rule.check, sub, ctx)
+          local cok, res = M.guarded_call("rule " .. rule.id, rule.check, sub, ctx)
           if not cok then
             findings[#findings + 1] = error_finding(rule, "raised", res, label)
           else
