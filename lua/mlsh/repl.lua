@@ -58,6 +58,8 @@ function M.environment()
   env.json = mlsh.json
   env.open = mlsh.load
   env.info = function(m) print(m:summary()) end
+  env.diagnose = function(m, symptom, opts) return require("mlsh.playbook").interactive(m, symptom, opts) end
+  env.checklist = function(name, m, opts) return require("mlsh.checklist").interactive(name, m, opts) end
   env.help = function(topic)
     local ok, h = pcall(require, "mlsh.help")
     if ok and h then return h.show(topic) end
@@ -73,14 +75,25 @@ end
 -- Candidates for tab completion: globals and fields, methods after ':', paths inside strings.
 function M.complete(env, text, line)
   local out = {}
+  -- a dot command at the start of the line (.open, .check ...)
+  if line:match("^%s*%.[%w_]*$") then
+    local ok, dot = pcall(require, "mlsh.dotcmd")
+    for _, name in ipairs(ok and dot.names() or {}) do
+      if name:sub(1, #text) == text then out[#out + 1] = name end
+    end
+    return out
+  end
   local quote = line:match("[\"']([^\"']*)$")
   if quote then
     local dir, base = quote:match("^(.*/)([^/]*)$")
     dir, base = dir or "", base or quote
+    -- readline replaces only `text`, the word after its last break character ('/' and '-' are
+    -- break characters): a candidate starts where `text` starts inside the quoted path
+    local keep = #quote - #text
     local p = io.popen("ls -1ap " .. string.format("%q", dir == "" and "." or dir) .. " 2>/dev/null")
     if p then
       for name in p:lines() do
-        if name:sub(1, #base) == base and name ~= "./" and name ~= "../" then out[#out + 1] = dir .. name end
+        if name:sub(1, #base) == base and name ~= "./" and name ~= "../" then out[#out + 1] = (dir .. name):sub(keep + 1) end
       end
       p:close()
     end

@@ -1,6 +1,10 @@
 -- mlsh.report_text — the human report of `mlsh check` (the JSON form is the contract; this one is
 -- for reading): findings first (what to do), then the required spec and the placement summary.
+-- `paint` (mlsh.term.painter) colours severities and devices; without it the text is plain.
 local spec = require "mlsh.spec"
+local term = require "mlsh.term"
+
+local PLAIN = term.painter(false)
 
 local M = {}
 
@@ -20,16 +24,20 @@ local function location(loc)
   return table.concat(parts, ", ")
 end
 
--- The findings block (shared with recipes).
-function M.findings(findings, out)
+-- The findings block (shared with recipes and mlsh diagnose).
+function M.findings(findings, out, paint)
+  paint = paint or PLAIN
   local s = { error = 0, warning = 0, info = 0 }
   for _, f in ipairs(findings) do s[f.severity] = s[f.severity] + 1 end
-  out[#out + 1] = string.format("findings: %d error(s), %d warning(s), %d info", s.error, s.warning, s.info)
+  out[#out + 1] = string.format("findings: %s, %s, %d info", paint.word(s.error > 0 and "error" or "",
+    string.format("%d error(s)", s.error)), paint.word(s.warning > 0 and "warning" or "",
+    string.format("%d warning(s)", s.warning)), s.info)
   for _, f in ipairs(findings) do
-    out[#out + 1] = string.format("  %-7s [%s] %s: %s", f.severity, f.pattern or "-", f.rule, f.message)
+    out[#out + 1] = string.format("  %s [%s] %s: %s", paint.word(f.severity, string.format("%-7s", f.severity)),
+      f.pattern or "-", paint.bold(f.rule), f.message)
     local loc = location(f.location or {})
     if loc ~= "" then out[#out + 1] = "          at " .. loc end
-    if f.fix then out[#out + 1] = "          fix: " .. f.fix end
+    if f.fix then out[#out + 1] = "          " .. paint.green("fix:") .. " " .. f.fix end
   end
 end
 
@@ -50,6 +58,7 @@ end
 
 function M.placement(p, out, opts)
   opts = opts or {}
+  local paint = opts.paint or PLAIN
   local counts = { ANE = 0, GPU = 0, CPU = 0 }
   for _, o in ipairs(p.ops) do counts[o.device] = counts[o.device] + 1 end
   out[#out + 1] = string.format("placement (%s): ANE %d, GPU %d, CPU %d of %d ops; ANE coverage %s of ops, %s of work; "
@@ -62,7 +71,7 @@ function M.placement(p, out, opts)
       break
     end
     local where = s["function"] or s.model
-    out[#out + 1] = string.format("  %-3s x%-4d %s%s", s.device, s.count,
+    out[#out + 1] = string.format("  %s x%-4d %s%s", paint.word(s.device, string.format("%-3s", s.device)), s.count,
       s.count == 1 and s.first or (s.first .. " .. " .. s.last), where and ("  [" .. where .. "]") or "")
   end
   local costly = 0
@@ -81,15 +90,16 @@ function M.placement(p, out, opts)
   for _, n in ipairs(p.notes) do out[#out + 1] = "  note: " .. n end
 end
 
--- parts = {findings, required, placement, model}; o = parsed options (target, target_name)
+-- parts = {findings, required, placement, model}; o = parsed options (target, target_name, paint)
 function M.render(parts, o)
   local out = {}
   local m = parts.model
-  out[#out + 1] = string.format("%s: %s, %s%s", m.path, m.model_type or "?", spec_label(m.spec_version),
+  local paint = o and o.paint or PLAIN
+  out[#out + 1] = string.format("%s: %s, %s%s", paint.bold(m.path), m.model_type or "?", spec_label(m.spec_version),
     o and o.target and string.format("; target %s (spec %d)", o.target_name, o.target) or "")
-  M.findings(parts.findings, out)
+  M.findings(parts.findings, out, paint)
   M.required(parts.required, out, 8)
-  M.placement(parts.placement, out)
+  M.placement(parts.placement, out, { paint = paint })
   return table.concat(out, "\n") .. "\n"
 end
 

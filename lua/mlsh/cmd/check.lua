@@ -1,6 +1,7 @@
 -- mlsh check MODEL... — run the rules over a model, explain its required spec and simulate where its
 -- ops run. Exit status: 0 clean, 1 when any finding is an error, 2 on bad input (usage, unknown
 -- target or compute units, bad --select, missing rules folder, unreadable model).
+-- Formats: text (coloured on a terminal unless NO_COLOR), json (the contract), markdown, sarif.
 local mlsh = require "mlsh"
 local json = mlsh.json
 local spec = require "mlsh.spec"
@@ -10,7 +11,7 @@ local required_spec = require "mlsh.required_spec"
 
 local C = {
   summary = "rules, required spec and ANE placement (--format json for one JSON object)",
-  usage = "mlsh check [--target iOS17] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--format text|json]\n"
+  usage = "mlsh check [--target iOS17] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--format text|json|markdown|sarif]\n"
     .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device NAME]\n"
     .. "                  [--list-rules] MODEL...",
 }
@@ -50,6 +51,8 @@ function C.parse_size(s)
   return math.floor(num * mult)
 end
 
+C.FORMATS = { text = true, json = true, markdown = true, sarif = true }
+
 local VALUE_OPTIONS = { ["--target"] = "target", ["--compute-units"] = "compute_units", ["--format"] = "format",
                         ["--rules"] = "rules", ["--select"] = "select", ["--memory-budget"] = "memory_budget",
                         ["--device"] = "device" }
@@ -77,7 +80,9 @@ function C.parse_args(args)
     else o.paths[#o.paths + 1] = a end
     i = i + 1
   end
-  if o.format ~= "text" and o.format ~= "json" then return nil, "unknown --format '" .. o.format .. "' (text or json)" end
+  if not C.FORMATS[o.format] then
+    return nil, "unknown --format '" .. o.format .. "' (text, json, markdown or sarif)"
+  end
   return o
 end
 
@@ -136,6 +141,7 @@ function C.run(args)
   local cu, cerr = placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   o.compute_units = cu
+  if o.format == "text" then o.paint = require("mlsh.term").for_stream(1) end
   if o.memory_budget then
     local b = C.parse_size(o.memory_budget)
     if not b then return fail("bad --memory-budget '" .. o.memory_budget .. "' (e.g. 2G, 512M, bytes)") end
@@ -159,6 +165,9 @@ function C.run(args)
     if ok and o.format == "text" then
       local rok, text = pcall(function() return require("mlsh.report_text").render(parts, o) end)
       if rok then parts.text = text else ok, report = false, text end
+    elseif ok and o.format ~= "json" then
+      -- markdown and SARIF read the model's path only; render after the loop
+      parts.model = { path = m.path, model_type = m.model_type, spec_version = m.spec_version }
     end
     m:close()
     if not ok then
@@ -176,6 +185,10 @@ function C.run(args)
       for i, r in ipairs(reports) do list[i] = r.report end
       print(json.encode({ models = list }, true))
     end
+  elseif o.format == "sarif" then
+    print(json.encode(require("mlsh.report.sarif").check(reports, o, set), true))
+  elseif o.format == "markdown" then
+    io.write(require("mlsh.report.markdown").check(reports, o))
   else
     for i, r in ipairs(reports) do
       if i > 1 then print() end
