@@ -97,8 +97,72 @@ local function rule_error_findings(set)
   return out
 end
 
+-- An ONNX model is checked for what it meets on its way to Core ML: ONNX Runtime's CoreML EP.
+-- Findings: a graph cut into several partitions (2b), nodes the EP cannot take (info, by op).
+local function check_onnx(m, o)
+  local ep = require "mlsh.onnx.ep"
+  local r = ep.run(m, { model_format = o.model_format or "mlprogram" })
+  local findings = {}
+  local function add(f)
+    f.categories = f.categories or { "performance", "ane", "conversion" }
+    f.location = f.location or {}
+    f.evidence = f.evidence or {}
+    findings[#findings + 1] = f
+  end
+  if r.supported_nodes == 0 then
+    add { rule = "onnx-coreml-ep", severity = "warning", pattern = "2b",
+          message = string.format("the CoreML EP takes none of the %d nodes: everything runs on the CPU EP", r.nodes),
+          fix = "see `mlsh ep` for each node's reason; try the other model format or fixed input shapes" }
+  elseif #r.partitions > 1 then
+    local cuts = {}
+    for i, c in ipairs(r.cut_makers) do
+      if i > 3 then break end
+      cuts[#cuts + 1] = string.format("%s (%d)", c.op, c.partitions_caused)
+    end
+    add { rule = "onnx-coreml-ep", severity = "warning", pattern = "2b",
+          message = string.format("the CoreML EP cuts the graph into %d partitions (%d/%d nodes on CoreML); every hop "
+            .. "costs a transfer. Cut-makers: %s", #r.partitions, r.supported_nodes, r.nodes, table.concat(cuts, ", ")),
+          fix = "freeze dynamic dims (mlsh ep --freeze-all 1 --save), rewrite Erf-GELU to tanh, or replace the cut-making ops",
+          evidence = { partitions = #r.partitions, supported_nodes = r.supported_nodes, nodes = r.nodes, verdict = r.verdict } }
+  end
+  local by_op = {}
+  for _, u in ipairs(r.unsupported) do
+    local e = by_op[u.op]
+    if not e then
+      e = { count = 0, reason = u.reason, node = u.name or u.node }
+      by_op[u.op] = e
+    end
+    e.count = e.count + 1
+  end
+  local ops = {}
+  for op in pairs(by_op) do ops[#ops + 1] = op end
+  table.sort(ops)
+  for _, op in ipairs(ops) do
+    local e = by_op[op]
+    add { rule = "onnx-coreml-ep-node", severity = "info", pattern = "5a",
+          message = string.format("%d x %s not taken by the CoreML EP: %s", e.count, op, tostring(e.reason)),
+          fix = "see `mlsh ep` for the node-by-node reasons", location = { op = tostring(e.node) } }
+  end
+  local summary = { error = 0, warning = 0, info = 0 }
+  for _, f in ipairs(findings) do summary[f.severity] = summary[f.severity] + 1 end
+  local fj = json.array({})
+  for i, f in ipairs(findings) do
+    fj[i] = { rule = f.rule, severity = f.severity, pattern = f.pattern, categories = json.array(f.categories),
+              message = f.message, fix = f.fix, location = json.object(f.location), evidence = f.evidence }
+  end
+  local report = { path = m.path, model_type = "onnx", spec_version = json.null, target = json.null,
+                   findings = fj, summary = summary, required_spec = json.null, placement = json.null,
+                   ep = ep.to_json(r) }
+  local text = { require("mlsh.cmd.ep").text_report(r, { path = m.path }) }
+  for _, f in ipairs(findings) do
+    text[#text + 1] = string.format("  %-7s [%s] %s: %s", f.severity, f.pattern, f.rule, f.message)
+  end
+  return report, { findings = findings, summary = summary, model = m, text = table.concat(text, "\n") .. "\n", onnx = true }
+end
+
 -- Check one loaded model; returns the report table (JSON shape) and the raw parts.
 function C.check_model(m, o, set, select)
+  if m.format == "onnx" then return check_onnx(m, o) end
   local required = required_spec.explain(m)
   local p = placement.simulate(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
                                     device = o.device })
@@ -162,7 +226,9 @@ function C.run(args)
       return 2
     end
     local ok, report, parts = pcall(C.check_model, m, o, set, select)
-    if ok and o.format == "text" then
+    if ok and o.format == "text" and parts.onnx then
+      -- already rendered
+    elseif ok and o.format == "text" then
       local rok, text = pcall(function() return require("mlsh.report_text").render(parts, o) end)
       if rok then parts.text = text else ok, report = false, text end
     elseif ok and o.format ~= "json" then

@@ -133,7 +133,7 @@ function C.parse(args)
   return o
 end
 
-local function text_report(r, o)
+function C.text_report(r, o)
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
   add("%s: %s, %s", o.path, r.mode == "table-only" and ("usability checker, " .. tostring(r.table)) or "CoreML EP prediction",
@@ -217,7 +217,7 @@ function C.run(args)
   if o.json then
     print(json.encode(require("mlsh.onnx.ep").to_json(res), true))
   else
-    print(text_report(res, o))
+    print(C.text_report(res, o))
   end
   return 0
 end
