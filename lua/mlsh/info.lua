@@ -169,6 +169,7 @@ local function shape_str(f)
   return s
 end
 
+-- "conv 3, relu 3, add 1": a histogram most frequent first.
 local function hist_str(h)
   local keys = {}
   for k in pairs(h) do keys[#keys + 1] = k end
@@ -185,6 +186,7 @@ local function human_bytes(n)
   return n .. " B"
 end
 M.human_bytes = human_bytes
+M.hist_str = hist_str
 
 function M.text(m, indent)
   indent = indent or ""

@@ -153,18 +153,9 @@ function M.build(m)
   return o
 end
 
-local function hist_str(h)
-  local keys = {}
-  for k in pairs(h) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) if h[a] ~= h[b] then return h[a] > h[b] end return a < b end)
-  local parts = {}
-  for i, k in ipairs(keys) do parts[i] = k .. " " .. h[k] end
-  return table.concat(parts, ", ")
-end
-
 function M.text(m)
   local o = M.build(m)
-  local human = require("mlsh.info").human_bytes
+  local human, hist_str = require("mlsh.info").human_bytes, require("mlsh.info").hist_str
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
   add("%s (onnx)", m.path)
