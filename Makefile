@@ -80,6 +80,7 @@ conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/check.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) sh tests/conformance/protoc_decode.sh
 	@$(LUA_ENV) lua5.4 tests/conformance/onnx.lua $(CURDIR)/../shared/corpus
+	@$(LUA_ENV) lua5.4 tests/conformance/compress.lua $(CURDIR)/../shared/corpus
 
 bench: all
 	@$(LUA_ENV) sh bench/run.sh

@@ -61,6 +61,9 @@ local function weights_json(m, is_root)
     end
   end
   local o = { files = files, count = count, bytes = bytes }
+  -- compressed weights, from the ops alone (no weight data is read)
+  local okc, cz = pcall(require("mlsh.weights").compression_summary, m)
+  if okc and cz then o.compressed = { count = cz.count, kinds = cz.kinds, min_spec = cz.min_spec, forms = array(cz.forms) } end
   if #missing > 0 then
     local list = array({})
     for i, p in ipairs(missing) do list[i] = p end
@@ -229,6 +232,14 @@ function M.text(m, indent)
     for i, f in ipairs(o.weights.files) do files[i] = f.path .. " " .. human_bytes(f.bytes) end
     add("  weights: %d tensors, %s%s", o.weights.count, human_bytes(o.weights.bytes),
       #files > 0 and (" in " .. table.concat(files, ", ")) or "")
+    local cz = o.weights.compressed
+    if cz then
+      local kinds = {}
+      for k, n in pairs(cz.kinds) do kinds[#kinds + 1] = n .. " " .. k end
+      table.sort(kinds)
+      add("  compression: %d weights (%s), %s form, needs spec %d (see mlsh weights)", cz.count, table.concat(kinds, ", "),
+        table.concat(cz.forms, " + "), cz.min_spec)
+    end
   end
   local md = o.metadata
   if md.author ~= "" or md.short_description ~= "" or md.version ~= "" then

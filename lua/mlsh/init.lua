@@ -38,10 +38,10 @@ end
 -- no io, os.execute, package.loadlib, load or debug, read-only models, instruction and memory budgets.
 function M.safe(on) M.rules.set_safe(on ~= false) return M.rules.safe end
 
--- The builder is only loaded when a script asks for it (mlsh.builder).
+-- The builder and the compression API are only loaded when a script asks for them.
 return setmetatable(M, { __index = function(t, k)
-  if k == "builder" then
-    local b = require "mlsh.builder"
+  if k == "builder" or k == "compress" or k == "constexpr" then
+    local b = require("mlsh." .. k)
     rawset(t, k, b)
     return b
   end

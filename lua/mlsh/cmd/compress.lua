@@ -1,0 +1,213 @@
+-- mlsh compress MODEL -o OUT — palettize, quantize or prune an ML program's weights with mlsh's C
+-- kernels and write the constexpr ops coremltools writes for the model's target. Prints a
+-- per-weight table (or --json); a progress bar on a terminal. Exit 0 ok, 1 unreadable model or
+-- write failure, 2 bad usage (unknown flag, bad nbits, a mode the model's target cannot hold).
+local mlsh = require "mlsh"
+local json = mlsh.json
+local compress = require "mlsh.compress"
+local wcmd = require "mlsh.cmd.weights"
+
+local C = {
+  summary = "palettize / quantize / prune weights (coremltools-compatible constexpr ops)",
+  usage = table.concat({
+    "mlsh compress MODEL (-o OUT | --in-place) [options]",
+    "  --palettize [N] [--mode kmeans|uniform|unique] [--granularity per-tensor|per-grouped-channel --group-size G]",
+    "                  [--per-channel-scale]",
+    "  --quantize int8|uint8|int4|uint4 [--symmetric | --affine] [--per-channel | --per-tensor | --per-block B]",
+    "  --prune SPARSITY | --n-m N:M [--block B] [--dim 0|1] | --prune-threshold T",
+    "  --weight-threshold N (default 2048)   --config FILE.lua (per-op-type / per-op-name settings)",
+    "  --json   --quiet   --dry-run   --threads N",
+  }, "\n"),
+}
+
+local function usage_fail(msg)
+  io.stderr:write("mlsh compress: ", msg, "\n")
+  return 2
+end
+
+-- Parse args into {model, out, in_place, policy fields, run options}; nil, message on bad usage.
+function C.parse(args)
+  local o = { policy = {}, pal = nil, quant = nil, prune = nil }
+  local i = 1
+  local function value(flag)
+    local v = args[i + 1]
+    if v == nil then error(flag .. " needs a value", 0) end
+    i = i + 1
+    return v
+  end
+  local function number(flag, v)
+    local n = tonumber(v)
+    if not n then error(string.format("%s needs a number (got %s)", flag, v), 0) end
+    return n
+  end
+  local function integer(flag, v)
+    local n = math.tointeger(tonumber(v))
+    if not n then error(string.format("%s needs an integer (got %s)", flag, v), 0) end
+    return n
+  end
+  local pal, quant, prune = nil, nil, nil
+  local paths = {}
+  while args[i] do
+    local a = args[i]
+    if a == "-o" or a == "--output" then o.out = value(a)
+    elseif a == "--in-place" then o.in_place = true
+    elseif a == "--palettize" then
+      pal = pal or {}
+      local v = args[i + 1]
+      if v and not v:match("^%-%-") and tonumber(v) then
+        pal.nbits = integer(a, v)
+        i = i + 1
+      elseif v == "unique" then
+        pal.mode = "unique"
+        i = i + 1
+      elseif v and v:match("^%d") then
+        error(string.format("--palettize needs the number of bits: 1, 2, 3, 4, 6 or 8 (got %s)", v), 0)
+      end
+    elseif a == "--mode" then pal = pal or {}; pal.mode = value(a)
+    elseif a == "--granularity" then pal = pal or {}; pal.granularity = value(a)
+    elseif a == "--group-size" then pal = pal or {}; pal.group_size = integer(a, value(a))
+    elseif a == "--per-channel-scale" then pal = pal or {}; pal.per_channel_scale = true
+    elseif a == "--quantize" then quant = quant or {}; quant.dtype = value(a)
+    elseif a == "--symmetric" then quant = quant or {}; quant.symmetric = true
+    elseif a == "--affine" or a == "--no-symmetric" then quant = quant or {}; quant.symmetric = false
+    elseif a == "--per-channel" then quant = quant or {}; quant.granularity = "per_channel"
+    elseif a == "--per-tensor" then quant = quant or {}; quant.granularity = "per_tensor"
+    elseif a == "--per-block" then
+      quant = quant or {}
+      quant.granularity, quant.block_size = "per_block", integer(a, value(a))
+    elseif a == "--prune" then prune = prune or {}; prune.sparsity = number(a, value(a))
+    elseif a == "--n-m" then prune = prune or {}; prune.n_m = value(a)
+    elseif a == "--block" then prune = prune or {}; prune.block_size = integer(a, value(a))
+    elseif a == "--dim" then prune = prune or {}; prune.dim = integer(a, value(a))
+    elseif a == "--prune-threshold" then
+      prune = prune or {}
+      prune.mode, prune.threshold = "threshold", number(a, value(a))
+    elseif a == "--weight-threshold" then o.policy.weight_threshold = integer(a, value(a))
+    elseif a == "--config" then o.config = value(a)
+    elseif a == "--json" then o.json = true
+    elseif a == "--quiet" or a == "-q" then o.quiet = true
+    elseif a == "--dry-run" then o.dry_run = true
+    elseif a == "--threads" then o.threads = integer(a, value(a))
+    elseif a == "-h" or a == "--help" then o.help = true
+    elseif a:sub(1, 1) == "-" and a ~= "-" then error("unknown option " .. a, 0)
+    else paths[#paths + 1] = a end
+    i = i + 1
+  end
+  if o.help then return o end
+  if #paths ~= 1 then error("give exactly one MODEL", 0) end
+  o.model = paths[1]
+  if o.in_place then
+    if o.out then error("give either -o OUT or --in-place", 0) end
+    o.out = o.model
+  end
+  if not o.out and not o.dry_run then error("give -o OUT (or --in-place, or --dry-run)", 0) end
+  if pal and pal.nbits == nil and pal.mode ~= "unique" then
+    error("--palettize needs the number of bits (1, 2, 3, 4, 6 or 8), or --mode unique", 0)
+  end
+  if quant and not quant.dtype then error("--symmetric/--affine/--per-* need --quantize DTYPE", 0) end
+  if prune then
+    if prune.n_m and prune.sparsity then
+      local n, m = tostring(prune.n_m):match("^(%d+):(%d+)$")
+      if not n or math.abs(prune.sparsity - tonumber(n) / tonumber(m)) > 1e-9 then
+        error(string.format("--prune %s and --n-m %s disagree (n:m prunes n of every m)", prune.sparsity, prune.n_m), 0)
+      end
+      prune.sparsity = nil
+    end
+    if prune.block_size == nil and prune.dim == nil and prune.sparsity == nil and prune.n_m == nil and prune.mode ~= "threshold" then
+      error("--block/--dim need --prune SPARSITY", 0)
+    end
+  end
+  o.policy.palettize, o.policy.quantize, o.policy.prune = pal, quant, prune
+  return o
+end
+
+local function fmt_snr(v)
+  if v == nil then return "-" end
+  if v == math.huge then return "inf" end
+  return string.format("%.2f", v)
+end
+
+function C.report_text(report, out_path, dry)
+  local cells = {}
+  for _, r in ipairs(report.weights) do
+    if r.status ~= "ineligible" or r.reason ~= "rank 1 (coremltools skips rank <= 1 consts)" then
+      cells[#cells + 1] = { r.name, "[" .. table.concat(r.shape or {}, "x") .. "]", r.setting or "-", r.form or "-",
+        wcmd.fmt_bytes(r.bytes_before) .. " -> " .. wcmd.fmt_bytes(r.bytes_after), fmt_snr(r.snr_db),
+        r.status .. (r.reason and (": " .. r.reason) or "") }
+    end
+  end
+  local lines = { wcmd.table({ "weight", "shape", "setting", "form", "bytes", "SNR dB", "status" }, cells) }
+  local t = report.totals
+  local hidden = #report.weights - #cells
+  if hidden > 0 then lines[#lines + 1] = string.format("(%d rank-1 weights left as they are)", hidden) end
+  lines[#lines + 1] = string.format("%d of %d weights compressed; weights %s -> %s (%.2fx); SNR %s dB over the compressed weights; spec %d -> %d%s",
+    t.compressed, t.weights, wcmd.fmt_bytes(t.bytes_before), wcmd.fmt_bytes(t.bytes_after), t.ratio or 1,
+    fmt_snr(t.snr_db), report.spec_before, report.spec_after, dry and " (dry run: nothing written)" or ("; wrote " .. out_path))
+  return table.concat(lines, "\n")
+end
+
+function C.report_json(report, o)
+  local rows = {}
+  for k, r in ipairs(report.weights) do
+    local x = {}
+    for key, v in pairs(r) do
+      if key ~= "sum_sq" and key ~= "mse" then
+        if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then v = json.null end
+        x[key] = v
+      end
+    end
+    x.shape = json.array({ table.unpack(r.shape or {}) })
+    if r.op_types then x.op_types = json.array({ table.unpack(r.op_types) }) end
+    rows[k] = x
+  end
+  local t = {}
+  for k, v in pairs(report.totals) do
+    if k ~= "signal" and k ~= "noise" then t[k] = (type(v) == "number" and (v ~= v or v == math.huge)) and json.null or v end
+  end
+  return { path = o.model, output = o.dry_run and json.null or o.out, spec_before = report.spec_before,
+           spec_after = report.spec_after, notes = json.array(report.notes), totals = t, weights = json.array(rows) }
+end
+
+function C.run(args)
+  local ok, o = pcall(C.parse, args)
+  if not ok then return usage_fail(tostring(o) .. "\nusage: " .. C.usage) end
+  if o.help then print("usage: " .. C.usage) return 0 end
+  local policy = o.policy
+  if o.config then
+    local cok, file = pcall(require("mlsh.compress.config").load_file, o.config)
+    if not cok then return usage_fail(tostring(file)) end
+    -- the file's settings, with the command line's global setting on top
+    for k, v in pairs(file) do
+      if policy[k] == nil then policy[k] = v end
+    end
+  end
+  local m, err = mlsh.try_load(o.model)
+  if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
+  local run = {}
+  for k, v in pairs(policy) do run[k] = v end
+  run.quiet, run.threads = o.quiet or o.json, o.threads
+  local cok, spec, read_blob, report = pcall(compress.model, m, run)
+  if not cok then
+    m:close()
+    if type(spec) == "table" and spec.usage then return usage_fail(spec.msg) end
+    local msg = tostring(spec)
+    if msg:match("^compress: ") then return usage_fail(msg:gsub("^compress: ", "")) end
+    io.stderr:write("mlsh: ", o.model, ": ", msg, "\n")
+    return 1
+  end
+  for _, n in ipairs(report.notes) do io.stderr:write("mlsh compress: ", n, "\n") end
+  if not o.dry_run then
+    local sok, serr = pcall(require("mlsh.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
+    if not sok then
+      m:close()
+      io.stderr:write("mlsh: ", tostring(serr), "\n")
+      return 1
+    end
+  end
+  m:close()
+  if o.json then print(json.encode(C.report_json(report, o), true))
+  elseif not o.quiet then print(C.report_text(report, o.out, o.dry_run)) end
+  return 0
+end
+
+return C

@@ -1,0 +1,248 @@
+-- Compression sweep: per weight, try a ladder of settings and keep the smallest whose SNR meets the
+-- floor; print size and SNR per candidate (the model under each uniform setting, and the per-layer
+-- mix), then write the mix. Weights no rung can hold stay uncompressed.
+--   mlsh recipes/compress-sweep.lua MODEL --min-snr 30 -o OUT [--weight-threshold N] [--dry-run]
+--                                         [--prune] [--json] [--threads N]
+-- --prune adds pruning rungs (50% magnitude, alone and with 4-bit palettization on iOS18).
+-- iOS18-only rungs (3-bit, int4 per-block, grouped LUTs, joint) are tried only on iOS18 programs.
+-- Exit status: 0, 1 when the model cannot be read or written, 2 on bad usage.
+local mlsh = require "mlsh"
+local json = mlsh.json
+local compress = require "mlsh.compress"
+local config = require "mlsh.compress.config"
+local select = require "mlsh.compress.select"
+local target = require "mlsh.compress.target"
+local spec = require "mlsh.spec"
+
+local USAGE = "usage: mlsh recipes/compress-sweep.lua MODEL --min-snr DB -o OUT [--weight-threshold N] [--dry-run] "
+  .. "[--prune] [--json] [--threads N]"
+
+local LADDER = {
+  { label = "palettize 2-bit", s = { palettize = { nbits = 2 } } },
+  { label = "palettize 3-bit", s = { palettize = { nbits = 3 } } },
+  { label = "palettize 4-bit", s = { palettize = { nbits = 4 } } },
+  { label = "palettize 4-bit g16", s = { palettize = { nbits = 4, granularity = "per_grouped_channel", group_size = 16 } } },
+  { label = "int4 per-block 32", s = { quantize = { dtype = "int4", granularity = "per_block", block_size = 32 } } },
+  { label = "palettize 6-bit", s = { palettize = { nbits = 6 } } },
+  { label = "int8 per-channel", s = { quantize = { dtype = "int8" } } },
+  { label = "palettize 8-bit", s = { palettize = { nbits = 8 } } },
+}
+local PRUNE_RUNGS = {
+  { label = "prune 50%", s = { prune = { sparsity = 0.5 } } },
+  { label = "prune 50% + pal 4-bit", s = { prune = { sparsity = 0.5 }, palettize = { nbits = 4 } } },
+}
+
+local function die(msg, code)
+  io.stderr:write("compress-sweep: ", msg, "\n", USAGE, "\n")
+  return code or 2
+end
+
+local function fmt_bytes(b)
+  if b >= 1 << 20 then return string.format("%.2f MiB", b / (1 << 20)) end
+  if b >= 1 << 10 then return string.format("%.1f KiB", b / 1024) end
+  return string.format("%d B", b)
+end
+
+local function fmt_snr(v) return v == math.huge and "inf" or string.format("%.2f", v) end
+
+local function main(args)
+  local o = { min_snr = nil, threshold = config.DEFAULTS.weight_threshold }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local function val()
+      local v = args[i + 1]
+      if not v then error(a .. " needs a value", 0) end
+      i = i + 1
+      return v
+    end
+    local ok, e = pcall(function()
+      if a == "--min-snr" then o.min_snr = tonumber(val()) or error("--min-snr needs a number (dB)", 0)
+      elseif a == "-o" or a == "--output" then o.out = val()
+      elseif a == "--weight-threshold" then o.threshold = math.tointeger(tonumber(val())) or error("--weight-threshold needs an integer", 0)
+      elseif a == "--threads" then o.threads = math.tointeger(tonumber(val())) or error("--threads needs an integer", 0)
+      elseif a == "--dry-run" then o.dry_run = true
+      elseif a == "--prune" then o.prune = true
+      elseif a == "--json" then o.json = true
+      elseif a == "-h" or a == "--help" then o.help = true
+      elseif a:sub(1, 1) == "-" then error("unknown option " .. a, 0)
+      elseif o.path then error("one model at a time", 0)
+      else o.path = a end
+    end)
+    if not ok then return die(tostring(e)) end
+    i = i + 1
+  end
+  if o.help then print(USAGE) return 0 end
+  if not o.path then return die("no model given") end
+  if not o.min_snr then return die("give the floor: --min-snr DB") end
+  if not o.out and not o.dry_run then return die("give -o OUT (or --dry-run)") end
+
+  local m, err = mlsh.try_load(o.path)
+  if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
+  if m.model_type ~= "mlProgram" then m:close() return die(o.path .. " is not an ML program") end
+
+  -- which rungs this model's target can hold
+  local ladder = {}
+  for _, r in ipairs(LADDER) do ladder[#ladder + 1] = r end
+  if o.prune then for _, r in ipairs(PRUNE_RUNGS) do ladder[#ladder + 1] = r end end
+  local min_opset = math.huge
+  for _, fn in ipairs(m:functions()) do min_opset = math.min(min_opset, spec.opset_spec(fn.opset) or m.spec_version) end
+  local rungs = {}
+  for _, r in ipairs(ladder) do
+    r.setting = config.setting(r.s)
+    if not target.ios18_reason(r.setting) or min_opset >= target.IOS18 then rungs[#rungs + 1] = r end
+  end
+
+  -- evaluate every rung on every eligible weight
+  local inv = m:inventory({ threshold = o.threshold })
+  local fixed, weights = 0, {}
+  for _, e in ipairs(inv) do
+    if e.op_type == "const" and not select.ineligible(e, o.threshold) then
+      weights[#weights + 1] = { e = e, results = {} }
+    else
+      fixed = fixed + (e.bytes or 0)
+    end
+  end
+  local bar = compress.progress.new{ total = #weights * #rungs, quiet = o.json }
+  local done = 0
+  for _, w in ipairs(weights) do
+    local e = w.e
+    local values = e:values()
+    local wd = e.dtype == "fp16" and "fp16" or "fp32"
+    local args_k = { weight_dtype = wd, axis = select.output_axis(e), input_axis = select.input_axis(e), threads = o.threads }
+    for k, r in ipairs(rungs) do
+      done = done + 1
+      bar:update(done, e.name .. ": " .. r.label)
+      local skip = compress.check_setting(r.setting, e, "op_name")
+      if skip then
+        w.results[k] = { skip = skip }
+      else
+        local ok, res = pcall(compress.tensor, values, r.setting, args_k)
+        if ok then
+          local mt = compress.metrics(values, res.reconstructed, { weight_dtype = wd })
+          w.results[k] = { bytes = res.nbytes, snr = mt.snr_db }
+        else
+          w.results[k] = { skip = tostring(res) }
+        end
+      end
+    end
+    w.dense = e.bytes
+  end
+  bar:done()
+
+  -- model-level candidates: every uniform rung, then the per-layer mix
+  local candidates = {}
+  for k, r in ipairs(rungs) do
+    local size, worst, fails, n = fixed, math.huge, 0, 0
+    for _, w in ipairs(weights) do
+      local x = w.results[k]
+      if x.bytes then
+        size, worst, n = size + x.bytes, math.min(worst, x.snr), n + 1
+        if x.snr < o.min_snr then fails = fails + 1 end
+      else
+        size = size + w.dense
+      end
+    end
+    candidates[#candidates + 1] = { label = "all " .. r.label, bytes = size, worst = worst, fails = fails, n = n }
+  end
+  local mix, mix_size, mix_worst = {}, fixed, math.huge
+  for _, w in ipairs(weights) do
+    local best
+    for k in ipairs(rungs) do
+      local x = w.results[k]
+      if x.bytes and x.snr >= o.min_snr and x.bytes < w.dense and (not best or x.bytes < w.results[best].bytes) then best = k end
+    end
+    w.choice = best
+    if best then
+      mix[w.e.op] = rungs[best].s
+      mix_size = mix_size + w.results[best].bytes
+      mix_worst = math.min(mix_worst, w.results[best].snr)
+    else
+      mix_size = mix_size + w.dense
+    end
+  end
+  candidates[#candidates + 1] = { label = "per-layer mix (winner)", bytes = mix_size, worst = mix_worst, fails = 0, n = #weights }
+
+  local original = fixed
+  for _, w in ipairs(weights) do original = original + w.dense end
+
+  -- write the winner through compress.model, and check its report against the sweep
+  local report
+  if next(mix) and not o.dry_run then
+    local ok, res = pcall(compress.save, m, o.out, { op_name = mix, weight_threshold = o.threshold, threads = o.threads,
+                                                      quiet = true })
+    if not ok then
+      m:close()
+      local msg = type(res) == "table" and res.msg or tostring(res)
+      io.stderr:write("mlsh: ", msg, "\n")
+      return 1
+    end
+    report = res
+  elseif not o.dry_run then
+    local ok, res = pcall(m.save, m, o.out)
+    if not ok then m:close() io.stderr:write("mlsh: ", tostring(res), "\n") return 1 end
+  end
+  m:close()
+
+  if o.json then
+    local cands, per = {}, {}
+    for k, c in ipairs(candidates) do
+      cands[k] = { label = c.label, bytes = c.bytes, worst_snr_db = c.worst == math.huge and json.null or c.worst,
+                   below_floor = c.fails, compressed = c.n }
+    end
+    for k, w in ipairs(weights) do
+      local tries = {}
+      for j, r in ipairs(rungs) do
+        local x = w.results[j]
+        tries[j] = { setting = r.label, bytes = x.bytes or json.null, snr_db = x.snr or json.null, skipped = x.skip or json.null }
+      end
+      per[k] = { name = w.e.name, bytes = w.dense, choice = w.choice and rungs[w.choice].label or json.null,
+                 candidates = json.array(tries) }
+    end
+    print(json.encode({ model = o.path, output = o.dry_run and json.null or o.out, min_snr = o.min_snr,
+                        original_bytes = original, candidates = json.array(cands), weights = json.array(per) }, true))
+    return 0
+  end
+
+  print(string.format("%s: %d weights to compress (of %d), floor %.4g dB, %d settings tried each",
+    o.path, #weights, #inv, o.min_snr, #rungs))
+  print("")
+  print(string.format("%-28s %12s %8s %14s", "candidate", "size", "ratio", "worst SNR dB"))
+  print(string.format("%-28s %12s %8s %14s", "original", fmt_bytes(original), "1.00x", "inf"))
+  for _, c in ipairs(candidates) do
+    print(string.format("%-28s %12s %7.2fx %14s%s", c.label, fmt_bytes(c.bytes), original / c.bytes,
+      c.worst == math.huge and "-" or fmt_snr(c.worst), c.fails > 0 and string.format("  (%d under the floor)", c.fails) or ""))
+  end
+  print("")
+  for _, w in ipairs(weights) do
+    local parts = {}
+    for k, r in ipairs(rungs) do
+      local x = w.results[k]
+      local cell = x.bytes and string.format("%s %s/%s dB", r.label, fmt_bytes(x.bytes), fmt_snr(x.snr)) or (r.label .. " skipped")
+      if w.choice == k then cell = "[" .. cell .. "]" end
+      parts[#parts + 1] = cell
+    end
+    print(string.format("%s (%s): %s", w.e.name, fmt_bytes(w.dense), w.choice and rungs[w.choice].label or "left uncompressed"))
+    print("    " .. table.concat(parts, ", "))
+  end
+  if report then
+    -- the written model's own measurements must be the sweep's
+    local agree = true
+    for _, row in ipairs(report.weights) do
+      for _, w in ipairs(weights) do
+        if w.e.name == row.name and w.choice and row.snr_db and math.abs(row.snr_db - w.results[w.choice].snr) > 1e-9 then agree = false end
+      end
+    end
+    print("")
+    print(string.format("wrote %s: weights %s -> %s (%.2fx), every compressed weight >= %.4g dB%s", o.out,
+      fmt_bytes(report.totals.bytes_before), fmt_bytes(report.totals.bytes_after), report.totals.ratio or 1, o.min_snr,
+      agree and "" or " (warning: the written SNRs differ from the sweep's)"))
+  elseif o.dry_run then
+    print("\n(dry run: nothing written)")
+  else
+    print(string.format("\nno setting meets %.4g dB on any weight: wrote %s unchanged", o.min_snr, o.out))
+  end
+  return 0
+end
+
+return main(arg or {})
