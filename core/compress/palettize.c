@@ -184,9 +184,11 @@ static int build_lut(pal_ctx *c, worker_ws *w, size_t g, float *lut) {
   size_t s = 0;
   for (int k = 0; k < m; k++) {
     lut[k] = mlsh_wd_round_d(wd, cen[k]);
+    if (lut[k] == 0.0f) lut[k] = 0.0f; /* a zero centroid is +0.0, as coremltools writes it */
     for (size_t i = s; i < end[k]; i++) w->code_of[i] = (uint8_t)k;
     s = end[k];
   }
+  for (unsigned k = (unsigned)m; k <= K; k++) lut[k] = 0.0f; /* unused entries: +0.0, as coremltools */
   return MLSH_CZ_OK;
 }
 
