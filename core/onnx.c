@@ -8,6 +8,7 @@
  * the mapping are then never faulted in (a fault maps a whole page-cache folio, which can be
  * megabytes of neighbouring weights), so resident memory does not grow with the weights. */
 #include "onnx.h"
+#include "pbdepth.h"
 #include "protoreg.h"
 #include "onnx.pb-c.h"
 #include <fcntl.h>
@@ -245,14 +246,18 @@ int mlsh_onnx_decode(const uint8_t *data, size_t len, const char *name, Protobuf
     free(copy.p);
     return -1;
   }
-  /* nothing elided: the copy equals the input, unpack the input itself */
-  if (c.elided == 0) {
+  /* What protobuf-c unpacks must also pass the schema-guided check of every known message field
+   * (field number 0 anywhere would read once but not read back; found by fuzz_onnx). The copy
+   * holds no big payloads, so this touches no weight pages. */
+  const uint8_t *bytes = c.elided ? copy.p : data;
+  size_t nbytes = c.elided ? copy.n : len;
+  if (mlsh_pb_check_depth(d, bytes, nbytes, name, e) != 0) {
     free(copy.p);
-    *out = protobuf_c_message_unpack(d, NULL, len, data);
-  } else {
-    *out = protobuf_c_message_unpack(d, NULL, copy.n, copy.p);
-    free(copy.p);
+    return -1;
   }
+  /* nothing elided: the copy equals the input, unpack the input itself */
+  *out = protobuf_c_message_unpack(d, NULL, nbytes, bytes);
+  free(copy.p);
   if (!*out) return mlsh_fail(e, name, "not an ONNX model (truncated or corrupt protobuf)");
   /* any byte string that happens to parse is not a model: ONNX always records its IR version */
   const Onnx__ModelProto *m = (const Onnx__ModelProto *)*out;
