@@ -12,38 +12,10 @@
  *   statuses(), sources(), units() -> the string vocabularies */
 #include "optable.h"
 #include "spec.h"
+#include "lua_fields.h"
 #include <lauxlib.h>
 #include <lua.h>
 #include <string.h>
-
-static void setstr(lua_State *L, const char *k, const char *v) {
-  if (!v) return;
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static void setint(lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static int fail(lua_State *L, const char *msg) {
-  lua_pushnil(L);
-  lua_pushstring(L, msg);
-  return 2;
-}
-
-static void push_csv(lua_State *L, const char *s) {
-  lua_newtable(L);
-  lua_Integer i = 0;
-  while (s && *s) {
-    const char *c = strchr(s, ',');
-    size_t n = c ? (size_t)(c - s) : strlen(s);
-    lua_pushlstring(L, s, n);
-    lua_rawseti(L, -2, ++i);
-    s = c ? c + 1 : s + n;
-  }
-}
 
 static const char *opset_name(int spec, char *buf, size_t len) {
   return mlsh_spec_target_name(spec, MLSH_PLATFORM_IOS, buf, len, NULL, 0);
@@ -51,31 +23,31 @@ static const char *opset_name(int spec, char *buf, size_t len) {
 
 static void push_condition(lua_State *L, const mlsh_condition *c) {
   lua_createtable(L, 0, 6);
-  setstr(L, "id", c->id);
-  setstr(L, "text", c->text);
-  if (c->has_value) setint(L, "value", c->value);
+  mlsh_setstr(L, "id", c->id);
+  mlsh_setstr(L, "text", c->text);
+  if (c->has_value) mlsh_setint(L, "value", c->value);
   if (c->values) {
-    push_csv(L, c->values);
+    mlsh_push_csv(L, c->values);
     lua_setfield(L, -2, "values");
   }
-  setstr(L, "source", mlsh_source_name(c->source));
-  setstr(L, "ref", c->ref);
+  mlsh_setstr(L, "source", mlsh_source_name(c->source));
+  mlsh_setstr(L, "ref", c->ref);
 }
 
 static void push_fact(lua_State *L, const mlsh_fact *f) {
   lua_createtable(L, 0, 3);
-  setstr(L, "text", f->text);
-  setstr(L, "source", mlsh_source_name(f->source));
-  setstr(L, "ref", f->ref);
+  mlsh_setstr(L, "text", f->text);
+  mlsh_setstr(L, "source", mlsh_source_name(f->source));
+  mlsh_setstr(L, "ref", f->ref);
 }
 
 /* Sets eligibility, facts and category on the table at the top of the stack. */
 static void set_elig(lua_State *L, const mlsh_elig_profile *p) {
-  setstr(L, "category", p->category);
+  mlsh_setstr(L, "category", p->category);
   lua_createtable(L, 0, MLSH_UNIT_COUNT);
   for (int u = 0; u < MLSH_UNIT_COUNT; u++) {
     lua_createtable(L, 0, 2);
-    setstr(L, "status", mlsh_elig_status_name(p->unit[u].status));
+    mlsh_setstr(L, "status", mlsh_elig_status_name(p->unit[u].status));
     lua_newtable(L);
     for (int i = 0; i < MLSH_ELIG_MAX_CONDS && p->unit[u].conds[i]; i++) {
       push_condition(L, p->unit[u].conds[i]);
@@ -96,11 +68,11 @@ static void set_elig(lua_State *L, const mlsh_elig_profile *p) {
 static void push_op(lua_State *L, const mlsh_op *op) {
   char buf[32];
   lua_createtable(L, 0, 14);
-  setstr(L, "name", op->name);
-  setstr(L, "kind", "mil");
-  setstr(L, "introduced", opset_name(op->introduced, buf, sizeof buf));
-  setint(L, "introduced_spec", op->introduced);
-  setstr(L, "note", op->note);
+  mlsh_setstr(L, "name", op->name);
+  mlsh_setstr(L, "kind", "mil");
+  mlsh_setstr(L, "introduced", opset_name(op->introduced, buf, sizeof buf));
+  mlsh_setint(L, "introduced_spec", op->introduced);
+  mlsh_setstr(L, "note", op->note);
   lua_newtable(L); /* revisions */
   lua_newtable(L); /* revision_specs */
   lua_newtable(L); /* revision_notes */
@@ -141,7 +113,7 @@ static int l_get(lua_State *L) {
   luaL_checktype(L, 1, LUA_TSTRING);
   const char *name = lua_tostring(L, 1);
   const mlsh_op *op = mlsh_op_find(name);
-  if (!op) return fail(L, lua_pushfstring(L, "unknown MIL op '%s'", name));
+  if (!op) return mlsh_nil_msg(L, lua_pushfstring(L, "unknown MIL op '%s'", name));
   push_op(L, op);
   return 1;
 }
@@ -161,16 +133,16 @@ static int l_layer(lua_State *L) {
   if (lua_type(L, 1) == LUA_TNUMBER) {
     lua_Integer f = luaL_checkinteger(L, 1);
     l = mlsh_nn_layer_by_field(f < 0 || f > 1000000 ? -1 : (int)f);
-    if (!l) return fail(L, lua_pushfstring(L, "no NeuralNetwork layer has field number %d", (int)f));
+    if (!l) return mlsh_nil_msg(L, lua_pushfstring(L, "no NeuralNetwork layer has field number %d", (int)f));
   } else {
     if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string or integer");
     const char *name = lua_tostring(L, 1);
     l = mlsh_nn_layer_find(name);
-    if (!l) return fail(L, lua_pushfstring(L, "unknown NeuralNetwork layer type '%s'", name));
+    if (!l) return mlsh_nil_msg(L, lua_pushfstring(L, "unknown NeuralNetwork layer type '%s'", name));
   }
   lua_createtable(L, 0, 5);
-  setstr(L, "name", l->name);
-  setstr(L, "kind", "nn");
+  mlsh_setstr(L, "name", l->name);
+  mlsh_setstr(L, "kind", "nn");
   set_elig(L, mlsh_layer_elig(l->name));
   return 1;
 }

@@ -12,44 +12,10 @@
  *   enums(kind) -> list of those, kind = "array_dtype" | "colorspace" | "model_type"
  *   MIN, MAX, MIN_NEURALNETWORK, MIN_MLPROGRAM */
 #include "spec.h"
+#include "lua_fields.h"
 #include <lauxlib.h>
 #include <lua.h>
 #include <string.h>
-
-static void setstr(lua_State *L, const char *k, const char *v) {
-  if (!v) return;
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static void setint(lua_State *L, const char *k, lua_Integer v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
-}
-
-static void setbool(lua_State *L, const char *k, int v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, k);
-}
-
-/* Push a list of strings from a comma-separated string. */
-static void push_csv(lua_State *L, const char *s) {
-  lua_newtable(L);
-  lua_Integer i = 0;
-  while (s && *s) {
-    const char *c = strchr(s, ',');
-    size_t n = c ? (size_t)(c - s) : strlen(s);
-    lua_pushlstring(L, s, n);
-    lua_rawseti(L, -2, ++i);
-    s = c ? c + 1 : s + n;
-  }
-}
-
-static int fail(lua_State *L, const char *msg) {
-  lua_pushnil(L);
-  lua_pushstring(L, msg);
-  return 2;
-}
 
 static const char *check_str(lua_State *L, int idx) {
   luaL_checktype(L, idx, LUA_TSTRING);
@@ -65,20 +31,20 @@ static lua_Integer check_int(lua_State *L, int idx) {
 static int l_info(lua_State *L) {
   lua_Integer n = check_int(L, 1);
   const mlsh_spec_row *r = mlsh_spec_row_get(n < 0 || n > 1000 ? 0 : (int)n);
-  if (!r) return fail(L, lua_pushfstring(L, "spec version %d is outside %d..%d", (int)n, MLSH_SPEC_MIN, MLSH_SPEC_MAX));
+  if (!r) return mlsh_nil_msg(L, lua_pushfstring(L, "spec version %d is outside %d..%d", (int)n, MLSH_SPEC_MIN, MLSH_SPEC_MAX));
   static const char *const keys[MLSH_PLATFORM_COUNT] = {"ios", "macos", "tvos", "watchos", "visionos"};
   lua_createtable(L, 0, 16);
-  setint(L, "spec", r->spec);
-  for (int p = 0; p < MLSH_PLATFORM_COUNT; p++) setstr(L, keys[p], r->os[p]);
-  setstr(L, "os_note", r->os_note);
-  setstr(L, "coreml", r->coreml);
-  setstr(L, "opset", r->opset);
-  setstr(L, "mil_tag", r->mil_tag);
-  if (r->mil_tag) setbool(L, "mil_tag_verified", r->mil_tag_verified);
-  setbool(L, "ct_target", r->ct_target);
-  setbool(L, "mlprogram", r->spec >= MLSH_SPEC_MIN_MLPROGRAM);
+  mlsh_setint(L, "spec", r->spec);
+  for (int p = 0; p < MLSH_PLATFORM_COUNT; p++) mlsh_setstr(L, keys[p], r->os[p]);
+  mlsh_setstr(L, "os_note", r->os_note);
+  mlsh_setstr(L, "coreml", r->coreml);
+  mlsh_setstr(L, "opset", r->opset);
+  mlsh_setstr(L, "mil_tag", r->mil_tag);
+  if (r->mil_tag) mlsh_setbool(L, "mil_tag_verified", r->mil_tag_verified);
+  mlsh_setbool(L, "ct_target", r->ct_target);
+  mlsh_setbool(L, "mlprogram", r->spec >= MLSH_SPEC_MIN_MLPROGRAM);
   char buf[64];
-  setstr(L, "target", mlsh_spec_target_name(r->spec, MLSH_PLATFORM_IOS, buf, sizeof buf, NULL, 0));
+  mlsh_setstr(L, "target", mlsh_spec_target_name(r->spec, MLSH_PLATFORM_IOS, buf, sizeof buf, NULL, 0));
   lua_newtable(L);
   for (int i = 0; i < MLSH_SPEC_MAX_FEATURES && r->features[i]; i++) {
     lua_pushstring(L, r->features[i]);
@@ -94,7 +60,7 @@ static int do_lookup(lua_State *L, lookup_fn fn) {
   const char *s = check_str(L, 1);
   char err[256];
   int spec = fn(s, err, sizeof err);
-  if (!spec) return fail(L, err);
+  if (!spec) return mlsh_nil_msg(L, err);
   lua_pushinteger(L, spec);
   return 1;
 }
@@ -112,33 +78,33 @@ static int l_target_name(lua_State *L) {
     const char *pname = check_str(L, 2);
     p = mlsh_platform_from_name(pname);
     if (p < 0)
-      return fail(L, lua_pushfstring(L, "unknown platform '%s' (expected iOS, macOS, tvOS, watchOS, visionOS)", pname));
+      return mlsh_nil_msg(L, lua_pushfstring(L, "unknown platform '%s' (expected iOS, macOS, tvOS, watchOS, visionOS)", pname));
   }
   char buf[64], err[256];
   const char *name = mlsh_spec_target_name(n < 0 || n > 1000 ? 0 : (int)n, (mlsh_platform)p, buf, sizeof buf, err, sizeof err);
-  if (!name) return fail(L, err);
+  if (!name) return mlsh_nil_msg(L, err);
   lua_pushstring(L, name);
   return 1;
 }
 
 static void push_layer(lua_State *L, const mlsh_nn_layer *l) {
   lua_createtable(L, 0, 4);
-  setstr(L, "name", l->name);
-  setint(L, "field", l->field);
-  setint(L, "min_spec", l->min_spec);
+  mlsh_setstr(L, "name", l->name);
+  mlsh_setint(L, "field", l->field);
+  mlsh_setint(L, "min_spec", l->min_spec);
   lua_newtable(L);
   for (int i = 0; i < MLSH_LAYER_MAX_BUMPS && l->bumps[i]; i++) {
     const mlsh_layer_bump *b = l->bumps[i];
     lua_createtable(L, 0, 6);
-    setstr(L, "id", b->id);
-    setstr(L, "text", b->text);
-    if (b->has_value) setint(L, "value", b->value);
+    mlsh_setstr(L, "id", b->id);
+    mlsh_setstr(L, "text", b->text);
+    if (b->has_value) mlsh_setint(L, "value", b->value);
     if (b->values) {
-      push_csv(L, b->values);
+      mlsh_push_csv(L, b->values);
       lua_setfield(L, -2, "values");
     }
-    setint(L, "min_spec", b->min_spec);
-    setstr(L, "ref", b->ref);
+    mlsh_setint(L, "min_spec", b->min_spec);
+    mlsh_setstr(L, "ref", b->ref);
     lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "bumps");
@@ -149,12 +115,12 @@ static int l_nn_layer(lua_State *L) {
   if (lua_type(L, 1) == LUA_TNUMBER) {
     lua_Integer f = luaL_checkinteger(L, 1);
     l = mlsh_nn_layer_by_field(f < 0 || f > 1000000 ? -1 : (int)f);
-    if (!l) return fail(L, lua_pushfstring(L, "no NeuralNetwork layer has field number %d", (int)f));
+    if (!l) return mlsh_nil_msg(L, lua_pushfstring(L, "no NeuralNetwork layer has field number %d", (int)f));
   } else {
     if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string or integer");
     const char *name = lua_tostring(L, 1);
     l = mlsh_nn_layer_find(name);
-    if (!l) return fail(L, lua_pushfstring(L, "unknown NeuralNetwork layer type '%s'", name));
+    if (!l) return mlsh_nil_msg(L, lua_pushfstring(L, "unknown NeuralNetwork layer type '%s'", name));
   }
   push_layer(L, l);
   return 1;
@@ -172,10 +138,10 @@ static int l_nn_layers(lua_State *L) {
 
 static void push_feature(lua_State *L, const mlsh_spec_feature *f) {
   lua_createtable(L, 0, 4);
-  setstr(L, "id", f->id);
-  setint(L, "min_spec", f->min_spec);
-  setstr(L, "text", f->text);
-  setstr(L, "ref", f->ref);
+  mlsh_setstr(L, "id", f->id);
+  mlsh_setint(L, "min_spec", f->min_spec);
+  mlsh_setstr(L, "text", f->text);
+  mlsh_setstr(L, "ref", f->ref);
 }
 
 static int l_features(lua_State *L) {
@@ -191,17 +157,17 @@ static int l_features(lua_State *L) {
 static int l_feature(lua_State *L) {
   const char *id = check_str(L, 1);
   const mlsh_spec_feature *f = mlsh_spec_feature_find(id);
-  if (!f) return fail(L, lua_pushfstring(L, "unknown feature '%s'", id));
+  if (!f) return mlsh_nil_msg(L, lua_pushfstring(L, "unknown feature '%s'", id));
   push_feature(L, f);
   return 1;
 }
 
 static void push_enum(lua_State *L, const mlsh_spec_enum *e) {
   lua_createtable(L, 0, 4);
-  setstr(L, "name", e->name);
-  setint(L, "value", e->value);
-  setint(L, "min_spec", e->min_spec);
-  setstr(L, "note", e->note);
+  mlsh_setstr(L, "name", e->name);
+  mlsh_setint(L, "value", e->value);
+  mlsh_setint(L, "min_spec", e->min_spec);
+  mlsh_setstr(L, "note", e->note);
 }
 
 static const char *const enum_kinds[] = {"array_dtype", "colorspace", "model_type", NULL};
@@ -211,12 +177,12 @@ static int enum_lookup(lua_State *L, mlsh_spec_enum_kind kind) {
   if (lua_type(L, 1) == LUA_TNUMBER) {
     lua_Integer v = luaL_checkinteger(L, 1);
     e = mlsh_spec_enum_find(kind, NULL, v < -1000000000 || v > 1000000000 ? -1 : (int)v);
-    if (!e) return fail(L, lua_pushfstring(L, "unknown %s value %d", enum_kinds[kind], (int)v));
+    if (!e) return mlsh_nil_msg(L, lua_pushfstring(L, "unknown %s value %d", enum_kinds[kind], (int)v));
   } else {
     if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string or integer");
     const char *name = lua_tostring(L, 1);
     e = mlsh_spec_enum_find(kind, name, 0);
-    if (!e) return fail(L, lua_pushfstring(L, "unknown %s '%s'", enum_kinds[kind], name));
+    if (!e) return mlsh_nil_msg(L, lua_pushfstring(L, "unknown %s '%s'", enum_kinds[kind], name));
   }
   push_enum(L, e);
   return 1;
@@ -246,9 +212,9 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_mlsh_core_spec(lua_State *L) {
   luaL_newlib(L, funcs);
-  setint(L, "MIN", MLSH_SPEC_MIN);
-  setint(L, "MAX", MLSH_SPEC_MAX);
-  setint(L, "MIN_NEURALNETWORK", MLSH_SPEC_MIN_NEURALNETWORK);
-  setint(L, "MIN_MLPROGRAM", MLSH_SPEC_MIN_MLPROGRAM);
+  mlsh_setint(L, "MIN", MLSH_SPEC_MIN);
+  mlsh_setint(L, "MAX", MLSH_SPEC_MAX);
+  mlsh_setint(L, "MIN_NEURALNETWORK", MLSH_SPEC_MIN_NEURALNETWORK);
+  mlsh_setint(L, "MIN_MLPROGRAM", MLSH_SPEC_MIN_MLPROGRAM);
   return 1;
 }

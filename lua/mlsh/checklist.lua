@@ -29,27 +29,8 @@ local ITEM_FIELDS = {
   fix = { what = "what to do when the item fails" },
 }
 
-local function names_of(fields)
-  local out = {}
-  for k in pairs(fields) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
-
-local function nonempty(v) return type(v) == "string" and v:match("%S") ~= nil end
-
-local function fields_ok(t, fields, bad, where)
-  local names = names_of(fields)
-  for k in pairs(t) do
-    if type(k) ~= "string" or not fields[k] then
-      return bad("%sunknown field '%s'%s", where, tostring(k), type(k) == "string" and playbook.suggest(k, names) or "")
-    end
-  end
-  for _, k in ipairs(names) do
-    if fields[k].required and t[k] == nil then return bad("%smissing field '%s' (%s)", where, k, fields[k].what) end
-  end
-  return true
-end
+local contract = require "mlsh.contract"
+local nonempty, fields_ok = contract.nonempty_string, contract.check_fields
 
 -- Validate a checklist table; returns the normalized checklist or nil, message.
 function M.validate(t, where)

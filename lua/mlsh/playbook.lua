@@ -25,35 +25,10 @@ M.ID_PATTERN = "^[%w][%w_.%-]*$"
 
 -- ---- small helpers ---------------------------------------------------------------------------------
 
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
+local contract = require "mlsh.contract"
+M.suggest = contract.suggest
 
--- " (did you mean 'x'?)" for the closest candidate within a few edits, else "".
-function M.suggest(name, candidates)
-  local best, bd
-  for _, c in ipairs(candidates) do
-    local d = distance(tostring(name), c)
-    if d <= math.max(2, #c // 3) and (not bd or d < bd) then best, bd = c, d end
-  end
-  return best and (" (did you mean '" .. best .. "'?)") or ""
-end
-
-local function sorted_keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local sorted_keys = contract.sorted_keys
 
 local function show(v)
   if type(v) == "string" then return "'" .. v .. "'" end
@@ -110,29 +85,7 @@ local LEAF_FIELDS = {
 local ANSWER_FIELDS = { id = true, text = true, next = true }
 local PRESSURE_FIELDS = { wrong = true, right = true, checks = true }
 
-local function names_of(fields)
-  local out = {}
-  for k in pairs(fields) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
-
-local function nonempty_string(v) return type(v) == "string" and v:match("%S") ~= nil end
-
-local function check_fields(t, fields, bad, what)
-  local names = names_of(fields)
-  for k in pairs(t) do
-    if type(k) ~= "string" or not fields[k] then
-      return bad("%sunknown field '%s'%s", what, tostring(k), type(k) == "string" and M.suggest(k, names) or "")
-    end
-  end
-  for _, k in ipairs(names) do
-    if type(fields[k]) == "table" and fields[k].required and t[k] == nil then
-      return bad("%smissing field '%s' (%s)", what, k, fields[k].what)
-    end
-  end
-  return true
-end
+local nonempty_string, check_fields = contract.nonempty_string, contract.check_fields
 
 local function validate_leaf(n, bad, where)
   local ok, err = check_fields(n, LEAF_FIELDS, bad, where)

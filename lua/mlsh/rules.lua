@@ -56,27 +56,7 @@ local FIELD_NAMES = {}
 for k in pairs(RULE_FIELDS) do FIELD_NAMES[#FIELD_NAMES + 1] = k end
 table.sort(FIELD_NAMES)
 
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0 or 1))
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
-local function suggest(name, candidates)
-  local best, bd
-  for _, c in ipairs(candidates) do
-    local d = distance(name, c)
-    if d <= 2 and (not bd or d < bd) then best, bd = c, d end
-  end
-  return best and (" (did you mean '" .. best .. "'?)") or ""
-end
+local suggest = require("mlsh.contract").suggest
 
 -- Validate a rule table; returns the rule (normalized copy) or nil, message.
 function M.validate(t, where)
