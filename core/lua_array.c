@@ -96,9 +96,12 @@ static int l_decode(lua_State *L) {
     n = (size_t)ni;
   }
   lua_settop(L, 4);
-  mlsh_array *a = mlsh_array_push(L, n);
-  if (mlsh_decode_f32(s, len, dt, n, a->data) != 0)
+  /* n often comes from a shape in a file: check it against the bytes before allocating for it */
+  size_t need = mlsh_dtype_nbytes(dt, n);
+  if (need == SIZE_MAX || need > len)
     return luaL_error(L, "%I bytes cannot hold %I %s elements", (lua_Integer)len, (lua_Integer)n, mlsh_dtype_name(dt));
+  mlsh_array *a = mlsh_array_push(L, n);
+  mlsh_decode_f32(s, len, dt, n, a->data);
   if (!lua_isnil(L, 4)) set_shape(L, 4, a);
   return 1;
 }

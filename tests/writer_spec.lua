@@ -137,3 +137,62 @@ describe("saving models", function()
     assert.equal(2, c3)
   end)
 end)
+
+describe("failed writes", function()
+  local fx
+  setup(function() fx = F.shared() end)
+
+  it("leave the old file intact when the disk fills (ulimit -f) and report the error", function()
+    local dir = fx.dir .. "/full"
+    assert(core.fs.mkdir_p(dir))
+    local dst = dir .. "/out.mlmodel"
+    F.write(dst, "OLD CONTENT")
+    -- a 2 KiB file-size limit: the 27 KiB quantized model cannot be written
+    local p = io.popen(string.format("sh -c 'ulimit -f 2; %s save %s %s' 2>&1; echo rc=$?",
+      os.getenv("MLSH_BIN"), F.q(fx.nn_quant), F.q(dst)))
+    local out = p:read("a")
+    p:close()
+    assert.truthy(out:find("rc=1", 1, true), out)
+    assert.truthy(out:find("write failed", 1, true) or out:find("File too large", 1, true), out)
+    assert.equal("OLD CONTENT", F.read(dst))
+    local leftovers = io.popen("ls " .. F.q(dir)):read("a")
+    assert.equal("out.mlmodel\n", leftovers, "no temporary file left behind")
+  end)
+
+  it("leave an old package intact when its weights cannot be written", function()
+    local dir = fx.dir .. "/full2"
+    assert(core.fs.mkdir_p(dir))
+    local dst = dir .. "/out.mlpackage"
+    mlsh.load(fx.pkg):save(dst)
+    local before = F.sha(dst)
+    -- a program with 32 KiB of weights, saved under a 16 KiB file-size limit
+    local B = require "mlsh.builder"
+    local p = B.program { opset = "iOS16", precision = "fp16" }
+    local f = p:func("main")
+    local x = f:input("x", "fp16", { 1, 128 })
+    local w = f:const("w", B.random.normal { seed = 1, shape = { 128, 128 }, std = 0.1 })
+    f:output("y", f:op("linear", { x = x, weight = w }))
+    local big = p:save(dir .. "/big.mlpackage")
+    local h = io.popen(string.format("sh -c 'ulimit -f 16; %s save %s %s' 2>&1; echo rc=$?",
+      os.getenv("MLSH_BIN"), F.q(big), F.q(dst)))
+    local out = h:read("a")
+    h:close()
+    assert.truthy(out:find("rc=1", 1, true), out)
+    assert.truthy(out:find("mlsh: " .. dst .. "/Data/com.apple.CoreML/weights/weight.bin: write failed: File too large", 1, true), out)
+    assert.equal(before, F.sha(dst), "the old package is untouched")
+    local left = io.popen("ls " .. F.q(dir)):read("a")
+    assert.equal("big.mlpackage\nout.mlpackage\n", left, "no temporary folder left behind")
+  end)
+end)
+
+describe("declared sizes", function()
+  it("treat a shape whose element count overflows as unknown, not as a wrapped number", function()
+    local types = require "mlsh.types"
+    assert.is_nil(types.count({ 1 << 40, 1 << 40 }))
+    assert.equal(6, types.count({ 2, 3 }))
+    assert.is_nil(types.count({ 2, -1 }))
+  end)
+  it("refuse to allocate for more elements than the bytes hold", function()
+    assert.has_error(function() core.array.decode("\0\0", "fp16", 1 << 40) end)
+  end)
+end)

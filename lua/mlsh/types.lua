@@ -99,10 +99,14 @@ function M.type_string(t)
   return string.format("%s[%s]", t.dtype, table.concat(dims, ","))
 end
 
+-- Element count of a shape; nil when a dimension is unknown or the product would overflow (a
+-- file can declare any shape: such a tensor is "unknown size", never a wrapped-around number).
+local MAX_COUNT = 1 << 53
 local function count(shape)
   local n = 1
   for _, d in ipairs(shape or {}) do
-    if d < 0 then return nil end
+    if math.type(d) ~= "integer" or d < 0 then return nil end
+    if d > 0 and n > MAX_COUNT // d then return nil end
     n = n * d
   end
   return n

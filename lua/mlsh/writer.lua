@@ -217,13 +217,15 @@ function M.repack(spec, read_blob)
   return out, writer:bytes()
 end
 
+local function must(ok, err) if not ok then error(err, 0) end end
+
 local function write_package_dir(dir, spec_bytes, weight_bytes, uuid)
-  assert(fs.mkdir_p(dir .. "/Data/com.apple.CoreML/weights"))
+  must(fs.mkdir_p(dir .. "/Data/com.apple.CoreML/weights"))
   uuid = uuid or M.uuid
   local w, r = uuid(), uuid()
-  assert(fs.write_atomic(dir .. "/Manifest.json", string.format(M.MANIFEST_TEMPLATE, w, r, r)))
-  assert(fs.write_atomic(dir .. "/Data/com.apple.CoreML/model.mlmodel", spec_bytes))
-  if weight_bytes then assert(fs.write_atomic(dir .. "/Data/com.apple.CoreML/weights/weight.bin", weight_bytes)) end
+  must(fs.write_atomic(dir .. "/Manifest.json", string.format(M.MANIFEST_TEMPLATE, w, r, r)))
+  must(fs.write_atomic(dir .. "/Data/com.apple.CoreML/model.mlmodel", spec_bytes))
+  if weight_bytes then must(fs.write_atomic(dir .. "/Data/com.apple.CoreML/weights/weight.bin", weight_bytes)) end
 end
 
 local function tmp_sibling(path)
@@ -251,7 +253,14 @@ function M.save(spec, read_blob, path, opts)
     local tmp = tmp_sibling(dst)
     local ok, e = pcall(write_package_dir, tmp, bytes, weights, opts.uuid)
     if ok then ok, e = fs.replace_dir(tmp, dst) end
-    if not ok then fs.remove_tree(tmp) error(tostring(e), 0) end
+    if not ok then
+      fs.remove_tree(tmp)
+      -- name the package the user asked for, not the temporary folder it was being built in
+      e = tostring(e)
+      local i, j = e:find(tmp, 1, true)
+      if i then e = e:sub(1, i - 1) .. dst .. e:sub(j + 1) end
+      error(e, 0)
+    end
   else
     local tmp = tmp_sibling(path)
     local name = path:match("([^/]+)$"):gsub("%.zip$", "")
