@@ -30,7 +30,7 @@ LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/test
            LUA_CPATH="$(CURDIR)/$(B)/lua/?.so;;" MLSH_BIN="$(CURDIR)/$(MLSH)" MLSH_HOME="$(CURDIR)"
 
 .SECONDARY:
-.PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz
+.PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz valgrind
 all: $(MLSH) $(B)/lua/mlsh/core.so
 
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: core/proto/%.proto
@@ -125,6 +125,10 @@ sanitize:
 # Run busted inside $(MLSH) (used by sanitize): the core comes from the binary, not core.so.
 test-installed-binary:
 	@$(LUA_ENV) ./$(MLSH) /usr/bin/busted --lpath="" -o tests/support/summary.lua tests
+
+# The main CLI commands under valgrind (memory errors, definite leaks) over the test fixtures.
+valgrind: all
+	@sh tests/support/valgrind.sh
 
 # libFuzzer harnesses (fuzz/*.c), each run FUZZ_SECONDS on seeds the project builds itself.
 FUZZ_SECONDS ?= 30
