@@ -66,6 +66,25 @@ describe("safe mode", function()
     assert.is_nil(require("mlsh.core").fs.exists(dir .. "/touched"))
   end)
 
+  it("sandboxes checklist folders too: an item that reaches for io is reported, not run", function()
+    local cdir = dir .. "/checklists"
+    require("mlsh.core").fs.mkdir_p(cdir)
+    F.write(cdir .. "/team.lua", string.format([[return { id = "team", title = "team list", items = {
+      { id = "sneaky", text = "writes a file", check = function(m, ctx)
+          require("io").open(%q, "w"):write("x") return "pass", "done" end },
+      { id = "spec", text = "knows the spec", check = function(m, ctx) return "pass", "spec " .. m.spec_version end },
+    } }]], dir .. "/pwned2"))
+    local out, err, code = F.run("--safe checklist team " .. F.q(fx.nn) .. " --checklists " .. F.q(cdir) .. " --format json")
+    local o = json.decode(out)
+    local by = {}
+    for _, it in ipairs(o.items) do by[it.id] = it end
+    assert.equal("pass", by.spec.status, err)
+    assert.equal("unknown", by.sneaky.status)
+    assert.truthy(json.encode(o.notes):find("not available", 1, true), json.encode(o.notes))
+    assert.is_nil(require("mlsh.core").fs.exists(dir .. "/pwned2"))
+    assert.is_number(code)
+  end)
+
   it("can be switched on from Lua with mlsh.safe()", function()
     local out, err, code = F.run("-e " .. F.q("print(require('mlsh').safe(), require('mlsh.rules').safe)"))
     assert.equal(0, code, err)

@@ -106,7 +106,9 @@ local function run_item(list, it, ctx)
   if not ctx.model then
     return "unknown", ctx.load_error and ("the model could not be read: " .. ctx.load_error) or "no model given"
   end
-  local ok, status, evidence = pcall(it.check, ctx.model, ctx)
+  local rules = require "mlsh.rules"
+  local model = rules.safe and ctx.model and rules.read_only(ctx.model) or ctx.model
+  local ok, status, evidence = rules.guarded_call("checklist item " .. tostring(it.id), it.check, model, ctx)
   if not ok then
     ctx:note(string.format("check of item '%s' in checklist '%s' raised: %s", it.id, list.id, (tostring(status):gsub("\n.*", ""))))
     return "unknown", "the check raised an error"

@@ -274,9 +274,12 @@ function M.environment(where)
   local env = {}
   for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
   env.string, env.table, env.math, env.utf8 = shallow(string), shallow(table), shallow(math), shallow(utf8)
+  env.string.dump = nil
   env.os = { time = os.time, clock = os.clock, date = os.date, getenv = os.getenv }
-  env.require = require
-  env.mlsh = require "mlsh"
+  -- under --safe, playbook and checklist folders are sandboxed exactly like rule folders
+  local rules = require "mlsh.rules"
+  env.require = rules.safe and rules.safe_require or require
+  env.mlsh = rules.safe and rules.safe_mlsh() or require "mlsh"
   env.print = function(...)
     local parts = table.pack(...)
     for i = 1, parts.n do parts[i] = tostring(parts[i]) end
@@ -291,7 +294,7 @@ function M.load_with(path, validate, what)
   local env = M.environment(path)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then return nil, err end
-  local ok, res = pcall(chunk)
+  local ok, res = require("mlsh.rules").guarded_call(what .. " file " .. path, chunk)
   if not ok then
     res = tostring(res)
     return nil, res:find(path, 1, true) and res or (path .. ": " .. res)
@@ -1113,7 +1116,9 @@ function M.run_check(pb, node, ctx)
   if not ctx.model and not node.model_optional then
     answer, evidence = nil, ctx.load_error and ("the model could not be read: " .. ctx.load_error) or "no model given"
   else
-    local ok, a, e = pcall(node.check, ctx.model, ctx)
+    local rules = require "mlsh.rules"
+    local model = rules.safe and ctx.model and rules.read_only(ctx.model) or ctx.model
+    local ok, a, e = rules.guarded_call("playbook check " .. tostring(node.id), node.check, model, ctx)
     if not ok then
       ctx:note(string.format("check of '%s' in playbook '%s' raised: %s", node.id, pb.id, (tostring(a):gsub("\n.*", ""))))
       answer, evidence = nil, nil

@@ -178,7 +178,7 @@ M.SAFE_MEMORY = (math.tointeger(tonumber(os.getenv("MLSH_SAFE_MEMORY_MB") or "")
 M.SAFE_MODULES = { ["mlsh.json"] = true, ["mlsh.types"] = true, ["mlsh.spec"] = true, ["mlsh.optable"] = true,
                    ["mlsh.placement"] = true, ["mlsh.required_spec"] = true, ["mlsh.rules"] = true,
                    ["mlsh.report_text"] = true, ["mlsh.info"] = true, ["mlsh.cmd.check"] = true,
-                   ["mlsh.cmd.info"] = true }
+                   ["mlsh.cmd.info"] = true, ["mlsh.playbook"] = true, ["mlsh.checklist"] = true }
 
 function M.set_safe(on) M.safe = on and true or false end
 
@@ -191,16 +191,26 @@ local engine_view = setmetatable({}, {
   __newindex = function() error("safe mode: the rules engine is read-only to sandboxed code", 2) end,
 })
 
-local function safe_require(name)
+-- Sandboxed code gets read-only views of modules, so it cannot patch the engine it runs under.
+local views = {}
+function M.safe_require(name)
   if not M.SAFE_MODULES[name] then error("safe mode: module '" .. tostring(name) .. "' is not available to rules", 2) end
   if name == "mlsh.rules" then return engine_view end
-  return require(name)
+  if not views[name] then
+    local mod = require(name)
+    views[name] = type(mod) ~= "table" and mod or setmetatable({}, {
+      __index = mod,
+      __newindex = function() error("safe mode: module '" .. name .. "' is read-only to sandboxed code", 2) end,
+    })
+  end
+  return views[name]
 end
+local safe_require = M.safe_require
 
-local function safe_mlsh()
+function M.safe_mlsh()
   local mlsh = require "mlsh"
-  return { version = mlsh.version, json = mlsh.json, types = mlsh.types, spec = require "mlsh.spec",
-           optable = require "mlsh.optable" }
+  return { version = mlsh.version, json = safe_require "mlsh.json", types = safe_require "mlsh.types",
+           spec = safe_require "mlsh.spec", optable = safe_require "mlsh.optable" }
 end
 
 -- Model methods that change files or the model itself are not reachable from safe rules.
@@ -255,7 +265,7 @@ function M.environment(where, on_fallback)
   env.string.dump = nil -- no bytecode out of a rule, and no `load` to bring it back
   env.os = { time = os.time, clock = os.clock, date = os.date, getenv = os.getenv }
   env.require = M.safe and safe_require or require
-  env.mlsh = M.safe and safe_mlsh() or require "mlsh"
+  env.mlsh = M.safe and M.safe_mlsh() or require "mlsh"
   -- stdout belongs to the command (one JSON object): rule diagnostics go to stderr
   env.print = function(...)
     local parts = table.pack(...)
