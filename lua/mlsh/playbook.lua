@@ -36,6 +36,14 @@ local function show(v)
 end
 
 local GiB, MiB, KiB = 1024 ^ 3, 1024 ^ 2, 1024
+-- "pass" and what is compressed when any weight is; nil otherwise (checklists share this check).
+function M.compressed_weights(ctx)
+  local c = ctx:compression()
+  if not c.any then return nil end
+  return "pass", string.format("%d palettized, %d quantized, %d pruned weight(s)", c.kinds.palettization,
+    c.kinds.quantization, c.kinds.pruning)
+end
+
 function M.fmt_bytes(b)
   b = b or 0
   if b >= GiB then return string.format("%.2f GiB", b / GiB) end

@@ -90,11 +90,8 @@ return {
       id = "quantize",
       text = "Weights quantized or palettized where accuracy allows",
       check = function(m, ctx)
-        local c = ctx:compression()
-        if c.any then
-          return "pass", string.format("%d palettized, %d quantized, %d pruned weight(s)", c.kinds.palettization,
-            c.kinds.quantization, c.kinds.pruning)
-        end
+        local status, ev = pb.compressed_weights(ctx)
+        if status then return status, ev end
         local f = ctx:finding("weights-memory")
         if f then return "fail", "not compressed, and " .. f.message end
         return nil, "not compressed; " .. pb.fmt_bytes(ctx:weight_bytes()) .. " of weights"
