@@ -265,35 +265,12 @@ end
 
 -- ---- loading ---------------------------------------------------------------------------------------
 
-local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
-                       "type", "xpcall", "rawequal", "rawget", "rawlen", "rawset", "setmetatable", "getmetatable",
-                       "_VERSION" }
-
-local function shallow(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
-
--- The environment a playbook (or checklist) file runs in, like a rule file's: its own globals,
--- fresh copies of string/table/math/utf8, a reduced os, require, mlsh, and print to stderr (stdout
--- carries the command's one JSON document).
+-- The environment a playbook (or checklist) file runs in is a rule file's (its own globals, a
+-- reduced os, print to stderr, the --safe sandbox when on), without `fallback`, which only rule
+-- folders declare.
 function M.environment(where)
-  local env = {}
-  for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
-  env.string, env.table, env.math, env.utf8 = shallow(string), shallow(table), shallow(math), shallow(utf8)
-  env.string.dump = nil
-  env.os = { time = os.time, clock = os.clock, date = os.date, getenv = os.getenv }
-  -- under --safe, playbook and checklist folders are sandboxed exactly like rule folders
-  local rules = require "mlsh.rules"
-  env.require = rules.safe and rules.safe_require or require
-  env.mlsh = rules.safe and rules.safe_mlsh() or require "mlsh"
-  env.print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    io.stderr:write(where, ": ", table.concat(parts, "\t"), "\n")
-  end
-  env._G = env
+  local env = require("mlsh.rules").environment(where)
+  env.fallback = nil
   return env
 end
 

@@ -257,7 +257,8 @@ function M.guarded_call(label, f, ...)
   return ok, r1, r2, r3
 end
 
--- A fresh environment per rule file: no rule sees another's globals.
+-- A fresh environment per rule file: no rule sees another's globals. on_fallback receives the
+-- fallback{} declarations (playbook and checklist files reuse this environment without it).
 function M.environment(where, on_fallback)
   local env = {}
   for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
