@@ -73,7 +73,7 @@ $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS) $(filter-out -llua5.4,$(PKG_LIBS)) $(READLINE_LIBS) -lpthread -lm
 
 test: all
-	@$(LUA_ENV) busted --lpath="" -o tests/support/summary.lua tests
+	@$(LUA_ENV) lua5.4 $$(command -v busted) --lpath="" -o tests/support/summary.lua tests
 
 conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/run.lua $(CURDIR)/../shared/corpus
@@ -124,7 +124,7 @@ sanitize:
 
 # Run busted inside $(MLSH) (used by sanitize): the core comes from the binary, not core.so.
 test-installed-binary:
-	@$(LUA_ENV) ./$(MLSH) /usr/bin/busted --lpath="" -o tests/support/summary.lua tests
+	@$(LUA_ENV) ./$(MLSH) $$(command -v busted) --lpath="" -o tests/support/summary.lua tests
 
 # The main CLI commands under valgrind (memory errors, definite leaks) over the test fixtures.
 valgrind: all
