@@ -145,7 +145,7 @@ QUICK=$(git -C "$GITDIR" show "$SHA:README.md" | awk '
 [ -n "$QUICK" ] || die "README.md at $SHA has no \"## Quick start\" section with a \`\`\`sh block"
 say "testing $SHA ($(git -C "$GITDIR" log -1 --format=%s "$SHA" | cut -c1-60))"
 say "Quick start read from README.md:"
-printf '    %s\n' "$QUICK" >&2
+sed 's/^/    /' <<<"$QUICK" >&2
 : >"$LOG"
 last=""
 while IFS= read -r cmd; do
