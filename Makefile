@@ -137,14 +137,17 @@ DEB_DEPS  = build-essential pkg-config lua5.4 liblua5.4-dev libprotobuf-c-dev pr
             protobuf-compiler libzip-dev lua-busted libreadline-dev
 BREW_DEPS = lua protobuf-c protobuf libzip readline pkg-config luarocks
 
+# Sets $missing to the DEB_DEPS not installed (no recursive make: `make -n` must not reach apt-get).
+missing_debs = missing=""; for p in $(DEB_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done
+
 check-deps:
-	@missing=""; for p in $(DEB_DEPS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; echo "$$missing"
+	@$(missing_debs); echo "$$missing"
 
 # Debian: apt-get as root, or through sudo. macOS: Homebrew (its lua is 5.4) and LuaRocks for busted.
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-	  missing=$$($(MAKE) -s --no-print-directory check-deps); \
+	  $(missing_debs); \
 	  if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	    SUDO=""; if [ "$$(id -u)" != 0 ]; then command -v sudo >/dev/null 2>&1 || { echo "make deps: run as root or install sudo (needs apt-get install$$missing)" >&2; exit 2; }; SUDO=sudo; fi; \
 	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 2; fi; \
