@@ -5,9 +5,10 @@
 #
 # 1. Builds (or reuses from $MLSH_FRESH_CACHE, default /var/cache/mlsh-fresh) a minbase bookworm
 #    root with debootstrap, from the Debian mirror this machine's own apt sources name, with only
-#    make, git and ca-certificates added. The cache is keyed by suite, architecture, mirror
-#    entries, package list and the recipe version below, and rebuilt when older than
-#    $MLSH_FRESH_MAX_AGE_DAYS (7). Every run works on a fresh copy of it.
+#    make, git and ca-certificates added ($MLSH_FRESH_MIRROR overrides the mirror). The machine's
+#    apt access settings (proxy, Check-Valid-Until) are copied in. The cache is keyed by suite,
+#    architecture, mirror entries, access settings, package list and the recipe version below,
+#    and rebuilt when older than $MLSH_FRESH_MAX_AGE_DAYS (7). Every run works on a copy of it.
 # 2. Clones REF (default HEAD) of REPO (default: the repository this script lives in) inside it.
 # 3. Reads the Quick-start commands out of that commit's README.md (the first ```sh block after the
 #    "## Quick start" heading) and runs them one by one, as root, exactly as printed.
@@ -22,7 +23,7 @@
 # are kept in the cache (a download cache only: every run still runs apt-get update and install).
 set -euo pipefail
 
-RECIPE=1                                  # bump when the base root's recipe changes
+RECIPE=2                                  # bump when the base root's recipe changes
 SUITE=bookworm
 BASE_PKGS=make,git,ca-certificates
 CACHE=${MLSH_FRESH_CACHE:-/var/cache/mlsh-fresh}
@@ -44,59 +45,79 @@ REPO=${2:-$(cd "$(dirname "$0")/.." && pwd)}
 GITDIR=$(git -C "$REPO" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) || die "$REPO is not a git repository"
 SHA=$(git -C "$REPO" rev-parse --verify -q "$REF^{commit}") || die "$REF is not a commit of $REPO"
 
-# --- the machine's own Debian sources: "URI SUITE" lines, one-line (.list) and deb822 (.sources) ---
+# --- the machine's own Debian sources: "URI SUITE COMPONENTS…" lines, from one-line (.list) and
+#     deb822 (.sources) files; kept: bookworm, -updates and -security entries with a main component ---
 host_sources() {
   local f
   for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
     [ -f "$f" ] || continue
-    awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ } print $i, $(i+1) }' "$f"
+    awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                       line = $i; for (j = i + 1; j <= NF && $j !~ /^#/; j++) line = line " " $j; print line }' "$f"
   done
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
     awk 'function flush() { if (types ~ /(^| )deb( |$)/ && enabled != "no") { n = split(uris, u, " "); m = split(suites, s, " ");
-                              for (a = 1; a <= n; a++) for (b = 1; b <= m; b++) print u[a], s[b] } types = uris = suites = ""; enabled = "" }
+                              for (a = 1; a <= n; a++) for (b = 1; b <= m; b++) print u[a], s[b], comps }
+                            types = uris = suites = comps = ""; enabled = "" }
          /^[ \t]*$/ { flush(); next }  /^#/ { next }
-         tolower($1) == "types:"   { $1 = ""; types = $0 }
-         tolower($1) == "uris:"    { $1 = ""; uris = $0 }
-         tolower($1) == "suites:"  { $1 = ""; suites = $0 }
-         tolower($1) == "enabled:" { enabled = tolower($2) }
+         tolower($1) == "types:"      { $1 = ""; types = $0 }
+         tolower($1) == "uris:"       { $1 = ""; uris = $0 }
+         tolower($1) == "suites:"     { $1 = ""; suites = $0 }
+         tolower($1) == "components:" { $1 = ""; comps = $0 }
+         tolower($1) == "enabled:"    { enabled = tolower($2) }
          END { flush() }' "$f"
   done
 }
-SOURCES=$(host_sources | sed 's/^ *//; s/  */ /g' | awk '$2 ~ /^'"$SUITE"'(-updates|-security|\/updates)?$/' | sort -u)
+SOURCES=$(host_sources | sed 's/^ *//; s/  */ /g' \
+  | awk '$2 ~ /^'"$SUITE"'(-updates|-security|\/updates)?$/ && / main( |$)/ { print $1, $2 }' | sort -u)
 MIRROR=${MLSH_FRESH_MIRROR:-$(awk -v s="$SUITE" '$2 == s { print $1; exit }' <<<"$SOURCES")}
 [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
-[ -n "$SOURCES" ] || SOURCES="$MIRROR $SUITE"
+if [ -n "${MLSH_FRESH_MIRROR:-}" ] || [ -z "$SOURCES" ]; then SOURCES="$MIRROR $SUITE"; fi
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+# How this machine reaches its mirror (proxy, validity checks of snapshot mirrors): the same apt
+# settings go into the chroot, and the proxy into debootstrap's environment.
+APT_ACCESS=$(apt-config dump 2>/dev/null | grep -E '^Acquire::(https?::Proxy|Check-Valid-Until|Check-Date) ' || true)
+proxy=$(sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' <<<"$APT_ACCESS" | head -n 1)
+if [ -n "$proxy" ] && [ -z "${http_proxy:-}" ]; then export http_proxy=$proxy; fi
 
-KEY=$(printf '%s\n' "recipe $RECIPE" "$SUITE minbase $ARCH" "$BASE_PKGS" "$MIRROR" "$SOURCES" | sha256sum | cut -c1-16)
+KEY=$(printf '%s\n' "recipe $RECIPE" "$SUITE minbase $ARCH" "$BASE_PKGS" "$MIRROR" "$SOURCES" "$APT_ACCESS" | sha256sum | cut -c1-16)
 BASE=$CACHE/base-$KEY
 mkdir -p "$CACHE"
+# rm -rf that never crosses into a mount (a bind of /dev or /proc left behind by an interrupted run).
+safe_rm() {
+  local d
+  for d in "$@"; do
+    [ -e "$d" ] || continue
+    if grep -q " $d/" /proc/self/mounts; then say "something is still mounted under $d; leaving it in place"
+    else rm -rf --one-file-system "$d"; fi
+  done
+}
 
 # --- the pristine base root (built once per key, atomically: build in a temp dir, then rename) ---
 build_base() {
   local tmp=$CACHE/building-$KEY.$$
-  rm -rf --one-file-system "$tmp"
   say "building a minbase $SUITE root from $MIRROR (cache key $KEY)"
   debootstrap --variant=minbase --arch="$ARCH" --include="$BASE_PKGS" "$SUITE" "$tmp/root" "$MIRROR" >"$CACHE/debootstrap-$KEY.log" 2>&1 \
-    || { tail -20 "$CACHE/debootstrap-$KEY.log" >&2; rm -rf --one-file-system "$tmp"; die "debootstrap failed (log: $CACHE/debootstrap-$KEY.log)"; }
+    || { tail -20 "$CACHE/debootstrap-$KEY.log" >&2; safe_rm "$tmp"; die "debootstrap failed (log: $CACHE/debootstrap-$KEY.log)"; }
   awk '{ print "deb", $1, $2, "main" }' <<<"$SOURCES" >"$tmp/root/etc/apt/sources.list"
+  if [ -n "$APT_ACCESS" ]; then printf '%s\n' "$APT_ACCESS" >"$tmp/root/etc/apt/apt.conf.d/00mirror-access"; fi
   # A bare machine: no package lists yet, no downloaded .debs (the README's commands fetch them).
   rm -rf "$tmp/root/var/lib/apt/lists/"* "$tmp/root/var/cache/apt/archives/"*.deb
   printf '%s\n' "$SOURCES" >"$tmp/sources"
   date +%s >"$tmp/built-at"
-  rm -rf --one-file-system "$BASE"
+  safe_rm "$BASE"
   mv "$tmp" "$BASE"
 }
 exec 9>"$CACHE/lock"
 flock 9
+safe_rm "$CACHE"/building-* "$CACHE"/run.*   # left by an interrupted run (we hold the lock)
 if [ -f "$BASE/built-at" ] && [ $(( $(date +%s) - $(cat "$BASE/built-at") )) -lt $(( MAX_AGE_DAYS * 86400 )) ]; then
   say "reusing the cached minbase $SUITE root ($BASE)"
 else
   t0=$SECONDS; build_base; say "base root built in $((SECONDS - t0)) s"
 fi
-for old in "$CACHE"/base-*; do   # other keys are stale
-  [ -d "$old" ] && [ "$old" != "$BASE" ] && rm -rf --one-file-system "$old"
+for old in "$CACHE"/base-* "$CACHE"/debs-*; do   # other keys are stale
+  case $old in "$BASE"|"$CACHE/debs-$KEY") ;; *) safe_rm "$old" ;; esac
 done
 
 # --- this run's root: a copy of the base; mounts undone and the copy removed on every exit ---
@@ -109,11 +130,7 @@ cleanup() {
   for (( i = ${#MOUNTS[@]} - 1; i >= 0; i-- )); do
     umount "${MOUNTS[i]}" 2>/dev/null || umount -l "${MOUNTS[i]}" 2>/dev/null || say "could not unmount ${MOUNTS[i]}"
   done
-  if grep -q " $RUN/" /proc/self/mounts; then
-    say "something is still mounted under $RUN; leaving it in place"
-  else
-    rm -rf --one-file-system "$RUN"
-  fi
+  safe_rm "$RUN"
   exit "$rc"
 }
 trap cleanup EXIT
