@@ -108,9 +108,11 @@ $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(PKG_LIBS)) $(READLINE_LIBS) -lpthread -lm
 
-# deps first, then a new make that computes the pkg-config flags with the packages in place.
+# deps first, then a new make that computes the pkg-config flags with the packages in place
+# (on every core unless make was given -j itself).
+JOBS = $(if $(findstring -j,$(MAKEFLAGS)),,-j$$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1))
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(JOBS) all
 	@$(call busted,$(LUA)) --lpath="" -o tests/support/summary.lua tests
 
 conformance: all
@@ -128,7 +130,7 @@ examples: all
 	@for f in examples/*.lua; do [ -e "$$f" ] || continue; ./mlsh $$f $(B)/examples >/dev/null || exit 1; done
 
 demo: deps
-	@$(MAKE) --no-print-directory all examples
+	@$(MAKE) --no-print-directory $(JOBS) all examples
 	@sh tests/support/demo.sh
 
 # What `make deps` installs. Optional extras, not installed: tmux (the REPL pty specs) and
