@@ -116,8 +116,8 @@ if [ -f "$BASE/built-at" ] && [ $(( $(date +%s) - $(cat "$BASE/built-at") )) -lt
 else
   t0=$SECONDS; build_base; say "base root built in $((SECONDS - t0)) s"
 fi
-for old in "$CACHE"/base-* "$CACHE"/debs-*; do   # other keys are stale
-  case $old in "$BASE"|"$CACHE/debs-$KEY") ;; *) safe_rm "$old" ;; esac
+for old in "$CACHE"/base-* "$CACHE"/debs-* "$CACHE"/debootstrap-*.log; do   # other keys are stale
+  case $old in "$BASE"|"$CACHE/debs-$KEY"|"$CACHE/debootstrap-$KEY.log") ;; *) safe_rm "$old" ;; esac
 done
 
 # --- this run's root: a copy of the base; mounts undone and the copy removed on every exit ---
