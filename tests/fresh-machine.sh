@@ -134,7 +134,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'say "interrupted"; exit 130' INT TERM HUP
 bind() { mkdir -p "$ROOT$1"; mount --bind "$1" "$ROOT$1"; MOUNTS+=("$ROOT$1"); }
 
 cp -a "$BASE/root" "$ROOT"
