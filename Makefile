@@ -3,17 +3,42 @@
 #   core/*.c core/compress/*.c   C core (+ core/lua_*.c bindings: each defines luaopen_mlsh_core_<name>)
 #   core/proto/*.proto           compiled by protoc-c into build/gen/
 #   repl/*.c                     the mlsh program
+# `make demo` and `make test` first run `deps` (installs what is missing), then re-enter make, so
+# the pkg-config flags below are computed only once the packages are there (a bare Debian 12 with
+# just make and git works on the first run; tests/fresh-machine.sh proves it).
 
 PREFIX   ?= /usr/local
 CC       ?= cc
-PKGS      = lua5.4 libprotobuf-c libzip
 CFLAGS   ?= -O2 -g
 WARN      = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+UNAME_S  := $(shell uname -s)
+# Homebrew's readline is keg-only: let pkg-config see it.
+ifeq ($(UNAME_S),Darwin)
+BREW_PREFIX := $(shell brew --prefix 2>/dev/null)
+ifneq ($(BREW_PREFIX),)
+export PKG_CONFIG_PATH := $(BREW_PREFIX)/opt/readline/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+endif
+endif
+# Lua 5.4's pkg-config name: lua5.4 on Debian, plain lua (5.4) on Homebrew.
+LUA_PC   := $(or $(shell for p in lua5.4 lua-5.4 lua54; do pkg-config --exists $$p 2>/dev/null && { echo $$p; break; }; done), \
+              $(shell pkg-config --exists 'lua >= 5.4' 'lua < 5.5' 2>/dev/null && echo lua),lua5.4)
+PKGS      = $(LUA_PC) libprotobuf-c libzip
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-READLINE_LIBS := $(shell test -e /usr/include/readline/readline.h && echo -lreadline)
-READLINE_DEFS := $(if $(READLINE_LIBS),-DMLSH_HAVE_READLINE)
+READLINE_LIBS := $(or $(shell pkg-config --libs readline 2>/dev/null),$(shell test -e /usr/include/readline/readline.h && echo -lreadline))
+READLINE_INC  := $(shell pkg-config --cflags-only-I readline 2>/dev/null)
+READLINE_DEFS := $(if $(READLINE_LIBS),-DMLSH_HAVE_READLINE $(READLINE_INC))
 LDLIBS    = $(PKG_LIBS) $(READLINE_LIBS) -lpthread -lm
+# core.so gets its Lua symbols from the interpreter that loads it.
+SO_LDFLAGS = $(if $(filter Darwin,$(UNAME_S)),-bundle -undefined dynamic_lookup,-shared)
+# The Lua 5.4 interpreter (lua5.4 on Debian, where plain `lua` may be 5.1; lua on Homebrew), and
+# $(call busted,LUA): busted from PATH run by that Lua whatever its shebang says (Debian's
+# `#!/usr/bin/env lua` is 5.1 once lua-check is installed). A LuaRocks wrapper script (Homebrew)
+# is looked through to the Lua script it starts.
+LUA       = $$(for l in lua5.4 lua-5.4 lua54 lua; do command -v $$l >/dev/null 2>&1 && $$l -e 'assert(_VERSION == "Lua 5.4")' 2>/dev/null && { echo $$l; break; }; done)
+busted    = b=$$(command -v busted) || { echo "busted is not on PATH (make deps installs it)" >&2; exit 2; }; \
+            if head -n 1 "$$b" | grep -q '^\#!/bin/sh'; then b=$$(sed -n "s|.* '\([^']*/bin/busted\)' .*|\1|p" "$$b" | tail -n 1); fi; \
+            $(LUA_ENV) $(1) "$$b"
 
 B        = build
 PROTOS   = $(wildcard core/proto/*.proto)
@@ -30,10 +55,18 @@ LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/test
            LUA_CPATH="$(CURDIR)/$(B)/lua/?.so;;" MLSH_BIN="$(CURDIR)/$(MLSH)" MLSH_HOME="$(CURDIR)"
 
 .SECONDARY:
-.PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz valgrind
-all: $(MLSH) $(B)/lua/mlsh/core.so
+.PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz valgrind \
+        test-installed-binary lint fresh-check build-env
+all: build-env $(MLSH) $(B)/lua/mlsh/core.so
 
-$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: core/proto/%.proto
+# A clear message instead of "lua.h: No such file or directory" when the build tools are missing.
+build-env:
+	@command -v $(CC) >/dev/null 2>&1 || { echo "mlsh: no C compiler ($(CC)); run 'make deps' (Debian: build-essential)" >&2; exit 2; }
+	@command -v pkg-config >/dev/null 2>&1 || { echo "mlsh: pkg-config is not installed; run 'make deps'" >&2; exit 2; }
+	@command -v protoc-c >/dev/null 2>&1 || { echo "mlsh: protoc-c is not installed; run 'make deps' (Debian: protobuf-c-compiler)" >&2; exit 2; }
+	@pkg-config --exists $(PKGS) || { echo "mlsh: missing development packages for: $(PKGS); run 'make deps'" >&2; exit 2; }
+
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: core/proto/%.proto | build-env
 	@mkdir -p $(B)/gen
 	protoc-c --c_out=$(B)/gen -Icore/proto $<
 
@@ -56,13 +89,16 @@ $(B)/gen/proto_registry.c: $(PB_H)
 	   sed -n 's/^extern const ProtobufCMessageDescriptor \([a-z0-9_]*\);/  \&\1,/p' $(PB_H); \
 	   echo '};'; echo 'const size_t mlsh_proto_registry_count = sizeof mlsh_proto_registry / sizeof mlsh_proto_registry[0];'; } > $@
 
-$(B)/obj/gen/%.o: $(B)/gen/%.c $(PB_H)
+# Header dependencies: each object's .d (from -MMD -MP) lists the headers it included.
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(PB_H) | build-env
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -fPIC $(INC) -c $< -o $@
+	$(CC) $(CFLAGS) $(WARN) -MMD -MP -fPIC $(INC) -c $< -o $@
 
-$(B)/obj/%.o: %.c $(PB_H) $(wildcard core/*.h core/compress/*.h)
+$(B)/obj/%.o: %.c $(PB_H) | build-env
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(READLINE_DEFS) -fPIC $(INC) -c $< -o $@
+	$(CC) $(CFLAGS) $(WARN) $(READLINE_DEFS) -MMD -MP -fPIC $(INC) -c $< -o $@
+
+-include $(CORE_OBJ:.o=.d) $(REPL_OBJ:.o=.d)
 
 $(MLSH): $(CORE_OBJ) $(REPL_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
@@ -70,10 +106,14 @@ $(MLSH): $(CORE_OBJ) $(REPL_OBJ)
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
 $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS) $(filter-out -llua5.4,$(PKG_LIBS)) $(READLINE_LIBS) -lpthread -lm
+	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(PKG_LIBS)) $(READLINE_LIBS) -lpthread -lm
 
-test: all
-	@$(LUA_ENV) lua5.4 $$(command -v busted) --lpath="" -o tests/support/summary.lua tests
+# deps first, then a new make that computes the pkg-config flags with the packages in place
+# (on every core unless make was given -j itself).
+JOBS = $(if $(findstring -j,$(MAKEFLAGS)),,-j$$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1))
+test: deps
+	@$(MAKE) --no-print-directory $(JOBS) all
+	@$(call busted,$(LUA)) --lpath="" -o tests/support/summary.lua tests
 
 conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/run.lua $(CURDIR)/../shared/corpus
@@ -89,21 +129,34 @@ examples: all
 	@mkdir -p $(B)/examples
 	@for f in examples/*.lua; do [ -e "$$f" ] || continue; ./mlsh $$f $(B)/examples >/dev/null || exit 1; done
 
-demo: deps all examples
+demo: deps
+	@$(MAKE) --no-print-directory $(JOBS) all examples
 	@sh tests/support/demo.sh
 
-check-deps:
-	@missing=""; for p in lua5.4 liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libzip-dev lua-busted pkg-config libreadline-dev; do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; echo "$$missing"
+# What `make deps` installs. Optional extras, not installed: tmux (the REPL pty specs) and
+# graphviz (the real-dot spec); without them those specs are reported as skipped.
+DEB_DEPS  = build-essential pkg-config lua5.4 liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler \
+            protobuf-compiler libzip-dev lua-busted libreadline-dev
+BREW_DEPS = lua protobuf-c protobuf libzip readline pkg-config luarocks
 
+# Sets $missing to the DEB_DEPS not installed (no recursive make: `make -n` must not reach apt-get).
+missing_debs = missing=""; for p in $(DEB_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done
+
+check-deps:
+	@$(missing_debs); echo "$$missing"
+
+# Debian: apt-get as root, or through sudo. macOS: Homebrew (its lua is 5.4) and LuaRocks for busted.
 deps:
-	@if command -v dpkg >/dev/null 2>&1; then \
-	  missing=$$($(MAKE) -s check-deps); \
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  $(missing_debs); \
 	  if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
-	elif command -v brew >/dev/null 2>&1; then brew install lua protobuf-c libzip readline pkg-config luarocks && luarocks install busted; \
-	else echo "install lua5.4, protobuf-c, libzip, busted, pkg-config and readline with your package manager"; fi
+	    SUDO=""; if [ "$$(id -u)" != 0 ]; then command -v sudo >/dev/null 2>&1 || { echo "make deps: run as root or install sudo (needs apt-get install$$missing)" >&2; exit 2; }; SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 2; fi; \
+	elif command -v brew >/dev/null 2>&1; then \
+	  for f in $(BREW_DEPS); do brew list --versions $$f >/dev/null 2>&1 || brew install $$f || exit 2; done; \
+	  lua=$(LUA); [ -n "$$lua" ] && $$lua -e 'require "busted.runner"' >/dev/null 2>&1 || luarocks --lua-version 5.4 install busted || exit 2; \
+	else echo "make deps: install Lua 5.4 (with headers), protobuf-c (library and protoc-c), libzip, busted, pkg-config and readline with your package manager"; fi
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mlsh $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh
@@ -111,6 +164,8 @@ install: all
 	install -m 755 $(B)/lua/mlsh/core.so $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh/core.so
 	cp -R lua rules recipes $(DESTDIR)$(PREFIX)/share/mlsh/
 	@if [ -d examples ]; then cp -R examples $(DESTDIR)$(PREFIX)/share/mlsh/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/mlsh.1 $(DESTDIR)$(PREFIX)/share/man/man1/mlsh.1
 
 # The whole suite with AddressSanitizer + UndefinedBehaviorSanitizer: busted itself runs inside the
 # instrumented mlsh, and every mlsh the tests start is the instrumented one. Any report fails.
@@ -124,7 +179,16 @@ sanitize:
 
 # Run busted inside $(MLSH) (used by sanitize): the core comes from the binary, not core.so.
 test-installed-binary:
-	@$(LUA_ENV) ./$(MLSH) $$(command -v busted) --lpath="" -o tests/support/summary.lua tests
+	@$(call busted,./$(MLSH)) --lpath="" -o tests/support/summary.lua tests
+
+# luacheck (Debian: lua-check) over the Lua sources, configured by the committed .luacheckrc.
+lint:
+	@command -v luacheck >/dev/null 2>&1 || { echo "luacheck is not installed (apt-get install lua-check)" >&2; exit 2; }
+	luacheck lua rules recipes tests repl
+
+# The README's Quick start on a bare Debian 12 chroot (root, debootstrap; REF defaults to HEAD).
+fresh-check:
+	@bash tests/fresh-machine.sh $(REF)
 
 # The main CLI commands under valgrind (memory errors, definite leaks) over the test fixtures.
 valgrind: all

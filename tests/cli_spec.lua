@@ -129,6 +129,11 @@ describe("mlsh command line", function()
     p:close()
     assert.truthy(out:find("spec version 4, neuralNetwork", 1, true), out)
     assert.truthy(out:find("rc=0", 1, true), out)
+    -- the man page, byte for byte the one in docs/
+    local function slurp(path) local f = assert(io.open(path, "rb")) local s = f:read("a") f:close() return s end
+    local page = slurp(moved .. "/share/man/man1/mlsh.1")
+    assert.equal(slurp(home .. "/docs/mlsh.1"), page)
+    assert.truthy(page:find("\n.TH MLSH 1 ", 1, true))
   end)
 
   it("prints help and version", function()

@@ -1,5 +1,6 @@
--- busted output handler: one line per failure with its place and message, then the plain
--- summary line CI reads: "N passed, N failed" (", N skipped" when tests were pending).
+-- busted output handler: a line of progress dots, one line per failure with its place and
+-- message, then the plain summary line CI reads, always a line of its own and the last:
+-- "N passed, N failed" (", N skipped" when tests were pending).
 return function(options)
   local busted = require "busted"
   local handler = require("busted.outputHandlers.base")()
@@ -12,6 +13,7 @@ return function(options)
   end
 
   handler.suiteEnd = function()
+    io.write("\n") -- end the line of progress dots: the summary is a line of its own
     for _, t in ipairs(handler.failures) do report("FAIL", t) end
     for _, t in ipairs(handler.errors) do report("ERROR", t) end
     local passed, failed, skipped = #handler.successes, #handler.failures + #handler.errors, #handler.pendings
