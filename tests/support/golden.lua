@@ -29,7 +29,10 @@ end
 -- stdout and exit status of `mlsh args`, every folder in `dirs` ({path = placeholder}) replaced.
 function G.run(args, dirs)
   local out, err, code = F.run(args)
-  for path, name in pairs(dirs) do out = out:gsub(pat(path), name) end
+  local paths = {}
+  for path in pairs(dirs) do paths[#paths + 1] = path end
+  table.sort(paths, function(a, b) return #a > #b end) -- a folder may be a prefix of another
+  for _, path in ipairs(paths) do out = out:gsub(pat(path), dirs[path]) end
   if HOME:sub(1, 1) == "/" then out = out:gsub(pat(HOME), "<home>") end
   return out, err, code
 end
