@@ -4,8 +4,8 @@
 --                                        [--device "A17 Pro"] [--max-ops N]
 -- Exit status: 0, or 2 on bad input.
 local mlsh = require "mlsh"
-local rules = require "mlsh.rules"
-local placement = require "mlsh.placement"
+local rules = require "mlsh.engine.rules"
+local placement = require "mlsh.placement.coreml"
 local check = require "mlsh.cmd.check"
 
 local USAGE = "usage: mlsh recipes/ane-readiness.lua MODEL [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] "

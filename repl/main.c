@@ -1,6 +1,6 @@
 /* main.c — the mlsh program: set up a Lua 5.4 state with the mlsh core preloaded, find the Lua
  * library (MLSH_HOME, the source tree beside the binary, or PREFIX/share/mlsh) and hand the
- * command line to lua/mlsh/cli.lua, which implements the REPL, scripts, -e and subcommands.
+ * command line to lua/mlsh/cli/main.lua, which implements the REPL, scripts, -e and subcommands.
  * Exit status: whatever cli.main returns (0 ok, 1 findings/errors, 2 bad usage or input). */
 #include "alloc.h"
 #include <lauxlib.h>
@@ -67,7 +67,7 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "mlsh.home"); /* require "mlsh.home" -> the folder */
   lua_pop(L, 2);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "mlsh.cli");
+  lua_pushliteral(L, "mlsh.cli.main");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "main");
   lua_createtable(L, argc, 1);

@@ -4,7 +4,7 @@
 -- facts, decompression and --original comparisons, and the interactive walk.
 local json = require "mlsh.json"
 local mlsh = require "mlsh"
-local playbook = require "mlsh.playbook"
+local playbook = require "mlsh.engine.playbook"
 local P = require "playbook_fixtures"
 
 local SYMPTOMS = { "load-failure", "slow-inference", "high-memory", "accuracy-after-compression", "conversion-failure",
@@ -149,7 +149,7 @@ describe("built-in playbooks", function()
         if n.kind == "leaf" and n.pattern then patterns[n.pattern] = true end
       end
     end
-    for _, p in ipairs(require("mlsh.rules").PATTERNS) do assert.is_true(patterns[p] == true, "no leaf for pattern " .. p) end
+    for _, p in ipairs(require("mlsh.engine.rules").PATTERNS) do assert.is_true(patterns[p] == true, "no leaf for pattern " .. p) end
     assert.is_not_nil(set.by_id["works-in-simulator-not-device"].pressure)
     assert.is_not_nil(set.by_id["ship-now"].pressure)
   end)

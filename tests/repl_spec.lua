@@ -35,7 +35,7 @@ describe("mlsh REPL", function()
   end)
 
   it("completes globals, methods and fields", function()
-    local r = require "mlsh.repl"
+    local r = require "mlsh.cli.repl"
     local env = r.environment()
     env.m = require("mlsh").load(fx.pkg)
     local c = r.complete(env, "m:fun", "m:fun")

@@ -5,7 +5,7 @@
 --   local graph = require "mlsh.graph"
 --   local dot = graph.dot(m, { compute_units = "ALL", target = 8, fallbacks = {...} })
 --   graph.write(m, "out.svg", opts)   -- .dot, or .svg through graphviz's `dot`; nil, message, exit code
-local placement = require "mlsh.placement"
+local placement = require "mlsh.placement.coreml"
 
 local M = {}
 

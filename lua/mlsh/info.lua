@@ -62,7 +62,7 @@ local function weights_json(m, is_root)
   end
   local o = { files = files, count = count, bytes = bytes }
   -- compressed weights, from the ops alone (no weight data is read)
-  local okc, cz = pcall(require("mlsh.weights").compression_summary, m)
+  local okc, cz = pcall(require("mlsh.model.weights").compression_summary, m)
   if okc and cz then o.compressed = { count = cz.count, kinds = cz.kinds, min_spec = cz.min_spec, forms = array(cz.forms) } end
   if #missing > 0 then
     local list = array({})

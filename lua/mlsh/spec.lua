@@ -191,4 +191,25 @@ function spec.enums(kind)
   return core.enums(kind)
 end
 
+-- "iOS16" / "macOS13" / "coremltools.target.iOS17" / "7" (a spec number) -> spec, name | nil, msg
+function spec.parse_target(s)
+  local n
+  if s:match("^%d+$") then
+    n = math.tointeger(tonumber(s))
+    local ok, err = spec.resolve(n)
+    if not ok then return nil, "unknown target '" .. s .. "': " .. err end
+  else
+    n = spec.from_target(s)
+    if not n then
+      local ok, r = pcall(spec.resolve, s)
+      n = ok and r or nil
+    end
+    if not n then
+      return nil, string.format("unknown target '%s' (examples: iOS16, macOS13, tvOS17, watchOS10, visionOS1, or a spec number %d..%d)",
+        s, spec.MIN, spec.MAX)
+    end
+  end
+  return n, spec.target_name(n) or ("spec" .. n)
+end
+
 return spec

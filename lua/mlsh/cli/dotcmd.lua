@@ -1,4 +1,4 @@
--- mlsh.dotcmd — SQLite-style dot commands for the common actions in the REPL: a line starting
+-- mlsh.cli.dotcmd — SQLite-style dot commands for the common actions in the REPL: a line starting
 -- with '.' is a command, not Lua. The REPL calls run(line, env); env is the REPL's global table.
 --
 --   .open PATH [NAME]    load a model into NAME (default m)     .check [OPTIONS]   mlsh check on it
@@ -107,14 +107,14 @@ end)
 
 command("diagnose", ".diagnose [SYMPTOM]", "walk a symptom's playbook for the current model", function(args, env)
   local m = model_of(env)
-  local ok, e = pcall(require("mlsh.playbook").interactive, m, args[1])
+  local ok, e = pcall(require("mlsh.engine.playbook").interactive, m, args[1])
   if not ok then err(tostring(e)) end
 end)
 
 command("checklist", ".checklist NAME", "run a checklist (diagnostic, conversion, production) on the current model", function(args, env)
   local m, e = model_of(env)
   if not m then return err(e) end
-  local ok, e2 = pcall(require("mlsh.checklist").interactive, args[1] or "production", m)
+  local ok, e2 = pcall(require("mlsh.engine.checklist").interactive, args[1] or "production", m)
   if not ok then err(tostring(e2)) end
 end)
 
@@ -158,7 +158,7 @@ command("quit", ".quit", "leave the REPL (also .exit, Ctrl-D)", function()
   local core = require "mlsh.core"
   local home = os.getenv("HOME")
   if home and core.repl.save_history then
-    pcall(core.repl.save_history, home .. "/.mlsh_history", require("mlsh.repl").HISTORY_MAX)
+    pcall(core.repl.save_history, home .. "/.mlsh_history", require("mlsh.cli.repl").HISTORY_MAX)
   end
   io.stdout:flush()
   os.exit(0, true)
@@ -185,7 +185,7 @@ function M.run(line, env)
     for k in pairs(M.COMMANDS) do names[#names + 1] = k end
     table.sort(names)
     return err(string.format("unknown command .%s%s (.help lists them)", name,
-      require("mlsh.playbook").suggest(name, names):gsub("'(%w)", "'.%1")))
+      require("mlsh.engine.playbook").suggest(name, names):gsub("'(%w)", "'.%1")))
   end
   local ok, e = pcall(c.run, words, env or {})
   if not ok then err(tostring(e)) end

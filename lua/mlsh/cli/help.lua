@@ -1,4 +1,4 @@
--- mlsh.help — the REPL's help() and help(topic): every API function, rule, playbook (and its
+-- mlsh.cli.help — the REPL's help() and help(topic): every API function, rule, playbook (and its
 -- leaves), checklist, playbook pattern, subcommand and dot command is a topic.
 --
 --   help.show(topic)   prints (the REPL's help global calls this)
@@ -16,7 +16,7 @@ M.API = {
   ["json"] = { "json.encode(v [, indent]) / json.decode(s)", "mlsh's JSON (json.null, json.array(t), json.object(t))" },
   ["mlsh.load"] = { "mlsh.load(path) -> Model", "load a model; raises \"path: reason\"" },
   ["mlsh.try_load"] = { "mlsh.try_load(path) -> Model | nil, msg", "load without raising" },
-  ["mlsh.cli"] = { "mlsh.cli(command, args...) -> status", "run a subcommand from the REPL, e.g. mlsh.cli(\"check\", \"M.mlpackage\")" },
+  ["mlsh.cli.main"] = { "mlsh.cli(command, args...) -> status", "run a subcommand from the REPL, e.g. mlsh.cli(\"check\", \"M.mlpackage\")" },
   ["m:inputs"] = { "m:inputs([fn]) -> {feature}", "input features {name, kind, dtype, shape, flexibility, ...}; fn names a function of a multi-function model" },
   ["m:outputs"] = { "m:outputs([fn]) -> {feature}", "output features" },
   ["m:states"] = { "m:states([fn]) -> {feature}", "state features (iOS18 stateful models)" },
@@ -47,10 +47,10 @@ M.API = {
   ["a:stats"] = { "a:stats() -> {count, min, max, mean, std, sum, sparsity, nan}", "statistics of an Array" },
   ["a:shape"] = { "a:shape() / a:reshape{...} / a:totable([max]) / a:slice(i, j) / a:encode(dtype)", "Array helpers" },
   ["mlsh.core.compress.metrics"] = { "mlsh.core.compress.metrics(original, reconstructed) -> {snr_db, psnr_db, mse, max_abs_err, cosine, sparsity}", "how close a reconstruction is (e.g. a decompressed weight vs the original)" },
-  ["mlsh.playbook"] = { "require \"mlsh.playbook\"", "the diagnose engine: discover(), context(m, opts), walk/diagnose(pb, ctx, {answers}), result_json(r); docs/playbooks.md" },
-  ["mlsh.checklist"] = { "require \"mlsh.checklist\"", "checklists: discover(), run(list, ctx, {answers}), result_json(r)" },
+  ["mlsh.engine.playbook"] = { "require \"mlsh.playbook\"", "the diagnose engine: discover(), context(m, opts), walk/diagnose(pb, ctx, {answers}), result_json(r); docs/playbooks.md" },
+  ["mlsh.engine.checklist"] = { "require \"mlsh.checklist\"", "checklists: discover(), run(list, ctx, {answers}), result_json(r)" },
   ["mlsh.graph"] = { "require \"mlsh.graph\"", "graph.dot(m, opts) -> DOT text; graph.write(m, \"out.svg\", opts)" },
-  ["mlsh.rules"] = { "require \"mlsh.rules\"", "the rules engine: discover(), run(m, set, opts); docs/rules.md" },
+  ["mlsh.engine.rules"] = { "require \"mlsh.rules\"", "the rules engine: discover(), run(m, set, opts); docs/rules.md" },
 }
 
 local METHOD_PREFIXES = { "m:", "m.", "op:", "w:", "a:" }
@@ -163,13 +163,13 @@ function M.index()
     idx[name] = function() return api_text(name) end
     kinds.api[#kinds.api + 1] = name
   end
-  local rules = require "mlsh.rules"
+  local rules = require "mlsh.engine.rules"
   local set = rules.discover({})
   for _, r in ipairs(set and set.rules or {}) do
     idx[r.id] = idx[r.id] or function() return rule_text(r) end
     kinds.rules[#kinds.rules + 1] = r.id
   end
-  local pbset = require("mlsh.playbook").discover({})
+  local pbset = require("mlsh.engine.playbook").discover({})
   for _, pb in ipairs(pbset and pbset.list or {}) do
     idx[pb.id] = function() return playbook_text(pb) end
     kinds.playbooks[#kinds.playbooks + 1] = pb.id
@@ -177,7 +177,7 @@ function M.index()
       if n.kind == "leaf" then idx[pb.id .. "/" .. n.id] = function() return leaf_text(pb, n) end end
     end
   end
-  local clset = require("mlsh.checklist").discover({})
+  local clset = require("mlsh.engine.checklist").discover({})
   for _, c in ipairs(clset and clset.list or {}) do
     idx[c.id] = idx[c.id] or function() return checklist_text(c) end
     kinds.checklists[#kinds.checklists + 1] = c.id
@@ -203,7 +203,7 @@ function M.index()
     idx[c] = idx[c] or function() return command_text(c) end
     kinds.commands[#kinds.commands + 1] = c
   end
-  local dot = require "mlsh.dotcmd"
+  local dot = require "mlsh.cli.dotcmd"
   for name, c in pairs(dot.COMMANDS) do
     idx["." .. name] = function() return lines({ c.usage, "  " .. c.text }) end
     kinds.dot[#kinds.dot + 1] = "." .. name
@@ -240,12 +240,11 @@ local function name_of_function(f)
   local mlsh = require "mlsh"
   if f == mlsh.load then return "open" end
   if f == mlsh.try_load then return "mlsh.try_load" end
-  local core = require "mlsh.core"
-  for k, v in pairs(core.model.methods or {}) do
+  for k, v in pairs(require("mlsh.model.coreml").methods) do
     if v == f then return "m:" .. k end
   end
-  if f == require("mlsh.playbook").interactive then return "diagnose" end
-  if f == require("mlsh.checklist").interactive then return "checklist" end
+  if f == require("mlsh.engine.playbook").interactive then return "diagnose" end
+  if f == require("mlsh.engine.checklist").interactive then return "checklist" end
   return nil
 end
 
@@ -294,7 +293,7 @@ function M.text(topic, idx)
   local names = {}
   for name in pairs(idx) do names[#names + 1] = name end
   table.sort(names)
-  return nil, string.format("no help for '%s'%s; help() lists the topics", key, require("mlsh.playbook").suggest(key, names))
+  return nil, string.format("no help for '%s'%s; help() lists the topics", key, require("mlsh.engine.playbook").suggest(key, names))
 end
 
 function M.show(topic)

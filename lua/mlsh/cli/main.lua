@@ -1,8 +1,9 @@
--- mlsh.cli — the mlsh command line: one entry point for the REPL, scripts, -e and subcommands.
+-- mlsh.cli.main — the mlsh command line: one entry point for the REPL, scripts, -e and subcommands.
 --   mlsh                      interactive REPL
 --   mlsh FILE.lua [args...]   run a script (the global `arg` holds its arguments, as in lua)
 --   mlsh -e CODE [-i]         run code (several -e allowed; -i enters the REPL afterwards)
 --   mlsh COMMAND [args...]    a subcommand: lua/mlsh/cmd/COMMAND.lua
+-- Scripts, -e code and the REPL see the API as the global `mlsh` (the table require "mlsh" returns).
 -- Exit status: 0 ok, 1 findings or a model that cannot be read, 2 bad usage.
 local M = {}
 
@@ -45,6 +46,9 @@ local function run_chunk(chunk, name, args)
     return 2
   end
   _G.arg = args
+  -- the API is there already, as a shell hands its scripts (require "mlsh" gives the same table);
+  -- a --safe script has its own environment, where `mlsh` is the read-only view
+  _G.mlsh = require "mlsh"
   local repl = require("mlsh.core").repl
   local res = table.pack(repl.pcall(chunk, table.unpack(args)))
   if not res[1] then
@@ -55,26 +59,8 @@ local function run_chunk(chunk, name, args)
   return 0
 end
 
--- The environment of a script run with --safe: the rules' sandbox, plus print/io.write to stdout,
--- `arg`, and mlsh.load/try_load that hand out read-only models.
-function M.safe_script_env(path, args)
-  local rules, mlsh = require "mlsh.rules", require "mlsh"
-  local env = rules.environment(path, function() end)
-  env.print, env.arg = print, args
-  local function writer(f) return { write = function(self, ...) f:write(...) return self end } end
-  env.io = { write = function(...) return io.stdout:write(...) end, stdout = writer(io.stdout), stderr = writer(io.stderr) }
-  env.mlsh.load = function(p) return rules.read_only(mlsh.load(p), true) end
-  env.mlsh.try_load = function(p)
-    local m, err = mlsh.try_load(p)
-    return m and rules.read_only(m, true) or nil, err
-  end
-  local base_require = env.require
-  env.require = function(name)
-    if name == "mlsh" then return env.mlsh end
-    return base_require(name)
-  end
-  return env
-end
+-- The environment of a script run with --safe (mlsh.sandbox.script_env).
+function M.safe_script_env(path, args) return require("mlsh.sandbox").script_env(path, args) end
 
 function M.main(argv)
   local i, interactive, ran = 1, false, false
@@ -98,7 +84,7 @@ function M.main(argv)
       interactive = true
       i = i + 1
     elseif a == "--safe" then
-      require("mlsh.rules").set_safe(true)
+      require("mlsh.sandbox").set_safe(true)
       i = i + 1
     elseif a == "--" then
       i = i + 1
@@ -129,13 +115,13 @@ function M.main(argv)
         return 2
       end
       f:close()
-      local rules = require "mlsh.rules"
-      if rules.safe then
-        chunk, err = loadfile(first, "t", M.safe_script_env(first, args))
+      local sandbox = require "mlsh.sandbox"
+      if sandbox.safe then
+        chunk, err = loadfile(first, "t", sandbox.script_env(first, args))
         if chunk then
           local inner = chunk
           chunk = function(...)
-            local res = table.pack(rules.guarded_call("script " .. first, inner, ...))
+            local res = table.pack(sandbox.guarded_call("script " .. first, inner, ...))
             if not res[1] then error(res[2], 0) end
             return table.unpack(res, 2, res.n)
           end
@@ -149,7 +135,9 @@ function M.main(argv)
   elseif ran and not interactive then
     return 0
   end
-  return require("mlsh.repl").run()
+  local repl = require "mlsh.cli.repl"
+  repl.main = M.main -- mlsh.cli(...) in the REPL runs a command line
+  return repl.run()
 end
 
 return M

@@ -1,4 +1,4 @@
--- mlsh.repl — the interactive shell (lua.c's behaviour: an expression prints its value, a
+-- mlsh.cli.repl — the interactive shell (lua.c's behaviour: an expression prints its value, a
 -- statement runs, incomplete input continues on the next line, errors print and the loop goes
 -- on, Ctrl-C interrupts a long call). Models and ops print as readable summaries.
 local core = require "mlsh.core"
@@ -58,16 +58,18 @@ function M.environment()
   env.json = mlsh.json
   env.open = mlsh.load
   env.info = function(m) print(m:summary()) end
-  env.diagnose = function(m, symptom, opts) return require("mlsh.playbook").interactive(m, symptom, opts) end
-  env.checklist = function(name, m, opts) return require("mlsh.checklist").interactive(name, m, opts) end
+  env.diagnose = function(m, symptom, opts) return require("mlsh.engine.playbook").interactive(m, symptom, opts) end
+  env.checklist = function(name, m, opts) return require("mlsh.engine.checklist").interactive(name, m, opts) end
   env.help = function(topic)
-    local ok, h = pcall(require, "mlsh.help")
+    local ok, h = pcall(require, "mlsh.cli.help")
     if ok and h then return h.show(topic) end
     print("mlsh " .. mlsh.version .. ": open(path) loads a model; try m:inputs(), m:functions(), m:ops(), m:weights();")
     print("subcommands from the REPL: mlsh.cli(\"info\", path). Docs: docs/api.md")
   end
+  -- mlsh.cli("info", path): the command line's entry, handed over by mlsh.cli.main (M.main)
   env.mlsh.cli = function(...)
-    return require("mlsh.cli").main({ [0] = "mlsh", ... })
+    if not M.main then error("mlsh.cli: the REPL was not started by the mlsh command line", 2) end
+    return M.main({ [0] = "mlsh", ... })
   end
   return env
 end
@@ -77,7 +79,7 @@ function M.complete(env, text, line)
   local out = {}
   -- a dot command at the start of the line (.open, .check ...)
   if line:match("^%s*%.[%w_]*$") then
-    local ok, dot = pcall(require, "mlsh.dotcmd")
+    local ok, dot = pcall(require, "mlsh.cli.dotcmd")
     for _, name in ipairs(ok and dot.names() or {}) do
       if name:sub(1, #text) == text then out[#out + 1] = name end
     end
@@ -90,12 +92,10 @@ function M.complete(env, text, line)
     -- readline replaces only `text`, the word after its last break character ('/' and '-' are
     -- break characters): a candidate starts where `text` starts inside the quoted path
     local keep = #quote - #text
-    local p = io.popen("ls -1ap " .. string.format("%q", dir == "" and "." or dir) .. " 2>/dev/null")
-    if p then
-      for name in p:lines() do
-        if name:sub(1, #base) == base and name ~= "./" and name ~= "../" then out[#out + 1] = (dir .. name):sub(keep + 1) end
-      end
-      p:close()
+    -- listed by the C fs binding: nothing typed here reaches a shell
+    for _, e in ipairs(core.fs.list(dir == "" and "." or dir) or {}) do
+      local name = e.dir and (e.name .. "/") or e.name
+      if name:sub(1, #base) == base then out[#out + 1] = (dir .. name):sub(keep + 1) end
     end
     return out
   end
@@ -106,7 +106,10 @@ function M.complete(env, text, line)
       seen[t] = true
       if type(t) == "table" then
         for k in pairs(t) do
-          if type(k) == "string" and k:sub(1, #want) == want then out[#out + 1] = pre .. k end
+          -- _private members stay hidden unless asked for by their leading underscore
+          if type(k) == "string" and k:sub(1, #want) == want and (k:sub(1, 1) ~= "_" or want:sub(1, 1) == "_") then
+            out[#out + 1] = pre .. k
+          end
         end
       end
       local mt = getmetatable(t)
@@ -120,8 +123,10 @@ function M.complete(env, text, line)
       local mt = getmetatable(obj)
       if type(obj) == "table" then add_keys(obj, prefix .. sep, partial) end
       if mt and mt.__name == "mlsh.Model" then
-        add_keys(core.model.methods, prefix .. sep, partial)
-        if sep == "." then add_keys(core.model.props, prefix .. sep, partial) end
+        local okf, format = pcall(core.model.format, obj)
+        local api = require("mlsh.model").api(okf and format or "mlpackage")
+        add_keys(api.methods, prefix .. sep, partial)
+        if sep == "." then add_keys(api.props, prefix .. sep, partial) end
       elseif mt and type(mt.__index) == "table" then add_keys(mt.__index, prefix .. sep, partial)
       elseif mt and mt.__methods then add_keys(mt.__methods, prefix .. sep, partial) end
     end
@@ -168,7 +173,7 @@ function M.run(opts)
     end
     if src:match("%S") then repl.add_history(src) end
     if src:match("^%s*%.") then
-      local ok, cmds = pcall(require, "mlsh.dotcmd")
+      local ok, cmds = pcall(require, "mlsh.cli.dotcmd")
       if ok then cmds.run(src, env) else print("dot commands are not available") end
     elseif not chunk then
       io.stderr:write(err, "\n")

@@ -5,9 +5,10 @@
 local mlsh = require "mlsh"
 local json = mlsh.json
 local spec = require "mlsh.spec"
-local rules = require "mlsh.rules"
-local placement = require "mlsh.placement"
+local rules = require "mlsh.engine.rules"
+local placement = require "mlsh.placement.coreml"
 local required_spec = require "mlsh.required_spec"
+local args = require "mlsh.cli.args"
 
 local C = {
   summary = "rules, required spec and ANE placement (--format json for one JSON object)",
@@ -21,35 +22,7 @@ local function fail(msg)
   return 2
 end
 
--- "iOS16" / "macOS13" / "coremltools.target.iOS17" / "7" (a spec number) -> spec, name | nil, msg
-function C.parse_target(s)
-  local n
-  if s:match("^%d+$") then
-    n = math.tointeger(tonumber(s))
-    local ok, err = spec.resolve(n)
-    if not ok then return nil, "unknown target '" .. s .. "': " .. err end
-  else
-    n = spec.from_target(s)
-    if not n then
-      local ok, r = pcall(spec.resolve, s)
-      n = ok and r or nil
-    end
-    if not n then
-      return nil, string.format("unknown target '%s' (examples: iOS16, macOS13, tvOS17, watchOS10, visionOS1, or a spec number %d..%d)",
-        s, spec.MIN, spec.MAX)
-    end
-  end
-  return n, spec.target_name(n) or ("spec" .. n)
-end
-
--- "2G", "512M", "1.5GiB", "1000000" -> bytes | nil
-function C.parse_size(s)
-  local num, unit = tostring(s):match("^%s*([%d%.]+)%s*([KkMmGgTt]?)[iI]?[bB]?%s*$")
-  num = tonumber(num)
-  if not num then return nil end
-  local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 })[unit:lower()]
-  return math.floor(num * mult)
-end
+C.parse_target, C.parse_size = args.parse_target, args.parse_size -- (also as cmd.check's, as before)
 
 C.FORMATS = { text = true, json = true, markdown = true, sarif = true }
 
@@ -229,7 +202,7 @@ function C.run(args)
     if ok and o.format == "text" and parts.onnx then
       -- already rendered
     elseif ok and o.format == "text" then
-      local rok, text = pcall(function() return require("mlsh.report_text").render(parts, o) end)
+      local rok, text = pcall(function() return require("mlsh.report.text").render(parts, o) end)
       if rok then parts.text = text else ok, report = false, text end
     elseif ok and o.format ~= "json" then
       -- markdown and SARIF read the model's path only; render after the loop

@@ -197,7 +197,7 @@ function C.run(args)
   end
   for _, n in ipairs(report.notes) do io.stderr:write("mlsh compress: ", n, "\n") end
   if not o.dry_run then
-    local sok, serr = pcall(require("mlsh.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
+    local sok, serr = pcall(require("mlsh.model.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
     if not sok then
       m:close()
       io.stderr:write("mlsh: ", tostring(serr), "\n")

@@ -3,7 +3,7 @@
 --
 --   local compress = require "mlsh.compress"
 --   local spec, read_blob, report = compress.model(m, {palettize = {nbits = 4}})   -- policy + run options
---   require("mlsh.writer").save(spec, read_blob, "out.mlpackage", {source = m.path})
+--   require("mlsh.model.writer").save(spec, read_blob, "out.mlpackage", {source = m.path})
 --   compress.save(m, "out.mlpackage", policy)         -- the same in one call; returns report
 --   local spec, read_blob, report = compress.decompress(m)   -- constexpr chains -> dense consts
 --   local rows = compress.compare(original, compressed, {min_snr = 30})   -- SNR per weight, worst first
@@ -17,9 +17,9 @@
 -- the model cannot take them (mode needs iOS18, not an ML program); callers map both to exit 2.
 local core = require "mlsh.core"
 local types = require "mlsh.types"
-local writer = require "mlsh.writer"
-local weights = require "mlsh.weights"
-local constexpr = require "mlsh.constexpr"
+local writer = require "mlsh.model.writer"
+local weights = require "mlsh.model.weights"
+local constexpr = require "mlsh.model.constexpr"
 local config = require "mlsh.compress.config"
 local select = require "mlsh.compress.select"
 local target = require "mlsh.compress.target"

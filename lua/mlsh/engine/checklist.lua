@@ -1,7 +1,7 @@
--- mlsh.checklist — checklists whose items check themselves against the model where the file can
+-- mlsh.engine.checklist — checklists whose items check themselves against the model where the file can
 -- answer (pass / fail with evidence) and are asked (or reported unknown) where it cannot.
 --
---   local checklist = require "mlsh.checklist"
+--   local checklist = require "mlsh.engine.checklist"
 --   local set = checklist.discover()                  -- rules/checklists/ of the install, MLSH_CHECKLISTS, dirs
 --   local r = checklist.run(set.by_id.production, ctx, { answers = { ["accuracy-test"] = "pass" } })
 --   r.items = {{id, text, status = "pass"|"fail"|"unknown", evidence, by = "check"|"answer"|nil, fix}}
@@ -9,7 +9,7 @@
 --
 -- A checklist file returns {id, title, items = {{id, text, check?, ask?, fix?}}}; check(model, ctx)
 -- returns "pass" | "fail" | nil (cannot tell) and the evidence. ctx is mlsh.playbook's context.
-local playbook = require "mlsh.playbook"
+local playbook = require "mlsh.engine.playbook"
 
 local M = {}
 
@@ -29,7 +29,7 @@ local ITEM_FIELDS = {
   fix = { what = "what to do when the item fails" },
 }
 
-local contract = require "mlsh.contract"
+local contract = require "mlsh.engine.contract"
 local nonempty, fields_ok = contract.nonempty_string, contract.check_fields
 
 -- Validate a checklist table; returns the normalized checklist or nil, message.
@@ -106,7 +106,7 @@ local function run_item(list, it, ctx)
   if not ctx.model then
     return "unknown", ctx.load_error and ("the model could not be read: " .. ctx.load_error) or "no model given"
   end
-  local rules = require "mlsh.rules"
+  local rules = require "mlsh.engine.rules"
   local model = rules.safe and ctx.model and rules.read_only(ctx.model) or ctx.model
   local ok, status, evidence = rules.guarded_call("checklist item " .. tostring(it.id), it.check, model, ctx)
   if not ok then
@@ -195,7 +195,7 @@ function M.interactive(name, m, opts)
   end
   local target, target_name = opts.target, nil
   if type(target) == "string" then
-    local n, tname = require("mlsh.cmd.check").parse_target(target)
+    local n, tname = require("mlsh.spec").parse_target(target)
     if not n then error(tname, 2) end
     target, target_name = n, tname
   end

@@ -1,4 +1,4 @@
--- mlsh.contract — what the loaders of rule, playbook and checklist files share: checking a
+-- mlsh.engine.contract — what the loaders of rule, playbook and checklist files share: checking a
 -- declared table against its field contract, with "did you mean" suggestions for typos.
 local M = {}
 

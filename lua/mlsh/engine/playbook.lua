@@ -1,8 +1,8 @@
--- mlsh.playbook — the diagnostic decision trees: loading and validating playbook files, the check
+-- mlsh.engine.playbook — the diagnostic decision trees: loading and validating playbook files, the check
 -- context they (and the checklists) run against, walking a tree with automatic checks and answers,
 -- and the interactive walk of the REPL's diagnose(). The contract is in docs/playbooks.md.
 --
---   local playbook = require "mlsh.playbook"
+--   local playbook = require "mlsh.engine.playbook"
 --   local set = playbook.discover{ dirs = {...} }     -- rules/playbooks/ of the install, MLSH_PLAYBOOKS, dirs
 --   local pb = set.by_id["slow-inference"]
 --   local ctx = playbook.context(m, { target = 8, compute_units = "ALL", original = m0 })
@@ -15,7 +15,7 @@
 -- {id, pattern, title, cause, steps, fix, snippet = {python?, swift?}, tradeoff, facts?}. A check
 -- is function(m, ctx) -> answer id, evidence (nil when the file cannot tell). An answer given by the
 -- engineer wins over a check (they may have measured on a device); the disagreement is noted.
-local rules = require "mlsh.rules"
+local rules = require "mlsh.engine.rules"
 local spec = require "mlsh.spec"
 local types = require "mlsh.types"
 
@@ -25,7 +25,7 @@ M.ID_PATTERN = "^[%w][%w_.%-]*$"
 
 -- ---- small helpers ---------------------------------------------------------------------------------
 
-local contract = require "mlsh.contract"
+local contract = require "mlsh.engine.contract"
 M.suggest = contract.suggest
 
 local sorted_keys = contract.sorted_keys
@@ -269,7 +269,7 @@ end
 -- reduced os, print to stderr, the --safe sandbox when on), without `fallback`, which only rule
 -- folders declare.
 function M.environment(where)
-  local env = require("mlsh.rules").environment(where)
+  local env = require("mlsh.engine.rules").environment(where)
   env.fallback = nil
   return env
 end
@@ -279,7 +279,7 @@ function M.load_with(path, validate, what)
   local env = M.environment(path)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then return nil, err end
-  local ok, res = require("mlsh.rules").guarded_call(what .. " file " .. path, chunk)
+  local ok, res = require("mlsh.engine.rules").guarded_call(what .. " file " .. path, chunk)
   if not ok then
     res = tostring(res)
     return nil, res:find(path, 1, true) and res or (path .. ": " .. res)
@@ -290,16 +290,7 @@ end
 
 function M.load_file(path) return M.load_with(path, M.validate, "playbook") end
 
-local function list_lua(dir)
-  local p = io.popen("ls -1 -- '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-  local files = {}
-  for name in p:lines() do
-    if name:match("%.lua$") then files[#files + 1] = name end
-  end
-  p:close()
-  table.sort(files)
-  return files
-end
+local list_lua = rules.list_lua
 M.list_lua = list_lua
 
 -- Folders of `kind` ("playbooks" | "checklists"): the install's rules/<kind>, $MLSH_<KIND> (colon
@@ -411,7 +402,7 @@ function M.context(m, opts)
   opts = opts or {}
   local cu = opts.compute_units
   if cu then
-    local name, err = require("mlsh.placement").compute_units(cu)
+    local name, err = require("mlsh.placement.coreml").compute_units(cu)
     if not name then error(err, 2) end
     cu = name
   end
@@ -457,7 +448,7 @@ end
 function Ctx:placement()
   if not self.model then return nil end
   return self:cached("placement", function()
-    return require("mlsh.placement").simulate(self.model, { compute_units = self.compute_units, target = self.target,
+    return require("mlsh.placement.coreml").simulate(self.model, { compute_units = self.compute_units, target = self.target,
       fallbacks = self:rule_set().fallbacks, device = self.device })
   end)
 end
@@ -1101,7 +1092,7 @@ function M.run_check(pb, node, ctx)
   if not ctx.model and not node.model_optional then
     answer, evidence = nil, ctx.load_error and ("the model could not be read: " .. ctx.load_error) or "no model given"
   else
-    local rules = require "mlsh.rules"
+    local rules = require "mlsh.engine.rules"
     local model = rules.safe and ctx.model and rules.read_only(ctx.model) or ctx.model
     local ok, a, e = rules.guarded_call("playbook check " .. tostring(node.id), node.check, model, ctx)
     if not ok then
@@ -1353,7 +1344,7 @@ function M.interactive(m, symptom, opts)
   end
   local target, target_name = opts.target, nil
   if type(target) == "string" then
-    local n, name = require("mlsh.cmd.check").parse_target(target)
+    local n, name = require("mlsh.spec").parse_target(target)
     if not n then error(name, 2) end
     target, target_name = n, name
   end

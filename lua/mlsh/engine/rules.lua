@@ -1,7 +1,7 @@
--- mlsh.rules — the rules engine: discovery, loading and validation, per-rule environments,
+-- mlsh.engine.rules — the rules engine: discovery, loading and validation, per-rule environments,
 -- selection expressions, running, findings. The contract is in docs/rules.md.
 --
---   local rules = require "mlsh.rules"
+--   local rules = require "mlsh.engine.rules"
 --   local set = rules.discover{ dirs = {"team/rules"} }   -- installed rules/, MLSH_RULES, dirs (later wins)
 --   -- set = {rules = {...}, fallbacks = {...}, errors = {{file, message}}, notes = {...}}
 --   local pick, err = rules.selector("ane and not slow", set)   -- nil, err on a bad expression
@@ -14,6 +14,7 @@
 -- with ctx:report{...} (or returns a list of them). A rule whose applies/check raises, or that
 -- reports a malformed finding, becomes an error finding of that rule; the other rules still run.
 local spec = require "mlsh.spec"
+local sandbox = require "mlsh.sandbox"
 
 local M = {}
 
@@ -56,7 +57,7 @@ local FIELD_NAMES = {}
 for k in pairs(RULE_FIELDS) do FIELD_NAMES[#FIELD_NAMES + 1] = k end
 table.sort(FIELD_NAMES)
 
-local suggest = require("mlsh.contract").suggest
+local suggest = require("mlsh.engine.contract").suggest
 
 -- Validate a rule table; returns the rule (normalized copy) or nil, message.
 function M.validate(t, where)
@@ -156,130 +157,20 @@ end
 
 -- ---- environments and loading ---------------------------------------------------------------------
 
-local function shallow(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
+-- ---- environments: the sandbox (mlsh.sandbox) ----------------------------------------------------
+-- Its switch and helpers answer under the rules engine's names too (rules.safe, rules.set_safe ...).
+M.set_safe, M.guarded_call, M.read_only = sandbox.set_safe, sandbox.guarded_call, sandbox.read_only
+M.safe_require, M.safe_mlsh = sandbox.safe_require, sandbox.safe_mlsh
 
-local SAFE_GLOBALS = { "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
-                       "type", "xpcall", "rawequal", "rawget", "rawlen", "rawset", "setmetatable", "getmetatable",
-                       "_VERSION" }
-
--- ---- safe mode (--safe, mlsh.safe()): rules from folders other teams wrote ------------------------
--- Rule code then gets no io/os.execute/package.loadlib/load/debug (it never does) and in addition:
--- `require` only of the read-only analysis modules below, `mlsh` without the core, the writers or
--- the builder, models behind a read-only proxy (no save/close), at most SAFE_INSTRUCTIONS Lua
--- instructions and SAFE_MEMORY bytes of new memory per rule call (the memory budget needs the
--- mlsh program's allocator; under a plain lua5.4 it is not enforced).
-M.safe = os.getenv("MLSH_SAFE") == "1"
-M.SAFE_INSTRUCTIONS = math.tointeger(tonumber(os.getenv("MLSH_SAFE_INSTRUCTIONS") or "")) or 200000000
-M.SAFE_MEMORY = (math.tointeger(tonumber(os.getenv("MLSH_SAFE_MEMORY_MB") or "")) or 256) << 20
-M.SAFE_MODULES = { ["mlsh.json"] = true, ["mlsh.types"] = true, ["mlsh.spec"] = true, ["mlsh.optable"] = true,
-                   ["mlsh.placement"] = true, ["mlsh.required_spec"] = true, ["mlsh.rules"] = true,
-                   ["mlsh.report_text"] = true, ["mlsh.info"] = true, ["mlsh.cmd.check"] = true,
-                   ["mlsh.cmd.info"] = true, ["mlsh.playbook"] = true, ["mlsh.checklist"] = true }
-
-function M.set_safe(on) M.safe = on and true or false end
-
--- The engine as sandboxed code sees it: everything but the switch that turns the sandbox off.
-local engine_view = setmetatable({}, {
-  __index = function(_, k)
-    if k == "set_safe" then error("safe mode: set_safe is not available to sandboxed code", 2) end
-    return M[k]
-  end,
-  __newindex = function() error("safe mode: the rules engine is read-only to sandboxed code", 2) end,
-})
-
--- Sandboxed code gets read-only views of modules, so it cannot patch the engine it runs under.
-local views = {}
-function M.safe_require(name)
-  if not M.SAFE_MODULES[name] then error("safe mode: module '" .. tostring(name) .. "' is not available to rules", 2) end
-  if name == "mlsh.rules" then return engine_view end
-  if not views[name] then
-    local mod = require(name)
-    views[name] = type(mod) ~= "table" and mod or setmetatable({}, {
-      __index = mod,
-      __newindex = function() error("safe mode: module '" .. name .. "' is read-only to sandboxed code", 2) end,
-    })
-  end
-  return views[name]
-end
-local safe_require = M.safe_require
-
-function M.safe_mlsh()
-  local mlsh = require "mlsh"
-  return { version = mlsh.version, json = safe_require "mlsh.json", types = safe_require "mlsh.types",
-           spec = safe_require "mlsh.spec", optable = safe_require "mlsh.optable" }
-end
-
--- Model methods that change files or the model itself are not reachable from safe rules.
-local BLOCKED = { save = true, close = true, _set_spec = true, _read = true }
-local proxies = setmetatable({}, { __mode = "k" })
--- owned: the sandboxed code loaded this model itself, so it may close it.
-function M.read_only(m, owned)
-  if proxies[m] then return proxies[m] end
-  local p = setmetatable({}, {
-    __index = function(_, k)
-      if BLOCKED[k] and not (owned and k == "close") then
-        error("safe mode: " .. tostring(k) .. " is not available to rules", 2)
-      end
-      local v = m[k]
-      if type(v) == "function" then return function(self, ...) return v(self == _ and m or self, ...) end end
-      return v
-    end,
-    __newindex = function() error("safe mode: models are read-only to rules", 2) end,
-    __tostring = function() return tostring(m) end,
-  })
-  proxies[m] = p
-  return p
-end
-
--- Call f(...) under the safe-mode budgets; returns pcall-style results.
-function M.guarded_call(label, f, ...)
-  if not M.safe then return pcall(f, ...) end
-  local sandbox = require("mlsh.core").sandbox
-  local co = coroutine.create(f)
-  local used = sandbox and sandbox.available() and sandbox.memory()
-  debug.sethook(co, function()
-    error(string.format("%s exceeded its budget of %d instructions", label, M.SAFE_INSTRUCTIONS), 0)
-  end, "", M.SAFE_INSTRUCTIONS)
-  if used then sandbox.set_memory_limit(used + M.SAFE_MEMORY) end
-  -- no allocation here until the limit is lifted: the rule may have used up its budget
-  local ok, r1, r2, r3 = coroutine.resume(co, ...)
-  if used then sandbox.set_memory_limit(nil) end
-  if coroutine.status(co) == "suspended" then return false, label .. " yielded, which rules may not do" end
-  if not ok and r1 == "not enough memory" then
-    co = nil
-    collectgarbage()
-    return false, string.format("%s exceeded its memory budget of %d MiB", label, M.SAFE_MEMORY >> 20)
-  end
-  return ok, r1, r2, r3
-end
-
--- A fresh environment per rule file: no rule sees another's globals. on_fallback receives the
--- fallback{} declarations (playbook and checklist files reuse this environment without it).
+-- A rule file's environment: the sandbox's, plus fallback{} (its declarations go to on_fallback).
 function M.environment(where, on_fallback)
-  local env = {}
-  for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
-  env.string, env.table, env.math, env.utf8 = shallow(string), shallow(table), shallow(math), shallow(utf8)
-  env.string.dump = nil -- no bytecode out of a rule, and no `load` to bring it back
-  env.os = { time = os.time, clock = os.clock, date = os.date, getenv = os.getenv }
-  env.require = M.safe and safe_require or require
-  env.mlsh = M.safe and M.safe_mlsh() or require "mlsh"
-  -- stdout belongs to the command (one JSON object): rule diagnostics go to stderr
-  env.print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    io.stderr:write(where, ": ", table.concat(parts, "\t"), "\n")
-  end
+  local env = sandbox.environment(where)
   env.fallback = function(t)
     local fb, err = M.validate_fallback(t, where)
     if not fb then error(err, 2) end
     on_fallback(fb)
     return fb
   end
-  env._G = env
   return env
 end
 
@@ -288,7 +179,7 @@ function M.load_file(path)
   local env = M.environment(path, function(fb) fallbacks[#fallbacks + 1] = fb end)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then return nil, err end
-  local ok, res = M.guarded_call("rule file " .. path, chunk)
+  local ok, res = sandbox.guarded_call("rule file " .. path, chunk)
   if not ok then
     res = tostring(res)
     return nil, res:find(path, 1, true) and res or (path .. ": " .. res)
@@ -307,16 +198,15 @@ function M.load_file(path)
   return out
 end
 
+-- The *.lua files of a folder (not hidden ones), sorted; {} when it cannot be read.
 local function list_lua(dir)
-  local p = io.popen("ls -1 -- '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
   local files = {}
-  for name in p:lines() do
-    if name:match("%.lua$") then files[#files + 1] = name end
+  for _, e in ipairs(require("mlsh.core").fs.list(dir) or {}) do
+    if not e.dir and e.name:match("%.lua$") and e.name:sub(1, 1) ~= "." then files[#files + 1] = e.name end
   end
-  p:close()
-  table.sort(files)
   return files
 end
+M.list_lua = list_lua
 
 -- Load every *.lua of a folder (not recursive). Returns {rules, fallbacks, errors = {{file, message}}}.
 function M.load_dir(dir)
@@ -341,8 +231,8 @@ function M.home()
   if ok and type(home) == "string" then return home end
   local env = os.getenv("MLSH_HOME")
   if env and env ~= "" then return env end
-  local path = package.searchpath("mlsh.rules", package.path)
-  return path and path:match("^(.*)/lua/mlsh/rules%.lua$") or nil
+  local path = package.searchpath("mlsh.engine.rules", package.path)
+  return path and path:match("^(.*)/lua/mlsh/engine/rules%.lua$") or nil
 end
 
 -- The folders to read, in order (a later rule with the same id replaces an earlier one):
@@ -590,8 +480,8 @@ function M.run(m, set, opts)
       for _, entry in ipairs(scope) do
         local sub, label = entry.model, entry.label
         local ok, applies = true, true
-        if M.safe then sub = M.read_only(sub) end
-        if rule.applies then ok, applies = M.guarded_call("rule " .. rule.id, rule.applies, sub) end
+        if sandbox.safe then sub = sandbox.read_only(sub) end
+        if rule.applies then ok, applies = sandbox.guarded_call("rule " .. rule.id, rule.applies, sub) end
         if not ok then
           findings[#findings + 1] = error_finding(rule, "raised in applies()", applies, label)
         elseif applies then
@@ -606,7 +496,7 @@ function M.run(m, set, opts)
           end
           function ctx.placement()
             if not shared.placement then
-              shared.placement = require("mlsh.placement").simulate(m, { compute_units = ctx.compute_units,
+              shared.placement = require("mlsh.placement.coreml").simulate(m, { compute_units = ctx.compute_units,
                 target = opts.target, fallbacks = opts.fallbacks or set.fallbacks, device = opts.device })
             end
             return shared.placement
@@ -635,7 +525,7 @@ function M.run(m, set, opts)
             end
             return out
           end
-          local cok, res = M.guarded_call("rule " .. rule.id, rule.check, sub, ctx)
+          local cok, res = sandbox.guarded_call("rule " .. rule.id, rule.check, sub, ctx)
           if not cok then
             findings[#findings + 1] = error_finding(rule, "raised", res, label)
           else
@@ -702,4 +592,7 @@ function M.findings_json(findings)
   return out
 end
 
-return M
+-- rules.safe: the sandbox's switch, read through (it changes with --safe / mlsh.safe()).
+return setmetatable(M, { __index = function(_, k)
+  if k == "safe" or k == "SAFE_INSTRUCTIONS" or k == "SAFE_MEMORY" or k == "SAFE_MODULES" then return sandbox[k] end
+end })

@@ -1,4 +1,4 @@
--- mlsh.compiled — compiled .mlmodelc folders. Their spec is not shipped, so mlsh rebuilds the
+-- mlsh.model.compiled — compiled .mlmodelc folders. Their spec is not shipped, so mlsh rebuilds the
 -- part it can from what is there: metadata.json (spec version, I/O schema, model type) and the
 -- model.mil text (the ML program, parsed by core.miltext) or model.espresso.net (layer types).
 local core = require "mlsh.core"

@@ -1,9 +1,9 @@
--- mlsh.constexpr — decompression of Core ML compressed weights: evaluates constexpr_* ops (and
+-- mlsh.model.constexpr — decompression of Core ML compressed weights: evaluates constexpr_* ops (and
 -- chains of them) to dense mlsh.Array values, exactly as Core ML computes them (reference:
 -- coremltools' ops/defs/iOS16/constexpr_ops.py and iOS18/compression.py), and describes what
 -- compression a chain is.
 --
---   local cx = require "mlsh.constexpr"
+--   local cx = require "mlsh.model.constexpr"
 --   local a = cx.dense(m, op)          -- op: an Op of m:ops() (the final op of a chain); Array in the
 --                                      -- op's output dtype (fp16 outputs are rounded to fp16)
 --   local outs = cx.eval(m, op)        -- every output: {dtype, shape, array = Array} (masks as codes)

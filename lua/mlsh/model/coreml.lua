@@ -1,11 +1,16 @@
--- mlsh.model — the user API over a loaded model: features, functions, ops, layers, pipelines,
+-- mlsh.model.coreml — the user API over a loaded model: features, functions, ops, layers, pipelines,
 -- weights. It installs methods and property getters on the mlsh.Model metatable (core.model),
 -- and the same functions serve pipeline sub-models (plain tables wrapping a spec Message).
 local core = require "mlsh.core"
 local types = require "mlsh.types"
 
 local M = {}
-local methods, props = core.model.methods, core.model.props
+-- The one method table of Core ML models (every container format but ONNX): methods[k] is m:k(),
+-- props[k](m) is m.k. A new Model method goes here (function methods.name(m, ...) ... end).
+local methods, props = {}, {}
+for k, f in pairs(core.model.raw) do methods[k] = f end
+M.methods, M.props = methods, props
+M.api = { methods = methods, props = props }
 
 -- A "view" is anything with :spec() and :root() (the Model userdata that owns weight files).
 local SubModel = {}
@@ -347,12 +352,20 @@ function methods.submodels(m)
 end
 
 -- ---- weights -------------------------------------------------------------------------------------
-M.weights = require "mlsh.weights"
+M.weights = require "mlsh.model.weights"
 function methods.weights(m) return cached(m, "weights", function() return M.weights.collect(m, root_of(m)) end) end
+-- m:inventory([opts]): weights grouped for the weights command (mlsh.model.weights)
+function methods.inventory(m, opts) return M.weights.inventory(m, root_of(m), opts) end
 
--- ---- misc ----------------------------------------------------------------------------------------
+-- ---- analyses, loaded when first asked for -------------------------------------------------------
 function methods.info(m) return require("mlsh.info").build(m) end
 function methods.summary(m) return require("mlsh.info").text(m) end
+-- m:save(path [, {in_place = true}])
+function methods.save(m, path, opts) return require("mlsh.model.writer").save_model(m, path, opts) end
+-- m:required_spec(): the minimum specification version and why (mlsh.required_spec)
+function methods.required_spec(m) return require("mlsh.required_spec").explain(m) end
+-- m:placement([opts]): where Core ML would run each op (mlsh.placement.coreml)
+function methods.placement(m, opts) return require("mlsh.placement.coreml").simulate(m, opts) end
 
 M.submodel = submodel
 M.SubModel = SubModel

@@ -1,4 +1,4 @@
--- mlsh.weights — every weight of a model as a Weight object: where it lives and what it is.
+-- mlsh.model.weights — every weight of a model as a Weight object: where it lives and what it is.
 -- Two views:
 --   m:weights()    the stored tensors: const ops (blob-file or immediate tensors) and constexpr_*
 --                  ops' blob parameters (`name.param`, values as stored: indices, scales, ...);
@@ -10,7 +10,7 @@
 -- Nothing is read until :values().
 local core = require "mlsh.core"
 local types = require "mlsh.types"
-local constexpr = require "mlsh.constexpr"
+local constexpr = require "mlsh.model.constexpr"
 
 local M = {}
 local Weight = {}
@@ -463,10 +463,6 @@ function M.compression_summary(m)
   end
   if out.count == 0 then return nil end
   return out
-end
-
-core.model.methods.inventory = function(m, opts)
-  return M.inventory(m, type(m) == "table" and rawget(m, "_root") or m, opts)
 end
 
 return M

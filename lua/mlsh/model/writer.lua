@@ -1,4 +1,4 @@
--- mlsh.writer — saving models: validate, repack the weight file, write the container atomically.
+-- mlsh.model.writer — saving models: validate, repack the weight file, write the container atomically.
 --   writer.save(spec, read_blob, path, opts)   spec: a Model Message; read_blob(file, offset, value)
 --     returns dtype, bytes, n for a BlobFileValue; opts.in_place allows replacing opts.source;
 --     opts.uuid (a function returning UUID strings) makes the manifest reproducible.
@@ -139,7 +139,7 @@ function M.validate(spec, read_blob)
       local tv = v.immediateValue.tensor
       local kind = tv:which("floats")
       if kind == "bytes" then
-        local want = require("mlsh.weights").nbytes(t.dtype, n)
+        local want = require("mlsh.model.weights").nbytes(t.dtype, n)
         local got = #tv.bytes.values
         if want and t.dtype ~= "string" and got ~= want then
           err("%s: value of %s%s holds %d bytes, its type needs %d", label, t.dtype, types.type_string(t):sub(#t.dtype + 1), got, want)
@@ -155,7 +155,7 @@ function M.validate(spec, read_blob)
       if not ok or not dtype then
         err("%s: blob %s@%d cannot be read: %s", label, v.blobFileValue.fileName, v.blobFileValue.offset, tostring(ok and bytes or dtype))
       else
-        local want = require("mlsh.weights").nbytes(t.dtype, n)
+        local want = require("mlsh.model.weights").nbytes(t.dtype, n)
         if dtype ~= t.dtype then err("%s: blob holds %s data, the value is typed %s", label, dtype, t.dtype)
         elseif want and #bytes ~= want then err("%s: blob holds %d bytes, type %s needs %d", label, #bytes, types.type_string(t), want) end
       end
@@ -174,11 +174,13 @@ end
 M.kind_of = kind_of
 
 local function same_path(a, b)
+  -- as `realpath -m`: a path that does not exist yet resolves through its folder
   local function real(p)
-    local h = io.popen("realpath -m -- '" .. p:gsub("'", "'\\''") .. "' 2>/dev/null")
-    local r = h:read("l")
-    h:close()
-    return r or p
+    local r = core.fs.realpath(p)
+    if r then return r end
+    local dir, base = p:match("^(.*)/([^/]*)$")
+    local rd = core.fs.realpath(dir and (dir == "" and "/" or dir) or ".")
+    return rd and (rd:gsub("/$", "") .. "/" .. (base or p)) or p
   end
   return a and b and real(a) == real(b)
 end
@@ -281,18 +283,18 @@ function M.model_reader(m)
     local t = value and types.value_type(value.type)
     local n = t and types.count(t.shape)
     if not n then
-      local bits = require("mlsh.weights").nbytes(meta.dtype, 8)
+      local bits = require("mlsh.model.weights").nbytes(meta.dtype, 8)
       n = bits and (meta.size * 8 // bits - meta.padding_bits // math.max(1, bits // 8)) or meta.size
     end
     local bytes = assert(m:_blob_bytes(file, offset))
-    local want = require("mlsh.weights").nbytes(meta.dtype, n)
+    local want = require("mlsh.model.weights").nbytes(meta.dtype, n)
     if want and want < #bytes then bytes = bytes:sub(1, want) end
     return meta.dtype, bytes, n
   end
 end
 
--- m:save(path [, {in_place = true}])
-core.model.methods.save = function(m, path, opts)
+-- m:save(path [, {in_place = true}]) (the method lives in mlsh.model.coreml)
+function M.save_model(m, path, opts)
   opts = opts or {}
   opts.source = m.path
   return M.save(m.spec, M.model_reader(m), path, opts)

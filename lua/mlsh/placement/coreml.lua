@@ -1,9 +1,9 @@
--- mlsh.placement — predict where Core ML runs each op (ANE, GPU or CPU) for a compute-unit setting,
+-- mlsh.placement.coreml — predict where Core ML runs each op (ANE, GPU or CPU) for a compute-unit setting,
 -- from the eligibility data in mlsh.optable, and summarise it: segments (maximal runs on one
 -- device), transitions, ANE coverage by op count and by estimated work, and the ranked ops that cut
 -- the ANE runs ("cut-makers") with a fix for each.
 --
---   local placement = require "mlsh.placement"
+--   local placement = require "mlsh.placement.coreml"
 --   local p = placement.simulate(m, { compute_units = "ALL", target = 8, fallbacks = {...}, device = nil })
 --   p.ops[i]        = {function, op, type, device, reason, why, flops, bytes, work, model?, index}
 --   p.segments[i]   = {device, first, last, count, function, model?, work}
@@ -476,7 +476,7 @@ local function fallback_for(node, ctx, notes)
     if match and os_matches(fb.os, ctx.os) then
       local ok, res = true, true
       if fb.when then
-        ok, res = require("mlsh.rules").guarded_call("fallback for " .. tostring(fb.op), fb.when, node.raw, { node = node, compute_units = ctx.compute_units, target = ctx.target,
+        ok, res = require("mlsh.sandbox").guarded_call("fallback for " .. tostring(fb.op), fb.when, node.raw, { node = node, compute_units = ctx.compute_units, target = ctx.target,
           os = ctx.os, ["function"] = node["function"], model = ctx.model })
       end
       if not ok then
@@ -733,6 +733,4 @@ function M.to_json(p)
            notes = json.array(p.notes) }
 end
 
-require("mlsh.core").model.methods.placement = function(m, opts) return M.simulate(m, opts) end
--- pipeline sub-models look methods up in the same table (mlsh.model's SubModel)
 return M

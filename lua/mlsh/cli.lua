@@ -1,2 +1,0 @@
--- temporary alias while requires move to mlsh.cli.main (removed in the next commit)
-return require "mlsh.cli.main"
