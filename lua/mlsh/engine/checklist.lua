@@ -10,6 +10,7 @@
 -- A checklist file returns {id, title, items = {{id, text, check?, ask?, fix?}}}; check(model, ctx)
 -- returns "pass" | "fail" | nil (cannot tell) and the evidence. ctx is mlsh.playbook's context.
 local playbook = require "mlsh.engine.playbook"
+local sandbox = require "mlsh.sandbox"
 
 local M = {}
 
@@ -106,9 +107,8 @@ local function run_item(list, it, ctx)
   if not ctx.model then
     return "unknown", ctx.load_error and ("the model could not be read: " .. ctx.load_error) or "no model given"
   end
-  local rules = require "mlsh.engine.rules"
-  local model = rules.safe and ctx.model and rules.read_only(ctx.model) or ctx.model
-  local ok, status, evidence = rules.guarded_call("checklist item " .. tostring(it.id), it.check, model, ctx)
+  local model = sandbox.safe and ctx.model and sandbox.read_only(ctx.model) or ctx.model
+  local ok, status, evidence = sandbox.guarded_call("checklist item " .. tostring(it.id), it.check, model, ctx)
   if not ok then
     ctx:note(string.format("check of item '%s' in checklist '%s' raised: %s", it.id, list.id, (tostring(status):gsub("\n.*", ""))))
     return "unknown", "the check raised an error"

@@ -465,79 +465,73 @@ local function error_finding(rule, what, err, label)
            location = label and { model = label } or {}, rule_error = true }
 end
 
+-- The ctx a rule's check receives: the run's options, report(), and the model's facts (one
+-- mlsh.facts object per run: placement and the required spec are computed once for all rules).
+local function rule_context(opts, facts, sub, label, root, reported)
+  local ctx = {
+    target = opts.target, target_name = opts.target and spec.target_name(opts.target) or nil,
+    compute_units = opts.compute_units or "ALL", options = opts.options or {}, model_label = label, root = root,
+  }
+  function ctx.report(a, b) reported[#reported + 1] = (a == ctx) and b or a end
+  function ctx.placement() return facts:placement() end
+  function ctx.required_spec() return facts:required_spec() end
+  local function pick(list, first, pred)
+    if type(first) ~= "table" or first ~= ctx then pred = first end
+    local out = {}
+    for _, x in ipairs(list) do
+      local keep = pred == nil or (type(pred) == "string" and x.type == pred)
+        or (type(pred) == "table" and pred[x.type]) or (type(pred) == "function" and pred(x))
+      if keep then out[#out + 1] = x end
+    end
+    return out
+  end
+  function ctx.ops(first, pred) return pick(sub:ops(), first, pred) end
+  function ctx.layers(first, pred) return pick(sub:layers(), first, pred) end
+  return ctx
+end
+
+-- One rule over one (sub)model: its findings appended to `findings`.
+local function run_rule(rule, entry, opts, facts, root, findings)
+  local sub, label = entry.model, entry.label
+  local ok, applies = true, true
+  if sandbox.safe then sub = sandbox.read_only(sub) end
+  if rule.applies then ok, applies = sandbox.guarded_call("rule " .. rule.id, rule.applies, sub) end
+  if not ok then
+    findings[#findings + 1] = error_finding(rule, "raised in applies()", applies, label)
+    return
+  end
+  if not applies then return end
+  local reported = {}
+  local ctx = rule_context(opts, facts, sub, label, root, reported)
+  local cok, res = sandbox.guarded_call("rule " .. rule.id, rule.check, sub, ctx)
+  if not cok then
+    findings[#findings + 1] = error_finding(rule, "raised", res, label)
+    return
+  end
+  if type(res) == "table" then
+    for _, f in ipairs(res) do reported[#reported + 1] = f end
+  end
+  for _, f in ipairs(reported) do
+    local nf, err = normalize(rule, f, label)
+    findings[#findings + 1] = nf or error_finding(rule, "reported a malformed finding", err, label)
+  end
+end
+
 -- Run the selected rules over a model. opts: target (spec number), compute_units, select (predicate),
 -- fallbacks (defaults to set.fallbacks), options (free table for rules, e.g. memory_budget),
--- placement / required (precomputed results to share). Returns the findings, sorted.
+-- placement / required (precomputed results to share), facts (an mlsh.facts object to read them
+-- from). Returns the findings, sorted, and {placement, required} as far as the rules asked.
 function M.run(m, set, opts)
   opts = opts or {}
+  local facts = opts.facts or require("mlsh.facts").new(m, { compute_units = opts.compute_units or "ALL",
+    target = opts.target, fallbacks = opts.fallbacks or set.fallbacks, device = opts.device,
+    placement = opts.placement, required = opts.required })
   local findings = {}
-  local shared = { placement = opts.placement, required = opts.required }
-  local target_name = opts.target and spec.target_name(opts.target) or nil
   local models = each_model(m)
   for _, rule in ipairs(set.rules) do
     if not opts.select or opts.select(rule) then
-      local scope = rule.scope == "model" and { models[1] } or models
-      for _, entry in ipairs(scope) do
-        local sub, label = entry.model, entry.label
-        local ok, applies = true, true
-        if sandbox.safe then sub = sandbox.read_only(sub) end
-        if rule.applies then ok, applies = sandbox.guarded_call("rule " .. rule.id, rule.applies, sub) end
-        if not ok then
-          findings[#findings + 1] = error_finding(rule, "raised in applies()", applies, label)
-        elseif applies then
-          local ctx = {
-            target = opts.target, target_name = target_name, compute_units = opts.compute_units or "ALL",
-            options = opts.options or {}, model_label = label, root = m,
-          }
-          local reported = {}
-          function ctx.report(a, b)
-            local f = (a == ctx) and b or a
-            reported[#reported + 1] = f
-          end
-          function ctx.placement()
-            if not shared.placement then
-              shared.placement = require("mlsh.placement.coreml").simulate(m, { compute_units = ctx.compute_units,
-                target = opts.target, fallbacks = opts.fallbacks or set.fallbacks, device = opts.device })
-            end
-            return shared.placement
-          end
-          function ctx.required_spec()
-            if not shared.required then shared.required = require("mlsh.required_spec").explain(m) end
-            return shared.required
-          end
-          function ctx.ops(_, pred)
-            if type(_) ~= "table" or _ ~= ctx then pred = _ end
-            local out = {}
-            for _, op in ipairs(sub:ops()) do
-              local keep = pred == nil or (type(pred) == "string" and op.type == pred)
-                or (type(pred) == "table" and pred[op.type]) or (type(pred) == "function" and pred(op))
-              if keep then out[#out + 1] = op end
-            end
-            return out
-          end
-          function ctx.layers(_, pred)
-            if type(_) ~= "table" or _ ~= ctx then pred = _ end
-            local out = {}
-            for _, l in ipairs(sub:layers()) do
-              local keep = pred == nil or (type(pred) == "string" and l.type == pred)
-                or (type(pred) == "table" and pred[l.type]) or (type(pred) == "function" and pred(l))
-              if keep then out[#out + 1] = l end
-            end
-            return out
-          end
-          local cok, res = sandbox.guarded_call("rule " .. rule.id, rule.check, sub, ctx)
-          if not cok then
-            findings[#findings + 1] = error_finding(rule, "raised", res, label)
-          else
-            if type(res) == "table" then
-              for _, f in ipairs(res) do reported[#reported + 1] = f end
-            end
-            for _, f in ipairs(reported) do
-              local nf, err = normalize(rule, f, label)
-              findings[#findings + 1] = nf or error_finding(rule, "reported a malformed finding", err, label)
-            end
-          end
-        end
+      for _, entry in ipairs(rule.scope == "model" and { models[1] } or models) do
+        run_rule(rule, entry, opts, facts, m, findings)
       end
     end
   end
@@ -549,7 +543,7 @@ function M.run(m, set, opts)
     return a._order < b._order
   end)
   for _, f in ipairs(findings) do f._order = nil end
-  return findings, shared
+  return findings, { placement = facts._cache.placement or nil, required = facts._cache.required or nil }
 end
 
 -- Count findings by severity.
