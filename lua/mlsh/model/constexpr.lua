@@ -23,8 +23,7 @@ local types = require "mlsh.types"
 
 local M = {}
 
-M.BITS = { uint1 = 1, uint2 = 2, uint3 = 3, uint4 = 4, uint6 = 6, uint8 = 8, int4 = 4, int8 = 8,
-           int16 = 16, uint16 = 16, int32 = 32, uint32 = 32, fp16 = 16, fp32 = 32, bool = 8 }
+M.BITS = types.BITS -- the C core's dtype table
 local UNSIGNED_CODES = { uint1 = true, uint2 = true, uint3 = true, uint4 = true, uint6 = true, uint8 = true }
 
 -- The ops this module evaluates (every constexpr op of the iOS16..iOS18 opsets).
@@ -266,9 +265,9 @@ end
 
 -- Raw integer codes of a quantized tensor, one byte each (two's complement for signed types), and
 -- the offset that turns a byte into its value; nil when the data is not stored as codes.
-local CODE_BITS = { int8 = 8, uint8 = 8, int4 = 4, uint4 = 4, uint1 = 1, uint2 = 2, uint3 = 3, uint6 = 6 }
+local CODE_TYPES = { int8 = true, uint8 = true, int4 = true, uint4 = true, uint1 = true, uint2 = true, uint3 = true, uint6 = true }
 local function raw_codes(v)
-  local bits = CODE_BITS[v.dtype]
+  local bits = CODE_TYPES[v.dtype] and M.BITS[v.dtype]
   if not bits then return nil end
   if v.codes then return v.codes, bits, v.dtype:sub(1, 1) == "i" end
   if not v.msg then return nil end

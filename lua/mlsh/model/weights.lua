@@ -17,13 +17,7 @@ local Weight = {}
 Weight.__index = Weight
 M.Weight = Weight
 
-local function nbytes(dtype, n)
-  local bits = ({ fp16 = 16, fp32 = 32, fp64 = 64, bf16 = 16, int8 = 8, uint8 = 8, int16 = 16, uint16 = 16,
-                  int32 = 32, uint32 = 32, int64 = 64, uint64 = 64, int4 = 4, uint4 = 4, uint1 = 1, uint2 = 2,
-                  uint3 = 3, uint6 = 6, bool = 8 })[dtype]
-  if not bits or not n then return nil end
-  return (n * bits + 7) // 8
-end
+local nbytes = types.nbytes
 M.nbytes = nbytes
 
 -- Dense float values (an mlsh.Array shaped like the weight); inventory entries of compressed
@@ -268,8 +262,9 @@ local function chain_storage(chain)
   return bytes, blob
 end
 
-local DENSE_BITS = { fp16 = 16, fp32 = 32, fp64 = 64, bf16 = 16, int8 = 8, uint8 = 8, int16 = 16, uint16 = 16,
-                     int32 = 32, uint32 = 32, int64 = 64, uint64 = 64 }
+-- the element types a weight is stored densely in (their widths: types.BITS)
+local DENSE = { fp16 = true, fp32 = true, fp64 = true, bf16 = true, int8 = true, uint8 = true, int16 = true, uint16 = true,
+                int32 = true, uint32 = true, int64 = true, uint64 = true }
 
 local function users_of(fn)
   local users = {}
@@ -338,7 +333,7 @@ local function inventory_mil(m, root, out, storage_by_op)
           for i, u in ipairs(consumers) do e.consumers[i] = { op = u.op, type = u.type, param = u.param } end
           e.block_output = outputs[o.name] or nil
           e.depth = op.depth
-          e.dense_bytes = DENSE_BITS[e.dtype] and (n * DENSE_BITS[e.dtype] + 7) // 8 or e.bytes
+          e.dense_bytes = DENSE[e.dtype] and nbytes(e.dtype, n) or e.bytes
           e.os = e.min_spec and OS_OF[e.min_spec] or nil
           out[#out + 1] = e
         end
