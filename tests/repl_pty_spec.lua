@@ -57,9 +57,9 @@ describe("dot commands", function()
       for i = 1, parts.n do parts[i] = tostring(parts[i]) end
       out[#out + 1] = table.concat(parts, "\t") .. "\n"
     end
-    io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do err[#err + 1] = x end end }
+    io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do err[#err + 1] = x end end } -- luacheck: ignore 122
     local ok, e = pcall(fn)
-    _G.print, io.stderr = saved_print, saved_stderr
+    _G.print, io.stderr = saved_print, saved_stderr -- luacheck: ignore 122
     assert(ok, e)
     return table.concat(out), table.concat(err)
   end
@@ -82,6 +82,7 @@ describe("dot commands", function()
     assert.matches("%*model1 ", out)
     out = capture(function() dot.run(".info", env) end)
     assert.matches("spec version 7", out)
+    local _
     _, err = capture(function() dot.run(".open /nonexistent.mlmodel", env) end)
     assert.matches("/nonexistent%.mlmodel", err)
     _, err = capture(function() dot.run(".open " .. R.fp16 .. " 2bad", env) end)

@@ -98,7 +98,7 @@ function M.dot(m, opts)
     end
     if current_seg then w("    }") end
     -- model inputs and outputs as ellipses
-    local inputs, outputs = {}, {}
+    local inputs = {}
     for _, o in ipairs(sq.ops) do
       local ins = io_names(o)
       for _, n in ipairs(ins) do

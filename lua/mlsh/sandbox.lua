@@ -114,7 +114,7 @@ function M.guarded_call(label, f, ...)
   if used then sandbox.set_memory_limit(nil) end
   if coroutine.status(co) == "suspended" then return false, label .. " yielded, which rules may not do" end
   if not ok and r1 == "not enough memory" then
-    co = nil
+    co = nil -- luacheck: ignore 311 (drop the coroutine so the collector can free what it holds)
     collectgarbage()
     return false, string.format("%s exceeded its memory budget of %d MiB", label, M.SAFE_MEMORY >> 20)
   end

@@ -597,7 +597,7 @@ function R.slice_by_index(ctx)
   local out = {}
   for i, len in ipairs(x.shape) do
     local s = stride[i] or 1
-    if sm[i] == true then
+    if sm[i] == true then -- luacheck: ignore 542
       -- dimension removed
     elseif len < 0 then
       out[#out + 1] = -1

@@ -191,7 +191,7 @@ function Function:_image_input(name, o)
   end
   local nonzero = type(bias) == "table" and next(bias) ~= nil or (type(bias) == "number" and bias ~= 0)
   if nonzero then
-    local b = bias
+    local b
     if type(bias) == "table" then
       if #bias ~= channels then fail("input '%s': bias has %d values for %d channels", name, #bias, channels) end
       b = M.tensor(dtype, bias, { 1, channels, 1, 1 })

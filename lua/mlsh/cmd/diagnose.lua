@@ -6,7 +6,7 @@ local mlsh = require "mlsh"
 local json = mlsh.json
 local playbook = require "mlsh.engine.playbook"
 local rules = require "mlsh.engine.rules"
-local args = require "mlsh.cli.args"
+local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "walk a symptom's playbook to the cause and fix (--list for symptoms)",
@@ -16,9 +16,9 @@ local C = {
     .. "       mlsh diagnose --list [--format json]",
 }
 
-C.FORMATS = args.FORMATS
+C.FORMATS = argparse.FORMATS
 -- the shared option helpers, also under diagnose's names (as before)
-C.parse_options, C.resolve_common, C.collect_answers = args.parse_options, args.resolve_common, args.collect_answers
+C.parse_options, C.resolve_common, C.collect_answers = argparse.parse_options, argparse.resolve_common, argparse.collect_answers
 
 -- Render a result document in `format` with the renderers of mlsh.report.*; returns the text.
 function C.render(kind, format, result, opts)

@@ -164,14 +164,6 @@ local function split_opts(opts)
   return policy, run
 end
 
--- Walk every op message of a block (nested blocks too), calling fn(op_msg).
-local function each_op(block, fn)
-  for _, op in ipairs(block.operations) do
-    fn(op)
-    for _, b in ipairs(op.blocks) do each_op(b, fn) end
-  end
-end
-
 -- Rename references to `renames[old] = new` in op inputs and block outputs.
 local function rename_refs(block, renames)
   local outs, changed = block.outputs, false

@@ -547,7 +547,7 @@ local function place_seq(seq, ctx, out_ops, notes)
       -- not on the ANE: GPU or CPU
       local g = v.GPU.v
       local heavy = M.HEAVY[node.entry and node.entry.category or ""]
-      local on_gpu = false
+      local on_gpu
       if not has_gpu or g == "no" then
         on_gpu = false
       elseif has_ane then

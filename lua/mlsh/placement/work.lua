@@ -67,7 +67,7 @@ function M.mil(node)
     if t.role == "out" then out_elems = out_elems + elems(t.shape)
     elseif not t.const then in_elems = math.max(in_elems, elems(t.shape)) end
   end
-  local typ, flops = node.type, nil
+  local typ, flops = node.type
   if HEAVY[typ] then
     flops = out_elems * HEAVY[typ](node)
   elseif typ == "conv_transpose" then
