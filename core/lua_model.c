@@ -9,6 +9,7 @@
  *   m:_blob(file, offset) -> {dtype, blob_dtype, size, data_offset, padding_bits} | nil, err
  *   m:_blob_header(file) -> {count, version} | nil, err
  *   m:_blob_values(file, offset, n [, dtype]) -> mlsh.Array | nil, err
+ *   m:_blob_stats(file, offset, n [, dtype]) -> the stats table of those values | nil, err (streamed)
  *   m:_blob_bytes(file, offset) -> string | nil, err
  *   m:close() (also __close/__gc).
  * Weight files are mapped on first use and stay mapped until close. */
@@ -197,8 +198,42 @@ static int l_blob_values(lua_State *L) {
               (long long)luaL_checkinteger(L, 3), (unsigned long long)b.size, (long long)n, mlsh_dtype_name(dt));
     return push_err(L, &e);
   }
-  mlsh_array *a = mlsh_array_push(L, (size_t)n);
+  mlsh_array *a = mlsh_array_push_uninit(L, (size_t)n); /* the decoder writes every element */
   mlsh_decode_f32(b.data, b.size, dt, (size_t)n, a->data);
+  return 1;
+}
+
+/* m:_blob_stats(file, offset, n [, dtype]): a:stats() of the blob's first n values, decoded in
+ * chunks on a stack buffer: no array is allocated and the values are read once. */
+static int l_blob_stats(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 4);
+  const char *dtname = luaL_optstring(L, 5, NULL);
+  mlsh_blob b;
+  mlsh_err e;
+  if (get_blob(L, m, &b, &e) != 0) return push_err(L, &e);
+  mlsh_dtype dt = dtname ? mlsh_dtype_from_name(dtname) : b.dtype;
+  if (dt == MLSH_DT_INVALID) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "blob at offset %lld has unknown data type %u", (long long)luaL_checkinteger(L, 3),
+              b.blob_dtype);
+    return push_err(L, &e);
+  }
+  if (n < 0 || mlsh_dtype_nbytes(dt, (size_t)n) > b.size) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "blob at offset %lld holds %llu bytes, too few for %lld %s values",
+              (long long)luaL_checkinteger(L, 3), (unsigned long long)b.size, (long long)n, mlsh_dtype_name(dt));
+    return push_err(L, &e);
+  }
+  enum { CHUNK = 4096 }; /* a multiple of 8 elements: every chunk starts on a byte for sub-byte types */
+  float buf[CHUNK];
+  mlsh_stats s;
+  mlsh_stats_init(&s);
+  unsigned bits = mlsh_dtype_bits(dt);
+  for (size_t i = 0; i < (size_t)n; i += CHUNK) {
+    size_t k = (size_t)n - i < CHUNK ? (size_t)n - i : CHUNK, at = i / 8 * bits;
+    mlsh_decode_f32((const uint8_t *)b.data + at, b.size - at, dt, k, buf);
+    mlsh_stats_add(&s, buf, k);
+  }
+  mlsh_stats_push(L, &s);
   return 1;
 }
 
@@ -259,7 +294,7 @@ static int l_tostring(lua_State *L) {
 static const luaL_Reg methods[] = {
   {"_format", l_format}, {"_path", l_path}, {"_spec", l_spec}, {"_set_spec", l_set_spec}, {"_cache", l_cache},
   {"_files", l_files}, {"_read", l_read}, {"_blob", l_blob}, {"_blob_header", l_blob_header},
-  {"_blob_values", l_blob_values}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
+  {"_blob_values", l_blob_values}, {"_blob_stats", l_blob_stats}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
 static const luaL_Reg meta[] = {
   {"__index", l_index}, {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
 

@@ -52,7 +52,10 @@ static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = (char **)lua_touserdata(L, 2);
   luaL_openlibs(L);
-  luaL_requiref(L, "mlsh.core", luaopen_mlsh_core, 0);
+  /* the core opens on first `require "mlsh.core"` (mlsh --version needs none of it) */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_mlsh_core);
+  lua_setfield(L, -2, "mlsh.core");
   lua_pop(L, 1);
   char home[PATH_MAX];
   if (!find_home(argv[0], home, sizeof home))

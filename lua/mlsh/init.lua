@@ -3,16 +3,14 @@
 --   local m = mlsh.load("Model.mlpackage")      -- raises "path: reason" on bad input
 --   local m, err = mlsh.try_load(path)          -- nil, "path: reason" instead
 --   m.spec_version, m.model_type, m:inputs(), m:functions(), m:ops(), m:layers(), m:weights() ...
--- Everything else is loaded when first used, so `mlsh --version` loads this file and the core only:
+-- Everything else is loaded when first used, so `mlsh --version` loads this file and no module:
 --   mlsh.json mlsh.types mlsh.model mlsh.writer mlsh.required_spec mlsh.placement mlsh.rules
 --   mlsh.builder mlsh.compress mlsh.constexpr mlsh.facts mlsh.sandbox mlsh.playbook mlsh.checklist
-local core = require "mlsh.core"
+local M = { version = "0.1.0" }
 
-local M = { core = core, version = "0.1.0" }
-
--- mlsh.<field> -> the module behind it, required on first access.
+-- mlsh.<field> -> the module behind it, required on first access (the C core too).
 local FIELDS = {
-  json = "mlsh.json", types = "mlsh.types", model = "mlsh.model.coreml", writer = "mlsh.model.writer",
+  core = "mlsh.core", json = "mlsh.json", types = "mlsh.types", model = "mlsh.model.coreml", writer = "mlsh.model.writer",
   required_spec = "mlsh.required_spec", placement = "mlsh.placement.coreml", rules = "mlsh.engine.rules",
   builder = "mlsh.builder", compress = "mlsh.compress", constexpr = "mlsh.model.constexpr",
   facts = "mlsh.facts", sandbox = "mlsh.sandbox", playbook = "mlsh.engine.playbook",
@@ -35,7 +33,7 @@ for old, new in pairs(M.LEGACY_MODULES) do
   if package.preload[old] == nil then package.preload[old] = function() return require(new) end end
 end
 
-local LOADER, SANDBOX = "mlsh.model", "mlsh.sandbox" -- by name: this file requires only the core
+local LOADER, SANDBOX = "mlsh.model", "mlsh.sandbox" -- by name: this file requires no module
 local models -- mlsh.model (the loader), loaded with the first model
 
 -- One path for both load flavours: nil, msg on failure.

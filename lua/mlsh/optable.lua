@@ -416,13 +416,7 @@ function optable.layer_min_spec(v, props)
   if props ~= nil then check_table("layer_min_spec", 2, props) end
   local e, err = merged_layer(v)
   if not e then return nil, err end
-  local n = e.min_spec
-  if props then
-    for _, b in ipairs(e.bumps or {}) do
-      if b.min_spec > n and spec._bump_matches(b, props) then n = b.min_spec end
-    end
-  end
-  return n
+  return spec.bumped(e.min_spec, e.bumps, props)
 end
 
 function optable.override_layer(v, patch)

@@ -10,7 +10,14 @@
 -- Nothing is read until :values().
 local core = require "mlsh.core"
 local types = require "mlsh.types"
-local constexpr = require "mlsh.model.constexpr"
+-- the decompressor, loaded when a compressed weight is first looked into (info needs none of it)
+local constexpr = setmetatable({}, { __index = function(t, k)
+  local cx = require "mlsh.model.constexpr"
+  setmetatable(t, { __index = cx })
+  return cx[k]
+end })
+-- (the op-type test alone does not need it)
+local function is_constexpr(op) return op and type(op.type) == "string" and op.type:match("^constexpr_") ~= nil end
 
 local M = {}
 local Weight = {}
@@ -43,8 +50,16 @@ function Weight:values()
   return a
 end
 
--- Statistics of the (decompressed) values: {count, min, max, mean, std, sparsity, ...}.
-function Weight:stats() return self:values():stats() end
+-- Statistics of the (decompressed) values: {count, min, max, mean, std, sparsity, ...}. A weight
+-- in a weight file is streamed through the C core (decoded once, no array allocated).
+function Weight:stats()
+  if self.storage == "blob" and not self.constexpr_op then
+    local st, err = self.root:_blob_stats(self.file, self.offset, self.count, self.dtype)
+    if not st then error(err, 2) end
+    return st
+  end
+  return self:values():stats()
+end
 
 -- The weight.bin metadata record (blob weights only).
 function Weight:blob()
@@ -283,7 +298,7 @@ M.users_of = users_of
 local function only_constexpr(list)
   if not list or #list == 0 then return false end
   for _, u in ipairs(list) do
-    if not constexpr.is_constexpr(u.op_ref) then return false end
+    if not is_constexpr(u.op_ref) then return false end
   end
   return true
 end
@@ -309,7 +324,7 @@ local function inventory_mil(m, root, out, storage_by_op)
             for k, v in pairs(sw) do e[k] = v end
             e.parts = { sw }
           end
-        elseif constexpr.is_constexpr(op) and op.type ~= "constexpr_lut_to_sparse" and op.type ~= "constexpr_sparse_blockwise_shift_scale" then
+        elseif is_constexpr(op) and op.type ~= "constexpr_lut_to_sparse" and op.type ~= "constexpr_sparse_blockwise_shift_scale" then
           local chain = constexpr.chain(op)
           local bytes, blob = chain_storage(chain)
           local parts = {}
@@ -442,7 +457,7 @@ function M.compression_summary(m)
     local users = users_of(fn)
     for _, op in ipairs(fn.all_ops) do
       local o = op.outputs[1]
-      if constexpr.is_constexpr(op) and o and not only_constexpr(users[o.name]) then
+      if is_constexpr(op) and o and not only_constexpr(users[o.name]) then
         local ok, d = pcall(constexpr.describe, nil, op)
         if ok then
           out.count = out.count + 1
