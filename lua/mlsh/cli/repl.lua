@@ -100,6 +100,7 @@ function M.complete(env, text, line)
     return out
   end
   local prefix, sep, partial = text:match("^(.-)([%.:])([%w_]*)$")
+  local listed = {} -- a name shadowed along the __index chain (env over _G) is proposed once
   local function add_keys(t, pre, want)
     local seen = {}
     while t and not seen[t] do
@@ -107,7 +108,9 @@ function M.complete(env, text, line)
       if type(t) == "table" then
         for k in pairs(t) do
           -- _private members stay hidden unless asked for by their leading underscore
-          if type(k) == "string" and k:sub(1, #want) == want and (k:sub(1, 1) ~= "_" or want:sub(1, 1) == "_") then
+          if type(k) == "string" and k:sub(1, #want) == want and (k:sub(1, 1) ~= "_" or want:sub(1, 1) == "_")
+              and not listed[pre .. k] then
+            listed[pre .. k] = true
             out[#out + 1] = pre .. k
           end
         end
