@@ -1,7 +1,8 @@
 -- mlsh.facts.compression — the compression facts of a model: which weights are palettized,
 -- quantized or pruned (and how), and how far the compressed weights are from an original model's.
--- Methods of the facts object (mlsh.facts); decompression is mlsh.model.constexpr's (the one Lua
--- decompressor) and the error metrics are the C kernel's (core.compress.metrics).
+-- Methods of the facts object (mlsh.facts); what a chain is (constexpr.describe) and its values
+-- (constexpr.dense) are mlsh.model.constexpr's, the error metrics the C kernel's
+-- (core.compress.metrics).
 local core = require "mlsh.core"
 local types = require "mlsh.types"
 local constexpr = require "mlsh.model.constexpr"
@@ -29,97 +30,56 @@ M.param = param
 
 local numel = constexpr.numel
 
-local function producer_of(op, name)
-  return name and op._producers and op._producers[name] or nil
-end
-
 local function entry(op, out, fields)
   local e = { op = op.name, name = out.name, ["function"] = op["function"] }
   for k, v in pairs(fields) do e[k] = v end
   return e
 end
 
--- One classifier per op type: (c, add, op, out, count). c collects the lists.
-local CLASSIFY = {}
-
-local function lut(c, add, op, out, count)
-  local lp = param(op, "lut") or {}
-  local idx = param(op, "indices") or param(op, "indices_nonzero_data") or {}
-  local ls = lp.shape or {}
-  local nbits
-  local groups, vector, granularity = 1, 1, "per_tensor"
-  if #ls <= 1 then
-    local n = ls[1] or 0
-    nbits = n > 0 and math.floor(math.log(n, 2) + 0.5) or nil
-  else
-    vector = ls[#ls]
-    nbits = BITS[idx.dtype or ""] or math.floor(math.log(math.max(ls[#ls - 1], 1), 2) + 0.5)
-    for i = 1, #ls - 2 do groups = groups * math.max(ls[i], 1) end
-    if groups > 1 then granularity = "per_grouped_channel" end
-  end
-  add(c.palettized, "palettization", entry(op, out, { nbits = nbits, granularity = granularity, groups = groups,
-    vector = vector, count = count, type = op.type }))
-  if op.type == "constexpr_lut_to_sparse" then
-    add(c.sparse, "pruning", entry(op, out, { count = count, type = op.type }))
+-- The records of one compression chain, from mlsh.model.constexpr's description of its final op
+-- (the one classifier of compressed weights): one stage per record list.
+local STAGE = {}
+function STAGE.palettized(c, add, op, out, count, d)
+  local groups = 1
+  if d.axis and d.group_size and d.group_size > 0 then groups = math.max(1, (out.shape[d.axis + 1] or 0) // d.group_size) end
+  add(c.palettized, "palettization", entry(op, out, { nbits = d.nbits, granularity = d.granularity, groups = groups,
+    vector = d.vector_size or 1, per_channel_scale = d.per_channel_scale or nil, count = count, type = op.type }))
+end
+function STAGE.quantized(c, add, op, out, count, d)
+  if d.dtype == "fp16" or d.dtype == "fp32" then return end -- a scale over float data is not a quantization
+  add(c.quantized, "quantization", entry(op, out, { dtype = d.dtype, bits = BITS[d.dtype or ""] or 8,
+    granularity = d.granularity, block_size = d.block_size, count = count, type = op.type }))
+end
+function STAGE.sparse(c, add, op, out, count, d)
+  add(c.sparse, "pruning", entry(op, out, { count = count, sparsity = d.sparsity, type = op.type }))
+end
+function STAGE.joint(c, add, op, out, count, d)
+  for _, st in ipairs(d.stages) do
+    local f = STAGE[st.kind]
+    if f then f(c, add, op, out, count, st) end
   end
 end
-CLASSIFY.constexpr_lut_to_dense, CLASSIFY.constexpr_lut_to_sparse = lut, lut
 
-local function scaled(c, add, op, out, count)
-  local data = param(op, "quantized_data") or param(op, "data") or param(op, "nonzero_data") or {}
-  local scale = param(op, "scale") or {}
-  local from = producer_of(op, data.name)
-  if from and from.type:match("^constexpr_lut") then
-    -- palettization with per-channel scale: the lut op is already counted
-    for _, p in ipairs(c.palettized) do
-      if p.op == from.name then p.per_channel_scale = true end
-    end
-  elseif data.dtype ~= "fp16" and data.dtype ~= "fp32" then -- a scale over float data is not a quantization
-    local ds, ss = data.shape or {}, scale.shape or {}
-    local granularity, block = "per_tensor", nil
-    if (numel(ss) or 1) > 1 then
-      granularity = "per_channel"
-      if #ss == #ds then
-        for i = 1, #ds do
-          if ss[i] > 1 and ss[i] < ds[i] then granularity, block = "per_block", ds[i] // ss[i] end
-        end
+-- The final ops of the compression chains: constexpr ops no other constexpr op reads.
+local function final_constexpr_ops(m)
+  local consumed, list = {}, {}
+  for _, op in ipairs(m:ops()) do
+    local ok, ins = pcall(op.inputs, op)
+    if constexpr.is_constexpr(op) then
+      for _, e in ipairs(ok and ins or {}) do
+        if e.name then consumed[e.name] = true end
       end
     end
-    add(c.quantized, "quantization", entry(op, out, { dtype = data.dtype, bits = BITS[data.dtype or ""] or 8,
-      granularity = granularity, block_size = block, count = count, type = op.type }))
   end
-  if op.type == "constexpr_sparse_blockwise_shift_scale" then
-    add(c.sparse, "pruning", entry(op, out, { count = count, type = op.type }))
+  for _, op in ipairs(m:ops()) do
+    local out = op.outputs[1]
+    if constexpr.is_constexpr(op) and out and not consumed[out.name] then list[#list + 1] = op end
   end
-end
-CLASSIFY.constexpr_affine_dequantize, CLASSIFY.constexpr_blockwise_shift_scale = scaled, scaled
-CLASSIFY.constexpr_sparse_blockwise_shift_scale = scaled
-
-function CLASSIFY.constexpr_sparse_to_dense(c, add, op, out, count)
-  local nz = param(op, "nonzero_data") or {}
-  local mask = param(op, "mask") or {}
-  local shape_p = param(op, "shape")
-  local dense = count or (mask.dtype == "uint1" and numel(mask.shape)) or nil
-  if not dense and shape_p and shape_p.value_msg then
-    local v = types.value(shape_p.value_msg)
-    if type(v) == "table" then dense = numel(v) end
-  end
-  local from = producer_of(op, nz.name)
-  local nnz = numel(nz.shape)
-  local sparsity = (dense and nnz and dense > 0) and (1 - nnz / dense) or nil
-  if not (from and from.type:match("^constexpr_")) then
-    add(c.sparse, "pruning", entry(op, out, { count = dense, sparsity = sparsity, type = op.type }))
-  else
-    for _, s in ipairs(c.sparse) do
-      if s.op == from.name then s.sparsity, s.name, s.count = sparsity, out.name, dense end
-    end
-  end
+  return list
 end
 
-local function activation(c, add, op)
-  add(c.activation, "activation", { op = op.name, type = op.type, ["function"] = op["function"] })
-end
-CLASSIFY.quantize, CLASSIFY.dequantize = activation, activation
+-- Activation quantization: quantize/dequantize ops (W8A8).
+local ACTIVATION = { quantize = true, dequantize = true }
 
 -- NeuralNetwork quantized weights (coremltools 4-6 quantization_utils).
 local function nn_quantized(m, add, c)
@@ -143,8 +103,8 @@ local function nn_quantized(m, add, c)
   end
 end
 
--- Classify the ML program's constexpr ops and activation quantization, and NeuralNetwork quantized
--- weights. Returns {palettized, quantized, sparse, activation, kinds = {palettization = n, ...}, any}.
+-- Classify the ML program's compression chains (by mlsh.model.constexpr.describe) and activation
+-- quantization, and NeuralNetwork quantized weights. Returns {palettized, quantized, sparse, activation, kinds = {palettization = n, ...}, any}.
 function methods:compression()
   return self:cached("compression", function()
     local c = { palettized = {}, quantized = {}, sparse = {}, activation = {},
@@ -155,11 +115,18 @@ function methods:compression()
       list[#list + 1] = e
       c.kinds[kind] = c.kinds[kind] + 1
     end
-    for _, op in ipairs(m:ops()) do
-      local f = CLASSIFY[op.type]
+    for _, op in ipairs(final_constexpr_ops(m)) do
+      local ok, d = pcall(constexpr.describe, m, op)
+      if not ok then ok, d = pcall(constexpr.describe, nil, op) end
+      local f = ok and STAGE[d.kind]
       if f then
-        local out = op.outputs[1] or {}
-        f(c, add, op, out, numel(out.shape))
+        local out = op.outputs[1]
+        f(c, add, op, out, numel(out.shape), d)
+      end
+    end
+    for _, op in ipairs(m:ops()) do
+      if ACTIVATION[op.type] then
+        add(c.activation, "activation", { op = op.name, type = op.type, ["function"] = op["function"] })
       end
     end
     nn_quantized(m, add, c)
