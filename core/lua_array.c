@@ -10,15 +10,20 @@
 
 #define ARRAY_MT "mlsh.Array"
 
-mlsh_array *mlsh_array_push(lua_State *L, size_t n) {
+mlsh_array *mlsh_array_push_uninit(lua_State *L, size_t n) {
   if (n > (SIZE_MAX - sizeof(mlsh_array)) / sizeof(float)) luaL_error(L, "array of %I elements is too large", (lua_Integer)n);
   mlsh_array *a = lua_newuserdatauv(L, sizeof(mlsh_array) + n * sizeof(float), 0);
   a->n = n;
   a->rank = 1;
   a->shape[0] = (int64_t)n;
   a->data = (float *)(a + 1);
-  memset(a->data, 0, n * sizeof(float));
   luaL_setmetatable(L, ARRAY_MT);
+  return a;
+}
+
+mlsh_array *mlsh_array_push(lua_State *L, size_t n) {
+  mlsh_array *a = mlsh_array_push_uninit(L, n);
+  memset(a->data, 0, n * sizeof(float));
   return a;
 }
 
@@ -34,7 +39,7 @@ mlsh_array *mlsh_array_arg(lua_State *L, int idx) {
   if (a) return a;
   luaL_checktype(L, idx, LUA_TTABLE);
   size_t n = (size_t)luaL_len(L, idx);
-  a = mlsh_array_push(L, n);
+  a = mlsh_array_push_uninit(L, n); /* every element is written below */
   for (size_t i = 0; i < n; i++) {
     lua_geti(L, idx, (lua_Integer)i + 1);
     int ok;
@@ -100,7 +105,7 @@ static int l_decode(lua_State *L) {
   size_t need = mlsh_dtype_nbytes(dt, n);
   if (need == SIZE_MAX || need > len)
     return luaL_error(L, "%I bytes cannot hold %I %s elements", (lua_Integer)len, (lua_Integer)n, mlsh_dtype_name(dt));
-  mlsh_array *a = mlsh_array_push(L, n);
+  mlsh_array *a = mlsh_array_push_uninit(L, n); /* the decoder writes every element */
   mlsh_decode_f32(s, len, dt, n, a->data);
   if (!lua_isnil(L, 4)) set_shape(L, 4, a);
   return 1;
@@ -182,36 +187,31 @@ static int l_slice(lua_State *L) {
   if (i < 1) i = 1;
   if (j > (lua_Integer)a->n) j = (lua_Integer)a->n;
   size_t n = j >= i ? (size_t)(j - i + 1) : 0;
-  mlsh_array *r = mlsh_array_push(L, n);
+  mlsh_array *r = mlsh_array_push_uninit(L, n);
   if (n) memcpy(r->data, a->data + (i - 1), n * sizeof(float));
   return 1;
 }
 
+void mlsh_stats_push(lua_State *L, const mlsh_stats *s) {
+  size_t cnt = s->n - s->nans;
+  lua_createtable(L, 0, 9);
+  lua_pushinteger(L, (lua_Integer)s->n); lua_setfield(L, -2, "count");
+  lua_pushnumber(L, cnt ? s->min : 0); lua_setfield(L, -2, "min");
+  lua_pushnumber(L, cnt ? s->max : 0); lua_setfield(L, -2, "max");
+  lua_pushnumber(L, mlsh_stats_mean(s)); lua_setfield(L, -2, "mean");
+  lua_pushnumber(L, mlsh_stats_std(s)); lua_setfield(L, -2, "std");
+  lua_pushnumber(L, s->sum); lua_setfield(L, -2, "sum");
+  lua_pushnumber(L, s->sumsq); lua_setfield(L, -2, "sum_sq");
+  lua_pushnumber(L, s->n ? (double)s->zeros / (double)s->n : 0); lua_setfield(L, -2, "sparsity");
+  lua_pushinteger(L, (lua_Integer)s->nans); lua_setfield(L, -2, "nan");
+}
+
 static int l_stats(lua_State *L) {
   mlsh_array *a = mlsh_array_check(L, 1);
-  double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
-  size_t zeros = 0, nans = 0;
-  for (size_t i = 0; i < a->n; i++) {
-    double v = a->data[i];
-    if (isnan(v)) { nans++; continue; }
-    sum += v;
-    sumsq += v * v;
-    if (v < mn) mn = v;
-    if (v > mx) mx = v;
-    if (v == 0) zeros++;
-  }
-  size_t cnt = a->n - nans;
-  double mean = cnt ? sum / (double)cnt : 0, var = cnt ? sumsq / (double)cnt - mean * mean : 0;
-  lua_createtable(L, 0, 9);
-  lua_pushinteger(L, (lua_Integer)a->n); lua_setfield(L, -2, "count");
-  lua_pushnumber(L, cnt ? mn : 0); lua_setfield(L, -2, "min");
-  lua_pushnumber(L, cnt ? mx : 0); lua_setfield(L, -2, "max");
-  lua_pushnumber(L, mean); lua_setfield(L, -2, "mean");
-  lua_pushnumber(L, var > 0 ? sqrt(var) : 0); lua_setfield(L, -2, "std");
-  lua_pushnumber(L, sum); lua_setfield(L, -2, "sum");
-  lua_pushnumber(L, sumsq); lua_setfield(L, -2, "sum_sq");
-  lua_pushnumber(L, a->n ? (double)zeros / (double)a->n : 0); lua_setfield(L, -2, "sparsity");
-  lua_pushinteger(L, (lua_Integer)nans); lua_setfield(L, -2, "nan");
+  mlsh_stats s;
+  mlsh_stats_init(&s);
+  mlsh_stats_add(&s, a->data, a->n);
+  mlsh_stats_push(L, &s);
   return 1;
 }
 

@@ -1,11 +1,17 @@
 /* lua_fs.c — binding for the writing side of the file system (see fsutil.h).
  * Lua: fs.write_atomic(path, bytes) ; fs.mkdir_p(path) ; fs.remove_tree(path) ;
  *      fs.replace_dir(src, dst) ; fs.zip_dir(src, prefix, dst) ; fs.exists(path) -> "file"|"dir"|nil ;
- *      fs.size(path) ; fs.zip_write(path, {{name=, data=}, ...} [, {store=true}]).
+ *      fs.size(path) ; fs.zip_write(path, {{name=, data=}, ...} [, {store=true}]) ;
+ *      fs.list(dir) -> {{name=, dir=bool}, ...} sorted by name, without . and .. | nil, err ;
+ *      fs.realpath(path) -> absolute path with no symlinks | nil, err.
  * Errors return nil, "path: reason". */
 #include "fsutil.h"
+#include <dirent.h>
+#include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static int result(lua_State *L, int rc, const mlsh_err *e) {
@@ -85,7 +91,64 @@ static int l_zip_write(lua_State *L) {
   return result(L, mlsh_zip_write(path, ents, (size_t)n, store, &e), &e);
 }
 
+static int push_errno(lua_State *L, const char *path) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", path, strerror(errno));
+  return 2;
+}
+
+static int by_name(lua_State *L) {
+  lua_getfield(L, 1, "name");
+  lua_getfield(L, 2, "name");
+  lua_pushboolean(L, strcmp(lua_tostring(L, -2), lua_tostring(L, -1)) < 0);
+  return 1;
+}
+
+static int l_list(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  DIR *d = opendir(dir);
+  if (!d) return push_errno(L, dir);
+  lua_newtable(L);
+  lua_Integer n = 0;
+  luaL_Buffer b;
+  struct dirent *ent;
+  while ((ent = readdir(d))) {
+    if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, dir);
+    luaL_addchar(&b, '/');
+    luaL_addstring(&b, ent->d_name);
+    luaL_pushresult(&b);
+    struct stat st;
+    int is_dir = stat(lua_tostring(L, -1), &st) == 0 && S_ISDIR(st.st_mode);
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, ent->d_name);
+    lua_setfield(L, -2, "name");
+    lua_pushboolean(L, is_dir);
+    lua_setfield(L, -2, "dir");
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  lua_pushcfunction(L, by_name);
+  lua_call(L, 2, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int l_realpath(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char buf[PATH_MAX];
+  if (!realpath(path, buf)) return push_errno(L, path);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
+  {"list", l_list}, {"realpath", l_realpath},
   {"write_atomic", l_write_atomic}, {"mkdir_p", l_mkdir_p}, {"remove_tree", l_remove_tree},
   {"replace_dir", l_replace_dir}, {"zip_dir", l_zip_dir}, {"exists", l_exists}, {"size", l_size}, {"zip_write", l_zip_write}, {NULL, NULL}};
 

@@ -1,22 +1,24 @@
 /* lua_model.c — binding for mlsh.Model: an opened model container plus its decoded spec.
- * Lua (the raw layer; lua/mlsh/model.lua adds the user API on the same metatable):
- *   core.model.open(path) -> Model | nil, err      (err names the file and the reason)
+ * Lua (the raw layer; lua/mlsh/model/ owns the user API, one method table per format):
+ *   core.model.open(path) -> Model | nil, err      (err names the file and the reason; the spec is
+ *       decoded by mlsh_model_decode, core/coreml.h)
+ *   core.model.format(m) -> "mlmodel"|"mlpackage"|"mlpackage.zip"|"mlmodelc"|"onnx"
+ *   core.model.attach(m, {methods=, props=}): the table m.key looks in (methods[key], else
+ *       props[key](m)); core.model.formats[fmt] holds those tables, core.model.raw the raw methods:
  *   m:_format() m:_path() m:_spec() m:_set_spec(msg) m:_files() m:_read(relpath [, max])
  *   m:_blob(file, offset) -> {dtype, blob_dtype, size, data_offset, padding_bits} | nil, err
  *   m:_blob_header(file) -> {count, version} | nil, err
  *   m:_blob_values(file, offset, n [, dtype]) -> mlsh.Array | nil, err
+ *   m:_blob_stats(file, offset, n [, dtype]) -> the stats table of those values | nil, err (streamed)
  *   m:_blob_bytes(file, offset) -> string | nil, err
- *   m:close() (also __close/__gc); core.model.methods / core.model.props: tables the Lua layer
- *   fills with methods and property getters (m.x calls props.x(m)); core.model.formats[fmt] =
- *   {methods=, props=} overrides them for one container format (e.g. "onnx").
+ *   m:close() (also __close/__gc).
  * Weight files are mapped on first use and stay mapped until close. */
 #include "blobfile.h"
 #include "container.h"
 #include "lua_array.h"
 #include "lua_model.h"
 #include "lua_proto.h"
-#include "onnx.h"
-#include "pbdepth.h"
+#include "coreml.h"
 #include <lauxlib.h>
 #include <string.h>
 
@@ -42,39 +44,16 @@ static int push_err(lua_State *L, const mlsh_err *e) {
 
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  lmodel *m = lua_newuserdatauv(L, sizeof *m, 2);
+  lmodel *m = lua_newuserdatauv(L, sizeof *m, 3);
   m->c = NULL;
   luaL_setmetatable(L, MODEL_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 2); /* cache table for the Lua layer */
   mlsh_err e;
   if (mlsh_container_open(path, &m->c, &e) != 0) return push_err(L, &e);
-  mlsh_format fmt = mlsh_container_format(m->c);
-  if (fmt == MLSH_FMT_MLMODELC) return 1; /* the Lua layer builds the spec from model.mil */
-  const uint8_t *data;
-  size_t len;
-  const char *name;
-  if (mlsh_container_spec(m->c, &data, &len, &name, &e) != 0) return push_err(L, &e);
-  if (len == 0) {
-    mlsh_fail(&e, name, "empty file, not a model");
-    return push_err(L, &e);
-  }
   ProtobufCMessage *msg = NULL;
-  if (fmt == MLSH_FMT_ONNX) {
-    if (mlsh_onnx_decode(data, len, name, &msg, &e) != 0) return push_err(L, &e);
-  } else {
-    const ProtobufCMessageDescriptor *d = mlsh_proto_find("CoreML.Specification.Model");
-    if (d && mlsh_pb_check_depth(d, data, len, name, &e) != 0) {
-      char why[sizeof e.msg];
-      snprintf(why, sizeof why, "%s", e.msg + strlen(name) + 2);
-      mlsh_fail(&e, name, "not a Core ML model (%s)", why);
-      return push_err(L, &e);
-    }
-    if (!d || !(msg = protobuf_c_message_unpack(d, NULL, len, data))) {
-      mlsh_fail(&e, name, "not a Core ML model (truncated or corrupt protobuf)");
-      return push_err(L, &e);
-    }
-  }
+  if (mlsh_model_decode(m->c, &msg, &e) != 0) return push_err(L, &e);
+  if (!msg) return 1; /* a compiled .mlmodelc: the Lua layer builds the spec from model.mil */
   mlsh_proto_push_root(L, msg);
   lua_setiuservalue(L, -2, 1);
   return 1;
@@ -219,8 +198,42 @@ static int l_blob_values(lua_State *L) {
               (long long)luaL_checkinteger(L, 3), (unsigned long long)b.size, (long long)n, mlsh_dtype_name(dt));
     return push_err(L, &e);
   }
-  mlsh_array *a = mlsh_array_push(L, (size_t)n);
+  mlsh_array *a = mlsh_array_push_uninit(L, (size_t)n); /* the decoder writes every element */
   mlsh_decode_f32(b.data, b.size, dt, (size_t)n, a->data);
+  return 1;
+}
+
+/* m:_blob_stats(file, offset, n [, dtype]): a:stats() of the blob's first n values, decoded in
+ * chunks on a stack buffer: no array is allocated and the values are read once. */
+static int l_blob_stats(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 4);
+  const char *dtname = luaL_optstring(L, 5, NULL);
+  mlsh_blob b;
+  mlsh_err e;
+  if (get_blob(L, m, &b, &e) != 0) return push_err(L, &e);
+  mlsh_dtype dt = dtname ? mlsh_dtype_from_name(dtname) : b.dtype;
+  if (dt == MLSH_DT_INVALID) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "blob at offset %lld has unknown data type %u", (long long)luaL_checkinteger(L, 3),
+              b.blob_dtype);
+    return push_err(L, &e);
+  }
+  if (n < 0 || mlsh_dtype_nbytes(dt, (size_t)n) > b.size) {
+    mlsh_fail(&e, mlsh_container_path(m->c), "blob at offset %lld holds %llu bytes, too few for %lld %s values",
+              (long long)luaL_checkinteger(L, 3), (unsigned long long)b.size, (long long)n, mlsh_dtype_name(dt));
+    return push_err(L, &e);
+  }
+  enum { CHUNK = 4096 }; /* a multiple of 8 elements: every chunk starts on a byte for sub-byte types */
+  float buf[CHUNK];
+  mlsh_stats s;
+  mlsh_stats_init(&s);
+  unsigned bits = mlsh_dtype_bits(dt);
+  for (size_t i = 0; i < (size_t)n; i += CHUNK) {
+    size_t k = (size_t)n - i < CHUNK ? (size_t)n - i : CHUNK, at = i / 8 * bits;
+    mlsh_decode_f32((const uint8_t *)b.data + at, b.size - at, dt, k, buf);
+    mlsh_stats_add(&s, buf, k);
+  }
+  mlsh_stats_push(L, &s);
   return 1;
 }
 
@@ -233,40 +246,22 @@ static int l_blob_bytes(lua_State *L) {
   return 1;
 }
 
-/* Look key up in table t (at top): a method is returned, a property getter is called. */
-static int lookup(lua_State *L, int is_props) {
-  lua_pushvalue(L, 2);
-  int t = lua_rawget(L, -2);
-  if (t == LUA_TNIL) {
-    lua_pop(L, 2);
-    return 0;
-  }
-  if (is_props) {
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-  }
-  return 1;
-}
-
-/* m.key: format-specific methods and properties (__formats[fmt]), then the generic ones. */
+/* m.key: one plain lookup in the method table of the model's format (set by core.model.attach
+ * from lua/mlsh/model/), then its property getters (called with m). Before attach (or for a
+ * model opened with core.model.open alone) only the raw methods below answer. */
 static int l_index(lua_State *L) {
-  lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
-  luaL_getmetatable(L, MODEL_MT);
-  if (m->c) {
-    lua_getfield(L, -1, "__formats");
-    if (lua_getfield(L, -1, mlsh_format_name(mlsh_container_format(m->c))) == LUA_TTABLE) {
-      lua_getfield(L, -1, "methods");
-      if (lookup(L, 0)) return 1;
-      lua_getfield(L, -1, "props");
-      if (lookup(L, 1)) return 1;
-    }
-    lua_pop(L, 2);
+  luaL_checkudata(L, 1, MODEL_MT);
+  if (lua_getiuservalue(L, 1, 3) != LUA_TTABLE) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
   }
-  lua_getfield(L, -1, "__methods");
+  lua_getfield(L, -1, "methods");
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) != LUA_TNIL) return 1;
   lua_pop(L, 2);
-  lua_getfield(L, -1, "__props");
+  lua_getfield(L, -1, "props");
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) == LUA_TFUNCTION) {
     lua_pushvalue(L, 1);
@@ -276,6 +271,18 @@ static int l_index(lua_State *L) {
   lua_pushnil(L);
   return 1;
 }
+
+/* core.model.attach(m, api): api = {methods = {...}, props = {...}} for m's format. */
+static int l_attach(lua_State *L) {
+  luaL_checkudata(L, 1, MODEL_MT);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 3);
+  return 0;
+}
+
+/* core.model.format(m): the container format name, without going through __index. */
+static int l_format_of(lua_State *L) { return l_format(L); }
 
 static int l_tostring(lua_State *L) {
   lmodel *m = luaL_checkudata(L, 1, MODEL_MT);
@@ -287,29 +294,26 @@ static int l_tostring(lua_State *L) {
 static const luaL_Reg methods[] = {
   {"_format", l_format}, {"_path", l_path}, {"_spec", l_spec}, {"_set_spec", l_set_spec}, {"_cache", l_cache},
   {"_files", l_files}, {"_read", l_read}, {"_blob", l_blob}, {"_blob_header", l_blob_header},
-  {"_blob_values", l_blob_values}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
+  {"_blob_values", l_blob_values}, {"_blob_stats", l_blob_stats}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
 static const luaL_Reg meta[] = {
   {"__index", l_index}, {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
 
 int luaopen_mlsh_core_model(lua_State *L) {
   lua_newtable(L); /* module */
+  luaL_newlib(L, methods);
   if (luaL_newmetatable(L, MODEL_MT)) {
-    luaL_setfuncs(L, meta, 0);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__methods");
-    lua_newtable(L);
-    lua_setfield(L, -2, "__props");
-    lua_newtable(L);
-    lua_setfield(L, -2, "__formats");
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, meta, 1); /* __index sees the raw methods as its upvalue */
   }
-  lua_getfield(L, -1, "__methods");
-  lua_setfield(L, -3, "methods");
-  lua_getfield(L, -1, "__props");
-  lua_setfield(L, -3, "props");
-  lua_getfield(L, -1, "__formats");
-  lua_setfield(L, -3, "formats");
   lua_pop(L, 1);
+  lua_setfield(L, -2, "raw"); /* the raw methods: lua/mlsh/model/ copies them into each format's table */
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "open");
+  lua_pushcfunction(L, l_attach);
+  lua_setfield(L, -2, "attach");
+  lua_pushcfunction(L, l_format_of);
+  lua_setfield(L, -2, "format");
+  lua_newtable(L);
+  lua_setfield(L, -2, "formats"); /* formats[name] = {methods, props}: filled by lua/mlsh/model/ */
   return 1;
 }

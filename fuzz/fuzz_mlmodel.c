@@ -1,6 +1,7 @@
-/* libFuzzer harness: a .mlmodel spec. The bounded pre-pass, protobuf-c's unpack, and the writer's
- * round trip (pack -> unpack -> pack must give the same bytes). */
-#include "pbdepth.h"
+/* libFuzzer harness: a .mlmodel spec through the loader mlsh itself uses (mlsh_coreml_decode_spec:
+ * the bounded pre-pass, then protobuf-c's unpack), and the writer's round trip
+ * (pack -> unpack -> pack must give the same bytes). */
+#include "coreml.h"
 #include "protoreg.h"
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const ProtobufCMessageDescriptor *d = mlsh_proto_find("CoreML.Specification.Model");
   mlsh_err e;
-  if (!d || mlsh_pb_check_depth(d, data, size, "fuzz", &e) != 0) return 0;
-  ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, data);
-  if (!m) return 0;
+  ProtobufCMessage *m;
+  if (mlsh_coreml_decode_spec(data, size, "fuzz", &m, &e) != 0) return 0;
   size_t n = protobuf_c_message_get_packed_size(m);
   uint8_t *a = malloc(n ? n : 1);
   protobuf_c_message_pack(m, a);

@@ -4,8 +4,8 @@
 --                                        [--device "A17 Pro"] [--max-ops N]
 -- Exit status: 0, or 2 on bad input.
 local mlsh = require "mlsh"
-local rules = require "mlsh.rules"
-local placement = require "mlsh.placement"
+local rules = require "mlsh.engine.rules"
+local placement = require "mlsh.placement.coreml"
 local check = require "mlsh.cmd.check"
 
 local USAGE = "usage: mlsh recipes/ane-readiness.lua MODEL [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] "
@@ -18,6 +18,30 @@ end
 
 local function pct(x) return string.format("%.0f%%", x * 100) end
 local function clip(s, n) s = tostring(s or "") return #s > n and (s:sub(1, n - 1) .. "~") or s end
+
+-- The top fixes: the placement's cut-makers first, then the ANE rules' findings.
+local function print_fixes(p, findings, cu)
+  print("top fixes:")
+  local n, seen = 0, {}
+  for _, c in ipairs(p.cut_makers) do
+    if n >= 5 then break end
+    if not seen[c.fix] then
+      seen[c.fix] = true
+      n = n + 1
+      print(string.format("  %d. %s\n     (%s x%d: %d switch(es), %s of work)", n, c.fix, c.type, c.count, c.transitions,
+        pct(c.work_share)))
+    end
+  end
+  for _, f in ipairs(findings) do
+    if n >= 8 then break end
+    if f.fix and not seen[f.fix] and f.rule ~= "ane-coverage" then
+      seen[f.fix] = true
+      n = n + 1
+      print(string.format("  %d. %s\n     (%s: %s)", n, f.fix, f.rule, f.message))
+    end
+  end
+  if n == 0 then print("  none: every op is predicted on the Neural Engine" .. (cu:find("NE") or cu == "ALL" and "" or " (not in the compute units)")) end
+end
 
 local function main(args)
   local o = { rules = {}, max_ops = 200 }
@@ -77,26 +101,7 @@ local function main(args)
   print(string.format("coverage: ANE %s of ops, %s of estimated work; %d device switch(es)%s", pct(p.ane_coverage.ops),
     pct(p.ane_coverage.work), #p.transitions, costly > 0 and string.format(" (%d costly ANE<->GPU)", costly) or ""))
   print()
-  print("top fixes:")
-  local n, seen = 0, {}
-  for _, c in ipairs(p.cut_makers) do
-    if n >= 5 then break end
-    if not seen[c.fix] then
-      seen[c.fix] = true
-      n = n + 1
-      print(string.format("  %d. %s\n     (%s x%d: %d switch(es), %s of work)", n, c.fix, c.type, c.count, c.transitions,
-        pct(c.work_share)))
-    end
-  end
-  for _, f in ipairs(findings) do
-    if n >= 8 then break end
-    if f.fix and not seen[f.fix] and f.rule ~= "ane-coverage" then
-      seen[f.fix] = true
-      n = n + 1
-      print(string.format("  %d. %s\n     (%s: %s)", n, f.fix, f.rule, f.message))
-    end
-  end
-  if n == 0 then print("  none: every op is predicted on the Neural Engine" .. (cu:find("NE") or cu == "ALL" and "" or " (not in the compute units)")) end
+  print_fixes(p, findings, cu)
   m:close()
   return 0
 end

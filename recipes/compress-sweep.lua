@@ -45,7 +45,7 @@ end
 
 local function fmt_snr(v) return v == math.huge and "inf" or string.format("%.2f", v) end
 
-local function main(args)
+local function parse_args(args)
   local o = { min_snr = nil, threshold = config.DEFAULTS.weight_threshold }
   local i = 1
   while i <= #args do
@@ -69,19 +69,14 @@ local function main(args)
       elseif o.path then error("one model at a time", 0)
       else o.path = a end
     end)
-    if not ok then return die(tostring(e)) end
+    if not ok then return nil, tostring(e) end
     i = i + 1
   end
-  if o.help then print(USAGE) return 0 end
-  if not o.path then return die("no model given") end
-  if not o.min_snr then return die("give the floor: --min-snr DB") end
-  if not o.out and not o.dry_run then return die("give -o OUT (or --dry-run)") end
+  return o
+end
 
-  local m, err = mlsh.try_load(o.path)
-  if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
-  if m.model_type ~= "mlProgram" then m:close() return die(o.path .. " is not an ML program") end
-
-  -- which rungs this model's target can hold
+-- The rungs this model's target can hold.
+local function usable_rungs(m, o)
   local ladder = {}
   for _, r in ipairs(LADDER) do ladder[#ladder + 1] = r end
   if o.prune then for _, r in ipairs(PRUNE_RUNGS) do ladder[#ladder + 1] = r end end
@@ -93,7 +88,11 @@ local function main(args)
     if not target.ios18_reason(r.setting) or min_opset >= target.IOS18 then rungs[#rungs + 1] = r end
   end
 
-  -- evaluate every rung on every eligible weight
+  return rungs
+end
+
+-- Evaluate every rung on every eligible weight: the weights (with results) and the fixed bytes.
+local function evaluate(m, o, rungs)
   local inv = m:inventory({ threshold = o.threshold })
   local fixed, weights = 0, {}
   for _, e in ipairs(inv) do
@@ -130,7 +129,11 @@ local function main(args)
   end
   bar:done()
 
-  -- model-level candidates: every uniform rung, then the per-layer mix
+  return weights, fixed, inv
+end
+
+-- Model-level candidates: every uniform rung, then the per-layer mix (the winner).
+local function candidates_of(weights, rungs, fixed, o)
   local candidates = {}
   for k, r in ipairs(rungs) do
     local size, worst, fails, n = fixed, math.huge, 0, 0
@@ -163,47 +166,47 @@ local function main(args)
   end
   candidates[#candidates + 1] = { label = "per-layer mix (winner)", bytes = mix_size, worst = mix_worst, fails = 0, n = #weights }
 
-  local original = fixed
-  for _, w in ipairs(weights) do original = original + w.dense end
+  return candidates, mix
+end
 
-  -- write the winner through compress.model, and check its report against the sweep
+-- Write the winner through compress.model (or the model unchanged): the report, or nil, why.
+local function write_winner(m, o, mix)
   local report
   if next(mix) and not o.dry_run then
     local ok, res = pcall(compress.save, m, o.out, { op_name = mix, weight_threshold = o.threshold, threads = o.threads,
                                                       quiet = true })
     if not ok then
-      m:close()
       local msg = type(res) == "table" and res.msg or tostring(res)
-      io.stderr:write("mlsh: ", msg, "\n")
-      return 1
+      return nil, msg
     end
     report = res
   elseif not o.dry_run then
     local ok, res = pcall(m.save, m, o.out)
-    if not ok then m:close() io.stderr:write("mlsh: ", tostring(res), "\n") return 1 end
+    if not ok then return nil, tostring(res) end
   end
-  m:close()
+  return report or true
+end
 
-  if o.json then
-    local cands, per = {}, {}
-    for k, c in ipairs(candidates) do
-      cands[k] = { label = c.label, bytes = c.bytes, worst_snr_db = c.worst == math.huge and json.null or c.worst,
-                   below_floor = c.fails, compressed = c.n }
-    end
-    for k, w in ipairs(weights) do
-      local tries = {}
-      for j, r in ipairs(rungs) do
-        local x = w.results[j]
-        tries[j] = { setting = r.label, bytes = x.bytes or json.null, snr_db = x.snr or json.null, skipped = x.skip or json.null }
-      end
-      per[k] = { name = w.e.name, bytes = w.dense, choice = w.choice and rungs[w.choice].label or json.null,
-                 candidates = json.array(tries) }
-    end
-    print(json.encode({ model = o.path, output = o.dry_run and json.null or o.out, min_snr = o.min_snr,
-                        original_bytes = original, candidates = json.array(cands), weights = json.array(per) }, true))
-    return 0
+local function print_json(o, candidates, weights, rungs, original)
+  local cands, per = {}, {}
+  for k, c in ipairs(candidates) do
+    cands[k] = { label = c.label, bytes = c.bytes, worst_snr_db = c.worst == math.huge and json.null or c.worst,
+                 below_floor = c.fails, compressed = c.n }
   end
+  for k, w in ipairs(weights) do
+    local tries = {}
+    for j, r in ipairs(rungs) do
+      local x = w.results[j]
+      tries[j] = { setting = r.label, bytes = x.bytes or json.null, snr_db = x.snr or json.null, skipped = x.skip or json.null }
+    end
+    per[k] = { name = w.e.name, bytes = w.dense, choice = w.choice and rungs[w.choice].label or json.null,
+               candidates = json.array(tries) }
+  end
+  print(json.encode({ model = o.path, output = o.dry_run and json.null or o.out, min_snr = o.min_snr,
+                      original_bytes = original, candidates = json.array(cands), weights = json.array(per) }, true))
+end
 
+local function print_text(o, candidates, weights, rungs, original, inv, report)
   print(string.format("%s: %d weights to compress (of %d), floor %.4g dB, %d settings tried each",
     o.path, #weights, #inv, o.min_snr, #rungs))
   print("")
@@ -242,6 +245,32 @@ local function main(args)
   else
     print(string.format("\nno setting meets %.4g dB on any weight: wrote %s unchanged", o.min_snr, o.out))
   end
+end
+
+local function main(args)
+  local o, perr = parse_args(args)
+  if not o then return die(perr) end
+  if o.help then print(USAGE) return 0 end
+  if not o.path then return die("no model given") end
+  if not o.min_snr then return die("give the floor: --min-snr DB") end
+  if not o.out and not o.dry_run then return die("give -o OUT (or --dry-run)") end
+
+  local m, err = mlsh.try_load(o.path)
+  if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
+  if m.model_type ~= "mlProgram" then m:close() return die(o.path .. " is not an ML program") end
+  local rungs = usable_rungs(m, o)
+  local weights, fixed, inv = evaluate(m, o, rungs)
+  local candidates, mix = candidates_of(weights, rungs, fixed, o)
+  local original = fixed
+  for _, w in ipairs(weights) do original = original + w.dense end
+  local report, werr = write_winner(m, o, mix)
+  m:close()
+  if not report then io.stderr:write("mlsh: ", werr, "\n") return 1 end
+  if o.json then
+    print_json(o, candidates, weights, rungs, original)
+    return 0
+  end
+  print_text(o, candidates, weights, rungs, original, inv, report ~= true and report or nil)
   return 0
 end
 

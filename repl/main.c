@@ -1,6 +1,6 @@
 /* main.c — the mlsh program: set up a Lua 5.4 state with the mlsh core preloaded, find the Lua
  * library (MLSH_HOME, the source tree beside the binary, or PREFIX/share/mlsh) and hand the
- * command line to lua/mlsh/cli.lua, which implements the REPL, scripts, -e and subcommands.
+ * command line to lua/mlsh/cli/main.lua, which implements the REPL, scripts, -e and subcommands.
  * Exit status: whatever cli.main returns (0 ok, 1 findings/errors, 2 bad usage or input). */
 #include "alloc.h"
 #include <lauxlib.h>
@@ -52,7 +52,10 @@ static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = (char **)lua_touserdata(L, 2);
   luaL_openlibs(L);
-  luaL_requiref(L, "mlsh.core", luaopen_mlsh_core, 0);
+  /* the core opens on first `require "mlsh.core"` (mlsh --version needs none of it) */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_mlsh_core);
+  lua_setfield(L, -2, "mlsh.core");
   lua_pop(L, 1);
   char home[PATH_MAX];
   if (!find_home(argv[0], home, sizeof home))
@@ -67,7 +70,7 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "mlsh.home"); /* require "mlsh.home" -> the folder */
   lua_pop(L, 2);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "mlsh.cli");
+  lua_pushliteral(L, "mlsh.cli.main");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "main");
   lua_createtable(L, argc, 1);

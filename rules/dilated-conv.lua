@@ -1,6 +1,6 @@
 -- Playbook 2b: dilated convolutions are known problematic on the Neural Engine (they go to the GPU
 -- or the CPU, splitting the ANE run around each one).
-local FIXES = require("mlsh.placement").FIXES -- one wording for the rule and the cut-makers
+local FIXES = require("mlsh.placement.coreml").FIXES -- one wording for the rule and the cut-makers
 local function max_of(v)
   local m = 1
   for _, x in ipairs(type(v) == "table" and v or { v }) do

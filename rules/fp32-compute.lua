@@ -1,7 +1,7 @@
 -- Playbook 2b (all predictions slow): an ML program whose ops compute in fp32 cannot run on the
 -- Neural Engine (it computes in fp16 only), so Core ML places it on the GPU or the CPU.
 -- Boundary casts (fp32 I/O around an fp16 body) are not counted: they are the normal fp16 layout.
-local FIXES = require("mlsh.placement").FIXES -- one wording for the rule and the cut-makers
+local FIXES = require("mlsh.placement.coreml").FIXES -- one wording for the rule and the cut-makers
 local optable = require "mlsh.optable"
 
 local function is_compute(op, entries)

@@ -1,6 +1,6 @@
 -- Playbook 2b: gather / embedding lookups are known problematic on the Neural Engine; Core ML
 -- runs them on the CPU, which splits the model into segments (ANE<->CPU hops at every lookup).
-local FIXES = require("mlsh.placement").FIXES -- one wording for the rule and the cut-makers
+local FIXES = require("mlsh.placement.coreml").FIXES -- one wording for the rule and the cut-makers
 local MIL = { gather = true, gather_nd = true, gather_along_axis = true }
 local NN = { gather = true, gatherND = true, gatherAlongAxis = true, embedding = true, embeddingND = true }
 

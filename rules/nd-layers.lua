@@ -1,6 +1,6 @@
 -- Playbook 2b: the broadcastable / "ND" NeuralNetwork layers of Core ML 3 (AddBroadcastable,
 -- ConcatND, SplitND, LoadConstantND ...) are known problematic on the Neural Engine.
-local FIXES = require("mlsh.placement").FIXES -- one wording for the rule and the cut-makers
+local FIXES = require("mlsh.placement.coreml").FIXES -- one wording for the rule and the cut-makers
 local optable = require "mlsh.optable"
 
 return {

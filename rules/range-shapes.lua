@@ -1,7 +1,7 @@
 -- Playbook 2b (all predictions slow, dynamic shapes): inputs with range (RangeDim) flexibility push
 -- work off the Neural Engine and make Core ML re-plan for new shapes; EnumeratedShapes are the
 -- ANE-friendly flexible form. An unbounded range is also rejected by coremltools for ML programs.
-local FIXES = require("mlsh.placement").FIXES -- one wording for the rule and the cut-makers
+local FIXES = require("mlsh.placement.coreml").FIXES -- one wording for the rule and the cut-makers
 return {
   id = "range-shapes",
   title = "flexible input shapes given as ranges instead of enumerated shapes",

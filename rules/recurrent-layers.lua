@@ -1,5 +1,5 @@
 -- Playbook 2b: LSTM / GRU / RNN run on the CPU (sometimes the GPU), not on the Neural Engine.
-local FIXES = require("mlsh.placement").FIXES -- one wording for the rule and the cut-makers
+local FIXES = require("mlsh.placement.coreml").FIXES -- one wording for the rule and the cut-makers
 local MIL = { lstm = true, gru = true, rnn = true }
 local NN = { uniDirectionalLSTM = true, biDirectionalLSTM = true, gru = true, simpleRecurrent = true }
 

@@ -400,7 +400,8 @@ describe("builder", function()
       local params = nn:input("table", "fp32", { 10, 4 })
       local idx = nn:input("idx", "int32", { 3 })
       nn:output("rows", nn:gather(params, idx, { axis = 0 }))
-      nn:output("custom", nn:custom({ x }, { class = "MLSHSwish", description = "x * sigmoid(x)", params = { beta = 1.5, mode = "fast", n = 3, on = true }, weights = { B.ones({ 4 }) } }))
+      nn:output("custom", nn:custom({ x }, { class = "MLSHSwish", description = "x * sigmoid(x)",
+        params = { beta = 1.5, mode = "fast", n = 3, on = true }, weights = { B.ones({ 4 }) } }))
       local path = nn:save(root .. "/layers.mlmodel")
       local m <close> = mlsh.load(path)
       assert.equal("neuralNetwork", m.model_type)
@@ -410,8 +411,6 @@ describe("builder", function()
         "reshape", "innerProduct", "softmax", "uniDirectionalLSTM", "gru", "embedding", "gather", "custom" }) do
         assert.is_truthy(h[t], t)
       end
-      local layers = {}
-      for _, l in ipairs(m:layers()) do layers[l.name] = l end
       local conv = m.neural_network.layers[1].convolution
       assert.same({ 2, 2 }, conv.dilationFactor)
       assert.equal(4, m.neural_network.layers[2].convolution.nGroups)

@@ -3,8 +3,8 @@
 -- checks, and the interactive run.
 local json = require "mlsh.json"
 local mlsh = require "mlsh"
-local checklist = require "mlsh.checklist"
-local playbook = require "mlsh.playbook"
+local checklist = require "mlsh.engine.checklist"
+local playbook = require "mlsh.engine.playbook"
 local P = require "playbook_fixtures"
 
 local function valid()

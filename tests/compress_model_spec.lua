@@ -6,7 +6,7 @@ local core = require "mlsh.core"
 local compress = require "mlsh.compress"
 local config = require "mlsh.compress.config"
 local progress = require "mlsh.compress.progress"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 local CF = require "compress_fixtures"
 
 local dir = CF.tmpdir()

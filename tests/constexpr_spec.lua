@@ -3,7 +3,7 @@
 -- (packed uint8 indices/masks + shape) and iOS18 inputs (typed sub-byte tensors, chains).
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
-local cx = require "mlsh.constexpr"
+local cx = require "mlsh.model.constexpr"
 local CF = require "compress_fixtures"
 
 local A = core.array

@@ -84,6 +84,7 @@ describe("mlsh diagnose", function()
     assert.equal("unsupported-version", doc.leaf.id)
     assert.equal("deployment-target", doc.findings[1].rule)
     assert.same({ name = "iOS16", spec = 7 }, doc.target)
+    local _
     _, code = run_json("diagnose --json --symptom load-failure --target iOS17 " .. F.q(fx.spec8_complete))
     assert.equal(0, code)
   end)
@@ -274,7 +275,7 @@ describe("mlsh check --format", function()
     assert.matches("^## mlsh check", out)
     local doc = run_json("check --format sarif " .. F.q(R.fp16))
     assert.equal("2.1.0", doc.version)
-    local _, err
+    local err
     out, err, code = run("check --format yaml " .. F.q(R.fp16))
     assert.equal(2, code)
     assert.matches("unknown %-%-format 'yaml' %(text, json, markdown or sarif%)", err)

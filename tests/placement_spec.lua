@@ -1,7 +1,7 @@
 -- The compute-unit placement simulator: devices per op with reasons, segments, transitions,
 -- coverage, cut-makers, team fallbacks, defaults for ops the tables do not know.
 local mlsh = require "mlsh"
-local placement = require "mlsh.placement"
+local placement = require "mlsh.placement.coreml"
 local optable = require "mlsh.optable"
 local R = require "rule_fixtures"
 
@@ -139,7 +139,7 @@ describe("placement simulator", function()
 
   describe("team fallbacks", function()
     local function fb(t)
-      local rules = require "mlsh.rules"
+      local rules = require "mlsh.engine.rules"
       return assert(rules.validate_fallback(t, "team/test.lua"))
     end
     it("override the tables when op, os and when match", function()
@@ -164,7 +164,7 @@ describe("placement simulator", function()
       assert.matches("raised: .*bad predicate", p.notes[1])
     end)
     it("the recipe folder moves topk to the CPU from iOS17", function()
-      local rules = require "mlsh.rules"
+      local rules = require "mlsh.engine.rules"
       local res = rules.load_dir((os.getenv("MLSH_HOME") or ".") .. "/recipes/team-fallbacks")
       assert.same({}, res.errors)
       assert.equal(2, #res.fallbacks)

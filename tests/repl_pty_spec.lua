@@ -11,7 +11,7 @@ local function has_tmux() return os.execute("command -v tmux >/dev/null 2>&1") =
 
 -- What the REPL calls, without a terminal: help topics and dot commands.
 describe("help topics", function()
-  local help = require "mlsh.help"
+  local help = require "mlsh.cli.help"
   it("has a text for every API function, rule, playbook, leaf, checklist, pattern, command and dot command", function()
     local topics = help.topics()
     assert.is_true(#topics > 150, "topics: " .. #topics)
@@ -31,7 +31,7 @@ describe("help topics", function()
     assert.matches("^m:ops", help.text("m.ops"))
     assert.matches("^slow%-inference/ane%-cut %[2b%]", help.text("ane-cut"))
     assert.matches("^open%(path%)", help.text(require("mlsh").load))
-    assert.matches("^diagnose%(m", help.text(require("mlsh.playbook").interactive))
+    assert.matches("^diagnose%(m", help.text(require("mlsh.engine.playbook").interactive))
   end)
   it("says when there is no such topic, with a suggestion", function()
     local t, err = help.text("fp32-compte")
@@ -47,7 +47,7 @@ describe("help topics", function()
 end)
 
 describe("dot commands", function()
-  local dot = require "mlsh.dotcmd"
+  local dot = require "mlsh.cli.dotcmd"
   -- capture print and stderr while a command runs
   local function capture(fn)
     local out, err = {}, {}
@@ -57,9 +57,9 @@ describe("dot commands", function()
       for i = 1, parts.n do parts[i] = tostring(parts[i]) end
       out[#out + 1] = table.concat(parts, "\t") .. "\n"
     end
-    io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do err[#err + 1] = x end end }
+    io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do err[#err + 1] = x end end } -- luacheck: ignore 122
     local ok, e = pcall(fn)
-    _G.print, io.stderr = saved_print, saved_stderr
+    _G.print, io.stderr = saved_print, saved_stderr -- luacheck: ignore 122
     assert(ok, e)
     return table.concat(out), table.concat(err)
   end
@@ -82,6 +82,7 @@ describe("dot commands", function()
     assert.matches("%*model1 ", out)
     out = capture(function() dot.run(".info", env) end)
     assert.matches("spec version 7", out)
+    local _
     _, err = capture(function() dot.run(".open /nonexistent.mlmodel", env) end)
     assert.matches("/nonexistent%.mlmodel", err)
     _, err = capture(function() dot.run(".open " .. R.fp16 .. " 2bad", env) end)
@@ -112,13 +113,13 @@ end
 -- The REPL environment gets diagnose/checklist from mlsh.repl; until it does, define them first.
 -- (Asked of the binary itself: it may load its Lua library from elsewhere than busted does.)
 local function repl_command()
-  local p = io.popen(F.q(BIN) .. " -e " .. F.q("local e = require('mlsh.repl').environment() "
+  local p = io.popen(F.q(BIN) .. " -e " .. F.q("local e = require('mlsh.cli.repl').environment() "
     .. "io.write(e.diagnose and e.checklist and 'yes' or 'no')"))
   local has = p:read("a")
   p:close()
   if has == "yes" then return F.q(BIN) end
-  return F.q(BIN) .. " -e " .. F.q("diagnose = function(...) return require('mlsh.playbook').interactive(...) end; "
-    .. "checklist = function(...) return require('mlsh.checklist').interactive(...) end") .. " -i"
+  return F.q(BIN) .. " -e " .. F.q("diagnose = function(...) return require('mlsh.engine.playbook').interactive(...) end; "
+    .. "checklist = function(...) return require('mlsh.engine.checklist').interactive(...) end") .. " -i"
 end
 
 local Session = {}
@@ -225,7 +226,7 @@ describe("REPL through a pty (tmux)", function()
 
   -- Completion features that need the lines proposed for lua/mlsh/repl.lua; pending until then.
   local function probe(code)
-    local p = io.popen(F.q(BIN) .. " -e " .. F.q("local r = require('mlsh.repl') " .. code) .. " 2>/dev/null")
+    local p = io.popen(F.q(BIN) .. " -e " .. F.q("local r = require('mlsh.cli.repl') " .. code) .. " 2>/dev/null")
     local out = p:read("a")
     p:close()
     return out

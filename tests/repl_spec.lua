@@ -35,7 +35,7 @@ describe("mlsh REPL", function()
   end)
 
   it("completes globals, methods and fields", function()
-    local r = require "mlsh.repl"
+    local r = require "mlsh.cli.repl"
     local env = r.environment()
     env.m = require("mlsh").load(fx.pkg)
     local c = r.complete(env, "m:fun", "m:fun")
@@ -46,4 +46,28 @@ describe("mlsh REPL", function()
     assert.same({}, s, "property completion needs the object prefix")
     assert.truthy(#r.complete(env, "m.spec_v", "m.spec_v") == 1)
   end)
+
+  it("hides _private members unless asked for them by their underscore", function()
+    local r = require "mlsh.cli.repl"
+    local env = r.environment()
+    env.m = require("mlsh").load(fx.pkg)
+    env.t = { visible = 1, _hidden = 2 }
+    for _, c in ipairs(r.complete(env, "m:", "m:")) do assert.falsy(c:match("^m:_"), c) end
+    assert.truthy(#r.complete(env, "m:", "m:") > 5)
+    assert.same({ "t.visible" }, r.complete(env, "t.", "t."))
+    assert.same({ "m:_format" }, r.complete(env, "m:_form", "m:_form"))
+    assert.same({ "t._hidden" }, r.complete(env, "t._", "t._"))
+  end)
+
+  it("completes paths without a shell: $(...) in a typed path runs nothing", function()
+    local r = require "mlsh.cli.repl"
+    local dir = F.tmpdir()
+    F.write(dir .. "/model_a.mlmodel", "x")
+    local marker = dir .. "/ran"
+    assert.same({ "model_a.mlmodel" }, r.complete(r.environment(), "mod", "open('" .. dir .. "/mod"))
+    local typed = "open('" .. dir .. "/$(touch " .. marker .. ")/"
+    r.complete(r.environment(), "", typed)
+    assert.is_nil(require("mlsh.core").fs.exists(marker))
+  end)
 end)
+

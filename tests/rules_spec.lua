@@ -1,7 +1,7 @@
 -- The rules engine (loading, validation, environments, selection, running) and every built-in
 -- rule: each fires on a fixture that has its problem and is silent on the fixed twin.
 local mlsh = require "mlsh"
-local rules = require "mlsh.rules"
+local rules = require "mlsh.engine.rules"
 local R = require "rule_fixtures"
 
 local GOOD_RULE = [[

@@ -77,7 +77,7 @@ describe("m:inventory()", function()
 
   it("describes neural-network quantized weights and decodes them", function()
     local nn = dir .. "/q.mlmodel"
-    require("mlsh.writer").save(F.nn_model({ quantized = true }), nil, nn)
+    require("mlsh.model.writer").save(F.nn_model({ quantized = true }), nil, nn)
     local inv = by_name(mlsh.load(nn):inventory())
     local e = inv["fc.weights"]
     assert.same({ "quantized", "uint8", "per_tensor", 3, "fp32", "uint8" },

@@ -5,7 +5,7 @@
 --   local graph = require "mlsh.graph"
 --   local dot = graph.dot(m, { compute_units = "ALL", target = 8, fallbacks = {...} })
 --   graph.write(m, "out.svg", opts)   -- .dot, or .svg through graphviz's `dot`; nil, message, exit code
-local placement = require "mlsh.placement"
+local placement = require "mlsh.placement.coreml"
 
 local M = {}
 
@@ -41,6 +41,116 @@ end
 
 -- Build the DOT text. opts: compute_units, target, fallbacks, device (as mlsh.placement.simulate),
 -- title (graph label; default the model path).
+-- The ops of a placement grouped by sequence (a function, or a (sub-)model): each keeps its own
+-- namespace of tensor names.
+local function sequences(p)
+  local seqs, seq_of = {}, {}
+  for _, o in ipairs(p.ops) do
+    local key = o.seq
+    if not seq_of[key] then
+      seq_of[key] = { ops = {}, name = (o.model and (o.model .. "/") or "") .. (o["function"] or ""), id = #seqs + 1 }
+      seqs[#seqs + 1] = seq_of[key]
+    end
+    table.insert(seq_of[key].ops, o)
+  end
+  return seqs
+end
+
+-- One sequence's ops as nodes, inside one cluster per placement segment.
+local function write_nodes(w, p, sq, seg_of)
+  local current_seg
+  for _, o in ipairs(sq.ops) do
+    local k = seg_of[o.index]
+    if k ~= current_seg then
+      if current_seg then w("    }") end
+      local s = p.segments[k]
+      local c = M.COLORS[s.device]
+      w(string.format("    subgraph cluster_seg%d {", k))
+      w(string.format('      label=%s; style="rounded"; color=%s; penwidth=1.5; fontcolor=%s;',
+        q(string.format("%s segment %d (%d op%s)", s.device, k, s.count, s.count == 1 and "" or "s")), q(c.line), q(c.line)))
+      current_seg = k
+    end
+    local c = M.COLORS[o.device]
+    w(string.format('      n%d [label=%s, fillcolor=%s, color=%s, tooltip=%s];', o.index, q(o.type .. "\n" .. o.op),
+      q(c.fill), q(c.line), q(o.device .. ": " .. (o.reason or ""))))
+  end
+  if current_seg then w("    }") end
+end
+
+-- One sequence's edges (into `edges`) and its model inputs and outputs as ellipses.
+local function write_io(w, m, sq, prefix, producer, edges)
+  -- model inputs and outputs as ellipses
+  local inputs = {}
+  for _, o in ipairs(sq.ops) do
+    local ins = io_names(o)
+    for _, n in ipairs(ins) do
+      local src = producer[n]
+      if src then
+        edges[#edges + 1] = { from = "n" .. src.index, to = "n" .. o.index, a = src.device, b = o.device }
+      else
+        inputs[n] = true
+      end
+    end
+  end
+  local model_inputs, model_outputs = {}, {}
+  local ok_in, feats = pcall(m.inputs, m)
+  for _, f in ipairs(ok_in and feats or {}) do model_inputs[f.name] = true end
+  local ok_out, ofeats = pcall(m.outputs, m)
+  for _, f in ipairs(ok_out and ofeats or {}) do model_outputs[f.name] = true end
+  for _, fn in ipairs(m:functions()) do
+    if fn.name == sq.ops[1]["function"] then
+      for _, i in ipairs(fn.inputs) do model_inputs[i.name] = true end
+      for _, oname in ipairs(fn.outputs or {}) do model_outputs[oname] = true end
+    end
+  end
+  local in_names = {}
+  for n in pairs(inputs) do
+    if model_inputs[n] then in_names[#in_names + 1] = n end
+  end
+  table.sort(in_names)
+  for _, n in ipairs(in_names) do
+    local id = prefix .. "in_" .. n:gsub("[^%w]", "_")
+    w(string.format('    %s [label=%s, shape=ellipse, style=filled, fillcolor="#ffffff"];', id, q("input " .. n)))
+    for _, o in ipairs(sq.ops) do
+      for _, x in ipairs((io_names(o))) do
+        if x == n then edges[#edges + 1] = { from = id, to = "n" .. o.index } end
+      end
+    end
+  end
+  local out_names = {}
+  for n in pairs(model_outputs) do
+    if producer[n] then out_names[#out_names + 1] = n end
+  end
+  table.sort(out_names)
+  for _, n in ipairs(out_names) do
+    local id = prefix .. "out_" .. n:gsub("[^%w]", "_")
+    w(string.format('    %s [label=%s, shape=ellipse, style=filled, fillcolor="#ffffff"];', id, q("output " .. n)))
+    edges[#edges + 1] = { from = "n" .. producer[n].index, to = id }
+  end
+end
+
+-- The edges; device changes in red with the transition as label.
+local function write_edges(w, edges)
+  for _, e in ipairs(edges) do
+    if e.a and e.b and e.a ~= e.b then
+      w(string.format('  %s -> %s [color="#d93025", penwidth=2.0, label=%s, fontcolor="#d93025", fontsize=9];', e.from, e.to,
+        q(e.a .. "→" .. e.b)))
+    else
+      w(string.format("  %s -> %s;", e.from, e.to))
+    end
+  end
+end
+
+local function write_legend(w)
+  w("  subgraph cluster_legend {")
+  w('    label="predicted device"; style="rounded"; color="#cccccc";')
+  for _, d in ipairs({ "ANE", "GPU", "CPU" }) do
+    w(string.format("    legend_%s [label=%s, fillcolor=%s, color=%s];", d, q(d), q(M.COLORS[d].fill), q(M.COLORS[d].line)))
+  end
+  w("    legend_ANE -> legend_GPU -> legend_CPU [style=invis];")
+  w("  }")
+end
+
 function M.dot(m, opts)
   opts = opts or {}
   local p = placement.simulate(m, { compute_units = opts.compute_units, target = opts.target,
@@ -53,16 +163,7 @@ function M.dot(m, opts)
     opts.title or m.path or "model", p.compute_units, p.ane_coverage.ops * 100, p.ane_coverage.work * 100)) .. ', labelloc=t];')
   w('  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];')
   w('  edge [color="#888888", arrowsize=0.6, fontname="Helvetica"];')
-  -- sequences (a function, or a (sub-)model) keep their own namespaces of tensor names
-  local seqs, seq_of = {}, {}
-  for _, o in ipairs(p.ops) do
-    local key = o.seq
-    if not seq_of[key] then
-      seq_of[key] = { ops = {}, name = (o.model and (o.model .. "/") or "") .. (o["function"] or ""), id = #seqs + 1 }
-      seqs[#seqs + 1] = seq_of[key]
-    end
-    table.insert(seq_of[key].ops, o)
-  end
+  local seqs = sequences(p)
   local seg_of = {}
   for k, s in ipairs(p.segments) do
     for i = s.first_index, s.last_index do seg_of[i] = k end
@@ -80,89 +181,12 @@ function M.dot(m, opts)
       local _, outs = io_names(o)
       for _, n in ipairs(outs) do producer[n] = o end
     end
-    local current_seg
-    for _, o in ipairs(sq.ops) do
-      local k = seg_of[o.index]
-      if k ~= current_seg then
-        if current_seg then w("    }") end
-        local s = p.segments[k]
-        local c = M.COLORS[s.device]
-        w(string.format("    subgraph cluster_seg%d {", k))
-        w(string.format('      label=%s; style="rounded"; color=%s; penwidth=1.5; fontcolor=%s;',
-          q(string.format("%s segment %d (%d op%s)", s.device, k, s.count, s.count == 1 and "" or "s")), q(c.line), q(c.line)))
-        current_seg = k
-      end
-      local c = M.COLORS[o.device]
-      w(string.format('      n%d [label=%s, fillcolor=%s, color=%s, tooltip=%s];', o.index, q(o.type .. "\n" .. o.op),
-        q(c.fill), q(c.line), q(o.device .. ": " .. (o.reason or ""))))
-    end
-    if current_seg then w("    }") end
-    -- model inputs and outputs as ellipses
-    local inputs, outputs = {}, {}
-    for _, o in ipairs(sq.ops) do
-      local ins = io_names(o)
-      for _, n in ipairs(ins) do
-        local src = producer[n]
-        if src then
-          edges[#edges + 1] = { from = "n" .. src.index, to = "n" .. o.index, a = src.device, b = o.device }
-        else
-          inputs[n] = true
-        end
-      end
-    end
-    local model_inputs, model_outputs = {}, {}
-    local ok_in, feats = pcall(m.inputs, m)
-    for _, f in ipairs(ok_in and feats or {}) do model_inputs[f.name] = true end
-    local ok_out, ofeats = pcall(m.outputs, m)
-    for _, f in ipairs(ok_out and ofeats or {}) do model_outputs[f.name] = true end
-    for _, fn in ipairs(m:functions()) do
-      if fn.name == sq.ops[1]["function"] then
-        for _, i in ipairs(fn.inputs) do model_inputs[i.name] = true end
-        for _, oname in ipairs(fn.outputs or {}) do model_outputs[oname] = true end
-      end
-    end
-    local in_names = {}
-    for n in pairs(inputs) do
-      if model_inputs[n] then in_names[#in_names + 1] = n end
-    end
-    table.sort(in_names)
-    for _, n in ipairs(in_names) do
-      local id = prefix .. "in_" .. n:gsub("[^%w]", "_")
-      w(string.format('    %s [label=%s, shape=ellipse, style=filled, fillcolor="#ffffff"];', id, q("input " .. n)))
-      for _, o in ipairs(sq.ops) do
-        for _, x in ipairs((io_names(o))) do
-          if x == n then edges[#edges + 1] = { from = id, to = "n" .. o.index } end
-        end
-      end
-    end
-    local out_names = {}
-    for n in pairs(model_outputs) do
-      if producer[n] then out_names[#out_names + 1] = n end
-    end
-    table.sort(out_names)
-    for _, n in ipairs(out_names) do
-      local id = prefix .. "out_" .. n:gsub("[^%w]", "_")
-      w(string.format('    %s [label=%s, shape=ellipse, style=filled, fillcolor="#ffffff"];', id, q("output " .. n)))
-      edges[#edges + 1] = { from = "n" .. producer[n].index, to = id }
-    end
+    write_nodes(w, p, sq, seg_of)
+    write_io(w, m, sq, prefix, producer, edges)
     if wrap then w("  }") end
   end
-  for _, e in ipairs(edges) do
-    if e.a and e.b and e.a ~= e.b then
-      w(string.format('  %s -> %s [color="#d93025", penwidth=2.0, label=%s, fontcolor="#d93025", fontsize=9];', e.from, e.to,
-        q(e.a .. "→" .. e.b)))
-    else
-      w(string.format("  %s -> %s;", e.from, e.to))
-    end
-  end
-  -- legend
-  w("  subgraph cluster_legend {")
-  w('    label="predicted device"; style="rounded"; color="#cccccc";')
-  for _, d in ipairs({ "ANE", "GPU", "CPU" }) do
-    w(string.format("    legend_%s [label=%s, fillcolor=%s, color=%s];", d, q(d), q(M.COLORS[d].fill), q(M.COLORS[d].line)))
-  end
-  w("    legend_ANE -> legend_GPU -> legend_CPU [style=invis];")
-  w("  }")
+  write_edges(w, edges)
+  write_legend(w)
   w("}")
   return table.concat(out, "\n") .. "\n", p
 end

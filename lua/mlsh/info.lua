@@ -62,7 +62,7 @@ local function weights_json(m, is_root)
   end
   local o = { files = files, count = count, bytes = bytes }
   -- compressed weights, from the ops alone (no weight data is read)
-  local okc, cz = pcall(require("mlsh.weights").compression_summary, m)
+  local okc, cz = pcall(require("mlsh.model.weights").compression_summary, m)
   if okc and cz then o.compressed = { count = cz.count, kinds = cz.kinds, min_spec = cz.min_spec, forms = array(cz.forms) } end
   if #missing > 0 then
     local list = array({})
@@ -72,27 +72,8 @@ local function weights_json(m, is_root)
   return o
 end
 
-function M.build(m, is_sub)
-  local o = {
-    format = is_sub and "submodel" or m.format,
-    path = m.path,
-    spec_version = m.spec_version or null,
-    model_type = m.model_type or null,
-    is_updatable = m.is_updatable or false,
-    inputs = features(m:inputs()),
-    outputs = features(m:outputs()),
-    states = features(m:states()),
-    metadata = null,
-  }
-  local md = m.metadata
-  o.metadata = { author = md.author, license = md.license, short_description = md.short_description,
-                 version = md.version, user_defined = object(md.user_defined) }
-  local d = m.spec.description
-  if d then
-    o.predicted_feature_name = d.predictedFeatureName ~= "" and d.predictedFeatureName or null
-    o.predicted_probabilities_name = d.predictedProbabilitiesName ~= "" and d.predictedProbabilitiesName or null
-  end
-  -- ML program
+-- ML program: functions, their ops and histograms (into o).
+local function program_info(m, o, d)
   local fns = m:functions()
   if #fns > 0 or m.program then
     o.functions = array({})
@@ -115,7 +96,10 @@ function M.build(m, is_sub)
     o.op_histogram = object(m:op_histogram())
     o.program_version = m.program and m.program.version or null
   end
-  -- neural network
+end
+
+-- NeuralNetwork: layers, histogram, preprocessing, class labels (into o).
+local function nn_info(m, o)
   local nn = m.neural_network
   if nn then
     o.layers = array({})
@@ -125,17 +109,10 @@ function M.build(m, is_sub)
     local labels = nn.stringClassLabels or nn.int64ClassLabels
     if labels then o.class_labels = #labels.vector end
   end
-  -- pipelines
-  local subs, names = m:submodels()
-  if #subs > 0 then
-    o.pipeline = array({})
-    for i, sub in ipairs(subs) do
-      local so = M.build(sub, true)
-      so.pipeline_name = names and names[i] or null
-      o.pipeline[i] = so
-    end
-  end
-  -- tree ensembles and GLMs (enough to count them)
+end
+
+-- Tree ensembles and GLMs: enough to count them (into o).
+local function other_info(m, o)
   local t = m.model_type
   if t == "treeEnsembleRegressor" or t == "treeEnsembleClassifier" then
     local te = m.spec[t].treeEnsemble
@@ -151,6 +128,41 @@ function M.build(m, is_sub)
     local g = m.spec[t]
     o.glm = { weight_rows = #g.weights, offsets = #g.offset }
   end
+end
+
+function M.build(m, is_sub)
+  local o = {
+    format = is_sub and "submodel" or m.format,
+    path = m.path,
+    spec_version = m.spec_version or null,
+    model_type = m.model_type or null,
+    is_updatable = m.is_updatable or false,
+    inputs = features(m:inputs()),
+    outputs = features(m:outputs()),
+    states = features(m:states()),
+    metadata = null,
+  }
+  local md = m.metadata
+  o.metadata = { author = md.author, license = md.license, short_description = md.short_description,
+                 version = md.version, user_defined = object(md.user_defined) }
+  local d = m.spec.description
+  if d then
+    o.predicted_feature_name = d.predictedFeatureName ~= "" and d.predictedFeatureName or null
+    o.predicted_probabilities_name = d.predictedProbabilitiesName ~= "" and d.predictedProbabilitiesName or null
+  end
+  program_info(m, o, d)
+  nn_info(m, o)
+  -- pipelines
+  local subs, names = m:submodels()
+  if #subs > 0 then
+    o.pipeline = array({})
+    for i, sub in ipairs(subs) do
+      local so = M.build(sub, true)
+      so.pipeline_name = names and names[i] or null
+      o.pipeline[i] = so
+    end
+  end
+  other_info(m, o)
   o.weights = weights_json(m, not is_sub)
   return o
 end

@@ -1,31 +1,45 @@
--- mlsh — the Lua API users script against.
+-- mlsh — the Lua API users script against (the `mlsh` global of the REPL, -e code and scripts).
 --   local mlsh = require "mlsh"
 --   local m = mlsh.load("Model.mlpackage")      -- raises "path: reason" on bad input
 --   local m, err = mlsh.try_load(path)          -- nil, "path: reason" instead
 --   m.spec_version, m.model_type, m:inputs(), m:functions(), m:ops(), m:layers(), m:weights() ...
-local core = require "mlsh.core"
+-- Everything else is loaded when first used, so `mlsh --version` loads this file and no module:
+--   mlsh.json mlsh.types mlsh.model mlsh.writer mlsh.required_spec mlsh.placement mlsh.rules
+--   mlsh.builder mlsh.compress mlsh.constexpr mlsh.facts mlsh.sandbox mlsh.playbook mlsh.checklist
+local M = { version = "0.1.0" }
 
-local M = { core = core, version = "0.1.0" }
-M.json = require "mlsh.json"
-M.types = require "mlsh.types"
-M.model = require "mlsh.model"
-require "mlsh.onnx.model" -- ONNX models answer the same API (core.model.formats.onnx)
-M.writer = require "mlsh.writer"
-M.required_spec, M.placement, M.rules = require "mlsh.required_spec", require "mlsh.placement", require "mlsh.rules"
+-- mlsh.<field> -> the module behind it, required on first access (the C core too).
+local FIELDS = {
+  core = "mlsh.core", json = "mlsh.json", types = "mlsh.types", model = "mlsh.model.coreml", writer = "mlsh.model.writer",
+  required_spec = "mlsh.required_spec", placement = "mlsh.placement.coreml", rules = "mlsh.engine.rules",
+  builder = "mlsh.builder", compress = "mlsh.compress", constexpr = "mlsh.model.constexpr",
+  facts = "mlsh.facts", sandbox = "mlsh.sandbox", playbook = "mlsh.engine.playbook",
+  checklist = "mlsh.engine.checklist",
+}
+M.FIELDS = FIELDS
 
-local compiled -- loaded on demand
+-- Module names from before the Lua layer had folders; `require` of an old name still answers
+-- (scripts, rule, playbook and checklist files written against them keep working).
+M.LEGACY_MODULES = {
+  ["mlsh.cli"] = "mlsh.cli.main", ["mlsh.repl"] = "mlsh.cli.repl", ["mlsh.dotcmd"] = "mlsh.cli.dotcmd",
+  ["mlsh.help"] = "mlsh.cli.help", ["mlsh.weights"] = "mlsh.model.weights",
+  ["mlsh.constexpr"] = "mlsh.model.constexpr", ["mlsh.writer"] = "mlsh.model.writer",
+  ["mlsh.compiled"] = "mlsh.model.compiled", ["mlsh.rules"] = "mlsh.engine.rules",
+  ["mlsh.playbook"] = "mlsh.engine.playbook", ["mlsh.checklist"] = "mlsh.engine.checklist",
+  ["mlsh.contract"] = "mlsh.engine.contract", ["mlsh.placement"] = "mlsh.placement.coreml",
+  ["mlsh.report_text"] = "mlsh.report.text",
+}
+for old, new in pairs(M.LEGACY_MODULES) do
+  if package.preload[old] == nil then package.preload[old] = function() return require(new) end end
+end
+
+local LOADER, SANDBOX = "mlsh.model", "mlsh.sandbox" -- by name: this file requires no module
+local models -- mlsh.model (the loader), loaded with the first model
 
 -- One path for both load flavours: nil, msg on failure.
 function M.try_load(path)
-  if type(path) ~= "string" then return nil, "mlsh.load: expected a path string, got " .. type(path) end
-  local m, err = core.model.open(path)
-  if not m then return nil, err end
-  if m:_format() == "mlmodelc" then
-    compiled = compiled or require "mlsh.compiled"
-    local ok, e = compiled.attach_spec(m)
-    if not ok then m:close() return nil, e end
-  end
-  return m
+  models = models or require(LOADER)
+  return models.open(path)
 end
 
 function M.load(path)
@@ -36,13 +50,16 @@ end
 
 -- mlsh.safe([on]): from now on rule and fallback code (and recipes run with --safe) is sandboxed:
 -- no io, os.execute, package.loadlib, load or debug, read-only models, instruction and memory budgets.
-function M.safe(on) M.rules.set_safe(on ~= false) return M.rules.safe end
+function M.safe(on)
+  local sandbox = require(SANDBOX)
+  sandbox.set_safe(on ~= false)
+  return sandbox.safe
+end
 
--- The builder and the compression API are only loaded when a script asks for them.
 return setmetatable(M, { __index = function(t, k)
-  if k == "builder" or k == "compress" or k == "constexpr" then
-    local b = require("mlsh." .. k)
-    rawset(t, k, b)
-    return b
-  end
+  local name = FIELDS[k]
+  if not name then return nil end
+  local mod = require(name)
+  rawset(t, k, mod)
+  return mod
 end })

@@ -1,4 +1,4 @@
--- mlsh.json — the one JSON encoder (and a decoder) every command uses.
+-- mlsh.json — the one JSON encoder every command uses, and the decoder of the C core (core/json.c).
 -- encode(v [, indent]) writes objects with sorted keys so output is stable; json.null stands for
 -- null, json.array(t)/json.object(t) mark tables whose emptiness would otherwise be ambiguous.
 local M = {}
@@ -86,81 +86,12 @@ function M.encode(v, indent)
   return table.concat(out)
 end
 
--- Decoder: strict JSON -> Lua (null -> json.null, arrays and objects marked).
+-- Decoder: the C reader (core/json.c, through core/lua_json.c): strict JSON -> Lua, null ->
+-- json.null, arrays and objects marked, nesting capped at 64. Raises "json: line L: reason".
 function M.decode(s)
-  local pos = 1
-  local function err(what) error(string.format("json: %s at byte %d", what, pos), 0) end
-  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
-  local value
-  local function str()
-    local buf, i = {}, pos + 1
-    while true do
-      local c = s:sub(i, i)
-      if c == "" then err("unterminated string") end
-      if c == '"' then break end
-      if c == "\\" then
-        local e = s:sub(i + 1, i + 1)
-        local map = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
-        if map[e] then buf[#buf + 1] = map[e]; i = i + 2
-        elseif e == "u" then
-          local cp = tonumber(s:sub(i + 2, i + 5), 16) or err("bad \\u escape")
-          i = i + 6
-          if cp >= 0xD800 and cp < 0xDC00 and s:sub(i, i + 1) == "\\u" then
-            local lo = tonumber(s:sub(i + 2, i + 5), 16)
-            if lo and lo >= 0xDC00 and lo < 0xE000 then cp = 0x10000 + (cp - 0xD800) * 1024 + (lo - 0xDC00); i = i + 6 end
-          end
-          buf[#buf + 1] = utf8.char(cp)
-        else err("bad escape") end
-      else
-        local j = s:find('["\\]', i) or #s + 1
-        buf[#buf + 1] = s:sub(i, j - 1)
-        i = j
-      end
-    end
-    pos = i + 1
-    return table.concat(buf)
-  end
-  function value(depth)
-    if depth > 200 then err("nesting too deep") end
-    ws()
-    local c = s:sub(pos, pos)
-    if c == "{" then
-      local t = M.object({})
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
-      while true do
-        ws()
-        if s:sub(pos, pos) ~= '"' then err("expected a key") end
-        local k = str(); ws()
-        if s:sub(pos, pos) ~= ":" then err("expected ':'") end
-        pos = pos + 1
-        t[k] = value(depth + 1); ws()
-        local d = s:sub(pos, pos); pos = pos + 1
-        if d == "}" then return t elseif d ~= "," then err("expected ',' or '}'") end
-      end
-    elseif c == "[" then
-      local t = M.array({})
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
-      while true do
-        t[#t + 1] = value(depth + 1); ws()
-        local d = s:sub(pos, pos); pos = pos + 1
-        if d == "]" then return t elseif d ~= "," then err("expected ',' or ']'") end
-      end
-    elseif c == '"' then return str()
-    elseif s:sub(pos, pos + 3) == "true" then pos = pos + 4; return true
-    elseif s:sub(pos, pos + 4) == "false" then pos = pos + 5; return false
-    elseif s:sub(pos, pos + 3) == "null" then pos = pos + 4; return M.null
-    else
-      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-      if not num or num == "" then err("unexpected character") end
-      pos = pos + #num
-      return math.tointeger(tonumber(num)) or tonumber(num)
-    end
-  end
-  local v = value(0)
-  ws()
-  if pos <= #s then err("text after the value") end
+  if type(s) ~= "string" then error("json: expected a string, got " .. type(s), 2) end
+  local v, err = require("mlsh.core").json.decode(s, M.null, array_mt, object_mt)
+  if err then error("json: " .. err, 0) end
   return v
 end
 

@@ -431,5 +431,4 @@ function M.to_json(r)
            opsets = opsets, notes = json.array(r.notes) }
 end
 
-require("mlsh.core").model.methods.required_spec = function(m) return M.explain(m) end
 return M

@@ -145,18 +145,23 @@ local function bump_matches(b, props)
 end
 spec._bump_matches = bump_matches -- shared with mlsh.optable
 
+-- A layer's minimum spec n raised by the bumps {min_spec, ...} whose conditions props meet: the one
+-- place both spec.nn_layer_min_spec and mlsh.optable.layer_min_spec (with overrides) compute it.
+function spec.bumped(n, bumps, props)
+  if props then
+    for _, b in ipairs(bumps or {}) do
+      if b.min_spec > n and bump_matches(b, props) then n = b.min_spec end
+    end
+  end
+  return n
+end
+
 function spec.nn_layer_min_spec(v, props)
   check_name_or_int("nn_layer_min_spec", 1, v)
   if props ~= nil then check_table("nn_layer_min_spec", 2, props) end
   local layer, err = core.nn_layer(v)
   if not layer then return nil, err end
-  local n = layer.min_spec
-  if props then
-    for _, b in ipairs(layer.bumps) do
-      if b.min_spec > n and bump_matches(b, props) then n = b.min_spec end
-    end
-  end
-  return n
+  return spec.bumped(layer.min_spec, layer.bumps, props)
 end
 
 function spec.features() return core.features() end
@@ -189,6 +194,27 @@ end
 function spec.enums(kind)
   check_string("enums", 1, kind)
   return core.enums(kind)
+end
+
+-- "iOS16" / "macOS13" / "coremltools.target.iOS17" / "7" (a spec number) -> spec, name | nil, msg
+function spec.parse_target(s)
+  local n
+  if s:match("^%d+$") then
+    n = math.tointeger(tonumber(s))
+    local ok, err = spec.resolve(n)
+    if not ok then return nil, "unknown target '" .. s .. "': " .. err end
+  else
+    n = spec.from_target(s)
+    if not n then
+      local ok, r = pcall(spec.resolve, s)
+      n = ok and r or nil
+    end
+    if not n then
+      return nil, string.format("unknown target '%s' (examples: iOS16, macOS13, tvOS17, watchOS10, visionOS1, or a spec number %d..%d)",
+        s, spec.MIN, spec.MAX)
+    end
+  end
+  return n, spec.target_name(n) or ("spec" .. n)
 end
 
 return spec

@@ -3,6 +3,15 @@
 local core = require "mlsh.core"
 local M = {}
 
+-- Element types, from the C core (core/dtype.c through core/lua_dtype.c): the one dtype table.
+M.BITS = core.dtype.bits       -- name -> bit width ("fp16" -> 16, "uint6" -> 6, "bool" -> 8)
+M.IS_FLOAT = core.dtype.float  -- name -> true for float types
+-- Bytes that n packed elements of dtype take (nil for an unknown dtype or no n).
+function M.nbytes(dtype, n)
+  if not n or not M.BITS[dtype] then return nil end
+  return core.dtype.nbytes(dtype, n)
+end
+
 local ARRAY_DTYPES = { FLOAT32 = "fp32", DOUBLE = "fp64", FLOAT16 = "fp16", INT32 = "int32", INT8 = "int8" }
 M.ARRAY_DTYPES = ARRAY_DTYPES
 local KINDS = {

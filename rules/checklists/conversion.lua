@@ -1,6 +1,6 @@
 -- The conversion checklist: the order that gets a model onto the Neural Engine with the least
 -- rework. Items about the converted file are checked; steps done outside it are asked.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 
 local function coremltools_major(ctx)
   local ver = ctx:converter()

@@ -1,6 +1,6 @@
 -- The diagnostic checklist: what to establish before (or while) chasing a Core ML problem. The
 -- file answers most of it; what happened on the device is asked.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 local spec = require "mlsh.spec"
 
 return {

@@ -1,6 +1,6 @@
 -- The production checklist: what has to hold before a model ships. Items the file answers are
 -- checked (pass/fail with the evidence); the rest (tests, profiling, app behaviour) are asked.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 local spec = require "mlsh.spec"
 
 local NEURAL = { mlProgram = true, neuralNetwork = true, neuralNetworkClassifier = true, neuralNetworkRegressor = true }

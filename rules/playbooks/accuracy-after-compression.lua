@@ -3,7 +3,7 @@
 -- from the mask), and with --original PATH mlsh decompresses each weight and measures its SNR
 -- against the uncompressed one, which tells whether the error sits in a few layers or everywhere.
 -- Only how calibration was done (W8A8) has to be asked.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 
 local SPREAD_WHY = "compare per-layer outputs, or give the uncompressed model with --original PATH so mlsh can compare the weights"
 

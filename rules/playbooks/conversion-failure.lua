@@ -2,8 +2,6 @@
 -- output" (5b). For 5b the converted file shows missing image preprocessing, training-only ops
 -- left in, and whether it computes in fp16; how the conversion failed, and the layout the app
 -- feeds, have to be asked. Without a model file (conversion failed) every question is asked.
-local pb = require "mlsh.playbook"
-
 return {
   id = "conversion-failure",
   title = "Conversion fails or gives wrong output",

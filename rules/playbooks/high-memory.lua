@@ -1,7 +1,7 @@
 -- Playbook 3: "memory grows" / "killed at load". The file shows the weight size and what each
 -- compression scheme would bring it to (3b), and whether the model keeps state; how the app runs
 -- predictions (concurrency, instances, autorelease) has to be asked (3a).
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 
 -- Half of a typical 4 GB iPhone's per-app limit: above this, weights alone risk the jetsam kill.
 local DEFAULT_BUDGET = 2 * 1024 ^ 3

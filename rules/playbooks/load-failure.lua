@@ -2,7 +2,7 @@
 -- complete (1c), whether it contains something that fails when Core ML builds it on any OS (ops
 -- outside the opset, custom layers, shapes beyond the limits: 1b/1c), and, given --target, whether
 -- its specificationVersion is above the OS it fails on (1a). Only the error text has to be asked.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 local spec = require "mlsh.spec"
 
 local function os_name(n) return spec.target_name(n) or ("spec " .. tostring(n)) end

@@ -2,7 +2,7 @@
 -- model that does not load on the OSes you support, wrong outputs, memory kills); some fixes are
 -- free now (an fp16 ML program); the rest (ANE restructuring, compression) can wait if an accuracy
 -- test guards the later changes. The file answers all but the last question.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 
 local LOAD_BLOCKERS = { ["deployment-target"] = true, ["layout-limits"] = true, ["op-not-in-opset"] = true,
                         ["custom-layers"] = true }

@@ -2,7 +2,7 @@
 -- the app sets, but it shows most causes of "every prediction is slow": fp32 compute, what keeps
 -- ops off the Neural Engine (the placement simulator), range shapes, sheer size; and for "only on
 -- one device", the compression schemes whose speed depends on the chip.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 
 -- Large models are often scheduled on the GPU even when every op is ANE-eligible.
 local ANE_LARGE_BYTES = 1024 ^ 3

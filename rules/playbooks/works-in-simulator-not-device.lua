@@ -3,7 +3,7 @@
 -- GPU and Neural Engine, runs fp16 there, has an older OS maybe and a hard memory limit. The file
 -- shows which of those differences can bite: spec vs the device OS (--target), load blockers the
 -- device compiler meets, fp16 compute, the weight size against the device budget.
-local pb = require "mlsh.playbook"
+local pb = require "mlsh.engine.playbook"
 local spec = require "mlsh.spec"
 
 local DEFAULT_BUDGET = 2 * 1024 ^ 3

@@ -12,7 +12,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local C = require "common"
 
 local corpus = arg[1] or "../shared/corpus"
-local bin, TIMEOUT, sh, q, exists, readjson, models_in = C.bin, C.TIMEOUT, C.sh, C.q, C.exists, C.readjson, C.models_in
+local bin, TIMEOUT, sh, q, readjson, models_in = C.bin, C.TIMEOUT, C.sh, C.q, C.readjson, C.models_in
 local verbose = os.getenv("VERBOSE")
 C.require_corpus(corpus, "check conformance")
 

@@ -182,7 +182,7 @@ local function check_model(file)
   local same_note
   if made then
     local b = mlsh.load(dir .. "/" .. made.base .. ".mlpackage")
-    local ok, spec, rb, report = pcall(compress.model, b, made.policy)
+    local ok, spec, _, report = pcall(compress.model, b, made.policy)
     if ok then
       local mine = {}
       for _, row in ipairs(report.weights) do if row.output then mine[row.output] = row end end

@@ -229,7 +229,7 @@ local TABLES = {
   { key = "mlprogram_main", file = "ort-main-04f568d-mlprogram.md" },
 }
 local tables_dir = reference .. "/ort-tables"
-if not parts:find("ortcheck", 1, true) then
+if not parts:find("ortcheck", 1, true) then -- luacheck: ignore 542
   -- not asked for
 elseif not exists(tables_dir) then
   print("conformance onnx ortcheck: " .. tables_dir .. " is absent; skipped")
@@ -265,7 +265,7 @@ else
       -- whose op does not always match graph.node[index] (its index lookup is not reliable), so
       -- named nodes must all be in mlsh's partition and the integers must account for the rest
       local contents_ok = true
-      for i, part in ipairs(w.partitions or {}) do
+      for pi, part in ipairs(w.partitions or {}) do
         local named, unnamed = {}, 0
         for _, item in ipairs(part) do
           if type(item) == "string" then
@@ -275,13 +275,13 @@ else
             unnamed = unnamed + 1
           end
         end
-        local got = (o.partitions and o.partitions[i] and o.partitions[i].ops) or {}
+        local got = (o.partitions and o.partitions[pi] and o.partitions[pi].ops) or {}
         local extra = 0
         for k, n in pairs(got) do extra = extra + n - (named[k] or 0) end
         for k, n in pairs(named) do if (got[k] or 0) < n then contents_ok = false end end
         if extra ~= unnamed then contents_ok = false end
         if not contents_ok then
-          c:eq("partition " .. i .. " contents", named, got)
+          c:eq("partition " .. pi .. " contents", named, got)
           break
         end
       end

@@ -7,7 +7,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local C = require "common"
 
 local corpus = arg[1] or "../shared/corpus"
-local bin, TIMEOUT, sh, exists, readjson = C.bin, C.TIMEOUT, C.sh, C.exists, C.readjson
+local bin, TIMEOUT, sh, readjson = C.bin, C.TIMEOUT, C.sh, C.readjson
 C.require_corpus(corpus, "conformance")
 
 local KIND = { multiArrayType = "multiArray", imageType = "image", doubleType = "double", int64Type = "int64",

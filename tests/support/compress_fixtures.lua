@@ -7,7 +7,7 @@
 --       one const per weight sent to an output; replace(ctx, emit, w) returns the Operation
 --       messages standing in for const w (output named as the const) - hand-made constexpr ops.
 local B = require "mlsh.builder"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 local emit = require "mlsh.compress.emit"
 local compress = require "mlsh.compress"
 local F = require "fixtures"

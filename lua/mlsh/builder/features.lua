@@ -220,7 +220,7 @@ M.uuid_from = uuid_from
 
 function M.save(model, read_blob, path, opts)
   if type(path) ~= "string" then error("save: expected a path string, got " .. type(path), 3) end
-  local writer = require "mlsh.writer"
+  local writer = require "mlsh.model.writer"
   local hash = require("mlsh.builder.random").fnv1a(model:encode())
   local k = 0
   local original = writer.uuid

@@ -10,19 +10,16 @@
 --
 -- Values are built as Lua tables and serialized by p:build(), so names can still change (an
 -- output renames the value it returns, as coremltools does) and a failed op leaves nothing behind.
-local core = require "mlsh.core"
 local optable = require "mlsh.optable"
 local spec = require "mlsh.spec"
 local mil = require "mlsh.builder.mil"
 local infer = require "mlsh.builder.infer"
 local features = require "mlsh.builder.features"
 
-local P = core.proto
 local fail, guard = features.fail, features.guard
 
 local M = {}
 
-local WEIGHT_FILE = "@model_path/weights/weight.bin"
 local IO_DTYPES = { fp32 = true, fp16 = true, int32 = true, int8 = true }
 
 -- ---- values -----------------------------------------------------------------------------------------
@@ -191,7 +188,7 @@ function Function:_image_input(name, o)
   end
   local nonzero = type(bias) == "table" and next(bias) ~= nil or (type(bias) == "number" and bias ~= 0)
   if nonzero then
-    local b = bias
+    local b
     if type(bias) == "table" then
       if #bias ~= channels then fail("input '%s': bias has %d values for %d channels", name, #bias, channels) end
       b = M.tensor(dtype, bias, { 1, channels, 1, 1 })
@@ -346,9 +343,10 @@ function Function:_bind_value(v, op_type, check, io)
   return v
 end
 
-function Function:_op_body(op_type, args, o)
+-- Check an op call (op name, named arguments, parameters the op has, required inputs); returns
+-- the op's base name and a fail function that names the op.
+local function check_op_call(self, op_type, args, o, check)
   local program = self.program
-  local check = o.check ~= false
   if type(op_type) ~= "string" then fail("op: the first argument is the MIL op name, got %s", type(op_type)) end
   if type(args) ~= "table" then fail("op %s: arguments must be a table", op_type) end
   for k in pairs(args) do
@@ -376,6 +374,13 @@ function Function:_op_body(op_type, args, o)
     end
   end
 
+  return base, op_fail
+end
+
+-- Bind the arguments: values as they are, literals (and the defaults coremltools writes out) as
+-- `<op>_<param>_0` consts. Returns bound {param -> {values}} and the parameter order.
+local function bind_args(self, op_type, args, o, check, base)
+  local program = self.program
   -- Values first: they decide the dtype literal float parameters take.
   local bound, literals = {}, {}
   local order = param_order(op_type, args)
@@ -420,7 +425,11 @@ function Function:_op_body(op_type, args, o)
     end
   end
 
-  -- output types: inferred, or given (and then checked against the rule when there is one)
+  return bound, order
+end
+
+-- The output types: inferred, or given (and then checked against the rule when there is one).
+local function output_types(op_type, bound, o, check, op_fail)
   local ctx = { op = op_type }
   function ctx.arg(_, p) return bound[p] and bound[p][1] end
   function ctx.args(_, p) return bound[p] or {} end
@@ -450,6 +459,15 @@ function Function:_op_body(op_type, args, o)
     outs = given
   end
 
+  return outs
+end
+
+function Function:_op_body(op_type, args, o)
+  local program = self.program
+  local check = o.check ~= false
+  local base, op_fail = check_op_call(self, op_type, args, o, check)
+  local bound, order = bind_args(self, op_type, args, o, check, base)
+  local outs = output_types(op_type, bound, o, check, op_fail)
   -- names: coremltools suffixes fp16 compute outputs with _cast_fp16
   local suffix = (not o.name and not o.io and op_type ~= "cast" and program.precision == "fp16" and outs[1] and outs[1].dtype == "fp16") and "_cast_fp16" or ""
   local op_name = base .. suffix
@@ -556,175 +574,8 @@ function Program:default_function(name)
   return self
 end
 
--- The spec version the content needs, and why: n, {{id, min_spec, text, where}, ...}.
-local function needed_spec(self)
-  do
-    local led = features.ledger()
-    led:feature("ml_program")
-    local opset_feature = ({ [7] = "coreml6_opset", [8] = "coreml7_opset", [9] = "coreml8_opset" })[self.opset_spec]
-    if opset_feature then led:feature(opset_feature, "opset " .. self.opset)
-    elseif self.opset_spec > 9 then led:add("opset", self.opset_spec, "ML program opset " .. self.opset_tag, "opset " .. self.opset) end
-    if #self.functions > 1 then led:feature("multiple_functions", #self.functions .. " functions") end
-    local introduced = {}
-    for _, f in ipairs(self.functions) do
-      local enumerated = 0
-      if #f.inputs == 0 then led:feature("empty_inputs", "function " .. f.name) end
-      for _, i in ipairs(f.inputs) do
-        local where = "input " .. i.name
-        if i.kind == "state" then led:feature("states", "state " .. i.name)
-        elseif i.kind == "image" then
-          if i.color == "GRAYSCALE_FLOAT16" then led:feature("grayscale_float16_image", where) end
-        else
-          if i.dtype == "fp16" then led:feature("fp16_multiarray", where) end
-          if i.dtype == "int8" then led:feature("int8_multiarray", where) end
-          if i.flex and i.flex.kind == "enumerated" then enumerated = enumerated + 1 end
-        end
-      end
-      if enumerated > 1 then led:feature("multiple_enumerated_inputs", "function " .. f.name) end
-      for _, out in ipairs(f.outputs) do
-        if out.dtype == "fp16" then led:feature("fp16_multiarray", "output " .. out.name) end
-        if out.dtype == "int8" then led:feature("int8_multiarray", "output " .. out.name) end
-      end
-      for _, op in ipairs(f.ops) do
-        local e = introduced[op.type]
-        if e == nil then
-          e = optable.get(op.type) or false
-          introduced[op.type] = e
-        end
-        if e and e.introduced_spec > 6 then
-          led:add("op_" .. op.type, e.introduced_spec, "MIL op " .. op.type .. " (introduced " .. e.introduced .. ")", "op " .. op.name)
-        end
-      end
-    end
-    return features.choose_spec(self.requested_spec, led)
-  end
-end
 
-function Program:spec_version() return guard("program", needed_spec, self) end
-
--- ---- serialization --------------------------------------------------------------------------------------
-local function function_features(f)
-  local ins, states = {}, {}
-  for _, i in ipairs(f.inputs) do
-    if i.kind == "state" then states[#states + 1] = i else ins[#ins + 1] = i end
-  end
-  local outs = {}
-  for _, o in ipairs(f.outputs) do
-    local shape = o.value.shape
-    local known = mil.count(shape) ~= nil
-    outs[#outs + 1] = { name = o.name, kind = "array", dtype = o.dtype, shape = known and shape or nil, description = o.description }
-  end
-  return ins, outs, states
-end
-
-local function write_function(self, f, fn_msg, spec_version, blobs)
-  for _, i in ipairs(f.inputs) do
-    local nv = fn_msg:add("inputs")
-    nv.name = i.name
-    if i.kind == "state" then mil.state_type(nv:mutable("type"), i.dtype, i.shape)
-    else mil.tensor_type(nv:mutable("type"), i.dtype, i.value.shape) end
-  end
-  fn_msg.opset = self.opset_tag
-  local be = fn_msg:add("block_specializations")
-  be.key = self.opset_tag
-  local block = be:mutable("value")
-  local outs = {}
-  for i, o in ipairs(f.outputs) do outs[i] = o.value.name end
-  block.outputs = outs
-  for _, op in ipairs(f.ops) do
-    local o = block:add("operations")
-    o.type = op.type
-    for _, inp in ipairs(op.inputs) do
-      local e = o:add("inputs")
-      e.key = inp.param
-      local arg = e:mutable("value")
-      for _, v in ipairs(inp.values) do arg:add("arguments").name = v.name end
-    end
-    for _, v in ipairs(op.outputs) do
-      local nv = o:add("outputs")
-      nv.name = v.name
-      mil.tensor_type(nv:mutable("type"), v.dtype, v.shape)
-    end
-    local a = o:add("attributes")
-    a.key = "name"
-    mil.string_value(a:mutable("value"), op.name)
-    if op.const then
-      local c = op.const
-      local val = o:add("attributes")
-      val.key = "val"
-      local n = #c.shape == 0 and 1 or (mil.count(c.shape) or 0)
-      if mil.use_weight_file(c.dtype, n, spec_version) then
-        local offset = 64 * (#blobs.list + 1) -- a key for read_blob; writer.save assigns real offsets
-        local bytes = mil.encode(c.data, c.dtype)
-        local have = type(c.data) == "userdata" and #c.data or #mil.as_list(c.data)
-        blobs.list[#blobs.list + 1] = offset
-        blobs[offset] = { dtype = c.dtype, bytes = bytes, n = have }
-        mil.blob(val:mutable("value"), c.dtype, c.shape, WEIGHT_FILE, offset)
-      else
-        mil.immediate(val:mutable("value"), c.dtype, c.shape, c.data)
-      end
-    end
-  end
-end
-
--- -> Model Message, read_blob(file, offset) for writer.save, spec reasons
-function Program:build()
-  return guard("", function()
-    if #self.functions == 0 then fail("the program has no functions (add one with p:func(\"main\"))") end
-    local default = self.default or self.functions[1].name
-    if not self.by_name[default] then fail("default function '%s' does not exist", default) end
-    if #self.functions == 1 and default ~= "main" then
-      fail("a single-function program must call its function 'main' (Core ML looks for it), not '%s'", default)
-    end
-    for _, f in ipairs(self.functions) do
-      if #f.outputs == 0 then fail("function '%s' has no outputs (declare them with f:output)", f.name) end
-    end
-    local spec_version, reasons = needed_spec(self)
-    local m = P.new("CoreML.Specification.Model")
-    m.specificationVersion = spec_version
-    local d = m:mutable("description")
-    if #self.functions == 1 then
-      local ins, outs, states = function_features(self.functions[1])
-      for _, i in ipairs(ins) do features.describe(d, "input", i) end
-      for _, o in ipairs(outs) do features.describe(d, "output", o) end
-      for _, s in ipairs(states) do features.describe(d, "state", s) end
-    else
-      for _, f in ipairs(self.functions) do
-        local fd = d:add("functions")
-        fd.name = f.name
-        local ins, outs, states = function_features(f)
-        for _, i in ipairs(ins) do features.describe(fd, "input", i) end
-        for _, o in ipairs(outs) do features.describe(fd, "output", o) end
-        for _, s in ipairs(states) do features.describe(fd, "state", s) end
-      end
-      d.defaultFunctionName = default
-    end
-    features.metadata(d, self.metadata)
-    local prog = m:mutable("mlProgram")
-    prog.version = 1
-    local blobs = { list = {} }
-    for _, f in ipairs(self.functions) do
-      local fe = prog:add("functions")
-      fe.key = f.name
-      write_function(self, f, fe:mutable("value"), spec_version, blobs)
-    end
-    local attr = prog:add("attributes")
-    attr.key = "buildInfo"
-    mil.build_info(attr:mutable("value"), { { "mlsh-version", require("mlsh").version }, { "mlsh-builder", "mlsh.builder" } })
-    local function read_blob(_, offset)
-      local b = blobs[offset]
-      if not b then error("no blob at " .. tostring(offset), 0) end
-      return b.dtype, b.bytes, b.n
-    end
-    return m, read_blob, reasons
-  end)
-end
-
--- p:save(path) -> path; errors raise "path: reason".
-function Program:save(path, opts)
-  local ok, m, read_blob = pcall(self.build, self)
-  if not ok then error(tostring(path) .. ": " .. tostring(m):gsub("^[^:]+:%d+: ", ""), 0) end
-  return features.save(m, read_blob, path, opts)
-end
+-- ---- serialization: mlsh.builder.program_write --------------------------------------------------------
+require("mlsh.builder.program_write").install(Program)
 
 return M

@@ -4,10 +4,11 @@
 -- Formats: text (coloured on a terminal unless NO_COLOR), json (the contract), markdown, sarif.
 local mlsh = require "mlsh"
 local json = mlsh.json
-local spec = require "mlsh.spec"
-local rules = require "mlsh.rules"
-local placement = require "mlsh.placement"
+local rules = require "mlsh.engine.rules"
+local placement = require "mlsh.placement.coreml"
 local required_spec = require "mlsh.required_spec"
+local facts = require "mlsh.facts"
+local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "rules, required spec and ANE placement (--format json for one JSON object)",
@@ -21,35 +22,7 @@ local function fail(msg)
   return 2
 end
 
--- "iOS16" / "macOS13" / "coremltools.target.iOS17" / "7" (a spec number) -> spec, name | nil, msg
-function C.parse_target(s)
-  local n
-  if s:match("^%d+$") then
-    n = math.tointeger(tonumber(s))
-    local ok, err = spec.resolve(n)
-    if not ok then return nil, "unknown target '" .. s .. "': " .. err end
-  else
-    n = spec.from_target(s)
-    if not n then
-      local ok, r = pcall(spec.resolve, s)
-      n = ok and r or nil
-    end
-    if not n then
-      return nil, string.format("unknown target '%s' (examples: iOS16, macOS13, tvOS17, watchOS10, visionOS1, or a spec number %d..%d)",
-        s, spec.MIN, spec.MAX)
-    end
-  end
-  return n, spec.target_name(n) or ("spec" .. n)
-end
-
--- "2G", "512M", "1.5GiB", "1000000" -> bytes | nil
-function C.parse_size(s)
-  local num, unit = tostring(s):match("^%s*([%d%.]+)%s*([KkMmGgTt]?)[iI]?[bB]?%s*$")
-  num = tonumber(num)
-  if not num then return nil end
-  local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 })[unit:lower()]
-  return math.floor(num * mult)
-end
+C.parse_target, C.parse_size = argparse.parse_target, argparse.parse_size -- (also as cmd.check's, as before)
 
 C.FORMATS = { text = true, json = true, markdown = true, sarif = true }
 
@@ -145,13 +118,8 @@ local function check_onnx(m, o)
   end
   local summary = { error = 0, warning = 0, info = 0 }
   for _, f in ipairs(findings) do summary[f.severity] = summary[f.severity] + 1 end
-  local fj = json.array({})
-  for i, f in ipairs(findings) do
-    fj[i] = { rule = f.rule, severity = f.severity, pattern = f.pattern, categories = json.array(f.categories),
-              message = f.message, fix = f.fix, location = json.object(f.location), evidence = f.evidence }
-  end
   local report = { path = m.path, model_type = "onnx", spec_version = json.null, target = json.null,
-                   findings = fj, summary = summary, required_spec = json.null, placement = json.null,
+                   findings = rules.findings_json(findings), summary = summary, required_spec = json.null, placement = json.null,
                    ep = ep.to_json(r) }
   local text = { require("mlsh.cmd.ep").text_report(r, { path = m.path }) }
   for _, f in ipairs(findings) do
@@ -163,12 +131,12 @@ end
 -- Check one loaded model; returns the report table (JSON shape) and the raw parts.
 function C.check_model(m, o, set, select)
   if m.format == "onnx" then return check_onnx(m, o) end
-  local required = required_spec.explain(m)
-  local p = placement.simulate(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
-                                    device = o.device })
+  local f = facts.new(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
+                           device = o.device })
+  local required, p = f:required_spec(), f:placement()
   local findings = rules.run(m, set, { target = o.target, compute_units = o.compute_units, select = select,
-    options = { memory_budget = o.memory_budget }, placement = p, required = required, device = o.device })
-  for _, f in ipairs(rule_error_findings(set)) do table.insert(findings, 1, f) end
+    options = { memory_budget = o.memory_budget }, facts = f, device = o.device })
+  for _, e in ipairs(rule_error_findings(set)) do table.insert(findings, 1, e) end
   local summary = rules.summary(findings)
   local report = {
     path = m.path, model_type = m.model_type or json.null, spec_version = m.spec_version or json.null,
@@ -226,12 +194,10 @@ function C.run(args)
       return 2
     end
     local ok, report, parts = pcall(C.check_model, m, o, set, select)
-    if ok and o.format == "text" and parts.onnx then
-      -- already rendered
-    elseif ok and o.format == "text" then
-      local rok, text = pcall(function() return require("mlsh.report_text").render(parts, o) end)
+    if ok and o.format == "text" and not parts.onnx then -- (an ONNX report comes rendered)
+      local rok, text = pcall(function() return require("mlsh.report.text").render(parts, o) end)
       if rok then parts.text = text else ok, report = false, text end
-    elseif ok and o.format ~= "json" then
+    elseif ok and o.format ~= "json" and o.format ~= "text" then
       -- markdown and SARIF read the model's path only; render after the loop
       parts.model = { path = m.path, model_type = m.model_type, spec_version = m.spec_version }
     end

@@ -4,9 +4,10 @@
 -- 2 bad input.
 local mlsh = require "mlsh"
 local json = mlsh.json
-local checklist = require "mlsh.checklist"
-local playbook = require "mlsh.playbook"
-local rules = require "mlsh.rules"
+local checklist = require "mlsh.engine.checklist"
+local playbook = require "mlsh.engine.playbook"
+local rules = require "mlsh.engine.rules"
+local argparse = require "mlsh.cli.args"
 local diagnose = require "mlsh.cmd.diagnose"
 
 local C = {
@@ -50,7 +51,7 @@ end
 C.load_answers = load_answers
 
 function C.run(args)
-  local o, err = diagnose.parse_options(args, { values = VALUES, multi = MULTI, flags = FLAGS })
+  local o, err = argparse.parse_options(args, { values = VALUES, multi = MULTI, flags = FLAGS })
   if not o then return fail(err .. "\nusage: " .. C.usage) end
   if o.help then print("usage: " .. C.usage) return 0 end
   o.format = o.format or "text"
@@ -78,11 +79,11 @@ function C.run(args)
   end
   if not path then return fail("no model given\nusage: " .. C.usage) end
   if #o.paths > 2 then return fail("one model at a time\nusage: " .. C.usage) end
-  local answers, aerr = diagnose.collect_answers(o, load_answers)
+  local answers, aerr = argparse.collect_answers(o, load_answers)
   if not answers then return fail(aerr) end
   local aok, verr = checklist.check_answers(list, answers, o.answers_file or "--answer")
   if not aok then return fail(verr) end
-  local rok, cerr = diagnose.resolve_common(o)
+  local rok, cerr = argparse.resolve_common(o)
   if not rok then return fail(cerr) end
   local rule_set, rerr = rules.discover({ dirs = o.rules, builtin = not o.no_builtin })
   if not rule_set then return fail(rerr) end

@@ -25,82 +25,86 @@ local function usage_fail(msg)
   return 2
 end
 
--- Parse args into {model, out, in_place, policy fields, run options}; nil, message on bad usage.
-function C.parse(args)
-  local o = { policy = {}, pal = nil, quant = nil, prune = nil }
-  local i = 1
-  local function value(flag)
-    local v = args[i + 1]
-    if v == nil then error(flag .. " needs a value", 0) end
-    i = i + 1
-    return v
+-- The option table: flag -> function(st, flag). st.o is the result; st:value(flag) takes the next
+-- argument; st:int / st:num convert; st:pal() / st:quant() / st:prune() the policy sections.
+local P = {}
+function P:value(flag)
+  local v = self.args[self.i + 1]
+  if v == nil then error(flag .. " needs a value", 0) end
+  self.i = self.i + 1
+  return v
+end
+function P:num(flag)
+  local v = self:value(flag)
+  local n = tonumber(v)
+  if not n then error(string.format("%s needs a number (got %s)", flag, v), 0) end
+  return n
+end
+function P:int(flag)
+  local v = self:value(flag)
+  local n = math.tointeger(tonumber(v))
+  if not n then error(string.format("%s needs an integer (got %s)", flag, v), 0) end
+  return n
+end
+for _, k in ipairs({ "pal", "quant", "prune" }) do
+  P[k] = function(self)
+    self[k .. "_t"] = self[k .. "_t"] or {}
+    return self[k .. "_t"]
   end
-  local function number(flag, v)
-    local n = tonumber(v)
-    if not n then error(string.format("%s needs a number (got %s)", flag, v), 0) end
-    return n
+end
+P.__index = P
+
+local function palettize_flag(st, a)
+  local pal = st:pal()
+  local v = st.args[st.i + 1]
+  if v and not v:match("^%-%-") and tonumber(v) then
+    pal.nbits = st:int(a)
+  elseif v == "unique" then
+    pal.mode = "unique"
+    st.i = st.i + 1
+  elseif v and v:match("^%d") then
+    error(string.format("--palettize needs the number of bits: 1, 2, 3, 4, 6 or 8 (got %s)", v), 0)
   end
-  local function integer(flag, v)
-    local n = math.tointeger(tonumber(v))
-    if not n then error(string.format("%s needs an integer (got %s)", flag, v), 0) end
-    return n
-  end
-  local pal, quant, prune = nil, nil, nil
-  local paths = {}
-  while args[i] do
-    local a = args[i]
-    if a == "-o" or a == "--output" then o.out = value(a)
-    elseif a == "--in-place" then o.in_place = true
-    elseif a == "--palettize" then
-      pal = pal or {}
-      local v = args[i + 1]
-      if v and not v:match("^%-%-") and tonumber(v) then
-        pal.nbits = integer(a, v)
-        i = i + 1
-      elseif v == "unique" then
-        pal.mode = "unique"
-        i = i + 1
-      elseif v and v:match("^%d") then
-        error(string.format("--palettize needs the number of bits: 1, 2, 3, 4, 6 or 8 (got %s)", v), 0)
-      end
-    elseif a == "--mode" then pal = pal or {}; pal.mode = value(a)
-    elseif a == "--granularity" then pal = pal or {}; pal.granularity = value(a)
-    elseif a == "--group-size" then pal = pal or {}; pal.group_size = integer(a, value(a))
-    elseif a == "--per-channel-scale" then pal = pal or {}; pal.per_channel_scale = true
-    elseif a == "--quantize" then quant = quant or {}; quant.dtype = value(a)
-    elseif a == "--symmetric" then quant = quant or {}; quant.symmetric = true
-    elseif a == "--affine" or a == "--no-symmetric" then quant = quant or {}; quant.symmetric = false
-    elseif a == "--per-channel" then quant = quant or {}; quant.granularity = "per_channel"
-    elseif a == "--per-tensor" then quant = quant or {}; quant.granularity = "per_tensor"
-    elseif a == "--per-block" then
-      quant = quant or {}
-      quant.granularity, quant.block_size = "per_block", integer(a, value(a))
-    elseif a == "--prune" then prune = prune or {}; prune.sparsity = number(a, value(a))
-    elseif a == "--n-m" then prune = prune or {}; prune.n_m = value(a)
-    elseif a == "--block" then prune = prune or {}; prune.block_size = integer(a, value(a))
-    elseif a == "--dim" then prune = prune or {}; prune.dim = integer(a, value(a))
-    elseif a == "--prune-threshold" then
-      prune = prune or {}
-      prune.mode, prune.threshold = "threshold", number(a, value(a))
-    elseif a == "--weight-threshold" then o.policy.weight_threshold = integer(a, value(a))
-    elseif a == "--config" then o.config = value(a)
-    elseif a == "--json" then o.json = true
-    elseif a == "--quiet" or a == "-q" then o.quiet = true
-    elseif a == "--dry-run" then o.dry_run = true
-    elseif a == "--threads" then o.threads = integer(a, value(a))
-    elseif a == "-h" or a == "--help" then o.help = true
-    elseif a:sub(1, 1) == "-" and a ~= "-" then error("unknown option " .. a, 0)
-    else paths[#paths + 1] = a end
-    i = i + 1
-  end
-  if o.help then return o end
-  if #paths ~= 1 then error("give exactly one MODEL", 0) end
-  o.model = paths[1]
-  if o.in_place then
-    if o.out then error("give either -o OUT or --in-place", 0) end
-    o.out = o.model
-  end
-  if not o.out and not o.dry_run then error("give -o OUT (or --in-place, or --dry-run)", 0) end
+end
+
+local OPTIONS = {
+  ["-o"] = function(st, a) st.o.out = st:value(a) end,
+  ["--in-place"] = function(st) st.o.in_place = true end,
+  ["--palettize"] = palettize_flag,
+  ["--mode"] = function(st, a) st:pal().mode = st:value(a) end,
+  ["--granularity"] = function(st, a) st:pal().granularity = st:value(a) end,
+  ["--group-size"] = function(st, a) st:pal().group_size = st:int(a) end,
+  ["--per-channel-scale"] = function(st) st:pal().per_channel_scale = true end,
+  ["--quantize"] = function(st, a) st:quant().dtype = st:value(a) end,
+  ["--symmetric"] = function(st) st:quant().symmetric = true end,
+  ["--affine"] = function(st) st:quant().symmetric = false end,
+  ["--per-channel"] = function(st) st:quant().granularity = "per_channel" end,
+  ["--per-tensor"] = function(st) st:quant().granularity = "per_tensor" end,
+  ["--per-block"] = function(st, a)
+    local q = st:quant()
+    q.granularity, q.block_size = "per_block", st:int(a)
+  end,
+  ["--prune"] = function(st, a) st:prune().sparsity = st:num(a) end,
+  ["--n-m"] = function(st, a) st:prune().n_m = st:value(a) end,
+  ["--block"] = function(st, a) st:prune().block_size = st:int(a) end,
+  ["--dim"] = function(st, a) st:prune().dim = st:int(a) end,
+  ["--prune-threshold"] = function(st, a)
+    local p = st:prune()
+    p.mode, p.threshold = "threshold", st:num(a)
+  end,
+  ["--weight-threshold"] = function(st, a) st.o.policy.weight_threshold = st:int(a) end,
+  ["--config"] = function(st, a) st.o.config = st:value(a) end,
+  ["--json"] = function(st) st.o.json = true end,
+  ["--quiet"] = function(st) st.o.quiet = true end,
+  ["--dry-run"] = function(st) st.o.dry_run = true end,
+  ["--threads"] = function(st, a) st.o.threads = st:int(a) end,
+  ["--help"] = function(st) st.o.help = true end,
+}
+OPTIONS["--output"], OPTIONS["--no-symmetric"], OPTIONS["-q"], OPTIONS["-h"] =
+  OPTIONS["-o"], OPTIONS["--affine"], OPTIONS["--quiet"], OPTIONS["--help"]
+
+-- The options that only make sense together, checked once all are read.
+local function check_combination(o, pal, quant, prune)
   if pal and pal.nbits == nil and pal.mode ~= "unique" then
     error("--palettize needs the number of bits (1, 2, 3, 4, 6 or 8), or --mode unique", 0)
   end
@@ -118,6 +122,29 @@ function C.parse(args)
     end
   end
   o.policy.palettize, o.policy.quantize, o.policy.prune = pal, quant, prune
+end
+
+-- Parse args into {model, out, in_place, policy fields, run options}; raises the usage message.
+function C.parse(args)
+  local st = setmetatable({ args = args, i = 1, o = { policy = {} } }, P)
+  local o, paths = st.o, {}
+  while args[st.i] do
+    local a = args[st.i]
+    local handler = OPTIONS[a]
+    if handler then handler(st, a)
+    elseif a:sub(1, 1) == "-" and a ~= "-" then error("unknown option " .. a, 0)
+    else paths[#paths + 1] = a end
+    st.i = st.i + 1
+  end
+  if o.help then return o end
+  if #paths ~= 1 then error("give exactly one MODEL", 0) end
+  o.model = paths[1]
+  if o.in_place then
+    if o.out then error("give either -o OUT or --in-place", 0) end
+    o.out = o.model
+  end
+  if not o.out and not o.dry_run then error("give -o OUT (or --in-place, or --dry-run)", 0) end
+  check_combination(o, st.pal_t, st.quant_t, st.prune_t)
   return o
 end
 
@@ -197,7 +224,7 @@ function C.run(args)
   end
   for _, n in ipairs(report.notes) do io.stderr:write("mlsh compress: ", n, "\n") end
   if not o.dry_run then
-    local sok, serr = pcall(require("mlsh.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
+    local sok, serr = pcall(require("mlsh.model.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
     if not sok then
       m:close()
       io.stderr:write("mlsh: ", tostring(serr), "\n")

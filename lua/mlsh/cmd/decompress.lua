@@ -38,7 +38,7 @@ function C.run(args)
     io.stderr:write("mlsh: ", paths[1], ": ", tostring(spec), "\n")
     return 1
   end
-  local sok, serr = pcall(require("mlsh.writer").save, spec, read_blob, out, { source = m.path, in_place = in_place })
+  local sok, serr = pcall(require("mlsh.model.writer").save, spec, read_blob, out, { source = m.path, in_place = in_place })
   m:close()
   if not sok then io.stderr:write("mlsh: ", tostring(serr), "\n") return 1 end
   if as_json then

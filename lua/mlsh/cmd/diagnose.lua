@@ -4,9 +4,9 @@
 -- 0 no error finding, 1 an error finding (or an unreadable model diagnosed), 2 bad input.
 local mlsh = require "mlsh"
 local json = mlsh.json
-local playbook = require "mlsh.playbook"
-local rules = require "mlsh.rules"
-local check = require "mlsh.cmd.check"
+local playbook = require "mlsh.engine.playbook"
+local rules = require "mlsh.engine.rules"
+local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "walk a symptom's playbook to the cause and fix (--list for symptoms)",
@@ -16,78 +16,9 @@ local C = {
     .. "       mlsh diagnose --list [--format json]",
 }
 
-C.FORMATS = { text = true, json = true, markdown = true, sarif = true }
-
--- A small option parser shared by diagnose, checklist and graph. spec.values: {["--opt"] = key};
--- spec.multi: keys that collect a list; spec.flags: {["--flag"] = key}. Returns o (o.paths: the
--- positional arguments) or nil, message.
-function C.parse_options(args, spec)
-  local o = { paths = {} }
-  for _, k in pairs(spec.multi or {}) do o[k] = {} end
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name, value = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
-    local key = spec.values[name]
-    if key then
-      if value == nil then
-        value = args[i + 1]
-        if value == nil then return nil, name .. " needs a value" end
-        i = i + 1
-      end
-      if type(o[key]) == "table" then table.insert(o[key], value) else o[key] = value end
-    elseif spec.flags and spec.flags[a] then
-      local k, v = spec.flags[a][1], spec.flags[a][2]
-      o[k] = v
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option " .. a
-    else
-      o.paths[#o.paths + 1] = a
-    end
-    i = i + 1
-  end
-  if o.format and not C.FORMATS[o.format] then
-    return nil, "unknown --format '" .. o.format .. "' (text, json, markdown or sarif)"
-  end
-  return o
-end
-
--- Target, compute units and memory budget as mlsh check reads them. Returns true or nil, message.
-function C.resolve_common(o)
-  if o.target then
-    local n, name = check.parse_target(o.target)
-    if not n then return nil, name end
-    o.target, o.target_name = n, name
-  end
-  if o.compute_units then
-    local cu, err = require("mlsh.placement").compute_units(o.compute_units)
-    if not cu then return nil, err end
-    o.compute_units = cu
-  end
-  if o.memory_budget then
-    local b = check.parse_size(o.memory_budget)
-    if not b then return nil, "bad --memory-budget '" .. o.memory_budget .. "' (e.g. 2G, 512M, bytes)" end
-    o.memory_budget = b
-  end
-  return true
-end
-
--- Answers from --answers FILE and --answer ID=VALUE (the latter win). Returns the table or nil, message.
-function C.collect_answers(o, loader)
-  local answers = {}
-  if o.answers_file then
-    local t, err = loader(o.answers_file)
-    if not t then return nil, err end
-    for k, v in pairs(t) do answers[k] = v end
-  end
-  for _, kv in ipairs(o.answer or {}) do
-    local k, v = kv:match("^%s*([^=%s]+)%s*=%s*(.-)%s*$")
-    if not k or v == "" then return nil, "--answer takes ID=ANSWER, got '" .. kv .. "'" end
-    answers[k] = v
-  end
-  return answers
-end
+C.FORMATS = argparse.FORMATS
+-- the shared option helpers, also under diagnose's names (as before)
+C.parse_options, C.resolve_common, C.collect_answers = argparse.parse_options, argparse.resolve_common, argparse.collect_answers
 
 -- Render a result document in `format` with the renderers of mlsh.report.*; returns the text.
 function C.render(kind, format, result, opts)

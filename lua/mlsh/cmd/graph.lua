@@ -3,8 +3,8 @@
 -- (a clear message, exit 2, when it is not installed). Exit status: 0 written, 2 bad input.
 local mlsh = require "mlsh"
 local graph = require "mlsh.graph"
-local rules = require "mlsh.rules"
-local diagnose = require "mlsh.cmd.diagnose"
+local rules = require "mlsh.engine.rules"
+local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "the graph coloured by predicted device, segments boxed (-o out.dot | out.svg)",
@@ -21,11 +21,11 @@ local function fail(msg)
 end
 
 function C.run(args)
-  local o, err = diagnose.parse_options(args, { values = VALUES, multi = { "rules" }, flags = FLAGS })
+  local o, err = argparse.parse_options(args, { values = VALUES, multi = { "rules" }, flags = FLAGS })
   if not o then return fail(err .. "\nusage: " .. C.usage) end
   if o.help then print("usage: " .. C.usage) return 0 end
   if #o.paths ~= 1 then return fail((#o.paths == 0 and "no model given" or "one model at a time") .. "\nusage: " .. C.usage) end
-  local rok, rerr = diagnose.resolve_common(o)
+  local rok, rerr = argparse.resolve_common(o)
   if not rok then return fail(rerr) end
   if o.output and o.output ~= "-" then
     local ext = o.output:match("%.([%w]+)$")

@@ -53,7 +53,7 @@ function C.row(e, with_stats)
   }
   for _, k in ipairs(STAT_KEYS) do r[k] = json.null end
   if with_stats then
-    local ok, st = pcall(function() return e:values():stats() end)
+    local ok, st = pcall(function() return e:stats() end)
     if ok then
       for _, k in ipairs(STAT_KEYS) do r[k] = jnum(st[k]) end
     else

@@ -89,7 +89,8 @@ function M.plan(m, policy)
         end
       end
       if #changed > 0 then
-        usage_error(string.format("compression ops need iOS16 (spec 7); the model is spec %d and uses %s, whose iOS16 version differs: re-convert with minimum_deployment_target=iOS16",
+        usage_error(string.format("compression ops need iOS16 (spec 7); the model is spec %d and uses %s, "
+          .. "whose iOS16 version differs: re-convert with minimum_deployment_target=iOS16",
           sv, table.concat(changed, ", ")))
       end
       f.relabel = spec.opset_name(M.IOS16)

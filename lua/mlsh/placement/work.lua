@@ -5,9 +5,9 @@
 -- ops both weigh in, neither needs a device model.
 local M = {}
 
-local DTYPE_BYTES = { fp16 = 2, bf16 = 2, fp32 = 4, fp64 = 8, int8 = 1, uint8 = 1, int16 = 2, uint16 = 2,
-                      int32 = 4, uint32 = 4, int64 = 8, uint64 = 8, bool = 1, int4 = 0.5, uint4 = 0.5,
-                      uint1 = 0.125, uint2 = 0.25, uint3 = 0.375, uint6 = 0.75 }
+-- bytes per element, from the C core's dtype table (types.BITS)
+local DTYPE_BYTES = {}
+for name, bits in pairs(require("mlsh.types").BITS) do DTYPE_BYTES[name] = bits % 8 == 0 and bits // 8 or bits / 8 end
 M.DTYPE_BYTES = DTYPE_BYTES
 
 -- Element count of a shape; unknown dims count as 1 (lower bound).
@@ -67,7 +67,7 @@ function M.mil(node)
     if t.role == "out" then out_elems = out_elems + elems(t.shape)
     elseif not t.const then in_elems = math.max(in_elems, elems(t.shape)) end
   end
-  local typ, flops = node.type, nil
+  local typ, flops = node.type
   if HEAVY[typ] then
     flops = out_elems * HEAVY[typ](node)
   elseif typ == "conv_transpose" then
