@@ -215,6 +215,39 @@ describe("mlsh diff", function()
     end)
   end)
 
+  describe("--format html", function()
+    local function diff_data(a, b)
+      local out, err, code = run("--format html " .. F.q(a) .. " " .. F.q(b))
+      assert(code == 1, err)
+      assert.matches("^<!doctype html>", out)
+      local stripped = out:gsub("http://www%.w3%.org/2000/svg", "")
+      assert.is_nil(stripped:find("https?://"), "the page refers to the network")
+      local s = out:match('<script type="application/json" id="mlsh%-data">(.-)</script>')
+      return json.decode(s)
+    end
+    it("embeds the same sections as the other formats (golden: the diff part of the page data)", function()
+      local d = diff_data(base, pal)
+      golden("palettized.html.json", json.encode(d.diff, true) .. "\n")
+      local want = json.decode((run("--format json " .. F.q(base) .. " " .. F.q(pal))))
+      assert.equal(want.differences, d.diff.differences)
+      for i, id in ipairs(want.order) do
+        assert.equal(id, d.diff.sections[i].id)
+        assert.equal(want.sections[id].changes, d.diff.sections[i].changes)
+      end
+    end)
+    it("gives B's weights the SNR against A", function()
+      local d = diff_data(base, pal)
+      local snr = 0
+      for _, w in ipairs(d.weights) do if w.snr then snr = snr + 1 end end
+      assert.equal(4, snr)
+    end)
+    it("golden for the ONNX pair", function()
+      local d = diff_data(onnx_a, onnx_b)
+      golden("onnx.html.json", json.encode(d.diff, true) .. "\n")
+      assert.is_table(d.ep)
+    end)
+  end)
+
   describe("golden output", function()
     local formats = { text = "txt", json = "json", markdown = "md" }
     for fmt, ext in pairs(formats) do

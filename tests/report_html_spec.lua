@@ -82,10 +82,28 @@ local function deep_model(path, blocks)
   return path
 end
 
+-- An ONNX model the CoreML EP cuts in two: MatMul | Erf, NonZero, Cast (CPU EP) | Relu.
+local function onnx(path)
+  local OB = require "onnx_builder"
+  local b = OB.model { opset = 17 }
+  b:input("x", "FLOAT", { 1, 16 })
+  local w = {}
+  for i = 1, 256 do w[i] = (i % 7) / 7 end
+  b:init("w", "FLOAT", { 16, 16 }, w)
+  b:node("MatMul", { "x", "w" }, { "h" }, nil, { name = "mm" })
+  b:node("Erf", { "h" }, { "e" }, nil, { name = "erf" })
+  b:node("NonZero", { "e" }, { "nz" }, nil, { name = "nz" })
+  b:node("Cast", { "nz" }, { "c" }, { to = 1 }, { name = "cast" })
+  b:node("Relu", { "c" }, { "y" }, nil, { name = "relu" })
+  b:output("y", "FLOAT", { 2, "n" })
+  return b:save(path)
+end
+
 describe("mlsh report", function()
-  local dir, ex, deep, deep_html
+  local dir, ex, deep, deep_html, onnx_model
   setup(function()
     dir = F.tmpdir()
+    onnx_model = onnx(dir .. "/m.onnx")
     ex = dir .. "/examples"
     deep = deep_model(dir .. "/deep.mlpackage", 1000)
     deep_html = dir .. "/deep.html"
@@ -119,14 +137,24 @@ describe("mlsh report", function()
       assert.is_nil(html:find("<img[^>]*src="))
     end)
     it("embeds one node per op and check's findings", function()
-      for _, name in ipairs({ "transformer_encoder_lstm.mlpackage", "mobilenet_like_nn.mlmodel", "multi.mlpackage" }) do
-        local path = ex .. "/" .. name
+      for _, name in ipairs({ "transformer_encoder_lstm.mlpackage", "mobilenet_like_nn.mlmodel", "multi.mlpackage", "onnx" }) do
+        local path = name == "onnx" and onnx_model or (ex .. "/" .. name)
         local d = page_data(report(path, dir .. "/r.html"))
         local n = 0
         for _, g in ipairs(d.graph.functions) do n = n + #g.nodes end
         assert.equal(compute_ops(path), n, name)
         assert.equal(findings_count(path), #d.findings, name)
       end
+    end)
+    it("colours ONNX nodes by CoreML EP partition", function()
+      local d = page_data(report(onnx_model, dir .. "/o.html"))
+      local want = json.decode((F.run("check --format json " .. F.q(onnx_model)))).ep
+      assert.equal(#want.partitions, #d.ep.partitions)
+      local on = 0
+      for _, n in ipairs(d.graph.functions[1].nodes) do if n.d == "CoreML" then on = on + 1 end end
+      assert.equal(want.supported_nodes, on)
+      assert.equal("CoreML", d.graph.functions[1].nodes[1].d) -- MatMul
+      assert.equal("CPU", d.graph.functions[1].nodes[3].d)    -- NonZero
     end)
     it("gives each weight a histogram whose counts add up to its values", function()
       local d = page_data(report(ex .. "/prog.mlpackage", dir .. "/p.html"))
@@ -222,8 +250,8 @@ describe("mlsh report", function()
 
     it("draws one op node per op and every finding, without script errors", function()
       if not need() then return end
-      for _, name in ipairs({ "transformer_encoder_lstm.mlpackage", "mobilenet_like_nn.mlmodel", "multi.mlpackage" }) do
-        local path = ex .. "/" .. name
+      for _, name in ipairs({ "transformer_encoder_lstm.mlpackage", "mobilenet_like_nn.mlmodel", "multi.mlpackage", "onnx" }) do
+        local path = name == "onnx" and onnx_model or (ex .. "/" .. name)
         local html = dir .. "/" .. name .. ".html"
         report(path, html)
         local dom = check_dom(html)

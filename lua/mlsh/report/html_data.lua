@@ -166,10 +166,12 @@ local function onnx_graph(d, m, ep, by_weight)
   local producer = {}
   for _, op in ipairs(m:ops("main")) do
     if op.depth == 0 or op.depth == nil then
-      local pid = part_of[op.index]
+      -- the EP numbers nodes from 0 (ONNX Runtime's node index); ops count from 1
+      local ix = op.index - 1
+      local pid = part_of[ix]
       local reason
       if pid then reason = "CoreML EP partition " .. pid
-      elseif unsup[op.index] then reason = "CPU EP: " .. tostring(unsup[op.index])
+      elseif unsup[ix] then reason = "CPU EP: " .. tostring(unsup[ix])
       else reason = "CPU EP: folded or fused away by ONNX Runtime's graph optimizations" end
       local node = { n = op.name ~= "" and op.name or ("#" .. op.index), t = op.type, d = pid and "CoreML" or "CPU",
                      r = reason_index(d, reason), p = json.array({}), w = json.array({}), o = json.array({}), x = pid or json.null }
