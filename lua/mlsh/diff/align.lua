@@ -8,7 +8,8 @@
 -- the weights section's business; an input fed by one counts as "a weight" when matching structure.
 -- Alignment: 1. same function and same name; 2. in program order, an unaligned op of B takes the
 -- first unaligned op of A of the same type whose inputs come from the already-aligned producers
--- (function inputs by name, weights by parameter), with the same attributes preferred.
+-- (function inputs by name, weights by parameter; casts see-through). An op kept by name whose
+-- inputs now come from other producers is marked rewired.
 local M = {}
 
 local function is_weight_op(t) return t == "const" or (type(t) == "string" and t:match("^constexpr_") ~= nil) end
@@ -106,6 +107,45 @@ function M.nodes(m)
   return by_fn, order
 end
 
+-- Input signatures of ops on each side: the type and, per input, its producer (in A terms for B's
+-- ops, through the alignment so far), "weight", or the function input's name.
+local function signatures(la, lb, r)
+  -- producers: output name -> node, per side
+  local prod_a, prod_b = {}, {}
+  for _, n in ipairs(la) do for _, o in ipairs(n.outs) do prod_a[o.name] = n end end
+  for _, n in ipairs(lb) do for _, o in ipairs(n.outs) do prod_b[o.name] = n end end
+  -- casts are see-through (fp16 builds cast inputs and outputs that fp32 builds do not have)
+  local function through(prod, name, e)
+    local pr = prod[name]
+    local hops = 0
+    while pr and pr.type == "cast" and pr.ins[1] and hops < 8 do
+      name, e = pr.ins[1].name, pr.ins[1]
+      pr = prod[name]
+      hops = hops + 1
+    end
+    return pr, name, e
+  end
+  -- the signature of an input as seen from A: its producer (in A terms), a weight, or the name
+  local function sig_a(n)
+    local p = {}
+    for i, e0 in ipairs(n.ins) do
+      local pr, _, e = through(prod_a, e0.name, e0)
+      p[i] = e0.param .. "=" .. (pr and ("op:" .. pr.key) or (e.weight and "weight" or ("in:" .. e.name)))
+    end
+    return n.type .. "(" .. table.concat(p, ",") .. ")"
+  end
+  local function sig_b(n)
+    local p = {}
+    for i, e0 in ipairs(n.ins) do
+      local pr, _, e = through(prod_b, e0.name, e0)
+      local pa = pr and r.b_to_a[pr]
+      p[i] = e0.param .. "=" .. (pr and (pa and ("op:" .. pa.key) or "op:?unaligned") or (e.weight and "weight" or ("in:" .. e.name)))
+    end
+    return n.type .. "(" .. table.concat(p, ",") .. ")"
+  end
+  return sig_a, sig_b
+end
+
 -- Align two {fn -> nodes} maps; functions pair by name.
 function M.align(na, nb)
   local r = { pairs = {}, added = {}, removed = {}, a_to_b = {}, b_to_a = {}, by_name = 0, by_structure = 0 }
@@ -124,39 +164,7 @@ function M.align(na, nb)
         r.by_name = r.by_name + 1
       end
     end
-    -- producers: output name -> node, per side
-    local prod_a, prod_b = {}, {}
-    for _, n in ipairs(la) do for _, o in ipairs(n.outs) do prod_a[o.name] = n end end
-    for _, n in ipairs(lb) do for _, o in ipairs(n.outs) do prod_b[o.name] = n end end
-    -- casts are see-through (fp16 builds cast inputs and outputs that fp32 builds do not have)
-    local function through(prod, name, e)
-      local pr = prod[name]
-      local hops = 0
-      while pr and pr.type == "cast" and pr.ins[1] and hops < 8 do
-        name, e = pr.ins[1].name, pr.ins[1]
-        pr = prod[name]
-        hops = hops + 1
-      end
-      return pr, name, e
-    end
-    -- the signature of an input as seen from A: its producer (in A terms), a weight, or the name
-    local function sig_a(n)
-      local p = {}
-      for i, e0 in ipairs(n.ins) do
-        local pr, _, e = through(prod_a, e0.name, e0)
-        p[i] = e0.param .. "=" .. (pr and ("op:" .. pr.key) or (e.weight and "weight" or ("in:" .. e.name)))
-      end
-      return n.type .. "(" .. table.concat(p, ",") .. ")"
-    end
-    local function sig_b(n)
-      local p = {}
-      for i, e0 in ipairs(n.ins) do
-        local pr, _, e = through(prod_b, e0.name, e0)
-        local pa = pr and r.b_to_a[pr]
-        p[i] = e0.param .. "=" .. (pr and (pa and ("op:" .. pa.key) or "op:?unaligned") or (e.weight and "weight" or ("in:" .. e.name)))
-      end
-      return n.type .. "(" .. table.concat(p, ",") .. ")"
-    end
+    local sig_a, sig_b = signatures(la, lb, r)
     local free_a = {}
     for _, n in ipairs(la) do
       if not r.a_to_b[n] then
