@@ -201,3 +201,8 @@ fuzz:
 
 clean:
 	rm -rf $(B) mlsh
+
+# Browser-test dependencies (Debian's chromium for tests/report_html_spec.lua; without it those tests are pending).
+deps-test:
+	@command -v chromium >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

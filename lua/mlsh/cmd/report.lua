@@ -1,0 +1,64 @@
+-- mlsh report MODEL -o report.html — one self-contained HTML page (inline CSS/JS/SVG, no network):
+-- summary, findings with severity filters, the device-coloured graph, segment timeline, weights
+-- with histograms (and SNR against --against ORIGINAL), required spec, ONNX EP partitions.
+-- docs/report.md. Exit status: 0 written, 2 bad usage, an unreadable model, an unwritable file.
+local mlsh = require "mlsh"
+
+local C = {
+  summary = "a self-contained HTML report (graph, timeline, findings, weights) of a model",
+  usage = "mlsh report MODEL -o REPORT.html [--against ORIGINAL] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only]",
+}
+
+local function fail(msg)
+  io.stderr:write("mlsh report: ", msg, "\n")
+  return 2
+end
+
+function C.run(args)
+  local o = {}
+  local i = 1
+  local KEYS = { ["-o"] = "output", ["--output"] = "output", ["--against"] = "against", ["--compute-units"] = "compute_units" }
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    name = name or a
+    if KEYS[name] then
+      local v = inline
+      if v == nil then i = i + 1 v = args[i] end
+      if v == nil then return fail(name .. " needs a value\nusage: " .. C.usage) end
+      o[KEYS[name]] = v
+    elseif a == "-h" or a == "--help" then print("usage: " .. C.usage) return 0
+    elseif a:sub(1, 1) == "-" and a ~= "-" then return fail("unknown option " .. a .. "\nusage: " .. C.usage)
+    else
+      if o.path then return fail("one model at a time\nusage: " .. C.usage) end
+      o.path = a
+    end
+    i = i + 1
+  end
+  if not o.path then return fail("no model given\nusage: " .. C.usage) end
+  if not o.output then return fail("no output file (-o REPORT.html)\nusage: " .. C.usage) end
+  local cu, cerr = mlsh.placement.compute_units(o.compute_units)
+  if not cu then return fail(cerr) end
+  local m, err = mlsh.try_load(o.path)
+  if not m then io.stderr:write("mlsh: ", err, "\n") return 2 end
+  local against
+  if o.against then
+    against, err = mlsh.try_load(o.against)
+    if not against then m:close() io.stderr:write("mlsh: ", err, "\n") return 2 end
+  end
+  local ok, page = pcall(function()
+    return require("mlsh.report.html").report(m, { compute_units = cu, against = against })
+  end)
+  m:close()
+  if against then against:close() end
+  if not ok then
+    local e = tostring(page)
+    io.stderr:write("mlsh: ", e:find(o.path, 1, true) and e or (o.path .. ": " .. e), "\n")
+    return 2
+  end
+  local wok, werr = mlsh.core.fs.write_atomic(o.output, page)
+  if not wok then return fail(o.output .. ": " .. tostring(werr)) end
+  return 0
+end
+
+return C
