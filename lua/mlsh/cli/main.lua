@@ -7,7 +7,8 @@
 -- Exit status: 0 ok, 1 findings or a model that cannot be read, 2 bad usage.
 local M = {}
 
-M.COMMANDS = { "info", "check", "diagnose", "checklist", "graph", "ep", "save", "weights", "compress", "decompress", "compare" } -- listed in help; any lua/mlsh/cmd/<name>.lua is also found by name
+M.COMMANDS = { "info", "check", "diagnose", "checklist", "graph", "ep", "save", "weights", "compress", "decompress", "compare",
+  "diff", "report", "plan" } -- listed in help; any lua/mlsh/cmd/<name>.lua is also found by name
 
 local function stderr(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n") end
 

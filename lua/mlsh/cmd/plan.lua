@@ -40,7 +40,7 @@ function C.run(args)
   if not cu then return fail(cerr) end
   local target
   if o.target then
-    local n, tname = require("mlsh.cmd.check").parse_target(o.target)
+    local n, tname = require("mlsh.cli.args").parse_target(o.target)
     if not n then return fail(tname) end
     target = n
   end

@@ -5,7 +5,7 @@
 --   diff.to_json(r) -> the `mlsh diff --format json` object (docs/diff.md)
 -- Both models are Core ML (any container) or both ONNX; anything else raises "A and B: ...".
 -- Built on the public Model API only (inputs/outputs, functions, ops, inventory/weights,
--- required_spec, placement) plus mlsh check's own check_model for the rule findings and ONNX EP.
+-- required_spec, placement) plus mlsh check's own pipeline (mlsh.engine.check) for the rule findings and ONNX EP.
 local mlsh = require "mlsh"
 local align = require "mlsh.diff.align"
 local dweights = require "mlsh.diff.weights"
@@ -222,7 +222,7 @@ end
 
 -- ---- findings and EP (mlsh check's own path) -------------------------------------------------------
 local function check_of(m, opts)
-  local check = require "mlsh.cmd.check"
+  local check = require "mlsh.engine.check"
   local rules = mlsh.rules
   local set = opts.rule_set
   if not set then
@@ -232,7 +232,7 @@ local function check_of(m, opts)
     opts.rule_set = set
   end
   local select = rules.selector(nil, set)
-  local report = check.check_model(m, { compute_units = opts.compute_units or "ALL", model_format = "mlprogram" }, set, select)
+  local report = check.model(m, { compute_units = opts.compute_units or "ALL", model_format = "mlprogram" }, set, select)
   return report
 end
 M.check_of = check_of

@@ -1,5 +1,5 @@
 -- mlsh.report.html_data — the data an HTML report embeds (one JSON object), from the public Model
--- API and mlsh check's own check_model (so the findings are exactly `check --format json`'s).
+-- API and mlsh check's own pipeline (mlsh.engine.check) (so the findings are exactly `check --format json`'s).
 --   local D = require "mlsh.report.html_data"
 --   local d = D.model(m, { compute_units = "ALL", against = original_model_or_nil })
 -- d = {model = {...summary}, findings = [...], summary = {...}, graph = {functions = [{name, nodes}]},
