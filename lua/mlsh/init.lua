@@ -12,6 +12,7 @@ M.model = require "mlsh.model"
 require "mlsh.onnx.model" -- ONNX models answer the same API (core.model.formats.onnx)
 M.writer = require "mlsh.writer"
 M.required_spec, M.placement, M.rules = require "mlsh.required_spec", require "mlsh.placement", require "mlsh.rules"
+M.compare = require("mlsh.run").compare -- also attaches m:run (mlsh.run)
 
 local compiled -- loaded on demand
 
