@@ -109,25 +109,26 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
   env.observe = observe;
   env.ud = ud;
   env.slots = calloc((size_t)p->nslots + 1, sizeof *env.slots);
-  if (!env.slots) return mlsh_fail(e, NULL, "out of memory");
+  it_tensor **keep = calloc((size_t)p->nin + 1, sizeof *keep); /* states, written in place */
+  if (!env.slots || !keep) { free(env.slots); free(keep); return mlsh_fail(e, NULL, "out of memory"); }
   int rc = 0;
   for (int i = 0; i < p->nin && rc == 0; i++) {
     it_tensor *t = inputs[i];
-    if (t->st == IT_F32 && it_rounds_fp16(&env, p->inputs[i].type.dt != MLSH_DT_INVALID ? p->inputs[i].type.dt : t->dt)) {
+    int round = t->st == IT_F32 && it_rounds_fp16(&env, p->inputs[i].type.dt != MLSH_DT_INVALID ? p->inputs[i].type.dt : t->dt);
+    if (round || p->inputs[i].type.is_state) { /* a copy: rounded, or a state written in place */
       it_tensor *r = it_convert(t, t->dt, e);
       if (!r) { rc = -1; break; }
-      it_round_fp16(r->data, r->n);
+      if (round) it_round_fp16(r->data, r->n);
       env.slots[p->inputs[i].slot] = r;
-    } else if (p->inputs[i].type.is_state) {
-      it_tensor *r = it_convert(t, t->dt, e); /* states are written in place: work on a copy */
-      if (!r) { rc = -1; break; }
-      env.slots[p->inputs[i].slot] = r;
+      if (p->inputs[i].type.is_state) keep[i] = it_ref(r);
     } else env.slots[p->inputs[i].slot] = it_ref(t);
   }
   if (rc == 0) rc = it_exec_block(&env, p->main);
   for (int j = 0; j < p->nout; j++) outputs[j] = rc == 0 ? it_ref(env.slots[p->outputs[j].slot]) : NULL;
   if (states_out)
-    for (int i = 0; i < p->nin; i++) states_out[i] = rc == 0 && p->inputs[i].type.is_state ? it_ref(env.slots[p->inputs[i].slot]) : NULL;
+    for (int i = 0; i < p->nin; i++) states_out[i] = rc == 0 && keep[i] ? it_ref(keep[i]) : NULL;
+  for (int i = 0; i < p->nin; i++) it_unref(keep[i]);
+  free(keep);
   for (int s = 0; s < p->nslots; s++) it_unref(env.slots[s]);
   free(env.slots);
   if (nonfinite) *nonfinite = env.nonfinite;

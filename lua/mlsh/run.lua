@@ -11,6 +11,8 @@ local M = {}
 local interp = core.interp
 local FLOATS = { fp16 = true, fp32 = true, fp64 = true }
 
+local function numel(s) local n = 1 for _, d in ipairs(s) do n = n * d end return n end
+
 -- Default shape of an input: the program's declared one (unknown dims -> from shapes or 1).
 local function shape_of(io, given)
   if given then return given end
@@ -64,8 +66,11 @@ function M.prepare(m, inputs, opts)
     elseif opts.random or io.state then
       local dt = io.dtype == "unknown" and "fp32" or io.dtype
       local hi = feats[io.name] and feats[io.name].kind == "image" and 256 or 10
-      local t = interp.random(dt, shape_of(io, opts.shapes and opts.shapes[io.name]), (opts.random or 0) + i, hi)
-      if io.state then t = interp.tensor(core.array.new(#t), dt, shape_of(io)) end
+      local shape = shape_of(io, opts.shapes and opts.shapes[io.name])
+      local t, err
+      if io.state then t, err = interp.tensor(core.array.new(numel(shape)), dt, shape)
+      else t, err = interp.random(dt, shape, (opts.random or 0) + i, hi) end
+      if not t then error(string.format("%s: input '%s': %s", m:_path(), io.name, err), 0) end
       ins[io.name] = t
     else
       error(string.format("%s: input '%s' is missing (expected %s[%s]; give --input %s=FILE or --random SEED)",

@@ -1,0 +1,449 @@
+-- interp_spec.lua — the ML program interpreter (core/interp) through m:run and `mlsh run`.
+-- Expected values come from naive loops written here (conv, matmul, pooling, layer norm,
+-- softmax) or by hand, never from the interpreter. Models are built with mlsh.builder.
+local mlsh = require "mlsh"
+local core = require "mlsh.core"
+local json = require "mlsh.json"
+local B = require "mlsh.builder"
+local F = require "fixtures"
+local CF = require "compress_fixtures"
+
+local interp = core.interp
+local dir = F.tmpdir()
+local n_models = 0
+
+local function numel(s) local n = 1 for _, d in ipairs(s) do n = n * d end return n end
+
+-- Deterministic pseudo-random values in [-1, 1).
+local function values(n, seed)
+  local t, s = {}, seed or 1
+  for i = 1, n do
+    s = (s * 1103515245 + 12345) % 2147483648
+    t[i] = s / 1073741824 - 1
+  end
+  return t
+end
+
+local function tensor(vals, shape, dtype) return assert(interp.tensor(core.array.new(vals), dtype or "fp32", shape)) end
+
+local function build(opset, fn, precision)
+  local p = B.program { opset = opset or "iOS17", precision = precision or "fp32" }
+  local f = p:func("main")
+  fn(f, p)
+  n_models = n_models + 1
+  local path = string.format("%s/m%d.mlpackage", dir, n_models)
+  p:save(path)
+  return path
+end
+
+local function run(path, inputs, opts)
+  local m = mlsh.load(path)
+  local outs, info = m:run(inputs, opts or { precision = "fp32" })
+  m:close()
+  return outs, info
+end
+
+local function close(got, want, tol)
+  local a = got:array()
+  assert.are.equal(#want, #a)
+  for i = 1, #want do
+    if math.abs(a[i] - want[i]) > tol * (1 + math.abs(want[i])) then
+      error(string.format("element %d: got %.7g, want %.7g", i, a[i], want[i]), 2)
+    end
+  end
+end
+
+describe("npy", function()
+  local function header(dict)
+    local h = dict .. string.rep(" ", 64 - 10 - #dict - 1) .. "\n"
+    return "\147NUMPY\1\0" .. string.pack("<I2", #h) .. h
+  end
+
+  it("reads little- and big-endian data written by hand", function()
+    local t = assert(interp.npy_parse(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }") .. string.pack("<ff", 1.5, -2)))
+    assert.are.equal("fp32", t:dtype())
+    assert.are.same({ 2 }, t:shape())
+    assert.are.same({ 1.5, -2 }, { t:array()[1], t:array()[2] })
+    local b = assert(interp.npy_parse(header("{'descr': '>i2', 'fortran_order': False, 'shape': (1, 3), }") .. string.pack(">i2i2i2", -3, 258, 7)))
+    assert.are.equal("int16", b:dtype())
+    assert.are.same({ 1, 3 }, b:shape())
+    assert.are.same({ -3, 258, 7 }, { b:array()[1], b:array()[2], b:array()[3] })
+    local h = assert(interp.npy_parse(header("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }") .. "\0\60\0\192"))
+    assert.are.same({ 1, -2 }, { h:array()[1], h:array()[2] })       -- 0x3C00 = 1.0, 0xC000 = -2.0
+    local bo = assert(interp.npy_parse(header("{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }") .. "\1\0\1"))
+    assert.are.equal("bool", bo:dtype())
+    local u = assert(interp.npy_parse(header("{'descr': '<u4', 'fortran_order': False, 'shape': (), }") .. string.pack("<I4", 4000000000)))
+    assert.are.same({}, u:shape())
+    assert.are.equal(4000000000, u:array()[1] // 1)
+  end)
+
+  it("refuses Fortran order, object arrays, bad magic and truncated data", function()
+    local _, e1 = interp.npy_parse(header("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }") .. string.pack("<ff", 1, 2), "a.npy")
+    assert.matches("a.npy: Fortran%-order", e1)
+    local _, e2 = interp.npy_parse(header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }") .. "xxxxxxxx", "b.npy")
+    assert.matches("b.npy: object arrays", e2)
+    local _, e3 = interp.npy_parse(header("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }") .. string.rep("\0", 16), "c.npy")
+    assert.matches("c.npy: truncated .npy data: 32 bytes needed, 16 present", e3)
+    local _, e4 = interp.npy_parse("PK\3\4 not numpy", "d.npy")
+    assert.matches("d.npy: not a .npy file", e4)
+    local _, e5 = interp.npy_parse(header("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }") .. string.rep("\0", 8), "e.npy")
+    assert.matches("unsupported .npy dtype '<c8'", e5)
+  end)
+
+  it("writes what it reads, in every dtype", function()
+    for _, dt in ipairs({ "fp16", "fp32", "fp64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool" }) do
+      local t = tensor({ 0, 1, 2, 3, 4, 5 }, { 2, 3 }, dt)
+      local r = assert(interp.npy_parse(t:npy()))
+      assert.are.equal(dt, r:dtype())
+      assert.are.same({ 2, 3 }, r:shape())
+      local want = dt == "bool" and { 0, 1, 1, 1, 1, 1 } or { 0, 1, 2, 3, 4, 5 }
+      for i = 1, 6 do assert.are.equal(want[i], r:array()[i]) end
+    end
+    -- the header a numpy reader needs: magic, version 1.0, dict, 64-byte aligned data
+    local bytes = tensor({ 1, 2 }, { 2 }, "fp32"):npy()
+    assert.are.equal("\147NUMPY\1\0", bytes:sub(1, 8))
+    assert.truthy(bytes:find("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 1, true))
+    assert.are.equal(128 + 8, #bytes) -- 10 + 58-byte dict + newline, padded to 128
+    assert.are.equal("\n", bytes:sub(128, 128))
+    assert.are.equal(1.0, (string.unpack("<f", bytes, 129)))
+  end)
+end)
+
+describe("interpreter kernels against naive loops", function()
+  it("linear, relu and softmax", function()
+    local W, bias = values(15, 3), values(3, 4)
+    local path = build("iOS16", function(f)
+      local x = f:input("x", "fp32", { 2, 5 })
+      local w = f:const("w", core.array.new(W), { shape = { 3, 5 } })
+      local b = f:const("b", core.array.new(bias))
+      local y = f:op("linear", { x = x, weight = w, bias = b })
+      f:output("y", f:op("softmax", { x = f:op("relu", { x = y }), axis = -1 }))
+    end)
+    local X = values(10, 5)
+    local outs = run(path, { x = tensor(X, { 2, 5 }) })
+    local want = {}
+    for r = 0, 1 do
+      local row, s = {}, 0
+      for j = 0, 2 do
+        local acc = bias[j + 1]
+        for k = 0, 4 do acc = acc + X[r * 5 + k + 1] * W[j * 5 + k + 1] end
+        row[j + 1] = math.exp(math.max(acc, 0))
+        s = s + row[j + 1]
+      end
+      for j = 1, 3 do want[#want + 1] = row[j] / s end
+    end
+    close(outs.y, want, 1e-5)
+  end)
+
+  it("conv with stride, dilation, groups and custom padding", function()
+    local Cin, Cout, G, H, Wd, K = 4, 6, 2, 7, 6, 3
+    local Wt = values(Cout * (Cin // G) * K * K, 11)
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 1, Cin, H, Wd })
+      local w = f:const("w", core.array.new(Wt), { shape = { Cout, Cin // G, K, K } })
+      f:output("y", f:op("conv", { x = x, weight = w, strides = { 2, 1 }, dilations = { 1, 2 }, groups = G,
+        pad_type = "custom", pad = { 1, 0, 2, 1 } }))
+    end)
+    local X = values(Cin * H * Wd, 12)
+    local outs = run(path, { x = tensor(X, { 1, Cin, H, Wd }) })
+    local OH = (H + 1 + 0 - K) // 2 + 1
+    local OW = (Wd + 2 + 1 - (2 * (K - 1) + 1)) // 1 + 1
+    assert.are.same({ 1, Cout, OH, OW }, outs.y:shape())
+    local want = {}
+    for oc = 0, Cout - 1 do
+      local g = oc // (Cout // G)
+      for oh = 0, OH - 1 do
+        for ow = 0, OW - 1 do
+          local acc = 0
+          for ic = 0, Cin // G - 1 do
+            for kh = 0, K - 1 do
+              for kw = 0, K - 1 do
+                local ih, iw = oh * 2 - 1 + kh, ow - 2 + kw * 2
+                if ih >= 0 and ih < H and iw >= 0 and iw < Wd then
+                  local c = g * (Cin // G) + ic
+                  acc = acc + X[(c * H + ih) * Wd + iw + 1] * Wt[((oc * (Cin // G) + ic) * K + kh) * K + kw + 1]
+                end
+              end
+            end
+          end
+          want[#want + 1] = acc
+        end
+      end
+    end
+    close(outs.y, want, 1e-5)
+  end)
+
+  it("conv_transpose against scatter-add", function()
+    local Cin, Cout, H, K, S = 2, 3, 3, 3, 2
+    local Wt = values(Cin * Cout * K * K, 21)
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 1, Cin, H, H })
+      local w = f:const("w", core.array.new(Wt), { shape = { Cin, Cout, K, K } })
+      f:output("y", f:op("conv_transpose", { x = x, weight = w, strides = { S, S }, pad_type = "custom", pad = { 1, 1, 1, 1 } },
+        { dtype = "fp32", shape = { 1, Cout, 5, 5 } }))
+    end)
+    local X = values(Cin * H * H, 22)
+    local outs = run(path, { x = tensor(X, { 1, Cin, H, H }) })
+    local O = (H - 1) * S + K - 2
+    local want = {}
+    for i = 1, Cout * O * O do want[i] = 0 end
+    for ic = 0, Cin - 1 do
+      for ih = 0, H - 1 do
+        for iw = 0, H - 1 do
+          for oc = 0, Cout - 1 do
+            for kh = 0, K - 1 do
+              for kw = 0, K - 1 do
+                local oh, ow = ih * S - 1 + kh, iw * S - 1 + kw
+                if oh >= 0 and oh < O and ow >= 0 and ow < O then
+                  local k = (oc * O + oh) * O + ow + 1
+                  want[k] = want[k] + X[(ic * H + ih) * H + iw + 1] * Wt[((ic * Cout + oc) * K + kh) * K + kw + 1]
+                end
+              end
+            end
+          end
+        end
+      end
+    end
+    close(outs.y, want, 1e-5)
+  end)
+
+  it("max and average pooling with ceil_mode and excluded padding (hand-computed)", function()
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 1, 1, 3, 3 })
+      f:output("mx", f:op("max_pool", { x = x, kernel_sizes = { 2, 2 }, strides = { 2, 2 }, pad_type = "valid", ceil_mode = true }))
+      f:output("av", f:op("avg_pool", { x = x, kernel_sizes = { 2, 2 }, strides = { 2, 2 }, pad_type = "custom", pad = { 1, 1, 1, 1 },
+        exclude_padding_from_average = true, ceil_mode = false }))
+    end)
+    local outs = run(path, { x = tensor({ 1, 2, 3, 4, 5, 6, 7, 8, 9 }, { 1, 1, 3, 3 }) })
+    -- windows of 2 at stride 2 over 3 (ceil): rows {0,1},{2}; cols {0,1},{2}
+    close(outs.mx, { 5, 6, 8, 9 }, 0)
+    -- padded 5x5, windows rows {-1,0},{1,2}: averages of the in-image elements only
+    -- {1}, {2, 3}, {4, 7}, {5, 6, 8, 9}
+    close(outs.av, { 1, 2.5, 5.5, 7 }, 1e-6)
+  end)
+
+  it("batched matmul with transposes and broadcasting, layer_norm, reduce_mean", function()
+    local path = build("iOS17", function(f)
+      local a = f:input("a", "fp32", { 2, 3, 4 })
+      local b = f:input("b", "fp32", { 5, 4 })
+      local y = f:op("matmul", { x = a, y = b, transpose_y = true })
+      f:output("mm", y)
+      f:output("ln", f:op("layer_norm", { x = y, axes = { -1 }, epsilon = 1e-5 }))
+      f:output("rm", f:op("reduce_mean", { x = y, axes = { 1 }, keep_dims = false }))
+    end)
+    local A, Bv = values(24, 31), values(20, 32)
+    local outs = run(path, { a = tensor(A, { 2, 3, 4 }), b = tensor(Bv, { 5, 4 }) })
+    local mm = {}
+    for bt = 0, 1 do
+      for i = 0, 2 do
+        for j = 0, 4 do
+          local acc = 0
+          for k = 0, 3 do acc = acc + A[(bt * 3 + i) * 4 + k + 1] * Bv[j * 4 + k + 1] end
+          mm[#mm + 1] = acc
+        end
+      end
+    end
+    close(outs.mm, mm, 1e-5)
+    local ln = {}
+    for r = 0, 5 do
+      local s, ss = 0, 0
+      for j = 1, 5 do s = s + mm[r * 5 + j] end
+      local mean = s / 5
+      for j = 1, 5 do ss = ss + (mm[r * 5 + j] - mean) ^ 2 end
+      for j = 1, 5 do ln[#ln + 1] = (mm[r * 5 + j] - mean) / math.sqrt(ss / 5 + 1e-5) end
+    end
+    close(outs.ln, ln, 1e-4)
+    local rm = {}
+    for bt = 0, 1 do
+      for j = 0, 4 do rm[#rm + 1] = (mm[(bt * 3) * 5 + j + 1] + mm[(bt * 3 + 1) * 5 + j + 1] + mm[(bt * 3 + 2) * 5 + j + 1]) / 3 end
+    end
+    close(outs.rm, rm, 1e-5)
+  end)
+
+  it("index plumbing: gather, topk, cumsum, select, pad (hand-computed)", function()
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 2, 4 })
+      local ids = f:input("ids", "int32", { 3 })
+      f:output("g", f:op("gather", { x = x, indices = ids, axis = 1 }))
+      local v, i = f:op("topk", { x = x, k = 2, axis = -1 })
+      f:output("tv", v)
+      f:output("ti", i)
+      f:output("cs", f:op("cumsum", { x = x, axis = 1, exclusive = false, reverse = true }))
+      f:output("pd", f:op("pad", { x = x, pad = { 0, 0, 1, 2 }, mode = "reflect" }))
+    end)
+    local X = { 3, 1, 4, 1, 5, 9, 2, 6 }
+    local outs = run(path, { x = tensor(X, { 2, 4 }), ids = tensor({ 3, 0, -1 }, { 3 }, "int32") })
+    close(outs.g, { 1, 3, 1, 6, 5, 6 }, 0)
+    close(outs.tv, { 4, 3, 9, 6 }, 0)
+    assert.are.equal("int32", outs.ti:dtype())
+    close(outs.ti, { 2, 0, 1, 3 }, 0)
+    close(outs.cs, { 9, 6, 5, 1, 22, 17, 8, 6 }, 0)
+    close(outs.pd, { 1, 3, 1, 4, 1, 4, 1, 9, 5, 9, 2, 6, 2, 9 }, 0)
+  end)
+end)
+
+describe("numerics", function()
+  local path = build("iOS17", function(f)
+    local x = f:input("x", "fp32", { 1, 4 })
+    local y = f:op("mul", { x = x, y = 30000.0 }, { name = "big" })
+    local z = f:op("real_div", { x = y, y = x }, { name = "ratio" })
+    f:output("y", y)
+    f:output("z", z)
+  end)
+
+  it("reports the first op with non-finite values and, in fp32, the first beyond the fp16 range", function()
+    local outs, info = run(path, { x = tensor({ 1, 2, 0, 3 }, { 1, 4 }) }, { precision = "fp32" })
+    assert.are.same({ op = "ratio", type = "real_div" }, info.nonfinite)        -- 0/0
+    assert.are.same({ op = "big", type = "mul" }, info.fp16_overflow)          -- 60000 < 65504 < 90000
+    close(outs.y, { 30000, 60000, 0, 90000 }, 0)
+  end)
+
+  it("--precision fp16 rounds every op to fp16 (ties to even) and overflows to inf", function()
+    local outs, info = run(path, { x = tensor({ 1.0009765625 + 2 ^ -11, 2, 0.5, 3 }, { 1, 4 }) }, { precision = "fp16" })
+    local y = outs.y:array()
+    -- x[1] = 1 + 2^-10 + 2^-11 is halfway between 1 + 2^-10 (odd mantissa) and 1 + 2^-9 (even):
+    -- it rounds to 1.001953125; times 30000 = 30058.59, and fp16 steps by 16 there: 30064
+    assert.are.equal(30064, y[1])
+    assert.are.equal(60000, y[2])    -- exactly representable (a multiple of 32)
+    assert.are.equal(math.huge, y[4]) -- 90000 > 65504
+    assert.are.same({ op = "big", type = "mul" }, info.nonfinite)
+    assert.is_nil(info.fp16_overflow) -- reported in fp32 runs only
+  end)
+end)
+
+describe("compressed weights", function()
+  -- The C decompressor (constexpr ops materialised by the interpreter) against the Lua one
+  -- (`mlsh decompress` rewrites every constexpr chain as a plain const): same outputs.
+  local policies = {
+    { "iOS16", { quantize = { dtype = "int8" } } },
+    { "iOS16", { palettize = { nbits = 4 } } },
+    { "iOS16", { prune = { sparsity = 0.5 } } },
+    { "iOS18", { quantize = { dtype = "int4", granularity = "per_block", block_size = 16 } } },
+    { "iOS18", { palettize = { nbits = 2, granularity = "per_grouped_channel", group_size = 16 } } },
+    { "iOS18", { prune = { sparsity = 0.5 }, palettize = { nbits = 2 } } },
+    { "iOS18", { prune = { sparsity = 0.5 }, quantize = { dtype = "int8" } } },
+  }
+  for k, pc in ipairs(policies) do
+    it(string.format("%s %s", pc[1], json.encode(pc[2])), function()
+      local compress = require "mlsh.compress"
+      local base = CF.base(string.format("%s/base%d.mlpackage", dir, k), { opset = pc[1] })
+      local m = mlsh.load(base)
+      local cpath = string.format("%s/c%d.mlpackage", dir, k)
+      compress.save(m, cpath, pc[2])
+      m:close()
+      local dpath = string.format("%s/d%d.mlpackage", dir, k)
+      local _, err, code = F.run(string.format("decompress %s -o %s --quiet", F.q(cpath), F.q(dpath)))
+      assert.are.equal(0, code, err)
+      local x = tensor(values(16 * 64, 40 + k), { 1, 16, 8, 8 })
+      -- model precision: fp16 weights and compute on both sides (mlsh decompress stores fp16)
+      local a = run(cpath, { x = x }, { precision = "model" })
+      local b = run(dpath, { x = x }, { precision = "model" })
+      local cmp = mlsh.compare(b, a)
+      assert.are.equal("logits", cmp[1].name)
+      assert.is_true(cmp[1].snr > 100, "SNR " .. tostring(cmp[1].snr))
+    end)
+  end
+end)
+
+describe("states", function()
+  it("read_state / write_state: the new state comes back", function()
+    local path = build("iOS18", function(f)
+      local x = f:input("x", "fp16", { 1, 4 })
+      local s = f:state("acc", "fp16", { 1, 4 })
+      local y = f:op("add", { x = f:op("read_state", { input = s }), y = x })
+      f:update_state(s, y)
+      f:output("y", y, { dtype = "fp16" })
+    end, "fp16")
+    local m = mlsh.load(path)
+    local outs, info = m:run({ x = tensor({ 1, 2, 3, 4 }, { 1, 4 }, "fp16"), acc = tensor({ 10, 20, 30, 40 }, { 1, 4 }, "fp16") })
+    m:close()
+    close(outs.y, { 11, 22, 33, 44 }, 0)
+    close(info.states.acc, { 11, 22, 33, 44 }, 0)
+  end)
+end)
+
+describe("errors", function()
+  local path = build("iOS17", function(f)
+    local x = f:input("x", "fp32", { 1, 3 })
+    f:output("y", f:op("relu", { x = x }))
+  end)
+
+  it("names the input, what was expected and what was given", function()
+    local m = mlsh.load(path)
+    local ok, e = pcall(m.run, m, { x = tensor({ 1, 2 }, { 1, 2 }) })
+    assert.is_false(ok)
+    assert.matches("input 'x': expected fp32%[1,3%], given fp32%[1,2%]", e)
+    ok, e = pcall(m.run, m, { x = tensor({ 1, 2, 3 }, { 1, 3 }, "int32") })
+    assert.matches("input 'x': expected fp32%[1,3%], given int32%[1,3%]", e)
+    ok, e = pcall(m.run, m, {})
+    assert.matches("input 'x' is missing %(expected fp32%[1,3%]", e)
+    ok, e = pcall(m.run, m, { x = tensor({ 1, 2, 3 }, { 1, 3 }), z = tensor({ 1 }, { 1 }) })
+    assert.matches("the program has no input 'z'", e)
+    m:close()
+  end)
+
+  it("refuses an unsupported op before running, naming op, type and function", function()
+    local bad = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 1, 3 })
+      f:output("y", f:op("non_maximum_suppression", { boxes = x, scores = x, iou_threshold = 0.5, score_threshold = 0.1, max_boxes = 1 },
+        { outputs = { { dtype = "fp32", shape = { 1, 1, 4 } }, { dtype = "fp32", shape = { 1, 1, 1 } }, { dtype = "int32", shape = { 1, 1 } }, { dtype = "int32", shape = { 1 } } }, name = "nms", check = false }))
+    end)
+    local out, err, code = F.run("run " .. F.q(bad) .. " --random 1")
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.matches("^mlsh run: " .. bad:gsub("%p", "%%%0") .. ": op nms %(type non_maximum_suppression, function main%) is not supported by the interpreter\n$", err)
+  end)
+
+  it("refuses a tensor above --memory-budget before allocating it", function()
+    local out, err, code = F.run("run " .. F.q(path) .. " --random 1 --memory-budget 4")
+    assert.are.equal(1, code)
+    assert.matches("larger than the memory budget", err)
+    assert.are.equal("", out)
+    core.interp.set_budget(0)
+  end)
+end)
+
+describe("mlsh run", function()
+  local path = build("iOS17", function(f)
+    local x = f:input("x", "fp32", { 2, 3 })
+    f:output("y", f:op("mul", { x = x, y = 2.0 }))
+  end)
+
+  it("writes <output>.npy to -o and prints --json statistics", function()
+    local xf = dir .. "/x.npy"
+    assert(tensor({ 1, -2, 3, 0, 5, -6 }, { 2, 3 }):save(xf))
+    local odir = dir .. "/out"
+    local out, err, code = F.run(string.format("run %s --input x=%s -o %s --json", F.q(path), F.q(xf), F.q(odir)))
+    assert.are.equal(0, code, err)
+    local doc = json.decode(out)
+    local y = doc.outputs.y
+    assert.are.same({ 2, 3 }, y.shape)
+    assert.are.equal("fp32", y.dtype)
+    assert.are.same({ -12, 10, 1 / 3 }, { y.min, y.max, y.mean })
+    assert.are.same({ 0, 0 }, { y.nan, y.inf })
+    assert.is_number(doc.seconds)
+    local t = assert(interp.npy_load(odir .. "/y.npy"))
+    close(t, { 2, -4, 6, 0, 10, -12 }, 0)
+  end)
+
+  it("--trace writes every op's output and index.json", function()
+    local tdir = dir .. "/trace"
+    local _, err, code = F.run(string.format("run %s --random 3 --trace %s", F.q(path), F.q(tdir)))
+    assert.are.equal(0, code, err)
+    local f = io.open(tdir .. "/index.json")
+    local doc = json.decode(f:read("a"))
+    f:close()
+    local last = doc.ops[#doc.ops]
+    assert.are.equal("mul", last.type)
+    assert.are.same({ 2, 3 }, last.outputs[1].shape)
+    assert(interp.npy_load(tdir .. "/" .. last.outputs[1].file))
+  end)
+
+  it("--list-ops lists what the interpreter runs", function()
+    local out, _, code = F.run("run --list-ops")
+    assert.are.equal(0, code)
+    for _, op in ipairs({ "conv", "linear", "lstm", "constexpr_lut_to_dense", "while_loop", "layer_norm" }) do
+      assert.truthy(out:find("\n" .. op .. "\n", 1, true), op)
+    end
+  end)
+end)
