@@ -37,7 +37,30 @@ static void check_values(it_env *env, const it_op *op, it_tensor *t) {
   if (big && env->prec == IT_PREC_FP32) note_first(&env->fp16_overflow, op);
 }
 
+/* $MLSH_INTERP_PROFILE: seconds per op type, printed to stderr after the run. */
+#define PROF_MAX 128
+static struct { const char *type; double s; long n; } prof[PROF_MAX];
+static int nprof;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_add(const char *type, double s) {
+  for (int i = 0; i < nprof; i++)
+    if (strcmp(prof[i].type, type) == 0) { prof[i].s += s; prof[i].n++; return; }
+  if (nprof < PROF_MAX) { prof[nprof].type = type; prof[nprof].s = s; prof[nprof++].n = 1; }
+}
+
+static void prof_dump(void) {
+  for (int i = 0; i < nprof; i++) fprintf(stderr, "%-28s %5ld ops %9.3f ms\n", prof[i].type, prof[i].n, prof[i].s * 1e3);
+  nprof = 0;
+}
+
 static int run_op(it_env *env, const it_op *op) {
+  double t0 = env->op_seconds >= 0 ? now() : 0;
   if (op->is_const) {
     for (int i = 0; i < op->nout; i++) {
       it_tensor *t = env->p->consts[op->out_slots[i]];
@@ -68,6 +91,7 @@ static int run_op(it_env *env, const it_op *op) {
     env->observe(env->ud, op, outs);
   }
   for (int i = 0; i < op->nfree; i++) set_slot(env, op->free_after[i], NULL);
+  if (env->op_seconds >= 0 && !op->is_const && op->nblocks == 0) prof_add(op->type, now() - t0);
   return 0;
 }
 
@@ -108,6 +132,7 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
   env.prec = p->prec;
   env.observe = observe;
   env.ud = ud;
+  env.op_seconds = getenv("MLSH_INTERP_PROFILE") ? 0 : -1;
   env.slots = calloc((size_t)p->nslots + 1, sizeof *env.slots);
   it_tensor **keep = calloc((size_t)p->nin + 1, sizeof *keep); /* states, written in place */
   if (!env.slots || !keep) { free(env.slots); free(keep); return mlsh_fail(e, NULL, "out of memory"); }
@@ -124,6 +149,7 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
     } else env.slots[p->inputs[i].slot] = it_ref(t);
   }
   if (rc == 0) rc = it_exec_block(&env, p->main);
+  if (env.op_seconds >= 0) prof_dump();
   for (int j = 0; j < p->nout; j++) outputs[j] = rc == 0 ? it_ref(env.slots[p->outputs[j].slot]) : NULL;
   if (states_out)
     for (int i = 0; i < p->nin; i++) states_out[i] = rc == 0 && keep[i] ? it_ref(keep[i]) : NULL;

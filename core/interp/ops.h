@@ -53,5 +53,5 @@ int it_broadcast_shape(int ra, const int64_t *a, int rb, const int64_t *b, int *
 /* The kernel families. */
 extern const it_kernel_def it_ops_elementwise[], it_ops_activation[], it_ops_linalg[], it_ops_conv[],
     it_ops_pool[], it_ops_norm[], it_ops_reduce[], it_ops_shape[], it_ops_index[], it_ops_rnn[],
-    it_ops_control[], it_ops_image[];
+    it_ops_control[], it_ops_image[], it_ops_extra[];
 #endif

@@ -56,7 +56,7 @@ static void im2col(const float *x, size_t Cg, const it_window *g, float *col) {
             for (int64_t oh = 0; oh < g->out[1]; oh++) {
               int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
               int rowok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
-              const float *xr = xc + (size_t)((id * g->in[1] + ih) * g->in[2]);
+              const float *xr = rowok ? xc + (size_t)((id * g->in[1] + ih) * g->in[2]) : xc;
               for (int64_t ow = 0; ow < g->out[2]; ow++, p++) {
                 int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
                 cr[p] = rowok && iw >= 0 && iw < g->in[2] ? xr[iw] : 0.0f;

@@ -43,7 +43,7 @@ static int k_gather(it_ctx *c) {
   for (size_t b = 0; b < B; b++)
     for (size_t p = 0; p < pre; p++)
       for (size_t j = 0; j < nix; j++) {
-        int64_t v;
+        int64_t v = 0;
         if (index_at(c, ix, b * nix + j, (int64_t)L, &v)) return -1;
         memcpy(O, (const char *)x->data + (((b * pre + p) * L + (size_t)v) * inner) * e, inner * e);
         O += inner * e;
@@ -62,7 +62,7 @@ static int k_gather_along_axis(it_ctx *c) {
   size_t inner = it_inner(ix, ax + 1), L = (size_t)ix->shape[ax], xin = it_inner(x, ax + 1), XL = (size_t)x->shape[ax], e = esz(x);
   int64_t idx[IT_MAX_RANK] = {0};
   for (size_t i = 0; i < ix->n; i++) {
-    int64_t v;
+    int64_t v = 0;
     if (index_at(c, ix, i, (int64_t)XL, &v)) return -1;
     size_t src = 0;
     for (int d = 0; d < x->rank; d++) {
@@ -95,7 +95,7 @@ static int k_gather_nd(it_ctx *c) {
   for (size_t q = 0; q < nq; q++) {
     size_t src = 0;
     for (int d = 0; d < K; d++) {
-      int64_t v;
+      int64_t v = 0;
       if (index_at(c, ix, q * (size_t)K + (size_t)d, x->shape[d], &v)) return -1;
       src = src * (size_t)x->shape[d] + (size_t)v;
     }

@@ -104,6 +104,58 @@ static int k_lstm(it_ctx *c) {
   return rc;
 }
 
+/* gru (iOS15 recurrent.py): weights [r | o | z] (reset, new, update), bias [b_r | b_o | b_z];
+ * r, z = recurrent_activation(W_i x + W_h h + b); o = activation(W_io x + b_o + r * (W_ho h));
+ * h = (1 - z) * o + z * h. rnn: h = activation(W_ih x + W_hh h + bias). Outputs: sequence, h. */
+static int simple_rnn(it_ctx *c, int gru) {
+  it_tensor *x = it_arg_req(c, "x"), *h0 = x ? it_arg_req(c, "initial_h") : NULL;
+  it_tensor *wih = h0 ? it_arg_req(c, "weight_ih") : NULL, *whh = wih ? it_arg_req(c, "weight_hh") : NULL, *bias = it_arg(c, "bias");
+  if (!whh) return -1;
+  const char *dir = it_arg_str(c, "direction", "forward");
+  int rev = strcmp(dir, "reverse") == 0;
+  if (!rev && strcmp(dir, "forward") != 0) return it_fail(c, "direction '%s' is not supported", dir);
+  if (x->rank != 3 || x->st != IT_F32 || wih->st != IT_F32 || whh->st != IT_F32) return it_fail(c, "needs float x [T, B, I] and float weights");
+  size_t G = gru ? 3 : 1, T = (size_t)x->shape[0], B = (size_t)x->shape[1], I = (size_t)x->shape[2], H = (size_t)whh->shape[1];
+  if ((size_t)wih->shape[0] != G * H || (size_t)wih->shape[1] != I || (size_t)whh->shape[0] != G * H || h0->n != B * H)
+    return it_fail(c, "weights or initial_h do not match input size %zu and hidden size %zu", I, H);
+  if (bias && bias->n != G * H) return it_fail(c, "bias must hold %zu values", G * H);
+  int seq = it_arg_bool(c, "output_sequence", 0);
+  const char *ra = it_arg_str(c, "recurrent_activation", "sigmoid"), *aa = it_arg_str(c, "activation", "tanh");
+  if (!known_act(ra) || !known_act(aa)) return it_fail(c, "unsupported activation");
+  int64_t os[3] = {seq ? (int64_t)T : 1, (int64_t)B, (int64_t)H}, hs[2] = {(int64_t)B, (int64_t)H};
+  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 3, os), *ho = it_out(c, 1, MLSH_DT_INVALID, 2, hs);
+  if (!o || !ho) return -1;
+  float *h = malloc(B * H * sizeof *h), *gi = malloc(B * G * H * sizeof *gi), *gh = malloc(B * G * H * sizeof *gh);
+  if (!h || !gi || !gh) { free(h); free(gi); free(gh); return it_fail(c, "out of memory"); }
+  for (size_t i = 0; i < B * H; i++) h[i] = (float)it_get_d(h0, i);
+  for (size_t s = 0; s < T; s++) {
+    size_t t = rev ? T - 1 - s : s;
+    for (size_t b = 0; b < B; b++)
+      for (size_t j = 0; j < G * H; j++) gi[b * G * H + j] = bias ? (float)it_get_d(bias, j) : 0;
+    memset(gh, 0, B * G * H * sizeof *gh);
+    it_sgemm(B, G * H, I, (const float *)x->data + t * B * I, I, wih->data, I, 1, gi, G * H, 1);
+    it_sgemm(B, G * H, H, h, H, whh->data, H, 1, gh, G * H, 1);
+    for (size_t b = 0; b < B; b++) {
+      float *pi = gi + b * G * H, *ph = gh + b * G * H, *hb = h + b * H;
+      for (size_t j = 0; j < H; j++) {
+        if (!gru) { hb[j] = act(aa, pi[j] + ph[j]); continue; }
+        float r = act(ra, pi[j] + ph[j]), z = act(ra, pi[2 * H + j] + ph[2 * H + j]);
+        float nw = act(aa, pi[H + j] + r * ph[H + j]);
+        hb[j] = (1 - z) * nw + z * hb[j];
+      }
+    }
+    if (seq) memcpy((float *)o->data + t * B * H, h, B * H * sizeof *h);
+  }
+  if (!seq) memcpy(o->data, h, B * H * sizeof *h);
+  memcpy(ho->data, h, B * H * sizeof *h);
+  free(h);
+  free(gi);
+  free(gh);
+  return 0;
+}
+static int k_gru(it_ctx *c) { return simple_rnn(c, 1); }
+static int k_rnn(it_ctx *c) { return simple_rnn(c, 0); }
+
 const it_kernel_def it_ops_rnn[] = {
-  {"lstm", k_lstm}, {NULL, NULL},
+  {"lstm", k_lstm}, {"gru", k_gru}, {"rnn", k_rnn}, {NULL, NULL},
 };

@@ -7,7 +7,7 @@
 
 static const it_kernel_def *const FAMILIES[] = {
   it_ops_elementwise, it_ops_activation, it_ops_linalg, it_ops_conv, it_ops_pool, it_ops_norm,
-  it_ops_reduce, it_ops_shape, it_ops_index, it_ops_rnn, it_ops_control, it_ops_image,
+  it_ops_reduce, it_ops_shape, it_ops_index, it_ops_rnn, it_ops_control, it_ops_image, it_ops_extra,
 };
 
 static const it_kernel_def **table;
