@@ -58,6 +58,10 @@ function replay.miltext(bytes)
   assert.is_true(ok)
   assert.truthy(res or err)
 end
+function replay.npy(bytes)
+  local t, err = core.interp.npy_parse(bytes, "r.npy")
+  assert.truthy(t or err)
+end
 
 describe("fuzz regressions", function()
   local tmp
