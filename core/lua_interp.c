@@ -4,7 +4,8 @@
  *   p:check(model_name) -> nil | "M: op NAME (type T, function F) is not supported by the interpreter"
  *   p:inputs() / p:outputs() -> {{name=, dtype=, shape={...(-1 unknown)}, state=bool}...}
  *   p:function_name()
- *   p:run({name = Tensor}, {trace = dir}) -> {name = Tensor}, info | nil, err
+ *   p:run({name = Tensor}, {trace = dir, keep = bool}) -> {name = Tensor}, info | nil, err
+ *      (keep: every op's outputs stay in info.trace[i].outputs[j].tensor instead of files)
  *      info = {seconds, nonfinite = {op, type}?, fp16_overflow = {op, type}?, states = {name = Tensor},
  *              trace = {{op, type, outputs = {{name, file, shape, dtype, stats}}}}}
  *   core.interp.npy_load(path) -> Tensor | nil, err ; core.interp.npy_parse(bytes, name)
@@ -145,6 +146,7 @@ static void push_stats(lua_State *L, const it_tensor *t) {
 typedef struct {
   lua_State *L;
   const char *dir;
+  int keep; /* keep each op's outputs as Tensors (field tensor) instead of writing files */
   int tab;
   int count;
   int failed;
@@ -163,7 +165,10 @@ static void observe(void *ud, const it_op *op, it_tensor *const *outs) {
     it_tensor *t = outs[i];
     lua_createtable(L, 0, 5);
     lua_pushstring(L, op->out_slots ? "" : ""); lua_pop(L, 1);
-    if (t && t->st != IT_STR) {
+    if (t && t->st != IT_STR && tr->keep) {
+      push_tensor(L, it_ref(t));
+      lua_setfield(L, -2, "tensor");
+    } else if (t && t->st != IT_STR) {
       char file[300], path[4096];
       snprintf(file, sizeof file, "%04d_%d.npy", tr->count, i);
       snprintf(path, sizeof path, "%s/%s", tr->dir, file);
@@ -204,11 +209,13 @@ static int l_run(lua_State *L) {
     in[i] = t ? t->t : NULL;
     lua_pop(L, 1);
   }
-  tracer tr = {L, NULL, 0, 0, 0, ""};
+  tracer tr = {L, NULL, 0, 0, 0, 0, ""};
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "trace");
     tr.dir = lua_tostring(L, -1);
-    lua_pop(L, 1);
+    lua_getfield(L, 3, "keep");
+    tr.keep = lua_toboolean(L, -1);
+    lua_pop(L, 2);
   }
   lua_newtable(L);
   tr.tab = lua_gettop(L);
@@ -216,7 +223,7 @@ static int l_run(lua_State *L) {
   mlsh_err e;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int rc = it_run(p, in, out, states, tr.dir ? observe : NULL, &tr, &nf, &ov, &e);
+  int rc = it_run(p, in, out, states, tr.dir || tr.keep ? observe : NULL, &tr, &nf, &ov, &e);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   free(in);
   if (rc != 0 || tr.failed) {

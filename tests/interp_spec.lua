@@ -447,3 +447,120 @@ describe("mlsh run", function()
     end
   end)
 end)
+
+describe("more kernels against naive loops", function()
+  it("einsum, scatter_along_axis and scaled_dot_product_attention", function()
+    local path = build("iOS18", function(f)
+      local a = f:input("a", "fp32", { 2, 3, 4 })
+      local b = f:input("b", "fp32", { 2, 4, 5 })
+      f:output("es", f:op("einsum", { values = { a, b }, equation = "bij,bjk->bik" }, { dtype = "fp32", shape = { 2, 3, 5 } }))
+      local q = f:input("q", "fp32", { 1, 3, 4 })
+      local k = f:input("k", "fp32", { 1, 5, 4 })
+      local v = f:input("v", "fp32", { 1, 5, 2 })
+      f:output("at", f:op("scaled_dot_product_attention", { query = q, key = k, value = v }))
+      local ids = f:input("ids", "int32", { 2, 2 })
+      f:output("sc", f:op("scatter_along_axis", { data = f:op("mul", { x = a, y = 0.0 }), indices = f:op("expand_dims", { x = ids, axes = { 2 } }, { dtype = "int32", shape = { 2, 2, 1 } }),
+        updates = f:op("slice_by_size", { x = a, begin = { 0, 0, 0 }, size = { 2, 2, 1 } }), axis = 1, mode = "add" }, { dtype = "fp32", shape = { 2, 3, 4 } }))
+    end)
+    local A, Bv, Q, K, V = values(24, 51), values(40, 52), values(12, 53), values(20, 54), values(10, 55)
+    local outs = run(path, { a = tensor(A, { 2, 3, 4 }), b = tensor(Bv, { 2, 4, 5 }), q = tensor(Q, { 1, 3, 4 }), k = tensor(K, { 1, 5, 4 }),
+      v = tensor(V, { 1, 5, 2 }), ids = tensor({ 2, 2, 0, 1 }, { 2, 2 }, "int32") })
+    local es = {}
+    for bt = 0, 1 do for i = 0, 2 do for kk = 0, 4 do
+      local acc = 0
+      for j = 0, 3 do acc = acc + A[(bt * 3 + i) * 4 + j + 1] * Bv[(bt * 4 + j) * 5 + kk + 1] end
+      es[#es + 1] = acc
+    end end end
+    close(outs.es, es, 1e-5)
+    local at = {}
+    for i = 0, 2 do
+      local w, s = {}, 0
+      for j = 0, 4 do
+        local d = 0
+        for e = 0, 3 do d = d + Q[i * 4 + e + 1] * K[j * 4 + e + 1] end
+        w[j + 1] = math.exp(d / 2)
+        s = s + w[j + 1]
+      end
+      for e = 0, 1 do
+        local acc = 0
+        for j = 0, 4 do acc = acc + w[j + 1] / s * V[j * 2 + e + 1] end
+        at[#at + 1] = acc
+      end
+    end
+    close(outs.at, at, 1e-5)
+    -- updates a[b, 0..1, 0] added at rows ids[b, :] of column 0: batch 0 adds both to row 2
+    local sc = {}
+    for i = 1, 24 do sc[i] = 0 end
+    sc[2 * 4 + 1] = A[1] + A[5]
+    sc[12 + 0 * 4 + 1] = A[13]
+    sc[12 + 1 * 4 + 1] = A[17]
+    close(outs.sc, sc, 1e-6)
+  end)
+
+  it("gru against its iOS15 equations", function()
+    local T, Bt, I, H = 3, 1, 2, 2
+    local Wi, Wh, Bs = values(3 * H * I, 61), values(3 * H * H, 62), values(3 * H, 63)
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { T, Bt, I })
+      local h0 = f:input("h0", "fp32", { Bt, H })
+      local y, h = f:op("gru", { x = x, initial_h = h0, weight_ih = f:const("wi", core.array.new(Wi), { shape = { 3 * H, I } }),
+        weight_hh = f:const("wh", core.array.new(Wh), { shape = { 3 * H, H } }), bias = f:const("bs", core.array.new(Bs)), output_sequence = true })
+      f:output("y", y)
+      f:output("h", h)
+    end)
+    local X, H0 = values(T * I, 64), values(H, 65)
+    local outs = run(path, { x = tensor(X, { T, Bt, I }), h0 = tensor(H0, { Bt, H }) })
+    local sig = function(v) return 1 / (1 + math.exp(-v)) end
+    local h, ys = { H0[1], H0[2] }, {}
+    for t = 0, T - 1 do
+      local function gate(g, j, withh)
+        local a = Bs[g * H + j + 1]
+        for i = 0, I - 1 do a = a + Wi[(g * H + j) * I + i + 1] * X[t * I + i + 1] end
+        local r = 0
+        for i = 0, H - 1 do r = r + Wh[(g * H + j) * H + i + 1] * h[i + 1] end
+        return a, r
+      end
+      local nh = {}
+      for j = 0, H - 1 do
+        local ar, hr = gate(0, j)
+        local ao, ho = gate(1, j)
+        local az, hz = gate(2, j)
+        local r, z = sig(ar + hr), sig(az + hz)
+        local o = math.tanh(ao + r * ho)
+        nh[j + 1] = (1 - z) * o + z * h[j + 1]
+      end
+      h = nh
+      ys[#ys + 1], ys[#ys + 2] = h[1], h[2]
+    end
+    close(outs.y, ys, 1e-5)
+    close(outs.h, h, 1e-5)
+  end)
+end)
+
+describe("mlsh compare --outputs", function()
+  local base = CF.base(dir .. "/cmp_base.mlpackage", { opset = "iOS16" })
+  local m = mlsh.load(base)
+  local cpath = dir .. "/cmp_int8.mlpackage"
+  require("mlsh.compress").save(m, cpath, { quantize = { dtype = "int8" } })
+  m:close()
+
+  it("reports output SNR, top-1 agreement and the first op below the threshold", function()
+    local out, err, code = F.run(string.format("compare %s %s --outputs --random 2 --samples 2 --threshold 200 --json", F.q(base), F.q(cpath)))
+    assert.are.equal(0, code, err)
+    local doc = json.decode(out)
+    assert.are.equal(2, doc.samples)
+    local o = doc.outputs[1]
+    assert.are.equal("logits", o.name)
+    assert.is_true(o.snr_db > 20 and o.snr_db < 100, tostring(o.snr_db))
+    assert.are.equal(1, o.top1_agreement)
+    assert.are.equal("conv", doc.first_below.type) -- the first op with a quantized weight
+    assert.is_true(#doc.ops >= 5)
+  end)
+
+  it("a model against itself is exact", function()
+    local out, err, code = F.run(string.format("compare %s %s --outputs", F.q(base), F.q(base)))
+    assert.are.equal(0, code, err)
+    assert.matches("logits%s+SNR inf dB", out)
+    assert.matches("every matched op at or above 30 dB", out)
+  end)
+end)

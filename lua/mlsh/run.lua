@@ -1,7 +1,8 @@
 -- mlsh.run — running ML programs with the C interpreter (core/interp), and comparing outputs.
 --   m:run(inputs, opts) -> {name = Tensor}, info          (raises on error, message names the model)
 --     inputs: {name = Tensor | "file.npy" | Array}; opts: precision ("model"|"fp32"|"fp16"), fn,
---     random (seed for missing inputs), shapes ({name = {dims}}), trace (dir), memory_budget (bytes)
+--     random (seed for missing inputs), shapes ({name = {dims}}), trace (dir), memory_budget (bytes),
+--     keep (every op's outputs kept as Tensors in info.trace)
 --   M.prepare(m, inputs, opts) -> program, {name = Tensor}   (the same, without running)
 --   M.compare(outs_a, outs_b) -> {{name, snr, max_abs, top1?}...}
 --   M.snr(ref, got) -> dB (Tensors or Arrays)
@@ -88,7 +89,7 @@ end
 function M.run(m, inputs, opts)
   opts = opts or {}
   local prog, ins = M.prepare(m, inputs, opts)
-  local outs, info = prog:run(ins, { trace = opts.trace })
+  local outs, info = prog:run(ins, { trace = opts.trace, keep = opts.keep })
   if not outs then error(m:_path() .. ": " .. info, 0) end
   info.inputs = ins
   info["function"] = prog:function_name()
