@@ -4,6 +4,10 @@
 --   * BERT-base-sized encoder (12 layers, hidden 768, 12 heads, FFN 3072) at sequence 128 — target <= 1.5 s
 -- Reports the best of N runs, the load time and the process's peak RSS. Threads: $MLSH_THREADS
 -- (default: all cores). Run: make bench (or ./mlsh bench/interp_bench.lua [runs] [mobilenet|bert]).
+-- Anchor: the same architectures exported to ONNX (tests/support/onnx_builder.lua) timed on ONNX
+-- Runtime's CPU provider through the npm package onnxruntime-node, found in $ORT_NODE_DIR (default
+-- /tmp/ortbench/node_modules/onnxruntime-node; install with `npm install --ignore-scripts
+-- onnxruntime-node` in /tmp/ortbench). Skipped cleanly when node or the package is absent.
 local core = require "mlsh.core"
 local home = require "mlsh.home"
 local mlsh = require "mlsh"
@@ -78,6 +82,121 @@ local function bert(path)
   p:save(path)
 end
 
+-- ---- ONNX twins (same shapes; weights from the same generator) ----
+local function onnx_builder()
+  package.path = home .. "/tests/support/?.lua;" .. package.path
+  return require "onnx_builder"
+end
+
+local function ort_init(b, name, shape, std)
+  seed = seed + 1
+  b:init(name, "FLOAT", shape, { raw = core.compress.randn(shape, { seed = seed, std = std or 0.05 }):encode("fp32") })
+  return name
+end
+
+local function mobilenet_onnx(path)
+  local OB = onnx_builder()
+  local b = OB.model { opset = 17 }
+  b:input("x", "FLOAT", { 1, 3, 224, 224 })
+  local k = 0
+  local function conv(x, name, cin, cout, ks, stride, groups, act)
+    local w = ort_init(b, name .. "_w", { cout, cin // groups, ks, ks })
+    local bias = ort_init(b, name .. "_b", { cout }, 0.01)
+    local p = (ks - 1) // 2
+    b:node("Conv", { x, w, bias }, { name .. "_y" }, { strides = { stride, stride }, pads = { p, p, p, p }, group = groups })
+    if not act then return name .. "_y" end
+    b:node("Clip", { name .. "_y", "zero", "six" }, { name .. "_a" })
+    return name .. "_a"
+  end
+  b:const("zero", "FLOAT", {}, { 0 })
+  b:const("six", "FLOAT", {}, { 6 })
+  local y = conv("x", "stem", 3, 32, 3, 2, 1, true)
+  local cin = 32
+  for _, blk in ipairs({ { 1, 16, 1, 1 }, { 6, 24, 2, 2 }, { 6, 32, 3, 2 }, { 6, 64, 4, 2 }, { 6, 96, 3, 1 }, { 6, 160, 3, 2 }, { 6, 320, 1, 1 } }) do
+    local t, c, n, s = blk[1], blk[2], blk[3], blk[4]
+    for i = 1, n do
+      k = k + 1
+      local stride, h, z = i == 1 and s or 1, cin * t, y
+      if t ~= 1 then z = conv(z, "b" .. k .. "_expand", cin, h, 1, 1, 1, true) end
+      z = conv(z, "b" .. k .. "_dw", h, h, 3, stride, h, true)
+      z = conv(z, "b" .. k .. "_project", h, c, 1, 1, 1, false)
+      if stride == 1 and cin == c then b:node("Add", { y, z }, { "b" .. k .. "_sum" }) z = "b" .. k .. "_sum" end
+      y, cin = z, c
+    end
+  end
+  y = conv(y, "head", cin, 1280, 1, 1, 1, true)
+  b:node("GlobalAveragePool", { y }, { "gap" })
+  b:node("Flatten", { "gap" }, { "flat" })
+  b:node("Gemm", { "flat", ort_init(b, "fc_w", { 1000, 1280 }), ort_init(b, "fc_b", { 1000 }) }, { "logits" }, { transB = 1 })
+  b:output("logits", "FLOAT", { 1, 1000 })
+  b:save(path)
+end
+
+local function bert_onnx(path)
+  local OB = onnx_builder()
+  local S, H, NH, FF, L = 128, 768, 12, 3072, 12
+  local b = OB.model { opset = 17 }
+  b:input("x", "FLOAT", { 1, S, H })
+  b:const("heads_shape", "INT64", { 4 }, { 1, S, NH, H // NH })
+  b:const("flat_shape", "INT64", { 3 }, { 1, S, H })
+  b:const("scale", "FLOAT", {}, { 1 / math.sqrt(H // NH) })
+  b:const("half", "FLOAT", {}, { 0.5 })
+  b:const("one", "FLOAT", {}, { 1 })
+  b:const("rsqrt2", "FLOAT", {}, { 1 / math.sqrt(2) })
+  local x = "x"
+  local function lin(z, name, i, o)
+    b:node("MatMul", { z, ort_init(b, name .. "_wt", { i, o }, 0.02) }, { name .. "_mm" })
+    b:node("Add", { name .. "_mm", ort_init(b, name .. "_b", { o }, 0.01) }, { name .. "_y" })
+    return name .. "_y"
+  end
+  local function heads(z, name, perm)
+    b:node("Reshape", { z, "heads_shape" }, { name .. "_r" })
+    b:node("Transpose", { name .. "_r" }, { name .. "_t" }, { perm = perm })
+    return name .. "_t"
+  end
+  for l = 1, L do
+    local n = "l" .. l
+    local q = heads(lin(x, n .. "_q", H, H), n .. "_qh", { 0, 2, 1, 3 })
+    local k = heads(lin(x, n .. "_k", H, H), n .. "_kh", { 0, 2, 3, 1 })
+    local v = heads(lin(x, n .. "_v", H, H), n .. "_vh", { 0, 2, 1, 3 })
+    b:node("MatMul", { q, k }, { n .. "_s" })
+    b:node("Mul", { n .. "_s", "scale" }, { n .. "_ss" })
+    b:node("Softmax", { n .. "_ss" }, { n .. "_p" }, { axis = -1 })
+    b:node("MatMul", { n .. "_p", v }, { n .. "_a" })
+    b:node("Transpose", { n .. "_a" }, { n .. "_at" }, { perm = { 0, 2, 1, 3 } })
+    b:node("Reshape", { n .. "_at", "flat_shape" }, { n .. "_af" })
+    b:node("Add", { x, lin(n .. "_af", n .. "_o", H, H) }, { n .. "_r1" })
+    b:node("LayerNormalization", { n .. "_r1", ort_init(b, n .. "_g1", { H }, 0.01), ort_init(b, n .. "_b1", { H }, 0.01) }, { n .. "_x1" }, { axis = -1, epsilon = 1e-5 })
+    local h = lin(n .. "_x1", n .. "_ff1", H, FF)
+    b:node("Mul", { h, "rsqrt2" }, { n .. "_gs" })
+    b:node("Erf", { n .. "_gs" }, { n .. "_ge" })
+    b:node("Add", { n .. "_ge", "one" }, { n .. "_g1p" })
+    b:node("Mul", { h, n .. "_g1p" }, { n .. "_gm" })
+    b:node("Mul", { n .. "_gm", "half" }, { n .. "_gelu" })
+    b:node("Add", { n .. "_x1", lin(n .. "_gelu", n .. "_ff2", FF, H) }, { n .. "_r2" })
+    b:node("LayerNormalization", { n .. "_r2", ort_init(b, n .. "_g2", { H }, 0.01), ort_init(b, n .. "_b2", { H }, 0.01) }, { n .. "_x2" }, { axis = -1, epsilon = 1e-5 })
+    x = n .. "_x2"
+  end
+  b:node("Identity", { x }, { "y" })
+  b:output("y", "FLOAT", { 1, S, H })
+  b:save(path)
+end
+
+-- Best ms of `runs` ORT runs, or nil and the reason it was skipped.
+local function ort_time(name, build, shape)
+  local moddir = os.getenv("ORT_NODE_DIR") or "/tmp/ortbench/node_modules/onnxruntime-node"
+  if not io.open(moddir .. "/package.json") then return nil, "onnxruntime-node not found in " .. moddir end
+  local path = dir .. "/" .. name .. ".onnx"
+  if not io.open(path) then build(path) end
+  local p = io.popen(string.format("node %s/bench/ort_anchor.js '%s' '%s' x %s %d 2>&1", home, moddir, path, table.concat(shape, "x"), runs))
+  if not p then return nil, "cannot start node" end
+  local out = p:read("a")
+  p:close()
+  local ms = tonumber(out:match("best_ms=([%d%.]+)"))
+  if ms then return ms end
+  return nil, out:match("skip=([^\n]*)") or ("node: " .. out:sub(1, 200))
+end
+
 local function peak_rss_mb()
   local fh = io.open("/proc/self/status")
   if not fh then return 0 end
@@ -112,7 +231,21 @@ local function bench(name, build, target)
     name, t1 - t0, t2 - t1, runs, best * 1000, cpu * 1000, target, best * 1000 <= target and "met" or "missed", peak_rss_mb(),
     core.compress.threads(), load))
   m:close()
+  return best * 1000
 end
 
-if not only or only == "mobilenet" then bench("mobilenet", mobilenet, 60) end
-if not only or only == "bert" then bench("bert", bert, 1500) end
+local function anchor(name, ours, build, shape)
+  seed = 0
+  local ms, why = ort_time(name, build, shape)
+  if not ms then print(string.format("%-10s ORT anchor skipped: %s", name, why)) return end
+  print(string.format("%-10s ORT CPU (onnxruntime-node, 2 threads) best of %d: %.1f ms; mlsh/ORT = %.2f", name, runs, ms, ours / ms))
+end
+
+if not only or only == "mobilenet" then
+  seed = 0
+  anchor("mobilenet", bench("mobilenet", mobilenet, 60), mobilenet_onnx, { 1, 3, 224, 224 })
+end
+if not only or only == "bert" then
+  seed = 0
+  anchor("bert", bench("bert", bert, 1500), bert_onnx, { 1, 128, 768 })
+end
