@@ -135,20 +135,10 @@ describe("interpreter kernels against naive loops", function()
     close(outs.y, want, 1e-5)
   end)
 
-  it("conv with stride, dilation, groups and custom padding", function()
-    local Cin, Cout, G, H, Wd, K = 4, 6, 2, 7, 6, 3
-    local Wt = values(Cout * (Cin // G) * K * K, 11)
-    local path = build("iOS17", function(f)
-      local x = f:input("x", "fp32", { 1, Cin, H, Wd })
-      local w = f:const("w", core.array.new(Wt), { shape = { Cout, Cin // G, K, K } })
-      f:output("y", f:op("conv", { x = x, weight = w, strides = { 2, 1 }, dilations = { 1, 2 }, groups = G,
-        pad_type = "custom", pad = { 1, 0, 2, 1 } }))
-    end)
-    local X = values(Cin * H * Wd, 12)
-    local outs = run(path, { x = tensor(X, { 1, Cin, H, Wd }) })
-    local OH = (H + 1 + 0 - K) // 2 + 1
-    local OW = (Wd + 2 + 1 - (2 * (K - 1) + 1)) // 1 + 1
-    assert.are.same({ 1, Cout, OH, OW }, outs.y:shape())
+  -- naive grouped 2-D conv with custom padding {top, bottom, left, right}
+  local function naive_conv(X, Wt, Cin, Cout, G, H, Wd, K, st, dl, pad)
+    local OH = (H + pad[1] + pad[2] - ((K - 1) * dl[1] + 1)) // st[1] + 1
+    local OW = (Wd + pad[3] + pad[4] - ((K - 1) * dl[2] + 1)) // st[2] + 1
     local want = {}
     for oc = 0, Cout - 1 do
       local g = oc // (Cout // G)
@@ -158,7 +148,7 @@ describe("interpreter kernels against naive loops", function()
           for ic = 0, Cin // G - 1 do
             for kh = 0, K - 1 do
               for kw = 0, K - 1 do
-                local ih, iw = oh * 2 - 1 + kh, ow - 2 + kw * 2
+                local ih, iw = oh * st[1] - pad[1] + kh * dl[1], ow * st[2] - pad[3] + kw * dl[2]
                 if ih >= 0 and ih < H and iw >= 0 and iw < Wd then
                   local c = g * (Cin // G) + ic
                   acc = acc + X[(c * H + ih) * Wd + iw + 1] * Wt[((oc * (Cin // G) + ic) * K + kh) * K + kw + 1]
@@ -170,8 +160,30 @@ describe("interpreter kernels against naive loops", function()
         end
       end
     end
-    close(outs.y, want, 1e-5)
-  end)
+    return want, OH, OW
+  end
+
+  for _, case in ipairs({
+    { name = "grouped, strided, dilated", Cin = 4, Cout = 6, G = 2, H = 7, W = 6, K = 3, st = { 2, 1 }, dl = { 1, 2 }, pad = { 1, 0, 2, 1 } },
+    { name = "depthwise, strided, dilated", Cin = 5, Cout = 5, G = 5, H = 9, W = 8, K = 3, st = { 2, 2 }, dl = { 2, 1 }, pad = { 2, 1, 1, 1 } },
+    { name = "depthwise, stride 1", Cin = 3, Cout = 3, G = 3, H = 6, W = 7, K = 3, st = { 1, 1 }, dl = { 1, 1 }, pad = { 1, 1, 1, 1 } },
+    { name = "dense, im2col", Cin = 3, Cout = 4, G = 1, H = 5, W = 5, K = 2, st = { 1, 2 }, dl = { 1, 1 }, pad = { 0, 1, 0, 0 } },
+  }) do
+    it("conv (" .. case.name .. ", custom padding)", function()
+      local Wt = values(case.Cout * (case.Cin // case.G) * case.K * case.K, 11)
+      local path = build("iOS17", function(f)
+        local x = f:input("x", "fp32", { 1, case.Cin, case.H, case.W })
+        local w = f:const("w", core.array.new(Wt), { shape = { case.Cout, case.Cin // case.G, case.K, case.K } })
+        f:output("y", f:op("conv", { x = x, weight = w, strides = case.st, dilations = case.dl, groups = case.G,
+          pad_type = "custom", pad = case.pad }))
+      end)
+      local X = values(case.Cin * case.H * case.W, 12)
+      local outs = run(path, { x = tensor(X, { 1, case.Cin, case.H, case.W }) })
+      local want, OH, OW = naive_conv(X, Wt, case.Cin, case.Cout, case.G, case.H, case.W, case.K, case.st, case.dl, case.pad)
+      assert.are.same({ 1, case.Cout, OH, OW }, outs.y:shape())
+      close(outs.y, want, 1e-5)
+    end)
+  end
 
   it("conv_transpose against scatter-add", function()
     local Cin, Cout, H, K, S = 2, 3, 3, 3, 2
@@ -562,5 +574,24 @@ describe("mlsh compare --outputs", function()
     assert.are.equal(0, code, err)
     assert.matches("logits%s+SNR inf dB", out)
     assert.matches("every matched op at or above 30 dB", out)
+  end)
+end)
+
+describe("image inputs", function()
+  it("HWC uint8 pixels become [1, C, H, W] in the model's colour order, then its scale and bias apply", function()
+    local path = build("iOS16", function(f)
+      local x = f:input("image", "image", { width = 2, height = 2, color = "BGR", scale = 0.5, bias = { 1, 2, 3 } })
+      f:output("y", f:op("relu", { x = x }))
+    end)
+    -- RGB pixels (r, g, b) at (0,0) (0,1) (1,0) (1,1)
+    local px = { 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120 }
+    local f = dir .. "/img.npy"
+    assert(tensor(px, { 2, 2, 3 }, "uint8"):save(f))
+    local out, err, code = F.run(string.format("run %s --input image=%s -o %s/img_out", F.q(path), F.q(f), F.q(dir)))
+    assert.are.equal(0, code, err .. out)
+    local y = assert(interp.npy_load(dir .. "/img_out/y.npy"))
+    assert.are.same({ 1, 3, 2, 2 }, y:shape())
+    -- channel 0 is blue: 0.5 * b + 1; channel 1 green: 0.5 * g + 2; channel 2 red: 0.5 * r + 3
+    close(y, { 16, 31, 46, 61, 12, 27, 42, 57, 8, 23, 38, 53 }, 0)
   end)
 end)

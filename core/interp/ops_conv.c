@@ -1,6 +1,7 @@
 /* ops_conv.c — conv and conv_transpose, 1-D/2-D/3-D, groups, dilations, every pad type. conv is
  * im2col + GEMM per group (1x1 stride-1 unpadded convs skip im2col; depthwise convs run a direct
  * loop); conv_transpose is GEMM (weightᵀ · x) then col2im. Accumulation in fp32. */
+#include "compress/threads.h"
 #include "gemm.h"
 #include "spatial.h"
 #include <stdlib.h>
@@ -11,33 +12,52 @@ static int float_args(it_ctx *c, it_tensor *x, it_tensor *w, it_tensor *b) {
   return 0;
 }
 
-static void depthwise(const float *X, const float *W, float *O, const it_window *g, size_t C) {
+/* Depthwise: one channel per task; each kernel tap adds w * x over the output row's columns whose
+ * input column is inside the image (computed once per tap), so the inner loop has no branches. */
+typedef struct { const float *X, *W; float *O; const it_window *g; } dw_job;
+
+static void depthwise_task(void *ctx, size_t ch, unsigned worker) {
+  (void)worker;
+  const dw_job *j = ctx;
+  const it_window *g = j->g;
   size_t ind = (size_t)(g->in[0] * g->in[1] * g->in[2]), outd = (size_t)(g->out[0] * g->out[1] * g->out[2]);
   size_t kn = (size_t)(g->k[0] * g->k[1] * g->k[2]);
-  for (size_t ch = 0; ch < C; ch++) {
-    const float *x = X + ch * ind, *w = W + ch * kn;
-    float *o = O + ch * outd;
-    for (int64_t od = 0; od < g->out[0]; od++)
-      for (int64_t oh = 0; oh < g->out[1]; oh++)
-        for (int64_t ow = 0; ow < g->out[2]; ow++) {
-          float acc = 0;
-          for (int64_t kd = 0; kd < g->k[0]; kd++) {
-            int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
-            if (id < 0 || id >= g->in[0]) continue;
-            for (int64_t kh = 0; kh < g->k[1]; kh++) {
-              int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
-              if (ih < 0 || ih >= g->in[1]) continue;
-              const float *xr = x + (size_t)((id * g->in[1] + ih) * g->in[2]);
-              const float *wr = w + (size_t)((kd * g->k[1] + kh) * g->k[2]);
-              for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
-                if (iw >= 0 && iw < g->in[2]) acc += xr[iw] * wr[kw];
-              }
-            }
+  const float *x = j->X + ch * ind, *w = j->W + ch * kn;
+  float *o = j->O + ch * outd;
+  memset(o, 0, outd * sizeof *o);
+  int64_t OW = g->out[2], s2 = g->s[2];
+  for (int64_t od = 0; od < g->out[0]; od++)
+    for (int64_t oh = 0; oh < g->out[1]; oh++) {
+      float *orow = o + (size_t)((od * g->out[1] + oh) * OW);
+      for (int64_t kd = 0; kd < g->k[0]; kd++) {
+        int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
+        if (id < 0 || id >= g->in[0]) continue;
+        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+          int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
+          if (ih < 0 || ih >= g->in[1]) continue;
+          const float *xr = x + (size_t)((id * g->in[1] + ih) * g->in[2]);
+          for (int64_t kw = 0; kw < g->k[2]; kw++) {
+            float wv = w[(size_t)((kd * g->k[1] + kh) * g->k[2] + kw)];
+            int64_t off = kw * g->d[2] - g->pb[2]; /* iw = ow * s2 + off */
+            int64_t lo = off >= 0 ? 0 : (-off + s2 - 1) / s2;
+            int64_t hi = g->in[2] - off <= 0 ? 0 : (g->in[2] - off + s2 - 1) / s2;
+            if (hi > OW) hi = OW;
+            if (s2 == 1) {
+              const float *xs = xr + off;
+              for (int64_t ow = lo; ow < hi; ow++) orow[ow] += wv * xs[ow];
+            } else
+              for (int64_t ow = lo; ow < hi; ow++) orow[ow] += wv * xr[ow * s2 + off];
           }
-          o[(size_t)((od * g->out[1] + oh) * g->out[2] + ow)] = acc;
         }
-  }
+      }
+    }
+}
+
+static void depthwise(const float *X, const float *W, float *O, const it_window *g, size_t C) {
+  dw_job j = {X, W, O, g};
+  unsigned nt = it_threads();
+  if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * C < 32768) nt = 1;
+  mlsh_parallel_for(nt, C, depthwise_task, &j);
 }
 
 /* col[(c*kn + kidx), outpos] for channels [0, Cg) of x. */
