@@ -595,3 +595,93 @@ describe("image inputs", function()
     close(y, { 16, 31, 46, 61, 12, 27, 42, 57, 8, 23, 38, 53 }, 0)
   end)
 end)
+
+describe("nested blocks", function()
+  -- while_loop doubling x three times, then cond(i > 0) choosing relu (true) or x - x (false).
+  -- The builder has no block API, so the program is written with the protobuf binding.
+  local P = core.proto
+  local function ttype(vt, dtype, shape)
+    local t = vt:mutable("tensorType")
+    t.dataType, t.rank = dtype, #shape
+    for _, d in ipairs(shape) do t:add("dimensions"):mutable("constant").size = d end
+  end
+  local function op(block, typ, inputs, outs)
+    local o = block:add("operations")
+    o.type = typ
+    local a = o:add("attributes")
+    a.key = "name"
+    local v = a:mutable("value")
+    ttype(v:mutable("type"), "STRING", {})
+    v:mutable("immediateValue"):mutable("tensor"):mutable("strings").values = { outs[1][1] }
+    for _, kv in ipairs(inputs) do
+      local e = o:add("inputs")
+      e.key = kv[1]
+      local arg = e:mutable("value")
+      for _, name in ipairs(type(kv[2]) == "table" and kv[2] or { kv[2] }) do arg:add("arguments").name = name end
+    end
+    for _, out in ipairs(outs) do
+      local ov = o:add("outputs")
+      ov.name = out[1]
+      ttype(ov:mutable("type"), out[2], out[3])
+    end
+    return o
+  end
+  local function const_int(block, name, v)
+    local o = op(block, "const", {}, { { name, "INT32", {} } })
+    local e = o:add("attributes")
+    e.key = "val"
+    local val = e:mutable("value")
+    ttype(val:mutable("type"), "INT32", {})
+    val:mutable("immediateValue"):mutable("tensor"):mutable("ints").values = { v }
+  end
+  local function block_inputs(b, list)
+    for _, it_ in ipairs(list) do
+      local i = b:add("inputs")
+      i.name = it_[1]
+      ttype(i:mutable("type"), it_[2], it_[3])
+    end
+  end
+
+  it("while_loop and cond run their blocks", function()
+    local m = P.new("CoreML.Specification.Model")
+    m.specificationVersion = 7
+    local d = m:mutable("description")
+    F.array_feature(d, "input", "x", "FLOAT32", { 1, 3 })
+    F.array_feature(d, "output", "y", "FLOAT32", { 1, 3 })
+    local prog = m:mutable("mlProgram")
+    prog.version = 1
+    local fe = prog:add("functions")
+    fe.key = "main"
+    local fn = fe:mutable("value")
+    fn.opset = "CoreML6"
+    block_inputs(fn, { { "x", "FLOAT32", { 1, 3 } } })
+    local be = fn:add("block_specializations")
+    be.key = "CoreML6"
+    local main = be:mutable("value")
+    main.outputs = { "y" }
+    const_int(main, "zero", 0)
+    const_int(main, "one", 1)
+    const_int(main, "three", 3)
+    local w = op(main, "while_loop", { { "loop_vars", { "x", "zero" } } }, { { "xo", "FLOAT32", { 1, 3 } }, { "io", "INT32", {} } })
+    local cb = w:add("blocks")
+    block_inputs(cb, { { "xc", "FLOAT32", { 1, 3 } }, { "ic", "INT32", {} } })
+    op(cb, "less", { { "x", "ic" }, { "y", "three" } }, { { "c", "BOOL", {} } })
+    cb.outputs = { "c" }
+    local bb = w:add("blocks")
+    block_inputs(bb, { { "xb", "FLOAT32", { 1, 3 } }, { "ib", "INT32", {} } })
+    op(bb, "add", { { "x", "xb" }, { "y", "xb" } }, { { "x2", "FLOAT32", { 1, 3 } } })
+    op(bb, "add", { { "x", "ib" }, { "y", "one" } }, { { "i2", "INT32", {} } })
+    bb.outputs = { "x2", "i2" }
+    op(main, "greater", { { "x", "io" }, { "y", "zero" } }, { { "p", "BOOL", {} } })
+    local cd = op(main, "cond", { { "pred", "p" } }, { { "y", "FLOAT32", { 1, 3 } } })
+    local tb = cd:add("blocks")
+    op(tb, "relu", { { "x", "xo" } }, { { "t1", "FLOAT32", { 1, 3 } } })
+    tb.outputs = { "t1" }
+    local fb = cd:add("blocks")
+    op(fb, "sub", { { "x", "xo" }, { "y", "xo" } }, { { "f1", "FLOAT32", { 1, 3 } } })
+    fb.outputs = { "f1" }
+    local path = F.write_package(dir .. "/loop.mlpackage", m, core.blobfile.writer():bytes())
+    local outs = run(path, { x = tensor({ 1, -2, 0.5 }, { 1, 3 }) })
+    close(outs.y, { 8, 0, 4 }, 0)
+  end)
+end)
