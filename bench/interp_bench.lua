@@ -99,32 +99,32 @@ local function mobilenet_onnx(path)
   local b = OB.model { opset = 17 }
   b:input("x", "FLOAT", { 1, 3, 224, 224 })
   local k = 0
-  local function conv(x, name, cin, cout, ks, stride, groups, act)
-    local w = ort_init(b, name .. "_w", { cout, cin // groups, ks, ks })
+  local function oconv(x, name, cin, cout, ks, stride, groups, act)
+    local wn = ort_init(b, name .. "_w", { cout, cin // groups, ks, ks })
     local bias = ort_init(b, name .. "_b", { cout }, 0.01)
     local p = (ks - 1) // 2
-    b:node("Conv", { x, w, bias }, { name .. "_y" }, { strides = { stride, stride }, pads = { p, p, p, p }, group = groups })
+    b:node("Conv", { x, wn, bias }, { name .. "_y" }, { strides = { stride, stride }, pads = { p, p, p, p }, group = groups })
     if not act then return name .. "_y" end
     b:node("Clip", { name .. "_y", "zero", "six" }, { name .. "_a" })
     return name .. "_a"
   end
   b:const("zero", "FLOAT", {}, { 0 })
   b:const("six", "FLOAT", {}, { 6 })
-  local y = conv("x", "stem", 3, 32, 3, 2, 1, true)
+  local y = oconv("x", "stem", 3, 32, 3, 2, 1, true)
   local cin = 32
   for _, blk in ipairs({ { 1, 16, 1, 1 }, { 6, 24, 2, 2 }, { 6, 32, 3, 2 }, { 6, 64, 4, 2 }, { 6, 96, 3, 1 }, { 6, 160, 3, 2 }, { 6, 320, 1, 1 } }) do
     local t, c, n, s = blk[1], blk[2], blk[3], blk[4]
     for i = 1, n do
       k = k + 1
       local stride, h, z = i == 1 and s or 1, cin * t, y
-      if t ~= 1 then z = conv(z, "b" .. k .. "_expand", cin, h, 1, 1, 1, true) end
-      z = conv(z, "b" .. k .. "_dw", h, h, 3, stride, h, true)
-      z = conv(z, "b" .. k .. "_project", h, c, 1, 1, 1, false)
+      if t ~= 1 then z = oconv(z, "b" .. k .. "_expand", cin, h, 1, 1, 1, true) end
+      z = oconv(z, "b" .. k .. "_dw", h, h, 3, stride, h, true)
+      z = oconv(z, "b" .. k .. "_project", h, c, 1, 1, 1, false)
       if stride == 1 and cin == c then b:node("Add", { y, z }, { "b" .. k .. "_sum" }) z = "b" .. k .. "_sum" end
       y, cin = z, c
     end
   end
-  y = conv(y, "head", cin, 1280, 1, 1, 1, true)
+  y = oconv(y, "head", cin, 1280, 1, 1, 1, true)
   b:node("GlobalAveragePool", { y }, { "gap" })
   b:node("Flatten", { "gap" }, { "flat" })
   b:node("Gemm", { "flat", ort_init(b, "fc_w", { 1000, 1280 }), ort_init(b, "fc_b", { 1000 }) }, { "logits" }, { transB = 1 })

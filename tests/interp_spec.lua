@@ -12,8 +12,6 @@ local interp = core.interp
 local dir = F.tmpdir()
 local n_models = 0
 
-local function numel(s) local n = 1 for _, d in ipairs(s) do n = n * d end return n end
-
 -- Deterministic pseudo-random values in [-1, 1).
 local function values(n, seed)
   local t, s = {}, seed or 1
@@ -385,11 +383,11 @@ describe("errors", function()
     local ok, e = pcall(m.run, m, { x = tensor({ 1, 2 }, { 1, 2 }) })
     assert.is_false(ok)
     assert.matches("input 'x': expected fp32%[1,3%], given fp32%[1,2%]", e)
-    ok, e = pcall(m.run, m, { x = tensor({ 1, 2, 3 }, { 1, 3 }, "int32") })
+    _, e = pcall(m.run, m, { x = tensor({ 1, 2, 3 }, { 1, 3 }, "int32") })
     assert.matches("input 'x': expected fp32%[1,3%], given int32%[1,3%]", e)
-    ok, e = pcall(m.run, m, {})
+    _, e = pcall(m.run, m, {})
     assert.matches("input 'x' is missing %(expected fp32%[1,3%]", e)
-    ok, e = pcall(m.run, m, { x = tensor({ 1, 2, 3 }, { 1, 3 }), z = tensor({ 1 }, { 1 }) })
+    _, e = pcall(m.run, m, { x = tensor({ 1, 2, 3 }, { 1, 3 }), z = tensor({ 1 }, { 1 }) })
     assert.matches("the program has no input 'z'", e)
     m:close()
   end)
@@ -525,7 +523,7 @@ describe("more kernels against naive loops", function()
     local sig = function(v) return 1 / (1 + math.exp(-v)) end
     local h, ys = { H0[1], H0[2] }, {}
     for t = 0, T - 1 do
-      local function gate(g, j, withh)
+      local function gate(g, j)
         local a = Bs[g * H + j + 1]
         for i = 0, I - 1 do a = a + Wi[(g * H + j) * I + i + 1] * X[t * I + i + 1] end
         local r = 0
@@ -683,5 +681,21 @@ describe("nested blocks", function()
     local path = F.write_package(dir .. "/loop.mlpackage", m, core.blobfile.writer():bytes())
     local outs = run(path, { x = tensor({ 1, -2, 0.5 }, { 1, 3 }) })
     close(outs.y, { 8, 0, 4 }, 0)
+  end)
+end)
+
+describe("flexible inputs", function()
+  local path = build("iOS17", function(f)
+    local x = f:input("x", "fp32", { range = { { 1, 1 }, { 2, 8 } }, default = { 1, 4 } })
+    f:output("y", f:op("relu", { x = x }))
+  end)
+
+  it("--random uses the default shape, --shape another one", function()
+    local out, err, code = F.run(string.format("run %s --random 1 --json", F.q(path)))
+    assert.are.equal(0, code, err)
+    assert.are.same({ 1, 4 }, json.decode(out).outputs.y.shape)
+    out, err, code = F.run(string.format("run %s --random 1 --shape x=1x7 --json", F.q(path)))
+    assert.are.equal(0, code, err)
+    assert.are.same({ 1, 7 }, json.decode(out).outputs.y.shape)
   end)
 end)

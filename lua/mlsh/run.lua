@@ -14,11 +14,13 @@ local FLOATS = { fp16 = true, fp32 = true, fp64 = true }
 
 local function numel(s) local n = 1 for _, d in ipairs(s) do n = n * d end return n end
 
--- Default shape of an input: the program's declared one (unknown dims -> from shapes or 1).
-local function shape_of(io, given)
+-- Shape of a generated input: --shape if given, else the program's declared dims, with unknown
+-- ones from the model description's default shape (1 when it has none).
+local function shape_of(io, given, feat)
   if given then return given end
+  local default = feat and type(feat.shape) == "table" and #feat.shape == #io.shape and feat.shape or nil
   local s = {}
-  for i, d in ipairs(io.shape) do s[i] = d >= 0 and d or 1 end
+  for i, d in ipairs(io.shape) do s[i] = d >= 0 and d or (default and default[i] >= 0 and default[i] or 1) end
   return s
 end
 
@@ -67,11 +69,11 @@ function M.prepare(m, inputs, opts)
     elseif opts.random or io.state then
       local dt = io.dtype == "unknown" and "fp32" or io.dtype
       local hi = feats[io.name] and feats[io.name].kind == "image" and 256 or 10
-      local shape = shape_of(io, opts.shapes and opts.shapes[io.name])
-      local t, err
-      if io.state then t, err = interp.tensor(core.array.new(numel(shape)), dt, shape)
-      else t, err = interp.random(dt, shape, (opts.random or 0) + i, hi) end
-      if not t then error(string.format("%s: input '%s': %s", m:_path(), io.name, err), 0) end
+      local shape = shape_of(io, opts.shapes and opts.shapes[io.name], feats[io.name])
+      local t, terr
+      if io.state then t, terr = interp.tensor(core.array.new(numel(shape)), dt, shape)
+      else t, terr = interp.random(dt, shape, (opts.random or 0) + i, hi) end
+      if not t then error(string.format("%s: input '%s': %s", m:_path(), io.name, terr), 0) end
       ins[io.name] = t
     else
       error(string.format("%s: input '%s' is missing (expected %s[%s]; give --input %s=FILE or --random SEED)",
