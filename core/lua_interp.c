@@ -312,7 +312,7 @@ static int l_tensor(lua_State *L) {
   for (size_t i = 0; i < t->n; i++) {
     float v = a->data[i];
     if (t->st == IT_F32) ((float *)t->data)[i] = dt == MLSH_DT_FP16 ? it_fp16_round1(v) : v;
-    else if (t->st == IT_I64) ((int64_t *)t->data)[i] = (int64_t)v;
+    else if (t->st == IT_I64) ((int64_t *)t->data)[i] = it_d2i(v);
     else ((uint8_t *)t->data)[i] = v != 0;
   }
   push_tensor(L, t);

@@ -409,7 +409,6 @@ describe("errors", function()
     assert.are.equal(1, code)
     assert.matches("larger than the memory budget", err)
     assert.are.equal("", out)
-    core.interp.set_budget(0)
   end)
 end)
 

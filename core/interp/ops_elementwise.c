@@ -132,7 +132,7 @@ static void row_any(void *u, size_t ia, size_t sa, size_t ib, size_t sb, size_t 
     float v = x->op->f((float)it_get_d(x->a, ia + i * sa), (float)it_get_d(x->b, ib + i * sb));
     if (x->o->st == IT_F32) ((float *)x->o->data)[io + i] = v;
     else if (x->o->st == IT_B8) ((uint8_t *)x->o->data)[io + i] = v != 0;
-    else ((int64_t *)x->o->data)[io + i] = (int64_t)v;
+    else ((int64_t *)x->o->data)[io + i] = it_d2i(v);
   }
 }
 
@@ -199,7 +199,7 @@ static int unary(it_ctx *c, ufn f) {
     for (size_t i = 0; i < x->n; i++) {
       double v = f((float)it_get_d(x, i));
       if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-      else if (o->st == IT_I64) ((int64_t *)o->data)[i] = (int64_t)v;
+      else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
       else ((uint8_t *)o->data)[i] = v != 0;
     }
   return 0;

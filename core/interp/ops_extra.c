@@ -106,7 +106,7 @@ static double apply_mode(smode m, double a, double b) {
 }
 static void put(it_tensor *o, size_t i, double v) {
   if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-  else if (o->st == IT_I64) ((int64_t *)o->data)[i] = (int64_t)v;
+  else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
   else ((uint8_t *)o->data)[i] = v != 0;
 }
 static it_tensor *copy_out(it_ctx *c, it_tensor *x) {
@@ -320,13 +320,13 @@ static int resize(it_ctx *c, int bilinear) {
       for (int64_t w = 0; w < OW; w++) {
         float v;
         if (!bilinear) {
-          int64_t ih = (int64_t)floor((double)h * (double)H / (double)OH), iw = (int64_t)floor((double)w * (double)W / (double)OW);
+          int64_t ih = it_d2i(floor((double)h * (double)H / (double)OH)), iw = it_d2i(floor((double)w * (double)W / (double)OW));
           v = xp[(ih < H ? ih : H - 1) * W + (iw < W ? iw : W - 1)];
         } else {
           double fy = src_coord(mode, h, H, OH), fx = src_coord(mode, w, W, OW);
           fy = fy < 0 ? 0 : (fy > (double)(H - 1) ? (double)(H - 1) : fy);
           fx = fx < 0 ? 0 : (fx > (double)(W - 1) ? (double)(W - 1) : fx);
-          int64_t y0 = (int64_t)floor(fy), x0 = (int64_t)floor(fx), y1 = y0 + 1 < H ? y0 + 1 : H - 1, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+          int64_t y0 = it_d2i(floor(fy)), x0 = it_d2i(floor(fx)), y1 = y0 + 1 < H ? y0 + 1 : H - 1, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
           double dy = fy - (double)y0, dx = fx - (double)x0;
           v = (float)((1 - dy) * ((1 - dx) * xp[y0 * W + x0] + dx * xp[y0 * W + x1]) + dy * ((1 - dx) * xp[y1 * W + x0] + dx * xp[y1 * W + x1]));
         }

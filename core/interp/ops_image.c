@@ -49,16 +49,16 @@ static int k_upsample_nearest_neighbor(it_ctx *c) {
   if (!x) return -1;
   double sh = it_arg_float(c, "scale_factor_height", 1), sw = it_arg_float(c, "scale_factor_width", 1);
   if (sh <= 0 || sw <= 0) return it_fail(c, "scale factors must be positive");
-  int64_t s[4] = {x->shape[0], x->shape[1], (int64_t)floor((double)x->shape[2] * sh), (int64_t)floor((double)x->shape[3] * sw)};
+  int64_t s[4] = {x->shape[0], x->shape[1], it_d2i(floor((double)x->shape[2] * sh)), it_d2i(floor((double)x->shape[3] * sw))};
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 4, s);
   if (!o) return -1;
   size_t planes = (size_t)(s[0] * s[1]);
   for (size_t p = 0; p < planes; p++)
     for (int64_t h = 0; h < s[2]; h++) {
-      int64_t ih = (int64_t)floor((double)h / sh);
+      int64_t ih = it_d2i(floor((double)h / sh));
       if (ih >= x->shape[2]) ih = x->shape[2] - 1;
       for (int64_t w = 0; w < s[3]; w++) {
-        int64_t iw = (int64_t)floor((double)w / sw);
+        int64_t iw = it_d2i(floor((double)w / sw));
         if (iw >= x->shape[3]) iw = x->shape[3] - 1;
         ((float *)o->data)[(p * (size_t)s[2] + (size_t)h) * (size_t)s[3] + (size_t)w] =
             ((const float *)x->data)[(p * (size_t)x->shape[2] + (size_t)ih) * (size_t)x->shape[3] + (size_t)iw];
@@ -73,7 +73,7 @@ static int k_upsample_bilinear(it_ctx *c) {
   double sh = it_arg_float(c, "scale_factor_height", 1), sw = it_arg_float(c, "scale_factor_width", 1);
   int ac = it_arg_bool(c, "align_corners", 0);
   int64_t H = x->shape[2], W = x->shape[3];
-  int64_t s[4] = {x->shape[0], x->shape[1], (int64_t)floor((double)H * sh), (int64_t)floor((double)W * sw)};
+  int64_t s[4] = {x->shape[0], x->shape[1], it_d2i(floor((double)H * sh)), it_d2i(floor((double)W * sw))};
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 4, s);
   if (!o) return -1;
   size_t planes = (size_t)(s[0] * s[1]);
@@ -82,13 +82,13 @@ static int k_upsample_bilinear(it_ctx *c) {
     for (int64_t h = 0; h < s[2]; h++) {
       double fy = ac ? (s[2] > 1 ? (double)h * (double)(H - 1) / (double)(s[2] - 1) : 0) : ((double)h + 0.5) / sh - 0.5;
       if (fy < 0) fy = 0;
-      int64_t y0 = (int64_t)floor(fy), y1 = y0 + 1 < H ? y0 + 1 : H - 1;
+      int64_t y0 = it_d2i(floor(fy)), y1 = y0 + 1 < H ? y0 + 1 : H - 1;
       if (y0 > H - 1) y0 = H - 1;
       double dy = fy - (double)y0;
       for (int64_t w = 0; w < s[3]; w++) {
         double fx = ac ? (s[3] > 1 ? (double)w * (double)(W - 1) / (double)(s[3] - 1) : 0) : ((double)w + 0.5) / sw - 0.5;
         if (fx < 0) fx = 0;
-        int64_t x0 = (int64_t)floor(fx), x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+        int64_t x0 = it_d2i(floor(fx)), x1 = x0 + 1 < W ? x0 + 1 : W - 1;
         if (x0 > W - 1) x0 = W - 1;
         double dx = fx - (double)x0;
         double v = (1 - dy) * ((1 - dx) * xp[y0 * W + x0] + dx * xp[y0 * W + x1]) + dy * ((1 - dx) * xp[y1 * W + x0] + dx * xp[y1 * W + x1]);

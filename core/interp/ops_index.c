@@ -227,7 +227,7 @@ static int k_one_hot(it_ctx *c) {
         double v = it_get_i(ix, a * inner + b) == k ? on : off;
         size_t p = (a * (size_t)depth + (size_t)k) * inner + b;
         if (o->st == IT_F32) ((float *)o->data)[p] = (float)v;
-        else ((int64_t *)o->data)[p] = (int64_t)v;
+        else ((int64_t *)o->data)[p] = it_d2i(v);
       }
   return 0;
 }

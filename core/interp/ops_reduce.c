@@ -79,7 +79,7 @@ static int reduce(it_ctx *c, rkind k) {
     else if (k == R_LSE) v = log(v) + lse_max;
     if (arg) ((int64_t *)o->data)[i] = arg[i];
     else if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = (int64_t)v;
+    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
     else ((uint8_t *)o->data)[i] = v != 0;
   }
   free(acc);

@@ -324,7 +324,7 @@ static int k_pad(it_ctx *c) {
       src = src * (size_t)L + (size_t)(outside ? 0 : p);
     }
     if (o->st == IT_F32) ((float *)o->data)[i] = outside ? (float)cv : ((float *)x->data)[src];
-    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = outside ? (int64_t)cv : ((int64_t *)x->data)[src];
+    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = outside ? it_d2i(cv) : ((int64_t *)x->data)[src];
     else if (o->st == IT_B8) ((uint8_t *)o->data)[i] = outside ? cv != 0 : ((uint8_t *)x->data)[src];
     for (int d = x->rank - 1; d >= 0; d--) { if (++idx[d] < shape[d]) break; idx[d] = 0; }
   }
@@ -363,7 +363,7 @@ static int k_fill(it_ctx *c) {
   double v = it_arg_float(c, "value", 0);
   for (size_t i = 0; i < o->n; i++)
     if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = (int64_t)v;
+    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
     else ((uint8_t *)o->data)[i] = v != 0;
   return 0;
 }
@@ -372,12 +372,12 @@ static int k_range_1d(it_ctx *c) {
   double s = it_arg_float(c, "start", 0), e = it_arg_float(c, "end", 0), st = it_arg_float(c, "step", 1);
   if (st == 0) return it_fail(c, "step 0");
   double nn = ceil((e - s) / st);
-  int64_t n = nn > 0 ? (int64_t)nn : 0;
+  int64_t n = nn > 0 ? it_d2i(nn) : 0;
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 1, &n);
   if (!o) return -1;
   for (int64_t i = 0; i < n; i++)
     if (o->st == IT_F32) ((float *)o->data)[i] = (float)(s + (double)i * st);
-    else ((int64_t *)o->data)[i] = (int64_t)(s + (double)i * st);
+    else ((int64_t *)o->data)[i] = it_d2i(s + (double)i * st);
   return 0;
 }
 

@@ -165,7 +165,10 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
       snprintf(why, sizeof why, "%s", e->msg);
       return mlsh_fail(e, NULL, "op '%s' (%s, function %s): %s", op->name, op->type, fn, why);
     }
-    for (int i = 0; i < op->nout && i < 4; i++) p->consts[op->out_slots[i]] = outs[i];
+    for (int i = 0; i < 4; i++) {
+      if (i < op->nout) p->consts[op->out_slots[i]] = outs[i];
+      else it_unref(outs[i]); /* an op declaring fewer outputs than it makes */
+    }
   }
   return 0;
 }

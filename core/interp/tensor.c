@@ -3,10 +3,18 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static size_t budget_bytes;
+/* Default budget: half the physical memory (a single tensor larger than that is refused). */
+static size_t budget_bytes = (size_t)-1;
 void it_set_budget(size_t bytes) { budget_bytes = bytes; }
-size_t it_budget(void) { return budget_bytes; }
+size_t it_budget(void) {
+  if (budget_bytes == (size_t)-1) {
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    budget_bytes = pages > 0 && psize > 0 ? (size_t)pages / 2 * (size_t)psize : 0;
+  }
+  return budget_bytes;
+}
 
 it_storage it_storage_of(mlsh_dtype dt) {
   if (dt == MLSH_DT_BOOL) return IT_B8;
@@ -48,8 +56,9 @@ it_tensor *it_tensor_new(mlsh_dtype dt, int rank, const int64_t *shape, mlsh_err
   if (n == SIZE_MAX) return mlsh_fail(e, NULL, "tensor shape overflows or has a negative dimension"), NULL;
   it_storage st = it_storage_of(dt);
   size_t bytes = n * it_storage_size(st);
-  if (budget_bytes && bytes > budget_bytes) {
-    mlsh_fail(e, NULL, "a tensor of %zu bytes is larger than the memory budget (%zu bytes; --memory-budget)", bytes, budget_bytes);
+  size_t budget = it_budget();
+  if (budget && bytes > budget) {
+    mlsh_fail(e, NULL, "a tensor of %zu bytes is larger than the memory budget (%zu bytes; --memory-budget)", bytes, budget);
     return NULL;
   }
   it_tensor *t = calloc(1, sizeof *t);
@@ -79,7 +88,7 @@ it_tensor *it_scalar_f(mlsh_dtype dt, double v, mlsh_err *e) {
   it_tensor *t = it_tensor_new(dt, 0, NULL, e);
   if (!t) return NULL;
   if (t->st == IT_F32) ((float *)t->data)[0] = (float)v;
-  else if (t->st == IT_I64) ((int64_t *)t->data)[0] = (int64_t)v;
+  else if (t->st == IT_I64) ((int64_t *)t->data)[0] = it_d2i(v);
   else if (t->st == IT_B8) ((uint8_t *)t->data)[0] = v != 0;
   return t;
 }

@@ -30,7 +30,8 @@ typedef struct it_tensor {
 
 it_storage it_storage_of(mlsh_dtype dt);
 size_t it_storage_size(it_storage st);
-/* The memory budget every allocation is checked against (bytes; 0 = none). */
+/* The memory budget every allocation is checked against (bytes; 0 = none; default: half the
+ * physical memory). */
 void it_set_budget(size_t bytes);
 size_t it_budget(void);
 /* New tensor (refs = 1) with uninitialised data; NULL + error when the shape is bad or the
@@ -52,4 +53,11 @@ float it_fp16_round1(float x);
 /* "fp32[1,3,224,224]" into buf. */
 const char *it_describe(const it_tensor *t, char *buf, size_t len);
 size_t it_numel(int rank, const int64_t *shape); /* SIZE_MAX on overflow or negative dim */
+/* double -> int64 truncating toward zero, saturating, NaN -> 0 (a plain cast is undefined there). */
+static inline int64_t it_d2i(double v) {
+  if (!(v == v)) return 0;
+  if (v >= 9.2e18) return INT64_MAX;
+  if (v <= -9.2e18) return INT64_MIN;
+  return (int64_t)v;
+}
 #endif

@@ -105,7 +105,7 @@ static int fill_immediate(it_tensor *t, const MTensorValue *tv, mlsh_err *e) {
     for (size_t i = 0; i < n; i++) {
       double v = tv->floats->values[i];
       if (t->st == IT_F32) ((float *)t->data)[i] = (float)v;
-      else if (t->st == IT_I64) ((int64_t *)t->data)[i] = (int64_t)v;
+      else if (t->st == IT_I64) ((int64_t *)t->data)[i] = it_d2i(v);
       else if (t->st == IT_B8) ((uint8_t *)t->data)[i] = v != 0;
     }
     return 0;
@@ -114,7 +114,7 @@ static int fill_immediate(it_tensor *t, const MTensorValue *tv, mlsh_err *e) {
     for (size_t i = 0; i < n; i++) {
       double v = tv->doubles->values[i];
       if (t->st == IT_F32) ((float *)t->data)[i] = (float)v;
-      else if (t->st == IT_I64) ((int64_t *)t->data)[i] = (int64_t)v;
+      else if (t->st == IT_I64) ((int64_t *)t->data)[i] = it_d2i(v);
       else if (t->st == IT_B8) ((uint8_t *)t->data)[i] = v != 0;
     }
     return 0;
@@ -153,6 +153,7 @@ static int fill_immediate(it_tensor *t, const MTensorValue *tv, mlsh_err *e) {
 }
 
 it_tensor *it_value_decode(const MValue *v, mlsh_container *c, mlsh_err *e) {
+  if (!v) return mlsh_fail(e, NULL, "value is missing"), NULL;
   it_type ty;
   it_type_from_mil(v->type, &ty);
   int is_string = v->type && v->type->type_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE &&
