@@ -713,3 +713,78 @@ describe("multifunction programs", function()
     assert.matches("no function 'third' %(the program has: first, second%)", err)
   end)
 end)
+
+describe("elementwise ops against Lua math", function()
+  local erf = function(x) -- Abramowitz-Stegun 7.1.26 is too coarse; integrate the series instead
+    local s, term, n = 0, x, 0
+    repeat
+      local t = term / (2 * n + 1)
+      s = s + t
+      n = n + 1
+      term = -term * x * x / n
+    until math.abs(t) < 1e-12 or n > 200
+    return 2 / math.sqrt(math.pi) * s
+  end
+  local sig = function(v) return 1 / (1 + math.exp(-v)) end
+  local unary = {
+    abs = math.abs, ceil = math.ceil, floor = math.floor, exp = math.exp, sqrt = function(v) return math.sqrt(math.abs(v)) end,
+    sin = math.sin, cos = math.cos, tanh = function(v) return (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1) end,
+    sigmoid = sig, relu = function(v) return math.max(v, 0) end, square = function(v) return v * v end,
+    silu = function(v) return v * sig(v) end, erf = erf, softsign = function(v) return v / (1 + math.abs(v)) end,
+    sign = function(v) return v > 0 and 1 or (v < 0 and -1 or 0) end,
+    gelu = function(v) return 0.5 * v * (1 + erf(v / math.sqrt(2))) end,
+    elu = function(v) return v > 0 and v or (math.exp(v) - 1) end,
+    leaky_relu = function(v) return v >= 0 and v or 0.01 * v end,
+    softplus = function(v) return math.log(1 + math.exp(v)) end,
+  }
+  local names = {}
+  for k in pairs(unary) do names[#names + 1] = k end
+  table.sort(names)
+  local X = { -2.5, -1, -0.3, 0, 0.4, 1.5, 3 }
+  local path = build("iOS17", function(f)
+    local x = f:input("x", "fp32", { 7 })
+    for _, n in ipairs(names) do
+      local arg = n == "sqrt" and f:op("abs", { x = x }) or x
+      f:output(n, f:op(n, { x = arg }))
+    end
+    local y = f:input("y", "fp32", { 2, 1 })
+    local z = f:op("reshape", { x = x, shape = { 1, 7 } })
+    f:output("add_b", f:op("add", { x = z, y = y }))
+    f:output("pow_b", f:op("pow", { x = f:op("abs", { x = z }), y = y }))
+    f:output("max_b", f:op("maximum", { x = z, y = y }))
+    f:output("ge_b", f:op("cast", { x = f:op("greater_equal", { x = z, y = y }), dtype = "int32" }))
+    f:output("fdiv_b", f:op("floor_div", { x = z, y = y }))
+    f:output("mod_b", f:op("mod", { x = z, y = y }))
+  end)
+  local outs = run(path, { x = tensor(X, { 7 }), y = tensor({ 2, -0.75 }, { 2, 1 }) })
+  for _, n in ipairs(names) do
+    it(n, function()
+      local want = {}
+      for i, v in ipairs(X) do want[i] = unary[n](v) end
+      close(outs[n], want, 2e-6)
+    end)
+  end
+  it("binary ops broadcast [1,7] against [2,1]", function()
+    local Y = { 2, -0.75 }
+    local add, pw, mx, ge, fd, md = {}, {}, {}, {}, {}, {}
+    for r = 1, 2 do
+      for _, v in ipairs(X) do
+        local y = Y[r]
+        add[#add + 1], pw[#pw + 1], mx[#mx + 1] = v + y, math.abs(v) ^ y, math.max(v, y)
+        ge[#ge + 1], fd[#fd + 1], md[#md + 1] = v >= y and 1 or 0, math.floor(v / y), v - math.floor(v / y) * y
+      end
+    end
+    assert.are.same({ 2, 7 }, outs.add_b:shape())
+    close(outs.add_b, add, 1e-7)
+    -- 0^-0.75 is inf in both
+    local p = outs.pow_b:array()
+    for i = 1, #pw do
+      if pw[i] == math.huge then assert.are.equal(math.huge, p[i]) else assert.is_true(math.abs(p[i] - pw[i]) <= 1e-5 * (1 + pw[i]), i) end
+    end
+    close(outs.max_b, mx, 1e-7) -- inputs are fp32, the reference double
+    assert.are.equal("int32", outs.ge_b:dtype())
+    close(outs.ge_b, ge, 0)
+    close(outs.fdiv_b, fd, 1e-6)
+    close(outs.mod_b, md, 1e-6)
+  end)
+end)
