@@ -6,6 +6,27 @@
 #include "ops.h"
 #include <math.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+/* relu / relu6 over n floats: max(x, 0) then min(., hi) (hi < 0: no upper clamp). maxps/minps
+ * return their second operand for NaN, as the scalar x > 0 ? x : 0 does. */
+static void clamp_rows(const float *a, float *d, size_t n, float hi) {
+  size_t i = 0;
+#if defined(__SSE__)
+  __m128 z = _mm_setzero_ps(), h = _mm_set1_ps(hi);
+  for (; i + 4 <= n; i += 4) {
+    __m128 v = _mm_max_ps(_mm_loadu_ps(a + i), z);
+    if (hi >= 0) v = _mm_min_ps(v, h);
+    _mm_storeu_ps(d + i, v);
+  }
+#endif
+  for (; i < n; i++) {
+    float v = a[i] > 0 ? a[i] : 0.0f;
+    d[i] = hi >= 0 && !(v < hi) ? hi : v;
+  }
+}
 
 typedef enum { A_RELU, A_RELU6, A_SIGMOID, A_HSIG, A_TANH, A_STANH, A_SILU, A_GELU_EXACT, A_GELU_TANH, A_GELU_SIG,
                A_ELU, A_LEAKY, A_THRESH, A_SOFTPLUS, A_SOFTSIGN, A_LINEAR, A_CLAMPED } act;
@@ -44,13 +65,8 @@ static int run(it_ctx *c, act k, double dal, double dbe) {
   float *d = o->data;
   size_t n = x->n;
   switch (k) { /* the hot ones as plain loops the compiler vectorises */
-  case A_RELU: for (size_t i = 0; i < n; i++) d[i] = a[i] > 0 ? a[i] : 0; break;
-  case A_RELU6: /* written as max-then-min so it compiles to maxss/minss, no branches */
-    for (size_t i = 0; i < n; i++) {
-      float v = a[i] > 0 ? a[i] : 0.0f;
-      d[i] = v < 6 ? v : 6.0f;
-    }
-    break;
+  case A_RELU: clamp_rows(a, d, n, -1.0f); break;
+  case A_RELU6: clamp_rows(a, d, n, 6.0f); break;
   default: for (size_t i = 0; i < n; i++) d[i] = apply(k, a[i], al, be);
   }
   return 0;
