@@ -44,7 +44,7 @@ B        = build
 PROTOS   = $(wildcard core/proto/*.proto)
 PB_C     = $(patsubst core/proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PB_H     = $(PB_C:.c=.h)
-CORE_SRC = $(wildcard core/*.c core/compress/*.c)
+CORE_SRC = $(wildcard core/*.c core/compress/*.c core/interp/*.c)
 CORE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C)) $(B)/obj/gen/core_modules.o $(B)/obj/gen/proto_registry.o
 REPL_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(wildcard repl/*.c))
 BINDINGS = $(wildcard core/lua_*.c)
@@ -121,6 +121,7 @@ conformance: all
 	@$(LUA_ENV) sh tests/conformance/protoc_decode.sh
 	@$(LUA_ENV) lua5.4 tests/conformance/onnx.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/compress.lua $(CURDIR)/../shared/corpus
+	@$(LUA_ENV) lua5.4 tests/conformance/runs.lua $(CURDIR)/../shared/corpus
 
 bench: all
 	@$(LUA_ENV) sh bench/run.sh

@@ -13,19 +13,23 @@ make -s all >/dev/null
 seeds=$out/fixtures
 rm -rf "$seeds"
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; assert(require('mlsh.core').fs.mkdir_p('$seeds')); require('fixtures').build_all('$seeds')" >/dev/null
-for h in mlmodel json blob miltext zip onnx; do mkdir -p "$out/seeds-$h"; done
+for h in mlmodel json blob miltext zip onnx npy interp; do mkdir -p "$out/seeds-$h"; done
 find "$seeds" -name '*.mlmodel' -exec cp {} "$out/seeds-mlmodel/" \;
 i=0; for f in $(find "$seeds" -name Manifest.json); do i=$((i+1)); cp "$f" "$out/seeds-json/m$i.json"; done
 i=0; for f in $(find "$seeds" -name weight.bin); do i=$((i+1)); cp "$f" "$out/seeds-blob/w$i.bin"; done
 find "$seeds" -name '*.zip' -exec cp {} "$out/seeds-zip/" \;
 cp fuzz/seeds/*.mil "$out/seeds-miltext/" 2>/dev/null || true
+# interp seeds: small ML programs without a weight file, written by mlsh.builder
+./mlsh -e "local B = require('mlsh.builder'); for k, ops in ipairs({{'relu','softmax'},{'sigmoid','exp'},{'tanh','reduce_mean'}}) do local p = B.program{opset = 'iOS17', precision = 'fp32'}; local f = p:func('main'); local y = f:input('x', 'fp32', {2, 3}); for _, o in ipairs(ops) do if o == 'softmax' then y = f:op(o, {x = y, axis = -1}) elseif o == 'reduce_mean' then y = f:op(o, {x = y, axes = {1}, keep_dims = true}) else y = f:op(o, {x = y}) end end; f:output('y', f:op('add', {x = y, y = 1.0})); p:save('$out/seeds-interp/p' .. k .. '.mlmodel') end" >/dev/null
+# npy seeds written by the interpreter's own writer, in several dtypes and ranks
+./mlsh -e "local i = require('mlsh.core').interp; local a = require('mlsh.core').array; for k, dt in ipairs({'fp16','fp32','fp64','int8','int32','int64','uint16','bool'}) do assert(i.tensor(a.new({1,2,3,4,5,6}), dt, {2,3}):save('$out/seeds-npy/s' .. k .. '.npy')) end" >/dev/null
 # ONNX seeds from the project's own ONNX test builder
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; local B = require('onnx_builder'); local m = B.model(); m:input('x', 'FLOAT', {1, 8}); m:init('w', 'FLOAT', {8, 8}); m:node('MatMul', {'x', 'w'}, {'y'}); m:node('Erf', {'y'}, {'z'}); m:output('z', 'FLOAT', {1, 8}); m:save('$out/seeds-onnx/seed.onnx')">/dev/null 2>&1 || true
 src=""
-for f in core/*.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
+for f in core/*.c core/interp/*.c core/compress/threads.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
 gen=$(ls build/gen/*.pb-c.c) 
 status=0
-for h in mlmodel json blob miltext zip onnx; do
+for h in mlmodel json blob miltext zip onnx npy interp; do
   bin=$out/fuzz_$h
   clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
     fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip lua5.4) -lm -o "$bin"

@@ -58,6 +58,19 @@ function replay.miltext(bytes)
   assert.is_true(ok)
   assert.truthy(res or err)
 end
+function replay.interp(bytes, tmp)
+  local p = tmp .. "/i.mlmodel"
+  F.write(p, bytes)
+  local m = mlsh.try_load(p)
+  if m then
+    pcall(m.run, m, nil, { random = 1 })
+    m:close()
+  end
+end
+function replay.npy(bytes)
+  local t, err = core.interp.npy_parse(bytes, "r.npy")
+  assert.truthy(t or err)
+end
 
 describe("fuzz regressions", function()
   local tmp

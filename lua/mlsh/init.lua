@@ -6,6 +6,7 @@
 -- Everything else is loaded when first used, so `mlsh --version` loads this file and no module:
 --   mlsh.json mlsh.types mlsh.model mlsh.writer mlsh.required_spec mlsh.placement mlsh.rules
 --   mlsh.builder mlsh.compress mlsh.constexpr mlsh.facts mlsh.sandbox mlsh.playbook mlsh.checklist
+--   mlsh.run mlsh.compare (the interpreter: m:run, output comparison)
 local M = { version = "0.1.0" }
 
 -- mlsh.<field> -> the module behind it, required on first access (the C core too).
@@ -14,7 +15,8 @@ local FIELDS = {
   required_spec = "mlsh.required_spec", placement = "mlsh.placement.coreml", rules = "mlsh.engine.rules",
   builder = "mlsh.builder", compress = "mlsh.compress", constexpr = "mlsh.model.constexpr",
   facts = "mlsh.facts", sandbox = "mlsh.sandbox", playbook = "mlsh.engine.playbook",
-  checklist = "mlsh.engine.checklist",
+  checklist = "mlsh.engine.checklist", run = "mlsh.run",
+  compare = { "mlsh.run", "compare" }, -- a function of a module: { module, key }
 }
 M.FIELDS = FIELDS
 
@@ -59,7 +61,7 @@ end
 return setmetatable(M, { __index = function(t, k)
   local name = FIELDS[k]
   if not name then return nil end
-  local mod = require(name)
+  local mod = type(name) == "table" and require(name[1])[name[2]] or require(name)
   rawset(t, k, mod)
   return mod
 end })

@@ -10,7 +10,8 @@ local compress = require "mlsh.compress"
 local wcmd = require "mlsh.cmd.weights"
 
 local C = { summary = "per-weight SNR of a compressed model against its original, worst first",
-            usage = "mlsh compare ORIGINAL COMPRESSED [--min-snr DB (default 30)] [--json] [--all]" }
+            usage = "mlsh compare ORIGINAL COMPRESSED [--min-snr DB (default 30)] [--json] [--all]"
+              .. " | mlsh compare A B --outputs [...] (output SNR on the interpreter)" }
 
 local function jnum(v)
   if v == nil or v ~= v or v == math.huge or v == -math.huge then return json.null end
@@ -24,6 +25,7 @@ local function fmt(v, f)
 end
 
 function C.run(args)
+  for _, a in ipairs(args) do if a == "--outputs" then return require("mlsh.compare_outputs").run(args) end end
   local paths, min_snr, as_json, all = {}, compress.DEFAULT_MIN_SNR, false, false
   local i = 1
   while args[i] do

@@ -366,6 +366,8 @@ function methods.save(m, path, opts) return require("mlsh.model.writer").save_mo
 function methods.required_spec(m) return require("mlsh.required_spec").explain(m) end
 -- m:placement([opts]): where Core ML would run each op (mlsh.placement.coreml)
 function methods.placement(m, opts) return require("mlsh.placement.coreml").simulate(m, opts) end
+-- m:run(inputs [, opts]): execute an ML program function with the C interpreter (mlsh.run)
+function methods.run(m, inputs, opts) return require("mlsh.run").run(m, inputs, opts) end
 
 M.submodel = submodel
 M.SubModel = SubModel

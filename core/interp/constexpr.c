@@ -1,0 +1,213 @@
+/* constexpr.c — compressed-weight decompression (see constexpr.h). */
+#include "constexpr.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Flat parameter index of data element i when pshape (same rank as shape) tiles it in blocks. */
+typedef struct {
+  int rank;
+  int64_t bsz[MLSH_CX_MAX_RANK], dst[MLSH_CX_MAX_RANK], pst[MLSH_CX_MAX_RANK];
+} blockmap;
+
+static int blockmap_init(blockmap *b, int rank, const int64_t *shape, int prank, const int64_t *pshape,
+                         const char *what, mlsh_err *e) {
+  if (prank != rank) return mlsh_fail(e, NULL, "%s has rank %d, the data rank %d", what, prank, rank);
+  b->rank = rank;
+  int64_t s = 1, ps = 1;
+  for (int d = rank - 1; d >= 0; d--) {
+    if (pshape[d] < 1 || shape[d] % pshape[d] != 0)
+      return mlsh_fail(e, NULL, "%s dimension %d (%lld) does not divide the data dimension (%lld)", what, d,
+                       (long long)pshape[d], (long long)shape[d]);
+    b->bsz[d] = shape[d] / pshape[d];
+    b->dst[d] = s;
+    b->pst[d] = ps;
+    s *= shape[d];
+    ps *= pshape[d];
+  }
+  return 0;
+}
+
+static size_t blockmap_at(const blockmap *b, size_t i) {
+  size_t p = 0;
+  for (int d = 0; d < b->rank; d++) {
+    int64_t idx = (int64_t)(i / (size_t)b->dst[d]);
+    i %= (size_t)b->dst[d];
+    p += (size_t)((idx / b->bsz[d]) * b->pst[d]);
+  }
+  return p;
+}
+
+int mlsh_cx_affine(const mlsh_cx_val *q, const mlsh_cx_val *zp, const mlsh_cx_val *sc, int64_t axis, float *out,
+                   mlsh_err *e) {
+  size_t ns = sc->n > zp->n ? sc->n : zp->n;
+  if ((sc->n != 1 && sc->n != ns) || (zp->n != 1 && zp->n != ns))
+    return mlsh_fail(e, NULL, "scale and zero_point lengths differ (%zu, %zu)", sc->n, zp->n);
+  if (axis < 0) axis += q->rank;
+  size_t inner = 1;
+  if (ns > 1) {
+    if (axis < 0 || axis >= q->rank || (size_t)q->shape[axis] != ns)
+      return mlsh_fail(e, NULL, "%zu scales/zero points do not match axis %lld of the data", ns, (long long)axis);
+    for (int d = (int)axis + 1; d < q->rank; d++) inner *= (size_t)q->shape[d];
+  }
+  for (size_t i = 0; i < q->n; i++) {
+    size_t p = ns > 1 ? (i / inner) % ns : 0;
+    float s = sc->v[sc->n == 1 ? 0 : p], z = zp->v[zp->n == 1 ? 0 : p];
+    out[i] = s * (q->v[i] - z);
+  }
+  return 0;
+}
+
+int mlsh_cx_unpack_bits(const uint8_t *bytes, size_t nbytes, unsigned bits, size_t n, float *out, mlsh_err *e) {
+  if (bits < 1 || bits > 8) return mlsh_fail(e, NULL, "%u-bit codes are not supported", bits);
+  if (nbytes < (n * bits + 7) / 8) return mlsh_fail(e, NULL, "%zu bytes hold fewer than %zu %u-bit codes", nbytes, n, bits);
+  for (size_t i = 0; i < n; i++) {
+    size_t bit = i * bits;
+    unsigned v = bytes[bit / 8] >> (bit % 8);
+    if (bit % 8 + bits > 8) v |= (unsigned)bytes[bit / 8 + 1] << (8 - bit % 8);
+    out[i] = (float)(v & ((1u << bits) - 1));
+  }
+  return 0;
+}
+
+int mlsh_cx_lut16(const uint8_t *bytes, size_t nbytes, const float *lut, size_t lutn, size_t n, float *out, mlsh_err *e) {
+  unsigned nbits = 0;
+  switch (lutn) {
+  case 2: nbits = 1; break;
+  case 4: nbits = 2; break;
+  case 8: nbits = 3; break;
+  case 16: nbits = 4; break;
+  case 64: nbits = 6; break;
+  case 256: nbits = 8; break;
+  default: return mlsh_fail(e, NULL, "LUT of %zu entries (iOS16 LUTs have 2, 4, 16, 64 or 256)", lutn);
+  }
+  if (mlsh_cx_unpack_bits(bytes, nbytes, nbits, n, out, e) != 0) return -1;
+  for (size_t i = 0; i < n; i++) out[i] = lut[(size_t)out[i]];
+  return 0;
+}
+
+int mlsh_cx_lut(const mlsh_cx_val *ix, const mlsh_cx_val *lut, int64_t va, float *out, int64_t *oshape, mlsh_err *e) {
+  int K = ix->rank;
+  if (lut->rank != K + 2) return mlsh_fail(e, NULL, "lut has rank %d, indices rank %d (needs rank + 2)", lut->rank, K);
+  int64_t size = lut->shape[K], V = lut->shape[K + 1];
+  blockmap bm;
+  if (blockmap_init(&bm, K, ix->shape, K, lut->shape, "lut", e) != 0) return -1;
+  memcpy(oshape, ix->shape, (size_t)K * sizeof *oshape);
+  if (V > 1) {
+    if (va < 0) va += K;
+    if (va < 0 || va >= K) return mlsh_fail(e, NULL, "vector_axis %lld is outside rank %d", (long long)va, K);
+    oshape[va] *= V;
+  }
+  /* output strides, to place the V components of index i along vector_axis */
+  int64_t ost[MLSH_CX_MAX_RANK], s = 1;
+  for (int d = K - 1; d >= 0; d--) { ost[d] = s; s *= oshape[d]; }
+  for (size_t i = 0; i < ix->n; i++) {
+    float c = ix->v[i];
+    if (!(c >= 0) || c >= (float)size) return mlsh_fail(e, NULL, "index %g is outside the LUT of %lld entries", c, (long long)size);
+    const float *entry = lut->v + (blockmap_at(&bm, i) * (size_t)size + (size_t)c) * (size_t)V;
+    if (V == 1) { out[i] = entry[0]; continue; }
+    size_t rem = i, obase = 0;
+    for (int d = 0; d < K; d++) {
+      size_t idx = rem / (size_t)bm.dst[d];
+      rem %= (size_t)bm.dst[d];
+      obase += (d == va ? idx * (size_t)V : idx) * (size_t)ost[d];
+    }
+    for (int64_t v = 0; v < V; v++) out[obase + (size_t)v * (size_t)ost[va]] = entry[v];
+  }
+  return 0;
+}
+
+int mlsh_cx_sparse(const float *mask, size_t n, const float *nz, size_t nnz, float *out, mlsh_err *e) {
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (mask[i] != 0) {
+      if (j >= nnz) return mlsh_fail(e, NULL, "mask selects more elements than nonzero_data holds (%zu)", nnz);
+      out[i] = nz[j++];
+    } else out[i] = 0;
+  }
+  if (j != nnz) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", j, nnz);
+  return 0;
+}
+
+int mlsh_cx_shift_scale(const mlsh_cx_val *d, const mlsh_cx_val *sc, const mlsh_cx_val *off, float *out, mlsh_err *e) {
+  blockmap bm;
+  if (blockmap_init(&bm, d->rank, d->shape, sc->rank, sc->shape, "scale", e) != 0) return -1;
+  if (off && off->n != sc->n) return mlsh_fail(e, NULL, "offset has %zu values, scale %zu", off->n, sc->n);
+  for (size_t i = 0; i < d->n; i++) {
+    size_t p = blockmap_at(&bm, i);
+    out[i] = sc->v[p] * (d->v[i] - (off ? off->v[p] : 0.0f));
+  }
+  return 0;
+}
+
+int mlsh_cx_sparse_shift_scale(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *sc,
+                               const mlsh_cx_val *off, float *out, mlsh_err *e) {
+  blockmap bm;
+  if (blockmap_init(&bm, mask->rank, mask->shape, sc->rank, sc->shape, "scale", e) != 0) return -1;
+  if (off && off->n != sc->n) return mlsh_fail(e, NULL, "offset has %zu values, scale %zu", off->n, sc->n);
+  size_t j = 0;
+  for (size_t i = 0; i < mask->n; i++) {
+    if (mask->v[i] == 0) continue;
+    if (j >= nz->n) return mlsh_fail(e, NULL, "mask selects more elements than nonzero_data holds (%zu)", nz->n);
+    size_t p = blockmap_at(&bm, i);
+    out[j] = sc->v[p] * (nz->v[j] - (off ? off->v[p] : 0.0f));
+    j++;
+  }
+  if (j != nz->n) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", j, nz->n);
+  return 0;
+}
+
+int mlsh_cx_lut_to_sparse(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *lut, int64_t va,
+                          float *out_mask, int64_t *oshape, float *out_nz, mlsh_err *e) {
+  int K = mask->rank;
+  if (lut->rank != K + 2) return mlsh_fail(e, NULL, "lut has rank %d, indices_mask rank %d (needs rank + 2)", lut->rank, K);
+  size_t V = (size_t)lut->shape[K + 1];
+  /* dense index tensor (0 where masked out), then a dense lookup, then keep the expanded mask */
+  float *dense_ix = malloc((mask->n ? mask->n : 1) * sizeof *dense_ix);
+  float *dense = malloc((mask->n * V + 1) * sizeof *dense);
+  float *onesm = malloc((mask->n * V + 1) * sizeof *onesm);
+  int rc = -1;
+  if (!dense_ix || !dense || !onesm) { mlsh_fail(e, NULL, "out of memory"); goto done; }
+  size_t j = 0;
+  for (size_t i = 0; i < mask->n; i++) {
+    if (mask->v[i] != 0) {
+      if (j >= nz->n) { mlsh_fail(e, NULL, "indices_mask selects more elements than indices_nonzero_data holds"); goto done; }
+      dense_ix[i] = nz->v[j++];
+    } else dense_ix[i] = 0;
+  }
+  if (j != nz->n) { mlsh_fail(e, NULL, "indices_mask selects %zu elements, indices_nonzero_data holds %zu", j, nz->n); goto done; }
+  mlsh_cx_val ix = *mask;
+  ix.v = dense_ix;
+  if (mlsh_cx_lut(&ix, lut, va, dense, oshape, e) != 0) goto done;
+  /* the mask expanded the same way: look it up through a LUT of ones */
+  mlsh_cx_val mm = *mask;
+  float *ones = malloc((size_t)lut->shape[K] * V * sizeof *ones);
+  if (!ones) { mlsh_fail(e, NULL, "out of memory"); goto done; }
+  /* expand the mask with a one-block LUT: entry 0 -> zeros, entry 1 -> ones */
+  mlsh_cx_val ml = {MLSH_DT_FP32, K + 2, {0}, 2 * V, NULL};
+  for (int d = 0; d < K; d++) ml.shape[d] = 1;
+  ml.shape[K] = 2;
+  ml.shape[K + 1] = (int64_t)V;
+  float *ol = malloc(2 * V * sizeof *ol);
+  if (!ol) { free(ones); mlsh_fail(e, NULL, "out of memory"); goto done; }
+  for (size_t v = 0; v < V; v++) { ol[v] = 0; ol[V + v] = 1; }
+  ml.v = ol;
+  int64_t oshape2[MLSH_CX_MAX_RANK];
+  float *mv = malloc((mask->n ? mask->n : 1) * sizeof *mv);
+  if (!mv) { free(ones); free(ol); mlsh_fail(e, NULL, "out of memory"); goto done; }
+  for (size_t i = 0; i < mask->n; i++) mv[i] = mask->v[i] != 0;
+  mm.v = mv;
+  int r2 = mlsh_cx_lut(&mm, &ml, va, onesm, oshape2, e);
+  free(mv); free(ol); free(ones);
+  if (r2 != 0) goto done;
+  size_t k = 0;
+  for (size_t i = 0; i < mask->n * V; i++) {
+    out_mask[i] = onesm[i];
+    if (onesm[i] != 0) out_nz[k++] = dense[i];
+  }
+  rc = 0;
+done:
+  free(dense_ix);
+  free(dense);
+  free(onesm);
+  return rc;
+}

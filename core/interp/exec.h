@@ -1,0 +1,36 @@
+/* exec.h — executing a loaded program. The environment holds one tensor per slot; a block runs
+ * its ops in order, each op's outputs are rounded to fp16 when the precision says so, checked
+ * for non-finite values (and, in fp32, for values beyond the fp16 range), handed to the observer
+ * (trace) and the op's dead inputs are released. Errors name the op. */
+#ifndef MLSH_IT_EXEC_H
+#define MLSH_IT_EXEC_H
+#include "program.h"
+
+typedef void (*it_observer)(void *ud, const it_op *op, it_tensor *const *outs);
+
+typedef struct {
+  char op[256], type[64];
+  int found;
+} it_first;
+
+typedef struct it_env {
+  const it_program *p;
+  it_tensor **slots;
+  mlsh_err *e;
+  it_precision prec;
+  it_observer observe;
+  void *ud;
+  it_first nonfinite, fp16_overflow;
+  double op_seconds;
+} it_env;
+
+/* Whether float outputs of dtype dt are rounded to fp16 under the env's precision. */
+int it_rounds_fp16(const it_env *env, mlsh_dtype dt);
+int it_exec_block(it_env *env, const it_block *b);
+
+/* Run the program: inputs[i] for p->inputs[i] (checked: dtype, rank, shape), outputs[j] get new
+ * references for p->outputs[j]. States are inputs too; their final values come back in
+ * states_out[i] (same order as inputs; NULL for non-state inputs) when states_out is given. */
+int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, it_tensor **states_out,
+           it_observer observe, void *ud, it_first *nonfinite, it_first *fp16_overflow, mlsh_err *e);
+#endif

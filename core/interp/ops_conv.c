@@ -1,0 +1,224 @@
+/* ops_conv.c — conv and conv_transpose, 1-D/2-D/3-D, groups, dilations, every pad type. conv is
+ * im2col + GEMM per group (1x1 stride-1 unpadded convs skip im2col; depthwise convs run a direct
+ * loop); conv_transpose is GEMM (weightᵀ · x) then col2im. Accumulation in fp32. */
+#include "compress/threads.h"
+#include "gemm.h"
+#include "spatial.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int float_args(it_ctx *c, it_tensor *x, it_tensor *w, it_tensor *b) {
+  if (x->st != IT_F32 || w->st != IT_F32 || (b && b->st != IT_F32)) return it_fail(c, "needs float x, weight and bias");
+  return 0;
+}
+
+/* Depthwise: one channel per task; each kernel tap adds w * x over the output row's columns whose
+ * input column is inside the image (computed once per tap), so the inner loop has no branches. */
+typedef struct { const float *X, *W; float *O; const it_window *g; } dw_job;
+
+static void depthwise_task(void *ctx, size_t ch, unsigned worker) {
+  (void)worker;
+  const dw_job *j = ctx;
+  const it_window *g = j->g;
+  size_t ind = (size_t)(g->in[0] * g->in[1] * g->in[2]), outd = (size_t)(g->out[0] * g->out[1] * g->out[2]);
+  size_t kn = (size_t)(g->k[0] * g->k[1] * g->k[2]);
+  const float *x = j->X + ch * ind, *w = j->W + ch * kn;
+  float *o = j->O + ch * outd;
+  memset(o, 0, outd * sizeof *o);
+  int64_t OW = g->out[2], s2 = g->s[2];
+  for (int64_t od = 0; od < g->out[0]; od++)
+    for (int64_t oh = 0; oh < g->out[1]; oh++) {
+      float *orow = o + (size_t)((od * g->out[1] + oh) * OW);
+      for (int64_t kd = 0; kd < g->k[0]; kd++) {
+        int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
+        if (id < 0 || id >= g->in[0]) continue;
+        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+          int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
+          if (ih < 0 || ih >= g->in[1]) continue;
+          const float *xr = x + (size_t)((id * g->in[1] + ih) * g->in[2]);
+          for (int64_t kw = 0; kw < g->k[2]; kw++) {
+            float wv = w[(size_t)((kd * g->k[1] + kh) * g->k[2] + kw)];
+            int64_t off = kw * g->d[2] - g->pb[2]; /* iw = ow * s2 + off */
+            int64_t lo = off >= 0 ? 0 : (-off + s2 - 1) / s2;
+            int64_t hi = g->in[2] - off <= 0 ? 0 : (g->in[2] - off + s2 - 1) / s2;
+            if (hi > OW) hi = OW;
+            if (s2 == 1) {
+              const float *xs = xr + off;
+              for (int64_t ow = lo; ow < hi; ow++) orow[ow] += wv * xs[ow];
+            } else
+              for (int64_t ow = lo; ow < hi; ow++) orow[ow] += wv * xr[ow * s2 + off];
+          }
+        }
+      }
+    }
+}
+
+static void depthwise(const float *X, const float *W, float *O, const it_window *g, size_t C) {
+  dw_job j = {X, W, O, g};
+  unsigned nt = it_threads();
+  if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * C < 32768) nt = 1;
+  mlsh_parallel_for(nt, C, depthwise_task, &j);
+}
+
+/* col[(c*kn + kidx), outpos] for channels [0, Cg) of x. */
+static void im2col(const float *x, size_t Cg, const it_window *g, float *col) {
+  size_t ind = (size_t)(g->in[0] * g->in[1] * g->in[2]), outd = (size_t)(g->out[0] * g->out[1] * g->out[2]);
+  size_t row = 0;
+  for (size_t ch = 0; ch < Cg; ch++)
+    for (int64_t kd = 0; kd < g->k[0]; kd++)
+      for (int64_t kh = 0; kh < g->k[1]; kh++)
+        for (int64_t kw = 0; kw < g->k[2]; kw++, row++) {
+          float *cr = col + row * outd;
+          const float *xc = x + ch * ind;
+          size_t p = 0;
+          for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+              int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
+              int rowok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
+              const float *xr = rowok ? xc + (size_t)((id * g->in[1] + ih) * g->in[2]) : xc;
+              for (int64_t ow = 0; ow < g->out[2]; ow++, p++) {
+                int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
+                cr[p] = rowok && iw >= 0 && iw < g->in[2] ? xr[iw] : 0.0f;
+              }
+            }
+          }
+        }
+}
+
+static int k_conv(it_ctx *c) {
+  it_tensor *x = it_arg_req(c, "x"), *w = x ? it_arg_req(c, "weight") : NULL, *b = it_arg(c, "bias");
+  if (!w || float_args(c, x, w, b)) return -1;
+  int64_t G = it_arg_int(c, "groups", 1);
+  if (w->rank != x->rank || G < 1) return it_fail(c, "weight rank %d does not match input rank %d", w->rank, x->rank);
+  int64_t N = x->shape[0], Cin = x->shape[1], Cout = w->shape[0], Cg = w->shape[1];
+  if (Cin != Cg * G || Cout % G) return it_fail(c, "input has %lld channels, weight expects %lld x %lld groups", (long long)Cin, (long long)Cg, (long long)G);
+  if (b && b->n != (size_t)Cout) return it_fail(c, "bias has %zu values, %lld output channels", b->n, (long long)Cout);
+  it_window g;
+  if (it_window_init(c, x, w->shape + 2, 0, &g) != 0) return -1;
+  int64_t oshape[5] = {N, Cout};
+  for (int i = 0; i < g.S; i++) oshape[2 + i] = g.out[3 - g.S + i];
+  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, oshape);
+  if (!o) return -1;
+  size_t ind = (size_t)(g.in[0] * g.in[1] * g.in[2]), outd = (size_t)(g.out[0] * g.out[1] * g.out[2]);
+  size_t kn = (size_t)(g.k[0] * g.k[1] * g.k[2]), Coutg = (size_t)(Cout / G);
+  const float *X = x->data, *W = w->data;
+  float *O = o->data;
+  int direct = kn == 1 && g.s[0] * g.s[1] * g.s[2] == 1 && !(g.pb[0] | g.pb[1] | g.pb[2] | g.pe[0] | g.pe[1] | g.pe[2]);
+  float *col = NULL;
+  if (G == Cin && Cg == 1 && Cout == Cin) {
+    for (int64_t n = 0; n < N; n++) depthwise(X + (size_t)n * (size_t)Cin * ind, W, O + (size_t)n * (size_t)Cout * outd, &g, (size_t)Cin);
+  } else {
+    if (!direct && !(col = malloc((size_t)Cg * kn * outd * sizeof *col))) return it_fail(c, "out of memory");
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t gi = 0; gi < G; gi++) {
+        const float *xg = X + ((size_t)n * (size_t)Cin + (size_t)(gi * Cg)) * ind;
+        if (!direct) im2col(xg, (size_t)Cg, &g, col);
+        if (it_sgemm(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
+                     direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0) != 0) {
+          free(col);
+          return it_fail(c, "out of memory");
+        }
+      }
+    free(col);
+  }
+  if (b) {
+    const float *B = b->data;
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t oc = 0; oc < Cout; oc++) {
+        float *p = O + ((size_t)n * (size_t)Cout + (size_t)oc) * outd;
+        for (size_t i = 0; i < outd; i++) p[i] += B[oc];
+      }
+  }
+  return 0;
+}
+
+static int k_conv_transpose(it_ctx *c) {
+  it_tensor *x = it_arg_req(c, "x"), *w = x ? it_arg_req(c, "weight") : NULL, *b = it_arg(c, "bias");
+  if (!w || float_args(c, x, w, b)) return -1;
+  int64_t G = it_arg_int(c, "groups", 1);
+  if (w->rank != x->rank || G < 1) return it_fail(c, "weight rank %d does not match input rank %d", w->rank, x->rank);
+  int S = x->rank - 2;
+  if (S < 1 || S > 3) return it_fail(c, "needs an input of rank 3 to 5");
+  int64_t N = x->shape[0], Cin = x->shape[1], Coutg = w->shape[1], Cout = Coutg * G;
+  if (w->shape[0] != Cin || Cin % G) return it_fail(c, "weight has %lld input channels, the input %lld", (long long)w->shape[0], (long long)Cin);
+  if (b && b->n != (size_t)Cout) return it_fail(c, "bias has %zu values, %lld output channels", b->n, (long long)Cout);
+  int64_t st[3], dl[3], pad[6] = {0}, osh[5];
+  int ns = it_arg_ints(c, "strides", st, 3), nd = it_arg_ints(c, "dilations", dl, 3);
+  const char *pt = it_arg_str(c, "pad_type", "valid");
+  int nos = it_arg_ints(c, "output_shape", osh, 5);
+  if (strcmp(pt, "custom") == 0 && it_arg_ints(c, "pad", pad, 6) != 2 * S) return it_fail(c, "pad must have %d values", 2 * S);
+  it_window g;
+  memset(&g, 0, sizeof g);
+  g.S = S;
+  for (int i = 0; i < 3; i++) { g.in[i] = g.k[i] = g.s[i] = g.d[i] = g.out[i] = 1; }
+  for (int i = 0; i < S; i++) {
+    int j = 3 - S + i;
+    g.in[j] = x->shape[2 + i];
+    g.k[j] = w->shape[2 + i];
+    g.s[j] = ns == S ? st[i] : 1;
+    g.d[j] = nd == S ? dl[i] : 1;
+    if (g.s[j] < 1 || g.d[j] < 1) return it_fail(c, "strides and dilations must be positive");
+    int64_t full = (g.in[j] - 1) * g.s[j] + (g.k[j] - 1) * g.d[j] + 1;
+    if (strcmp(pt, "same") == 0 || strcmp(pt, "same_lower") == 0) {
+      int64_t out = g.in[j] * g.s[j], total = full - out;
+      if (total < 0) total = 0;
+      g.pb[j] = strcmp(pt, "same_lower") == 0 ? (total + 1) / 2 : total / 2;
+      g.pe[j] = total - g.pb[j];
+    } else { g.pb[j] = pad[2 * i]; g.pe[j] = pad[2 * i + 1]; }
+    g.out[j] = full - g.pb[j] - g.pe[j];
+    if (nos == x->rank) g.out[j] = osh[2 + i];
+    else if (nos == S) g.out[j] = osh[i];
+    if (g.out[j] < 1) return it_fail(c, "output size %lld along spatial dim %d", (long long)g.out[j], i);
+  }
+  int64_t oshape[5] = {N, Cout};
+  for (int i = 0; i < S; i++) oshape[2 + i] = g.out[3 - S + i];
+  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, oshape);
+  if (!o) return -1;
+  size_t ind = (size_t)(g.in[0] * g.in[1] * g.in[2]), outd = (size_t)(g.out[0] * g.out[1] * g.out[2]);
+  size_t kn = (size_t)(g.k[0] * g.k[1] * g.k[2]), Cing = (size_t)(Cin / G), rows = (size_t)Coutg * kn;
+  float *wt = malloc(rows * Cing * sizeof *wt), *col = malloc(rows * ind * sizeof *col);
+  float *O = o->data;
+  if (!wt || !col) { free(wt); free(col); return it_fail(c, "out of memory"); }
+  memset(O, 0, o->n * sizeof *O);
+  for (int64_t gi = 0; gi < G; gi++) {
+    const float *Wg = (const float *)w->data + (size_t)gi * Cing * rows; /* [Cing, Coutg*kn] */
+    for (size_t r = 0; r < rows; r++)
+      for (size_t ci = 0; ci < Cing; ci++) wt[r * Cing + ci] = Wg[ci * rows + r];
+    for (int64_t n = 0; n < N; n++) {
+      const float *xg = (const float *)x->data + ((size_t)n * (size_t)Cin + (size_t)gi * Cing) * ind;
+      if (it_sgemm(rows, ind, Cing, wt, Cing, xg, ind, 0, col, ind, 0) != 0) { free(wt); free(col); return it_fail(c, "out of memory"); }
+      for (size_t r = 0; r < rows; r++) {
+        size_t oc = r / kn, kk = r % kn;
+        int64_t kd = (int64_t)(kk / (size_t)(g.k[1] * g.k[2])), kh = (int64_t)(kk / (size_t)g.k[2] % (size_t)g.k[1]), kw = (int64_t)(kk % (size_t)g.k[2]);
+        float *op = O + ((size_t)n * (size_t)Cout + (size_t)gi * (size_t)Coutg + oc) * outd;
+        const float *cr = col + r * ind;
+        for (int64_t id = 0; id < g.in[0]; id++) {
+          int64_t od = id * g.s[0] - g.pb[0] + kd * g.d[0];
+          if (od < 0 || od >= g.out[0]) continue;
+          for (int64_t ih = 0; ih < g.in[1]; ih++) {
+            int64_t oh = ih * g.s[1] - g.pb[1] + kh * g.d[1];
+            if (oh < 0 || oh >= g.out[1]) continue;
+            for (int64_t iw = 0; iw < g.in[2]; iw++) {
+              int64_t ow = iw * g.s[2] - g.pb[2] + kw * g.d[2];
+              if (ow >= 0 && ow < g.out[2]) op[(size_t)((od * g.out[1] + oh) * g.out[2] + ow)] += cr[(size_t)((id * g.in[1] + ih) * g.in[2] + iw)];
+            }
+          }
+        }
+      }
+    }
+  }
+  free(wt);
+  free(col);
+  if (b)
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t oc = 0; oc < Cout; oc++) {
+        float *p = O + ((size_t)n * (size_t)Cout + (size_t)oc) * outd;
+        for (size_t i = 0; i < outd; i++) p[i] += ((const float *)b->data)[oc];
+      }
+  return 0;
+}
+
+const it_kernel_def it_ops_conv[] = {
+  {"conv", k_conv}, {"conv_transpose", k_conv_transpose}, {NULL, NULL},
+};
