@@ -50,7 +50,8 @@ function M.to_json(r)
   o.partitions = list({})
   for i, p in ipairs(r.partitions) do
     o.partitions[i] = { id = p.id, graph = p.graph, size = p.size, nodes = list(p.nodes), first = p.first or json.null,
-                        last = p.last or json.null, ops = p.ops and json.object(p.ops) or nil }
+                        last = p.last or json.null, ops = p.ops and json.object(p.ops) or nil,
+                        node_names = p.node_names and list(p.node_names) or nil }
   end
   o.unsupported = list({})
   for i, u in ipairs(r.unsupported) do

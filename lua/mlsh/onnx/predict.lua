@@ -281,16 +281,19 @@ function M.analyse(m, g, o)
   out.passes = {}
   for k, v in pairs(core.stats) do if v ~= 0 then out.passes[k] = v end end
   for i, grp in ipairs(core.groups) do
-    local ids, ops, first, last = {}, {}, nil, nil
+    local ids, ops, first, last, names, node_ops = {}, {}, nil, nil, {}, {}
     for k, n in ipairs(grp.nodes) do
       ids[k] = node_id(n)
+      names[k] = n.name or ""
+      node_ops[k] = n.op
       ops[n.op] = (ops[n.op] or 0) + 1
       if n.index then
         first = first and math.min(first, n.index) or n.index
         last = last and math.max(last, n.index) or n.index
       end
     end
-    out.partitions[i] = { id = i, graph = "main", size = #grp.nodes, nodes = ids, first = first, last = last, ops = ops }
+    out.partitions[i] = { id = i, graph = "main", size = #grp.nodes, nodes = ids, first = first, last = last, ops = ops,
+                          node_names = names, node_ops = node_ops }
     out.partition_sizes[i] = #grp.nodes
   end
   local in_group = {}
@@ -308,6 +311,7 @@ function M.analyse(m, g, o)
   for op in pairs(unsupported_ops) do list[#list + 1] = op end
   table.sort(list)
   out.unsupported_ops = list
+  if o.quick then return out end
   -- cut-makers: supporting every node of one op type, how many partitions disappear?
   for _, op in ipairs(list) do
     local groups = M.group(ir, opts, function(n) return n.op == op end, core.cache)
