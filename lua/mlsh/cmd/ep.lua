@@ -14,6 +14,7 @@ local C = {
   --compute-units CPUOnly|CPUAndGPU|CPUAndNeuralEngine|ALL   MLComputeUnits (default ALL)
   --require-static-input-shapes 0|1        RequireStaticInputShapes (default 0)
   --enable-on-subgraphs 0|1                EnableOnSubgraphs (default 0)
+  --ort-version V                          ONNX Runtime release whose EP rules apply (default: newest modelled, 1.20)
   -o KEY=VALUE                             any of the four as ONNX Runtime spells them
   --freeze NAME=VALUE[,NAME=VALUE…]        fix symbolic dims (dim_param names, or input:axis)
   --freeze-all N                           fix every symbolic or unknown input dim to N
@@ -102,6 +103,12 @@ function C.parse(args)
       local key, val = v:match("^([^=]+)=(.*)$")
       if not key then return nil, "provider option must be KEY=VALUE, not " .. v end
       local ok, e = provider_option(o, key, val); if not ok then return nil, e end
+    elseif a == "--ort-version" then
+      v, err = value(a); if not v then return nil, err end
+      local rules = require "mlsh.onnx.coreml_rules"
+      local key, e = rules.normalize(v)
+      if not key then return nil, e end
+      o.ort_version = key
     elseif a == "--ops-file" then
       v, err = value(a); if not v then return nil, err end
       o.ops_file = v
@@ -129,6 +136,7 @@ function C.parse(args)
   if o.help then return o end
   if not o.path then return nil, "no model given" end
   if o.ops_file and not o.table_only then return nil, "--ops-file goes with --table-only" end
+  if o.ort_version and o.table_only then return nil, "--ort-version goes with the full predictor, not --table-only" end
   if o.gelu_tanh and not o.save then return nil, "--gelu-tanh goes with --save OUT.onnx" end
   return o
 end
@@ -136,8 +144,8 @@ end
 function C.text_report(r, o)
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
-  add("%s: %s, %s", o.path, r.mode == "table-only" and ("usability checker, " .. tostring(r.table)) or "CoreML EP prediction",
-    r.model_format)
+  add("%s: %s, %s", o.path, r.mode == "table-only" and ("usability checker, " .. tostring(r.table))
+    or ("CoreML EP prediction, ONNX Runtime " .. tostring(r.ort_version)), r.model_format)
   if r.nodes_raw ~= r.nodes then
     add("  nodes: %d as stored, %d after ONNX Runtime's basic optimizations", r.nodes_raw, r.nodes)
   else

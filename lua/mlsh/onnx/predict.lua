@@ -84,18 +84,64 @@ end
 -- ---- support and grouping ---------------------------------------------------------------------------------
 local function node_id(node) return node.index or ("new:" .. node.op) end
 
--- Per-node support on an optimized ir: {node -> {ok, reason}}
-function M.support(ir, opts)
-  local producers = ir:producers()
-  local consumers = ir:consumers()
-  local memo = {}
+-- ONNX Runtime's node edges: a node's input edges are a set ordered by (producer node index, …),
+-- its output edges likewise by consumer index. `index` gives ONNX Runtime's node index.
+local function edge_env(ir, producers, consumers, index)
+  local function by_index(a, b) return index[a] < index[b] end
   local env = { producers = producers, consumers = consumers }
+  function env.input_edges(node)
+    local out, seen = {}, {}
+    for _, i in ipairs(node.inputs) do
+      local p = i ~= "" and producers[i]
+      if p and not seen[p] then seen[p] = true; out[#out + 1] = p end
+    end
+    table.sort(out, by_index)
+    return out
+  end
+  -- one entry per (consumer, output slot, input slot) edge, as Node::GetOutputEdgesCount counts
+  function env.output_edges(node)
+    local out = {}
+    for _, o in ipairs(node.outputs) do
+      if o ~= "" then
+        for _, c in ipairs(consumers[o] or {}) do
+          for _, i in ipairs(c.inputs) do if i == o then out[#out + 1] = c end end
+        end
+      end
+    end
+    table.sort(out, by_index)
+    return out
+  end
+  return env
+end
+
+-- ONNX Runtime's node indices for an optimized ir: stored nodes keep their position among the
+-- non-Constant nodes (Graph's constructor turns Constant nodes into initializers first), nodes a
+-- pass created follow in creation order.
+function M.node_indices(ir)
+  local index, stored, created = {}, {}, {}
+  for _, n in ipairs(ir.nodes) do
+    if n.index then stored[#stored + 1] = n else created[#created + 1] = n end
+  end
+  local pos, k = {}, 0
+  for i, n in ipairs(ir.graph.nodes) do
+    if not (n.op == "Constant" and (n.domain == "" or n.domain == "ai.onnx")) then pos[i - 1] = k; k = k + 1 end
+  end
+  for _, n in ipairs(stored) do index[n] = pos[n.index] or n.index end
+  for i, n in ipairs(created) do index[n] = k + (n.created or i) end
+  return index
+end
+
+-- Per-node support on an optimized ir: {node -> {ok, reason, rule}}
+function M.support(ir, opts, index)
+  index = index or M.node_indices(ir)
+  local env = edge_env(ir, ir:producers(), ir:consumers(), index)
+  local memo = {}
   local function check(node)
     local m = memo[node]
     if m then return m end
     memo[node] = { ok = false, reason = "(cycle)" }
-    local ok, why = rules.check(ir, node, opts, env)
-    m = { ok = ok and true or false, reason = (not ok) and (why or "not supported") or nil }
+    local ok, why, src = rules.check(ir, node, opts, env)
+    m = { ok = ok and true or false, reason = (not ok) and (why or "not supported") or nil, rule = (not ok) and src or nil }
     memo[node] = m
     return m
   end
@@ -159,20 +205,55 @@ end
 -- Group the supported nodes of an optimized ir. Returns groups {{nodes}}, per-node results.
 -- `force(node)` makes more nodes supported (cut-maker counterfactuals); `cache` keeps the support
 -- results and links between calls on the same ir.
+-- GraphViewer's default topological order (graph_viewer.cc: Graph::ReverseDFSFrom the leaf nodes,
+-- inputs visited in NodeCompare (index) order, a node emitted when left).
+function M.ort_order(nodes, links, index)
+  local stack, visited, order = {}, {}, {}
+  for _, n in ipairs(nodes) do
+    local c = links.consumers[n]
+    if not c or #c.list == 0 then stack[#stack + 1] = { n, false } end
+  end
+  table.sort(stack, function(a, b) return index[a[1]] < index[b[1]] end)
+  while #stack > 0 do
+    local e = table.remove(stack)
+    local n = e[1]
+    if e[2] then order[#order + 1] = n
+    elseif not visited[n] then
+      visited[n] = true
+      stack[#stack + 1] = { n, true }
+      local p = links.producers[n]
+      local ins = {}
+      for k, x in ipairs(p and p.list or {}) do ins[k] = x end
+      table.sort(ins, function(a, b) return index[a] < index[b] end)
+      for _, x in ipairs(ins) do if not visited[x] then stack[#stack + 1] = { x, false } end end
+    end
+  end
+  return order
+end
+
 function M.group(ir, opts, force, cache)
   cache = cache or {}
-  cache.sup = cache.sup or M.support(ir, opts)
-  cache.links = cache.links or partition.links({ nodes = ir.nodes, inputs = ir.inputs, initializers = ir.consts })
+  if not cache.index then
+    cache.index = M.node_indices(ir)
+    local links = partition.links({ nodes = ir.nodes, inputs = ir.inputs, initializers = ir.consts })
+    local idx = cache.index
+    local by_index = function(a, b) return (idx[a] or math.huge) < (idx[b] or math.huge) end
+    for n, set in pairs(links.consumers) do if idx[n] then table.sort(set.list, by_index) end end
+    cache.links = links
+    cache.order = M.ort_order(ir.nodes, links, cache.index)
+    if #cache.order ~= #ir.nodes then cache.order = ir.nodes end
+  end
+  cache.sup = cache.sup or M.support(ir, opts, cache.index)
   local sup, links = cache.sup, cache.links
   local function ok(node)
     if force and force(node) then return true end
     return sup[node].ok
   end
-  local r = partition.group(ir.nodes, links, ok)
+  local r = partition.group(cache.order, links, ok)
   local groups = {}
   for i, g in ipairs(r.groups) do groups[i] = { nodes = g } end
   local filtered = {}
-  groups, filtered = filter_edges(ir, groups, cache)
+  if rules.version(opts).EDGE_FILTER then groups, filtered = filter_edges(ir, groups, cache) end
   return groups, sup, filtered
 end
 
@@ -268,10 +349,13 @@ function M.analyse(m, g, o)
     require_static_input_shapes = o.require_static_input_shapes or false,
     enable_on_subgraphs = o.enable_on_subgraphs or false, freeze = o.freeze, freeze_all = o.freeze_all,
   }
+  local version, verr = rules.normalize(o.ort_version)
+  if not version then error("usage: " .. verr, 0) end
+  opts.ort_version = version
   local core = M.core(m, g, opts)
   local ir = core.ir
   local out = {
-    mode = "predict", model_format = opts.model_format, nodes_raw = #g.nodes, nodes = core.nodes,
+    mode = "predict", model_format = opts.model_format, ort_version = version, nodes_raw = #g.nodes, nodes = core.nodes,
     supported_nodes = core.supported, partitions = {}, partition_sizes = {}, unsupported = {}, cut_makers = {},
     verdict = core.verdict, pct_supported = core.pct, frozen = core.frozen,
     options = { ModelFormat = opts.model_format == "mlprogram" and "MLProgram" or "NeuralNetwork",
@@ -303,7 +387,7 @@ function M.analyse(m, g, o)
     if not in_group[n] then
       local reason = core.filtered[n] or core.sup[n].reason or "not in a partition"
       out.unsupported[#out.unsupported + 1] = { node = node_id(n), op = n.domain ~= "" and (n.domain .. ":" .. n.op) or n.op,
-                                                name = n.name, reason = reason }
+                                                name = n.name, reason = reason, rule = core.sup[n].rule }
       unsupported_ops[n.op] = (unsupported_ops[n.op] or 0) + 1
     end
   end
