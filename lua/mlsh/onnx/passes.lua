@@ -19,6 +19,7 @@ local shape = require "mlsh.onnx.shape"
 local eval = require "mlsh.onnx.eval"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
+local transpose_opt = require "mlsh.onnx.transpose_opt"
 
 local M = {}
 
@@ -113,8 +114,25 @@ end
 -- ---- rewrite rules -----------------------------------------------------------------------------------
 local rules = {}
 
+-- EliminateIdentity (identity_elimination.cc): bypassed, or, when its output is a graph output
+-- nothing else reads, folded into its producer (which then writes the graph output itself) if the
+-- producer's value is not a graph output and feeds nothing but this Identity.
+local function identity_to_output(ir, node, ctx)
+  local x, out = node.inputs[1], node.outputs[1]
+  local p = ctx.producers[x]
+  if #node.outputs ~= 1 or not ctx.graph_outputs[out] or (ctx.consumers[out] and #ctx.consumers[out] > 0) then return nil end
+  if not p or ctx.graph_outputs[x] or ctx.sub_reads[x] or #(ctx.consumers[x] or {}) ~= 1 then return nil end
+  for i, o in ipairs(p.outputs) do if o == x then p.outputs[i] = out end end
+  ir.types[out] = ir.types[out] or ir.types[x]
+  ctx.producers[out] = p
+  ctx.consumers[x] = nil
+  node.removed = true
+  return "EliminateIdentity"
+end
+
 rules.Identity = function(ir, node, ctx)
   if node.inputs[1] == "" then return nil end
+  if ctx.graph_outputs[node.outputs[1]] then return identity_to_output(ir, node, ctx) end
   return bypass(ir, node, node.inputs[1], ctx) and "EliminateIdentity"
 end
 
@@ -603,7 +621,9 @@ function M.run(ir, pre)
     stats.MatMulAddFusion = (stats.MatMulAddFusion or 0) + ma
     local rf = M.reshape_fusion(ir)
     stats.ReshapeFusion = (stats.ReshapeFusion or 0) + rf
-    if changed + c + f + ma + rf == 0 then break end
+    local tp = transpose_opt.run(ir)
+    stats.TransposeOptimizer = (stats.TransposeOptimizer or 0) + tp
+    if changed + c + f + ma + rf + tp == 0 then break end
   end
   ir:toposort()
   shape.infer(ir)
