@@ -559,15 +559,8 @@ local function reduce_rule(node, ctx)
   local axes_input = node.inputs[2] and node.inputs[2] ~= ""
   if axes_input then
     axes = const_ints(ctx, node.inputs[2])
-    if not axes then
-      local r = #x.shape
-      if attr(node, "keepdims", 1) == 1 then
-        local out = {}
-        for i = 1, r do out[i] = false end
-        return { { elem = x.elem, shape = out } }
-      end
-      return { { elem = x.elem } }
-    end
+    -- ONNX's reduction shape inference skips the shape when axes is not an initializer
+    if not axes then return { { elem = x.elem } } end
   end
   local keep = attr(node, "keepdims", 1) == 1
   local r = #x.shape
