@@ -111,7 +111,7 @@ reg({ "ReduceMean", "ReduceSum" }, "reduction_op_builder.cc", "ReductionOpBuilde
       local c = const(ctx.ir, node.inputs[2])
       if not c then return false, "Axes of reduction must be a constant initializer" end
       -- initializers.at(axes)->int64_data_size() == 0: true whenever the values sit in raw_data
-      empty_axes = not (c.tensor and c.tensor.storage == "int64_data" and H.product(c.dims or {}) > 0)
+      empty_axes = not (c.tensor and c.tensor.field == "int64_data" and H.product(c.dims or {}) > 0)
     end
     if empty_axes and attr(node, "noop_with_empty_axes", 0) ~= 0 then
       return false, "CoreML doesn't support noop on empty axes for reduction layers"

@@ -12,7 +12,7 @@
 --     Shape once its input shape is fully known; DequantizeLinear kept for QDQ units);
 --   * MatMulAddFusion (2-D MatMul + bias Add -> Gemm) and ReshapeFusion (a Reshape whose target
 --     is built from its own input's Shape becomes a Reshape with a constant target).
--- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 5 rounds).
+-- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 10 rounds).
 -- TransposeOptimizer, the QDQ transformers and the newest level-1 fusions (Gelu/LayerNorm for
 -- opset >= 20/17 models) are not modelled. Returns per-pass counts of removed nodes.
 local shape = require "mlsh.onnx.shape"
@@ -333,14 +333,25 @@ rules.Pad = function(ir, node, ctx)
 end
 
 -- ---- common subexpressions ---------------------------------------------------------------------------
-local function attr_key(node)
+-- CommonSubexpressionElimination's AreEqual (common_subexpression_elimination.cc): a TENSOR
+-- attribute matches another only as a one-element [1] float/fp16/int64 tensor held in raw_data
+-- with the same value (ConstantOfShape's `value`); any other tensor makes its node distinct.
+local SCALAR_ATTR_TYPES = { [types.FLOAT] = true, [types.FLOAT16] = true, [types.INT64] = true }
+local function tensor_attr_key(ir, node, v)
+  if SCALAR_ATTR_TYPES[v.dtype] and #v.dims == 1 and v.dims[1] == 1 and v.field == "raw_data" then
+    local vals = v.values and v:values(ir.model, 1)
+    if vals and vals[1] ~= nil then return "tensor:" .. v.dtype .. ":" .. tostring(vals[1]) end
+  end
+  return "tensor@" .. tostring(node)
+end
+
+local function attr_key(ir, node)
   local parts = {}
   for _, k in ipairs(node.attr_order) do
     local a = node.attrs[k]
     local v = a.value
     local s
-    if type(v) == "table" and v.dtype and v.dims then s = "tensor:" .. tostring(v.name) .. ":" .. tostring(v.storage) .. ":" .. tostring(v.offset or "")
-      .. ":" .. table.concat(v.dims, "x") .. ":" .. tostring(v.bytes)
+    if type(v) == "table" and v.dtype and v.dims then s = tensor_attr_key(ir, node, v)
     elseif type(v) == "table" then
       local items = {}
       for i, x in ipairs(v) do items[i] = tostring(x) end
@@ -351,7 +362,6 @@ local function attr_key(node)
   return table.concat(parts, ";")
 end
 
--- ConstantSharing: equal small constants (up to 8 elements) stand for one another.
 local function const_key(ir, name)
   local c = ir:const(name)
   if not c or not c.dims then return name end
@@ -388,9 +398,9 @@ function M.cse(ir)
       local bucket = seen[key]
       local first
       if bucket then
-        akeys[node] = akeys[node] or attr_key(node)
+        akeys[node] = akeys[node] or attr_key(ir, node)
         for _, cand in ipairs(bucket) do
-          akeys[cand] = akeys[cand] or attr_key(cand)
+          akeys[cand] = akeys[cand] or attr_key(ir, cand)
           if akeys[cand] == akeys[node] then first = cand break end
         end
       end
@@ -463,11 +473,53 @@ local function fold_node(ir, node, opset)
   return true
 end
 
+-- Output edges of node p among live nodes (one per reading input slot; one for a subgraph read).
+local function out_edges(p, cons, sub_reads)
+  local n = 0
+  for _, o in ipairs(p.outputs) do
+    for _, c in ipairs(o ~= "" and cons[o] or {}) do
+      if not c.removed then
+        local slots = 0
+        for _, i in ipairs(c.inputs) do if i == o then slots = slots + 1 end end
+        n = n + ((slots == 0 and sub_reads[o]) and 1 or slots)
+      end
+    end
+  end
+  return n
+end
+
+-- graph_utils.cc RemoveNodesWithOneOutputBottomUp, called by ConstantFolding on the producers of a
+-- folded node: the start node goes unless it has several output edges or writes a graph output;
+-- then each ancestor left without output edges (and writing no graph output) goes too.
+local function remove_bottom_up(ir, start, ctx)
+  local queue, head = { start }, 1
+  while head <= #queue do
+    local cur = queue[head]
+    head = head + 1
+    local graph_out = false
+    for _, o in ipairs(cur.outputs) do if ctx.graph_outputs[o] then graph_out = true end end
+    local edges = out_edges(cur, ctx.consumers, ctx.sub_reads)
+    if not cur.removed and edges <= 1 and not graph_out then
+      for _, x in ipairs(cur.inputs) do
+        local p = x ~= "" and not is_const(ir, x) and ctx.producers[x]
+        if p and not p.removed then queue[#queue + 1] = p end
+      end
+      if cur == start or edges == 0 then cur.removed = true end
+    end
+  end
+end
+
 function M.fold(ir)
   local opset = ir.opset[""] or 13
   local n = 0
+  local ctx
   for _, node in ipairs(ir.nodes) do
     if not node.removed and fold_node(ir, node, opset) then
+      if node.op == "Shape" then
+        ctx = ctx or context(ir)
+        local p = ctx.producers[node.inputs[1]]
+        if p and not p.removed then remove_bottom_up(ir, p, ctx) end
+      end
       node.removed = true
       n = n + 1
     end
@@ -603,13 +655,16 @@ function M.rewrite(ir, stats)
   return changed
 end
 
+-- SessionOptions::max_num_graph_transformation_steps (framework/session_options.h): 10 rounds
+M.MAX_STEPS = 10
+
 -- `pre(ir)` (optional) runs once Constant nodes are initializers, before any optimization
 -- (counterfactual rewrites hook in there).
 function M.run(ir, pre)
   local stats = { nodes_stored = #ir.nodes }
   stats.ConstantNodesToInitializers = M.constants_to_initializers(ir)
   if pre then pre(ir) end
-  for _ = 1, 5 do
+  for _ = 1, M.MAX_STEPS do
     shape.infer(ir)
     local changed = M.rewrite(ir, stats)
     local c = M.cse(ir)
