@@ -20,6 +20,7 @@ local eval = require "mlsh.onnx.eval"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
 local transpose_opt = require "mlsh.onnx.transpose_opt"
+local opsets = require "mlsh.onnx.opsets"
 
 local M = {}
 
@@ -272,30 +273,58 @@ rules.Transpose = function(ir, node, ctx)
 end
 
 -- Conv followed by a constant Add / Mul / BatchNormalization folds into the Conv's weights.
+-- ConvAddFusion / ConvMulFusion / ConvBNFusion (conv_add_fusion.cc, conv_mul_fusion.cc,
+-- conv_bn_fusion.cc SatisfyCondition + Apply): Conv-1/11 with one output edge into Add/Mul-7/13/14 or
+-- BatchNormalization-7/9/14/15 with one input edge; the weight (rank > 2, floating point), a bias
+-- and the follower's other inputs constant, at input index 1 for Add/Mul; the Add/Mul constant of
+-- the weight's rank (axis 1) or one less (axis 0) holding C = W.dims[0] on that axis and 1
+-- elsewhere (Mul also takes a rank-0 scalar); BN's four inputs 1-D of C; a bias 1-D of C.
+local FUSE_OPSETS = { Add = { 7, 13, 14 }, Mul = { 7, 13, 14 }, BatchNormalization = { 7, 9, 14, 15 } }
+local function since_in(ir, node, list)
+  local v = opsets.since(node.op, ir.opset[""])
+  if not v then return true end
+  for _, x in ipairs(list) do if x == v then return true end end
+  return false
+end
+
+local function channel_const_ok(c, w, scalar_ok)
+  local d, r = c.dims, #w.dims
+  if #d == 0 then return scalar_ok end
+  local axis
+  if #d == r then axis = 2 elseif #d == r - 1 then axis = 1 else return false end
+  if d[axis] ~= w.dims[1] then return false end
+  for i, x in ipairs(d) do if i ~= axis and x ~= 1 then return false end end
+  return true
+end
+
+local function conv_fusion_ok(ir, node, nxt, ctx)
+  local w = ir:const(node.inputs[2])
+  if not w or not w.dims or #w.dims <= 2 or not types.is_float(w.elem) then return false end
+  local b = node.inputs[3] and node.inputs[3] ~= "" and ir:const(node.inputs[3])
+  if node.inputs[3] and node.inputs[3] ~= "" and (not b or not b.dims or #b.dims ~= 1 or b.dims[1] ~= w.dims[1]) then return false end
+  if nxt.op == "BatchNormalization" then
+    if #nxt.outputs > 1 then for k = 2, #nxt.outputs do if nxt.outputs[k] ~= "" then return false end end end
+    for k = 2, 5 do
+      local c = ir:const(nxt.inputs[k] or "")
+      if not c or not c.dims or #c.dims ~= 1 or c.dims[1] ~= w.dims[1] or c.elem ~= w.elem then return false end
+    end
+    return true
+  end
+  local c = ir:const(nxt.inputs[2] or "")
+  if not c or not c.dims or c.elem ~= w.elem then return false end
+  return channel_const_ok(c, w, nxt.op == "Mul")
+end
+
 local function conv_fusion(ir, node, ctx)
-  if not is_const(ir, node.inputs[2]) or (node.inputs[3] and node.inputs[3] ~= "" and not is_const(ir, node.inputs[3])) then
-    return nil
-  end
+  if not since_in(ir, node, { 1, 11 }) then return nil end
+  for _, o in ipairs(node.outputs) do if ctx.graph_outputs[o] then return nil end end
   local nxt = single_consumer(ctx, node.outputs[1])
-  if not nxt or nxt.domain ~= "" then return nil end
-  local fused
-  if nxt.op == "Add" or nxt.op == "Mul" then
-    local other = nxt.inputs[1] == node.outputs[1] and nxt.inputs[2] or nxt.inputs[1]
-    local c = ir:const(other)
-    local w = ir:type_of(node.inputs[2])
-    if not c or not c.dims or not w or not w.shape then return nil end
-    -- a per-output-channel constant: [C,1,…] or [1,C,1,…], of the conv's rank at most
-    local rank = #w.shape
-    local n = types.numel(c.dims)
-    if #c.dims > rank or not n or (n ~= 1 and n ~= w.shape[1]) then return nil end
-    fused = nxt.op == "Add" and "ConvAddFusion" or "ConvMulFusion"
-  elseif nxt.op == "BatchNormalization" then
-    for k = 2, 5 do if not is_const(ir, nxt.inputs[k] or "") then return nil end end
-    if #nxt.outputs > 1 and nxt.outputs[2] ~= "" then return nil end
-    fused = "ConvBNFusion"
-  else
-    return nil
-  end
+  if not nxt or nxt.domain ~= "" or not FUSE_OPSETS[nxt.op] or not since_in(ir, nxt, FUSE_OPSETS[nxt.op]) then return nil end
+  local edges = 0
+  for _, i in ipairs(nxt.inputs) do if i ~= "" and ctx.producers[i] then edges = edges + 1 end end
+  if edges ~= 1 or nxt.inputs[1] ~= node.outputs[1] then return nil end
+  if not conv_fusion_ok(ir, node, nxt, ctx) then return nil end
+  local fused = nxt.op == "Add" and "ConvAddFusion" or nxt.op == "Mul" and "ConvMulFusion" or "ConvBNFusion"
   -- the fused conv produces the follower's output; Add and BatchNormalization leave it a bias
   if fused ~= "ConvMulFusion" and (not node.inputs[3] or node.inputs[3] == "") then
     local w = ir:const(node.inputs[2])
