@@ -130,16 +130,16 @@ function M.build(m)
       end
     end
   end
-  local all_count, all_bytes = 0, 0
+  local init_count, all_bytes = 0, 0
   local function add_inits(sub)
-    for _, t in ipairs(sub.init_order) do all_count, all_bytes = all_count + 1, all_bytes + (t.bytes or 0) end
+    for _, t in ipairs(sub.init_order) do init_count, all_bytes = init_count + 1, all_bytes + (t.bytes or 0) end
     for _, n in ipairs(sub.nodes) do
       for _, sg in ipairs(n.subgraphs) do add_inits(sg.graph) end
     end
   end
   add_inits(g)
   o.initializers = { count = #g.init_order, bytes = bytes, dtypes = dtypes, external = external,
-                     sparse_count = g.sparse_initializers, count_including_subgraphs = all_count,
+                     sparse_count = g.sparse_initializers, count_including_subgraphs = init_count,
                      bytes_including_subgraphs = all_bytes }
   if external > 0 then o.external_data = { files = files, missing_files = missing } end
   o.constants = { count = const_count, bytes = const_bytes, nodes = const_nodes, other_bytes = const_other }

@@ -29,7 +29,7 @@ for _, op in ipairs({ "Add", "Mul", "Sub", "Div", "Pow", "Sqrt", "Reciprocal", "
   M.FLOAT16_OPS[op] = true
 end
 
-local attr, shape, static_shape, const, values, present = H.attr, H.shape, H.static_shape, H.const, H.values, H.present
+local attr, shape, static_shape, const, present = H.attr, H.shape, H.static_shape, H.const, H.present
 local B = {}
 M.BUILDERS = B
 local function reg(ops, file, class, spec)

@@ -299,7 +299,7 @@ local function split_ok(ctx, node)
   return true
 end
 
-return function(M, B, reg)
+return function(M, _, reg)
   reg({ "Gemm", "MatMul" }, "gemm_op_builder.cc", "GemmOpBuilder", { ml = true, check = gemm_ok })
   reg({ "GridSample" }, "gridsample_op_builder.cc", "GridSampleOpBuilder", { ml = true, check = function(ctx, node)
     if not ctx.ml then return false, "GridSample is not supported." end

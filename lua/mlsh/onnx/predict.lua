@@ -13,7 +13,6 @@
 -- Subgraphs (If/Loop/Scan bodies) are analysed only with EnableOnSubgraphs, as their own graphs.
 local irlib = require "mlsh.onnx.ir"
 local passes = require "mlsh.onnx.passes"
-local shape = require "mlsh.onnx.shape"
 local rules = require "mlsh.onnx.coreml_rules"
 local partition = require "mlsh.onnx.partition"
 local types = require "mlsh.onnx.types"
@@ -86,7 +85,7 @@ local function node_id(node) return node.index or ("new:" .. node.op) end
 
 -- ONNX Runtime's node edges: a node's input edges are a set ordered by (producer node index, …),
 -- its output edges likewise by consumer index. `index` gives ONNX Runtime's node index.
-local function edge_env(ir, producers, consumers, index)
+local function edge_env(_, producers, consumers, index)
   local function by_index(a, b) return index[a] < index[b] end
   local env = { producers = producers, consumers = consumers }
   function env.input_edges(node)

@@ -43,7 +43,7 @@ local function only_consumer(ctx, name)
 end
 
 -- Follow the single-consumer chain from Transpose t; returns the chain and the closing Transpose.
-local function chain_from(ir, ctx, t, opset)
+local function chain_from(_, ctx, t, opset)
   local chain, cur = {}, t
   while true do
     local nxt = only_consumer(ctx, cur.outputs[1])
