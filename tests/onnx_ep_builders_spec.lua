@@ -70,8 +70,10 @@ describe("CoreML EP predictor", function()
         b:init("C2", "FLOAT", { 2, 3 }, seq(6))
       end
       assert.is_nil(reason(one("Gemm", { "a", "B", "C" }, nil, base), "Gemm"))
-      assert.truthy(reason(one("Gemm", { "a", "bdyn", "C" }, nil, base), "Gemm"):find("B input must be a constant", 1, true))
-      assert.truthy(reason(one("Gemm", { "a", "B", "bdyn" }, nil, base), "Gemm"):find("C of Gemm must be a constant", 1, true))
+      assert.truthy(reason(one("Gemm", { "a", "bdyn", "C" }, nil, base), "Gemm"):find("B input must be a constant", 1,
+        true))
+      assert.truthy(reason(one("Gemm", { "a", "B", "bdyn" }, nil, base), "Gemm"):find("C of Gemm must be a constant",
+        1, true))
       assert.truthy(reason(one("Gemm", { "a", "B", "C2" }, nil, base), "Gemm"):find("{N}, or {1, N}", 1, true))
       local tr = function(b)
         b:input("a", "FLOAT", { 4, 2 })
@@ -81,7 +83,8 @@ describe("CoreML EP predictor", function()
       assert.truthy(reason(one("Gemm", { "a", "B", "C" }, { alpha = 0.5 }, base), "Gemm"):find("alpha == 1.0", 1, true))
     end)
 
-    it("MatMul (gemm_op_builder.cc): constant 2-D operands in NeuralNetwork models; no 1-D mix in ML programs", function()
+    it("MatMul (gemm_op_builder.cc): constant 2-D operands in NeuralNetwork models; no 1-D mix in ML programs",
+      function()
       local base = function(b)
         b:input("a", "FLOAT", { 2, 2, 4 })
         b:input("bdyn", "FLOAT", { 2, 4, 3 })
@@ -91,8 +94,10 @@ describe("CoreML EP predictor", function()
       end
       assert.is_nil(reason(one("MatMul", { "a", "bdyn" }, nil, base), "MatMul"))
       assert.truthy(reason(one("MatMul", { "a2", "v" }, nil, base), "MatMul"):find("one of the inputs is 1D", 1, true))
-      assert.truthy(reason(one("MatMul", { "a", "bdyn" }, nil, base, nn), "MatMul"):find("B input must be a constant", 1, true))
-      assert.truthy(reason(one("MatMul", { "a", "B3" }, nil, base, nn), "MatMul"):find("a and b inputs must be 2D", 1, true))
+      assert.truthy(reason(one("MatMul", { "a", "bdyn" }, nil, base, nn), "MatMul"):find("B input must be a constant",
+        1, true))
+      assert.truthy(reason(one("MatMul", { "a", "B3" }, nil, base, nn), "MatMul"):find("a and b inputs must be 2D", 1,
+        true))
     end)
 
     it("Conv (conv_op_builder.cc): 1-D/2-D, constant weight in NeuralNetwork models, constant bias", function()
@@ -109,19 +114,23 @@ describe("CoreML EP predictor", function()
       assert.truthy(reason(one("Conv", { "x", "wdyn" }, nil, base, nn), "Conv"):find("weight of Conv", 1, true))
       assert.truthy(reason(one("Conv", { "x", "W", "bdyn" }, nil, base), "Conv"):find("bias of Conv", 1, true))
       assert.truthy(reason(one("Conv", { "x3", "W3" }, nil, base), "Conv"):find("is 3D", 1, true))
-      assert.truthy(reason(one("Conv", { "x", "W" }, { kernel_shape = { 2, 2 } }, base), "Conv"):find("kernel_shape", 1, true))
+      assert.truthy(reason(one("Conv", { "x", "W" }, { kernel_shape = { 2, 2 } }, base), "Conv"):find("kernel_shape",
+        1, true))
     end)
 
-    it("pooling (pool_op_builder.cc): rank 4, no indices output, no dilations, ceil_mode only in ML programs", function()
+    it("pooling (pool_op_builder.cc): rank 4, no indices output, no dilations, ceil_mode only in ML programs",
+      function()
       local x = function(b)
         b:input("x", "FLOAT", { 1, 2, 8, 8 })
         b:input("x3", "FLOAT", { 1, 2, 4, 4, 4 })
       end
       assert.is_nil(reason(one("MaxPool", { "x" }, { kernel_shape = { 2, 2 } }, x), "MaxPool"))
-      assert.truthy(reason(one("MaxPool", { "x3" }, { kernel_shape = { 2, 2, 2 } }, x), "MaxPool"):find("rank-4", 1, true))
+      assert.truthy(reason(one("MaxPool", { "x3" }, { kernel_shape = { 2, 2, 2 } }, x), "MaxPool"):find("rank-4", 1,
+        true))
       assert.truthy(reason(one("MaxPool", { "x" }, { kernel_shape = { 2, 2 }, dilations = { 2, 2 } }, x), "MaxPool")
         :find("Dilations of pooling", 1, true))
-      assert.truthy(reason(one("AveragePool", { "x" }, { kernel_shape = { 2, 2 }, ceil_mode = 1 }, x, nn), "AveragePool")
+      assert.truthy(reason(one("AveragePool", { "x" }, { kernel_shape = { 2, 2 }, ceil_mode = 1 }, x, nn),
+        "AveragePool")
         :find("ceil_mode == 1", 1, true))
       assert.is_nil(reason(one("AveragePool", { "x" }, { kernel_shape = { 2, 2 }, ceil_mode = 1 }, x), "AveragePool"))
       local r = predict(function(b)
@@ -134,7 +143,8 @@ describe("CoreML EP predictor", function()
       assert.is_nil(reason(one("GlobalAveragePool", { "x" }, nil, x), "GlobalAveragePool"))
     end)
 
-    it("Reshape (reshape_op_builder.cc): a constant new shape, a static input in both formats, no 0 with allowzero", function()
+    it("Reshape (reshape_op_builder.cc): a constant new shape, a static input in both formats, no 0 with allowzero",
+      function()
       local base = function(b)
         b:input("x", "FLOAT", { 2, 6 })
         b:input("xd", "FLOAT", { "n", 6 })
@@ -143,10 +153,13 @@ describe("CoreML EP predictor", function()
         b:init("zshape", "INT64", { 3 }, { 0, 3, 4 })
       end
       assert.is_nil(reason(one("Reshape", { "x", "shape" }, nil, base), "Reshape"))
-      assert.truthy(reason(one("Reshape", { "x", "s" }, nil, base), "Reshape"):find("must be a constant initializer", 1, true))
-      assert.truthy(reason(one("Reshape", { "x", "zshape" }, { allowzero = 1 }, base), "Reshape"):find("allowzero", 1, true))
+      assert.truthy(reason(one("Reshape", { "x", "s" }, nil, base), "Reshape"):find("must be a constant initializer",
+        1, true))
+      assert.truthy(reason(one("Reshape", { "x", "zshape" }, { allowzero = 1 }, base), "Reshape"):find("allowzero", 1,
+        true))
       for _, o in ipairs({ nn, {} }) do
-        assert.truthy(reason(one("Reshape", { "xd", "shape" }, nil, base, o), "Reshape"):find("dynamic dimension", 1, true))
+        assert.truthy(reason(one("Reshape", { "xd", "shape" }, nil, base, o), "Reshape"):find("dynamic dimension", 1,
+          true))
       end
     end)
 
@@ -168,7 +181,8 @@ describe("CoreML EP predictor", function()
       assert.is_nil(reason(one("Slice", { "x", "rs", "re", "ax", "st" }, nil, base), "Slice"))
       assert.truthy(reason(one("Slice", { "x", "dyn", "e", "ax" }, nil, base), "Slice"):find("'starts'", 1, true))
       assert.truthy(reason(one("Slice", { "x", "s", "e0", "ax" }, nil, base), "Slice"):find("Empty range", 1, true))
-      assert.truthy(reason(one("Slice", { "xd", "s", "e", "ax" }, nil, base), "Slice"):find("dynamic dimension", 1, true))
+      assert.truthy(reason(one("Slice", { "xd", "s", "e", "ax" }, nil, base), "Slice"):find("dynamic dimension", 1,
+        true))
     end)
 
     it("Cast (cast_op_builder.cc): NeuralNetwork only, int64 input, ArgMax -> Cast(int32)", function()
@@ -218,7 +232,8 @@ describe("CoreML EP predictor", function()
       assert.is_nil(reason(one("Add", { "x", "i" }, nil, ints), "Add"))
     end)
 
-    it("PRelu (activation_op_builder.cc IsPReluOpSupported): NeuralNetwork only, constant slope [C,1,1] or one value", function()
+    it("PRelu (activation_op_builder.cc IsPReluOpSupported): NeuralNetwork only, constant slope [C,1,1] or one value",
+      function()
       local base = function(b)
         b:input("x", "FLOAT", { 1, 3, 4, 4 })
         b:input("x1", "FLOAT", { 1, 1, 4, 4 })
@@ -242,9 +257,11 @@ describe("CoreML EP predictor", function()
         b:input("p", "FLOAT", { 1, 2, 3, 3 })
       end
       assert.is_nil(reason(one("Concat", { "a", "c" }, { axis = 0 }, base), "Concat"))
-      assert.truthy(reason(one("Concat", { "a", "c" }, { axis = 0 }, base, nn), "Concat"):find("only support 4d shape", 1, true))
+      assert.truthy(reason(one("Concat", { "a", "c" }, { axis = 0 }, base, nn), "Concat"):find("only support 4d shape",
+        1, true))
       assert.is_nil(reason(one("Concat", { "p", "p" }, { axis = 1 }, base, nn), "Concat"))
-      assert.truthy(reason(one("Concat", { "p", "p" }, { axis = 2 }, base, nn), "Concat"):find("axis to be -3", 1, true))
+      assert.truthy(reason(one("Concat", { "p", "p" }, { axis = 2 }, base, nn), "Concat"):find("axis to be -3", 1,
+        true))
     end)
 
     it("reductions (reduction_op_builder.cc): ReduceSum/ReduceMean in NeuralNetwork models, constant axes", function()
@@ -254,11 +271,14 @@ describe("CoreML EP predictor", function()
         b:init("ax", "INT64", { 1 }, { 1 })
       end
       assert.is_nil(reason(one("ReduceSum", { "x", "ax" }, nil, base, nn), "ReduceSum"))
-      assert.truthy(reason(one("ReduceSum", { "x", "ad" }, nil, base, nn), "ReduceSum"):find("Axes of reduction", 1, true))
-      assert.truthy(reason(one("ReduceSum", { "x", "ax" }, nil, base), "ReduceSum"):find("does not support MLProgram", 1, true))
+      assert.truthy(reason(one("ReduceSum", { "x", "ad" }, nil, base, nn), "ReduceSum"):find("Axes of reduction", 1,
+        true))
+      assert.truthy(reason(one("ReduceSum", { "x", "ax" }, nil, base), "ReduceSum"):find("does not support MLProgram",
+        1, true))
     end)
 
-    it("Resize (resize_op_builder.cc): nearest needs floor; NeuralNetwork needs asymmetric; whole upsampling scales", function()
+    it("Resize (resize_op_builder.cc): nearest needs floor; NeuralNetwork needs asymmetric; whole upsampling scales",
+      function()
       local base = function(b)
         b:input("x", "FLOAT", { 1, 2, 4, 4 })
         b:input("sd", "FLOAT", { 4 })
@@ -270,7 +290,8 @@ describe("CoreML EP predictor", function()
       assert.truthy(reason(one("Resize", { "x", "", "sc" }, { mode = "nearest" }, base), "Resize")
         :find("'floor' nearest_mode", 1, true))
       assert.truthy(reason(one("Resize", { "x", "", "sc" }, { mode = "cubic" }, base), "Resize"):find("cubic", 1, true))
-      assert.truthy(reason(one("Resize", { "x", "", "sd" }, near, base), "Resize"):find("'scales' input must be", 1, true))
+      assert.truthy(reason(one("Resize", { "x", "", "sd" }, near, base), "Resize"):find("'scales' input must be", 1,
+        true))
       assert.truthy(reason(one("Resize", { "x", "", "sf" }, near, base), "Resize"):find("not a whole number", 1, true))
       assert.is_nil(reason(one("Resize", { "x", "", "sc" }, { mode = "linear" }, base), "Resize"))
       assert.truthy(reason(one("Resize", { "x", "", "sc" }, { mode = "linear" }, base, nn), "Resize")

@@ -413,7 +413,8 @@ describe("CoreML EP predictor", function()
 
     it("parses --freeze and refuses bad syntax or names that match nothing (exit 2)", function()
       local cmd = require "mlsh.cmd.ep"
-      assert.same({ { name = "batch", value = 1 }, { name = "x:1", value = 128 } }, cmd.parse_freeze("batch=1, x:1=128"))
+      assert.same({ { name = "batch", value = 1 }, { name = "x:1", value = 128 } },
+        cmd.parse_freeze("batch=1, x:1=128"))
       for _, bad in ipairs({ "batch", "batch=", "=1", "batch=0", "batch=-2", "batch=1.5", "a=1,,b=2" }) do
         local ok, err = cmd.parse_freeze(bad)
         assert.is_nil(ok, bad)
@@ -433,8 +434,10 @@ describe("CoreML EP predictor", function()
       assert.truthy(err:find("no dim is named nope", 1, true), err)
       _, err, code = F.run("ep --freeze-all zero " .. F.q(p))
       assert.equal(2, code)
+      assert.truthy(err:find("--freeze-all", 1, true), err)
       local out
-      out, err, code = F.run("ep --freeze n=3 --json --model-format neuralnetwork -o RequireStaticInputShapes=1 " .. F.q(p))
+      out, err, code = F.run("ep --freeze n=3 --json --model-format neuralnetwork -o RequireStaticInputShapes=1 "
+        .. F.q(p))
       assert.equal(0, code, err)
       local o = json.decode(out)
       assert.equal(1, o.supported_nodes)

@@ -55,13 +55,12 @@ local function sorted_parts(parts)
 end
 
 local function compare_run(want, got)
-  local r = { p = want.num_partitions == got.p, n = want.num_nodes_in_graph == got.n, s = want.num_nodes_supported == got.s }
+  local r = { p = want.num_partitions == got.p, n = want.num_nodes_in_graph == got.n,
+    s = want.num_nodes_supported == got.s }
   local a, b = sorted_parts(want.partitions or {}), sorted_parts(got.parts)
   r.sets = #a == #b
   if r.sets then for i = 1, #a do if a[i] ~= b[i] then r.sets = false break end end end
   r.identical = r.p and r.n and r.s and r.sets
-  if not r.identical then
-  end
   return r
 end
 
@@ -106,7 +105,8 @@ local function run_model(ep, mlsh, rel, rec)
           for _, u in ipairs(res.unsupported) do
             local k = key(u.name, u.op)
             if (wun[k] or 0) > 0 then wun[k] = wun[k] - 1
-            else line.ort_only[#line.ort_only + 1] = { u.name or "", tostring(u.op):gsub("^.*:", ""), u.reason or "?" } end
+            else line.ort_only[#line.ort_only + 1] = { u.name or "", tostring(u.op):gsub("^.*:", ""), u.reason
+              or "?" } end
           end
           for k, cnt in pairs(wun) do
             local name, op = k:match("^(.-)\1(.*)$")
@@ -210,7 +210,8 @@ for _, r in ipairs(results) do
       if not r.n then cause("node count differs (basic passes)", run) end
       local seen = {}
       for _, x in ipairs(r.ort_only or {}) do
-        local key = "mlsh refuses, ORT takes: " .. x[2] .. ": " .. x[3]:gsub("%d+", "N"):gsub("input [^ ]+ ", "input X ")
+        local key = "mlsh refuses, ORT takes: " .. x[2] .. ": " .. x[3]:gsub("%d+", "N"):gsub("input [^ ]+ ",
+          "input X ")
         if not seen[key] then seen[key] = true; cause(key, run .. " " .. x[1]) end
       end
       for _, x in ipairs(r.mlsh_only or {}) do
@@ -244,10 +245,12 @@ end
 print(string.format("  skipped %d runs whose record has session_error (ORT could not load the model)", skipped))
 local keys = {}
 for k in pairs(causes) do keys[#keys + 1] = k end
-table.sort(keys, function(a, b) if causes[a].n ~= causes[b].n then return causes[a].n > causes[b].n end return a < b end)
+table.sort(keys, function(a,
+  b) if causes[a].n ~= causes[b].n then return causes[a].n > causes[b].n end return a < b end)
 if #keys > 0 then print("  causes of disagreement (runs touched, an example):") end
 for i, k in ipairs(keys) do
-  if i > tonumber(os.getenv("MLSH_ORTEP_CAUSES") or "40") then print(string.format("    … %d more", #keys - i + 1)) break end
+  if i > tonumber(os.getenv("MLSH_ORTEP_CAUSES") or "40") then print(string.format("    … %d more",
+    #keys - i + 1)) break end
   print(string.format("    %5d  %s   e.g. %s", causes[k].n, k, causes[k].example))
 end
 if errors > 0 then

@@ -96,7 +96,8 @@ function C.parse(args)
       local ok, e = provider_option(o, "MLComputeUnits", v); if not ok then return nil, e end
     elseif a == "--require-static-input-shapes" or a == "--enable-on-subgraphs" then
       v, err = value(a); if not v then return nil, err end
-      local ok, e = provider_option(o, a == "--enable-on-subgraphs" and "EnableOnSubgraphs" or "RequireStaticInputShapes", v)
+      local ok, e = provider_option(o, a == "--enable-on-subgraphs" and "EnableOnSubgraphs"
+        or "RequireStaticInputShapes", v)
       if not ok then return nil, e end
     elseif a == "-o" or a == "--provider-option" then
       v, err = value(a); if not v then return nil, err end
@@ -157,7 +158,8 @@ function C.text_report(r, o)
   for i, s in ipairs(r.partition_sizes) do sizes[i] = tostring(s) end
   if #sizes > 0 then add("  partition sizes: [%s]", table.concat(sizes, ", ")) end
   for _, p in ipairs(r.partitions) do
-    if p.first then add("    #%d: %d nodes, node %d..%d%s", p.id, p.size, p.first, p.last, p.graph ~= "main" and (" in " .. p.graph) or "")
+    if p.first then add("    #%d: %d nodes, node %d..%d%s", p.id, p.size, p.first, p.last, p.graph ~= "main"
+      and (" in " .. p.graph) or "")
     else add("    #%d: %d nodes in %s", p.id, p.size, p.graph) end
   end
   if #r.cut_makers > 0 then
@@ -174,14 +176,16 @@ function C.text_report(r, o)
   end
   local keys = {}
   for k in pairs(by_reason) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) if by_reason[a] ~= by_reason[b] then return by_reason[a] > by_reason[b] end return a < b end)
+  table.sort(keys, function(a,
+    b) if by_reason[a] ~= by_reason[b] then return by_reason[a] > by_reason[b] end return a < b end)
   if #keys > 0 then add("  unsupported (%d nodes):", #r.unsupported) end
   for i, k in ipairs(keys) do
     if i > 15 then add("    … %d more reasons", #keys - 15) break end
     add("    %3d × %s", by_reason[k], k)
   end
   if o.list_nodes then
-    for _, u in ipairs(r.unsupported) do add("    node %s %s (%s): %s", tostring(u.node), u.op, u.name or "", u.reason or "") end
+    for _, u in ipairs(r.unsupported) do add("    node %s %s (%s): %s", tostring(u.node), u.op, u.name or "", u.reason
+      or "") end
   end
   if r.hops then add("  estimated hops between CoreML and the CPU per inference: %d", r.hops) end
   for _, cf in ipairs(r.counterfactuals or {}) do add("  what if: %s", cf.text) end
@@ -207,7 +211,8 @@ function C.run(args)
   if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
   if m.format ~= "onnx" then
     m:close()
-    io.stderr:write("mlsh: ", o.path, ": not an ONNX model (mlsh ep predicts ONNX Runtime's CoreML EP for .onnx files)\n")
+    io.stderr:write("mlsh: ", o.path,
+      ": not an ONNX model (mlsh ep predicts ONNX Runtime's CoreML EP for .onnx files)\n")
     return 1
   end
   local ok, res = pcall(function()

@@ -28,7 +28,8 @@ function M.normalize(v)
   local major, minor = tostring(v):match("^v?(%d+)%.(%d+)")
   local key = major and (major .. "." .. minor)
   if not key or not MODULES[key] then
-    return nil, "ONNX Runtime version " .. tostring(v) .. " is not modelled (modelled: " .. table.concat(M.VERSIONS, ", ") .. ")"
+    return nil, "ONNX Runtime version " .. tostring(v) .. " is not modelled (modelled: " .. table.concat(M.VERSIONS,
+      ", ") .. ")"
   end
   return key
 end

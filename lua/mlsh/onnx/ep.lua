@@ -27,7 +27,8 @@ function M.run(m, o, tbl)
   end
   if o.save then
     local surgery = require "mlsh.onnx.surgery"
-    local written, err = surgery.save(m, o.save, { freeze = o.freeze, freeze_all = o.freeze_all, gelu_tanh = o.gelu_tanh })
+    local written, err = surgery.save(m, o.save, { freeze = o.freeze, freeze_all = o.freeze_all,
+      gelu_tanh = o.gelu_tanh })
     if not written then error(err, 0) end
     res.saved = written
   end

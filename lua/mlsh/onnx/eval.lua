@@ -110,7 +110,8 @@ local CMP = {
 local UN = {
   Neg = function(a) return -a end, Abs = math.abs, Floor = math.floor, Ceil = math.ceil,
   Sqrt = function(a) return a >= 0 and math.sqrt(a) or nil end, Exp = math.exp,
-  Reciprocal = function(a) return a ~= 0 and 1 / a or nil end, Sign = function(a) return a > 0 and 1 or a < 0 and -1 or 0 end,
+  Reciprocal = function(a) return a ~= 0 and 1 / a or nil end, Sign = function(a) return a > 0 and 1 or a < 0 and -1
+    or 0 end,
   Relu = function(a) return a > 0 and a or 0 * a end, Identity = function(a) return a end,
 }
 

@@ -170,14 +170,16 @@ function M.text(m)
       if f.kind == "tensor" then
         local dims = {}
         for i, d in ipairs(f.shape ~= null and f.shape or {}) do dims[i] = d == null and "?" or tostring(d) end
-        t = string.format("%s[%s]", f.dtype ~= null and f.dtype or "?", f.shape == null and "?" or table.concat(dims, "x"))
+        t = string.format("%s[%s]", f.dtype ~= null and f.dtype or "?", f.shape == null and "?" or table.concat(dims,
+          "x"))
       else
         t = f.kind
       end
       add("  %-7s %s: %s", kind:sub(1, -2), f.name, t)
     end
   end
-  add("  graph %s: %d nodes (%s)", o.graph_name ~= "" and o.graph_name or "main", o.node_count, hist_str(o.op_histogram))
+  add("  graph %s: %d nodes (%s)", o.graph_name ~= "" and o.graph_name or "main", o.node_count,
+    hist_str(o.op_histogram))
   if o.subgraphs.count > 0 then
     add("  %d subgraphs (max depth %d), %d nodes including them", o.subgraphs.count, o.subgraphs.max_depth,
       o.node_count_including_subgraphs)
@@ -185,12 +187,14 @@ function M.text(m)
   add("  initializers: %d tensors, %s%s", o.initializers.count, human(o.initializers.bytes),
     o.initializers.external > 0 and string.format(" (%d in external data)", o.initializers.external) or "")
   if o.constants.nodes > 0 then
-    add("  constants: %d Constant nodes, %d tensors of %s", o.constants.nodes, o.constants.count, human(o.constants.bytes))
+    add("  constants: %d Constant nodes, %d tensors of %s", o.constants.nodes, o.constants.count,
+      human(o.constants.bytes))
   end
   for _, p in ipairs(o.external_data and o.external_data.missing_files or {}) do
     add("  warning: external data file %s is missing", p)
   end
-  for _, f in ipairs(o.functions) do add("  function %s%s: %d nodes", f.domain ~= "" and (f.domain .. "::") or "", f.name, f.node_count) end
+  for _, f in ipairs(o.functions) do add("  function %s%s: %d nodes", f.domain ~= "" and (f.domain .. "::") or "",
+    f.name, f.node_count) end
   return table.concat(lines, "\n")
 end
 

@@ -50,7 +50,8 @@ local function prelu_ok(ctx, node)
   local x = shape(ir, node.inputs[1])
   if not x then return false, "NodeArg [" .. node.inputs[1] .. "] has no shape info" end
   local r = #x
-  if r ~= 3 and r ~= 4 then return false, "PRelu 'X' input must have 3 or 4 dimensions, it has " .. r .. " dimensions" end
+  if r ~= 3 and r ~= 4 then return false, "PRelu 'X' input must have 3 or 4 dimensions, it has " .. r
+    .. " dimensions" end
   if x[r - 2] == -1 then return false, "PRelu 'X' input must have a known third from last dimension." end
   if not const(ir, node.inputs[2]) then return false, "PRelu 'slope' input must be a constant initializer tensor" end
   local s = static_shape(ir, node.inputs[2])
@@ -90,12 +91,14 @@ reg({ "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "MaxPool" }, "pool_op
     local x = shape(ctx.ir, node.inputs[1])
     if not x then return false, "NodeArg [" .. node.inputs[1] .. "] has no shape info" end
     if #x ~= 4 then
-      return false, node.op .. " only supports rank-4 tensor, input [" .. node.inputs[1] .. "] has actual dim count " .. #x
+      return false, node.op .. " only supports rank-4 tensor, input [" .. node.inputs[1] .. "] has actual dim count "
+        .. #x
     end
     if node.op == "AveragePool" or node.op == "MaxPool" then
       if attr(node, "storage_order", 0) == 1 then return false, "storage_order == 1 is not supported" end
       if #attr(node, "kernel_shape", { 1, 1 }) ~= 2 then return false, "Only pooling 2d is supported" end
-      if not ctx.ml and attr(node, "ceil_mode", 0) == 1 then return false, "ceil_mode == 1 is not supported for pooling" end
+      if not ctx.ml and attr(node, "ceil_mode", 0) == 1 then return false,
+        "ceil_mode == 1 is not supported for pooling" end
       local d = attr(node, "dilations", { 1, 1 })
       if #d ~= 2 or d[1] ~= 1 or d[2] ~= 1 then return false, "Dilations of pooling is not supported" end
       if #node.outputs ~= 1 then return false, "Argmax in maxpooling is not supported" end
@@ -136,7 +139,8 @@ end })
 -- ---- batch_norm_op_builder.cc: NeuralNetwork only ----------------------------------------------------------
 reg({ "BatchNormalization" }, "batch_norm_op_builder.cc", "BatchNormalizationOpBuilder", { ml = false, min = 7,
   check = function(ctx, node)
-    if #node.outputs ~= 1 then return false, "Your onnx model may be in training mode, please export it in test mode." end
+    if #node.outputs ~= 1 then return false,
+      "Your onnx model may be in training mode, please export it in test mode." end
     local x = shape(ctx.ir, node.inputs[1])
     if not x then return false, "NodeArg [" .. node.inputs[1] .. "] has no shape info" end
     if #x ~= 4 then return false, "BN only support 4d shape for now, input is " .. #x .. "d shape" end
@@ -177,7 +181,8 @@ reg({ "Clip" }, "clip_op_builder.cc", "ClipOpBuilder", { ml = true, check = func
   local names = { "Min", "Max" }
   for k = 2, 3 do
     if present(node.inputs[k]) then
-      if not const(ctx.ir, node.inputs[k]) then return false, names[k - 1] .. " input of Clip must be a constant initializer" end
+      if not const(ctx.ir, node.inputs[k]) then return false, names[k - 1]
+        .. " input of Clip must be a constant initializer" end
       if e ~= types.FLOAT and e ~= types.FLOAT16 then
         return false, "GetClipMinMax() only supports float and float16 as min and max inputs for now. The node ["
           .. (node.name or "") .. "] has input type: " .. e
@@ -195,7 +200,8 @@ reg({ "Concat" }, "concat_op_builder.cc", "ConcatOpBuilder", { ml = true, check 
   if not ctx.ml then
     if #x ~= 4 then return false, "Concat only support 4d shape for now, input is " .. #x .. "d shape" end
     local axis = axis_of(attr(node, "axis", 1), #x)
-    if #x ~= axis + 3 then return false, "Concat only support axis to be -3, actual axis: " .. axis .. ", actual rank: " .. #x end
+    if #x ~= axis + 3 then return false, "Concat only support axis to be -3, actual axis: " .. axis
+      .. ", actual rank: " .. #x end
   end
   return true
 end })
@@ -227,7 +233,8 @@ reg({ "Conv" }, "conv_op_builder.cc", "ConvOpBuilder", { ml = true, check = func
   return true
 end })
 
-reg({ "ConvTranspose" }, "convtranspose_op_builder.cc", "ConvTransposeOpBuilder", { ml = true, check = function(ctx, node)
+reg({ "ConvTranspose" }, "convtranspose_op_builder.cc", "ConvTransposeOpBuilder", { ml = true, check = function(ctx,
+  node)
   local ir = ctx.ir
   if not ctx.ml then return false, "ConvTranspose: ML Program required" end
   if not shape(ir, node.inputs[1]) then return false, "ConvTranspose: failed to get input shape" end
@@ -246,7 +253,8 @@ reg({ "ConvTranspose" }, "convtranspose_op_builder.cc", "ConvTransposeOpBuilder"
       end
     end
   end
-  if not kernel_matches(node, w, #w - 2) then return false, "ConvTranspose: kernel_shape attribute does not match the weight shape" end
+  if not kernel_matches(node, w, #w - 2) then return false,
+    "ConvTranspose: kernel_shape attribute does not match the weight shape" end
   if attr(node, "output_shape", nil) then
     return false, "ConvTranspose: output_shape is not supported as the CoreML output is inconsistent"
   end
@@ -289,7 +297,8 @@ reg({ "Gather" }, "gather_op_builder.cc", "GatherOpBuilder", { ml = false,
   dtype = function(ctx, node)
     local e = H.elem(ctx.ir, node.inputs[1])
     if not e then return false, "[Gather] Get Input type failed" end
-    if e ~= types.FLOAT and e ~= types.INT64 then return false, "[Gather] Input type: [" .. e .. "] is not supported for now" end
+    if e ~= types.FLOAT and e ~= types.INT64 then return false, "[Gather] Input type: [" .. e
+      .. "] is not supported for now" end
     return true
   end,
   check = function(ctx, node)

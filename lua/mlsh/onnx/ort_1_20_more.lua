@@ -21,7 +21,8 @@ local function gemm_c_ok(ir, node, b)
   local n = attr(node, "transB", 0) ~= 0 and b[1] or b[2]
   local ok = #c == 0 or (#c == 1 and (c[1] == 1 or c[1] == n)) or (#c == 2 and c[1] == 1 and c[2] == n)
   if not ok then
-    return false, "Shape of C Gemm input must be {}, {1}, {N}, or {1, N}. N:" .. tostring(n) .. " C shape:" .. H.shape_string(c)
+    return false, "Shape of C Gemm input must be {}, {1}, {N}, or {1, N}. N:" .. tostring(n) .. " C shape:"
+      .. H.shape_string(c)
   end
   return true
 end
@@ -73,7 +74,8 @@ local function pad_ok(ctx, node)
   end
   local axes
   if #node.inputs > 3 then
-    if not const(ir, node.inputs[4]) then return false, "if provided, `axes` input is required to a constant initializer" end
+    if not const(ir, node.inputs[4]) then return false,
+      "if provided, `axes` input is required to a constant initializer" end
     axes = values(ir, node.inputs[4])
   end
   if not axes then
@@ -95,7 +97,8 @@ local function reshape_ok(ctx, node)
   if not const(ir, node.inputs[2]) then return false, "New shape of reshape must be a constant initializer" end
   local c = const(ir, node.inputs[2])
   local new = values(ir, node.inputs[2])
-  if (c.dims and H.product(c.dims) == 0) or (new and #new == 0) then return false, "New shape of reshape cannot be empty" end
+  if (c.dims and H.product(c.dims) == 0) or (new and #new == 0) then return false,
+    "New shape of reshape cannot be empty" end
   local x = shape(ir, node.inputs[1])
   if not x then return no_shape(node.inputs[1]) end
   if not H.is_static(x) then return dynamic(node.inputs[1]) end
@@ -104,7 +107,8 @@ local function reshape_ok(ctx, node)
   if n > 5 then return false, "Reshape does not support new shape with rank greater than 5." end
   if attr(node, "allowzero", 0) == 1 then
     for _, d in ipairs(new or {}) do
-      if d == 0 then return false, "Reshape does not support new shape with 0 as dimension when allowzero is enabled." end
+      if d == 0 then return false,
+        "Reshape does not support new shape with 0 as dimension when allowzero is enabled." end
     end
   end
   return true
@@ -131,7 +135,8 @@ end
 
 local function resize_scales(ctx, node, x, axes)
   local r = #x
-  if x[r - 1] == -1 or x[r] == -1 then return false, "Resize with 'scales' requires the H and W dimensions to have fixed values" end
+  if x[r - 1] == -1 or x[r] == -1 then return false,
+    "Resize with 'scales' requires the H and W dimensions to have fixed values" end
   if not const(ctx.ir, node.inputs[3]) then return false, "Resize 'scales' input must be a constant initializer" end
   local s = values(ctx.ir, node.inputs[3]) or {}
   for i, a in ipairs(axes) do
@@ -170,8 +175,10 @@ local function resize_sizes(ctx, node, x, axes)
   if not ctx.ml then
     if not H.is_static(x) then return false, "Resize input shape with dynamic dimensions is not supported." end
     local oh, ow = s[#s - 1], s[#s]
-    if oh and oh % x[r - 1] ~= 0 then return false, "Resize: output_size_h: " .. oh .. " is not a multiple of input_size_h: " .. x[r - 1] end
-    if ow and ow % x[r] ~= 0 then return false, "Resize: output_size_w: " .. ow .. " is not a multiple of input_size_w: " .. x[r] end
+    if oh and oh % x[r - 1] ~= 0 then return false, "Resize: output_size_h: " .. oh
+      .. " is not a multiple of input_size_h: " .. x[r - 1] end
+    if ow and ow % x[r] ~= 0 then return false, "Resize: output_size_w: " .. ow
+      .. " is not a multiple of input_size_w: " .. x[r] end
   end
   return true, s
 end
@@ -179,12 +186,14 @@ end
 local function resize_coord(ctx, node, x, mode, using_sizes, vals)
   local ctm = attr(node, "coordinate_transformation_mode", "half_pixel")
   if not ctx.ml then
-    if ctm ~= "asymmetric" then return false, "Resize only supports 'asymmetric' coordinate_transformation_mode. Got: " .. ctm end
+    if ctm ~= "asymmetric" then return false, "Resize only supports 'asymmetric' coordinate_transformation_mode. Got: "
+      .. ctm end
     return true
   end
   if mode == "nearest" then
     if ctm ~= "asymmetric" then
-      return false, "Resize with 'mode' of 'nearest' requires 'coordinate_transformation_mode' of 'asymmetric' . Got: " .. ctm
+      return false, "Resize with 'mode' of 'nearest' requires 'coordinate_transformation_mode' of 'asymmetric' . Got: "
+        .. ctm
     end
     return true
   end
@@ -245,7 +254,8 @@ local function slice_ranges(ir, node, x)
   for i = 1, #starts do
     local a = axes and axes[i] or (i - 1)
     if a < 0 then a = a + #x end
-    if a < 0 or a >= #x then return false, "PrepareSliceComputeMetadata failed:'axes' has an axis outside of the tensor dimension count" end
+    if a < 0 or a >= #x then return false,
+      "PrepareSliceComputeMetadata failed:'axes' has an axis outside of the tensor dimension count" end
     if seen[a] then return false, "PrepareSliceComputeMetadata failed:'axes' has duplicates" end
     seen[a] = true
     local dim, step = x[a + 1], steps and steps[i] or 1
@@ -253,7 +263,8 @@ local function slice_ranges(ir, node, x)
     local s, e = math.tointeger(starts[i]) or INT64_MIN, math.tointeger(ends[i]) or INT64_MAX
     if s < 0 then s = s + dim end
     if e < 0 and e > INT64_MIN then e = e + dim end
-    if step < 0 then s, e = clamp(s, 0, dim - 1), clamp(e, -1, dim - 1) else s, e = clamp(s, 0, dim), clamp(e, 0, dim) end
+    if step < 0 then s, e = clamp(s, 0, dim - 1), clamp(e, -1, dim - 1) else s, e = clamp(s, 0, dim), clamp(e, 0,
+      dim) end
     if (step > 0 and s >= e) or (step < 0 and s <= e) then
       return false, string.format("Empty range is not supported: [%d, %d) with step %d", s, e, step)
     end
@@ -271,7 +282,8 @@ local function slice_ok(ctx, node)
   local what = { "'starts'", "'ends'", "'axes'", "'steps'" }
   for k = 2, 5 do
     if (k <= 3 or present(node.inputs[k])) and not const(ir, node.inputs[k]) then
-      return false, what[k - 1] .. " (NodeArg name: '" .. tostring(node.inputs[k]) .. "') is not a constant initializer tensor"
+      return false, what[k - 1] .. " (NodeArg name: '" .. tostring(node.inputs[k])
+        .. "') is not a constant initializer tensor"
     end
   end
   return slice_ranges(ir, node, x)
@@ -309,16 +321,19 @@ return function(M, _, reg)
     local mode = attr(node, "mode", "linear")
     if mode == "linear" then mode = "bilinear" end
     if mode ~= "bilinear" and mode ~= "zeros" then return false, "GridSample does not support mode of " .. mode end
-    if mode == "bilinear" and attr(node, "padding_mode", "zeros") == "reflection" and attr(node, "align_corners", 0) == 0 then
+    if mode == "bilinear" and attr(node, "padding_mode", "zeros") == "reflection" and attr(node, "align_corners",
+      0) == 0 then
       return false, "GridSample does not support mode:bilinear padding_mode:reflection align_corners:0"
     end
     return true
   end })
   reg({ "Pad" }, "pad_op_builder.cc", "PadOpBuilder", { ml = false, min = 11, check = pad_ok })
   reg({ "Reshape" }, "reshape_op_builder.cc", "ReshapeOpBuilder", { ml = true, min = 5, check = reshape_ok })
-  reg({ "Resize" }, "resize_op_builder.cc", "ResizeOpBuilder", { ml = true, min = 11, allow_empty = true, check = resize_ok })
+  reg({ "Resize" }, "resize_op_builder.cc", "ResizeOpBuilder", { ml = true, min = 11, allow_empty = true,
+    check = resize_ok })
   reg({ "Shape" }, "shape_op_builder.cc", "ShapeOpBuilder", { ml = false, check = function(_, node)
-    if attr(node, "start", 0) ~= 0 then return false, "Shape does not support 'start' attribute with value other than 0" end
+    if attr(node, "start", 0) ~= 0 then return false,
+      "Shape does not support 'start' attribute with value other than 0" end
     if node.attrs["end"] then return false, "Shape does not support 'end' attribute" end
     return true
   end })

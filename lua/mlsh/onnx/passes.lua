@@ -116,7 +116,8 @@ local rules = {}
 local function identity_to_output(ir, node, ctx)
   local x, out = node.inputs[1], node.outputs[1]
   local p = ctx.producers[x]
-  if #node.outputs ~= 1 or not ctx.graph_outputs[out] or (ctx.consumers[out] and #ctx.consumers[out] > 0) then return nil end
+  if #node.outputs ~= 1 or not ctx.graph_outputs[out] or (ctx.consumers[out]
+    and #ctx.consumers[out] > 0) then return nil end
   if not p or ctx.graph_outputs[x] or ctx.sub_reads[x] or #(ctx.consumers[x] or {}) ~= 1 then return nil end
   for i, o in ipairs(p.outputs) do if o == x then p.outputs[i] = out end end
   ir.types[out] = ir.types[out] or ir.types[x]
@@ -164,7 +165,8 @@ rules.Slice = function(ir, node, ctx)
   if not x or not x.shape or not starts or not ends then return nil end
   local axes = node.inputs[4] and node.inputs[4] ~= "" and ir:values(node.inputs[4]) or nil
   local steps = node.inputs[5] and node.inputs[5] ~= "" and ir:values(node.inputs[5]) or nil
-  if (node.inputs[4] and node.inputs[4] ~= "" and not axes) or (node.inputs[5] and node.inputs[5] ~= "" and not steps) then return nil end
+  if (node.inputs[4] and node.inputs[4] ~= "" and not axes) or (node.inputs[5] and node.inputs[5] ~= ""
+    and not steps) then return nil end
   for k = 1, #starts do
     local a = axes and axes[k] or (k - 1)
     if a < 0 then a = a + #x.shape end
@@ -247,7 +249,8 @@ end
 rules.Transpose = function(_, node, ctx)
   local gemm = single_consumer(ctx, node.outputs[1])
   local perm = attr(node, "perm", nil)
-  if gemm and gemm.op == "Gemm" and gemm.domain == "" and (not perm or (#perm == 2 and perm[1] == 1 and perm[2] == 0)) then
+  if gemm and gemm.op == "Gemm" and gemm.domain == "" and (not perm or (#perm == 2 and perm[1] == 1
+    and perm[2] == 0)) then
     local slot = gemm.inputs[1] == node.outputs[1] and 1 or (gemm.inputs[2] == node.outputs[1] and 2) or nil
     if not slot then return nil end
     gemm.inputs[slot] = node.inputs[1]
@@ -296,7 +299,8 @@ local function conv_fusion_ok(ir, node, nxt)
   local w = ir:const(node.inputs[2])
   if not w or not w.dims or #w.dims <= 2 or not types.is_float(w.elem) then return false end
   local b = node.inputs[3] and node.inputs[3] ~= "" and ir:const(node.inputs[3])
-  if node.inputs[3] and node.inputs[3] ~= "" and (not b or not b.dims or #b.dims ~= 1 or b.dims[1] ~= w.dims[1]) then return false end
+  if node.inputs[3] and node.inputs[3] ~= "" and (not b or not b.dims or #b.dims ~= 1
+    or b.dims[1] ~= w.dims[1]) then return false end
   if nxt.op == "BatchNormalization" then
     if #nxt.outputs > 1 then for k = 2, #nxt.outputs do if nxt.outputs[k] ~= "" then return false end end end
     for k = 2, 5 do
@@ -314,7 +318,8 @@ local function conv_fusion(ir, node, ctx)
   if not since_in(ir, node, { 1, 11 }) then return nil end
   for _, o in ipairs(node.outputs) do if ctx.graph_outputs[o] then return nil end end
   local nxt = single_consumer(ctx, node.outputs[1])
-  if not nxt or nxt.domain ~= "" or not FUSE_OPSETS[nxt.op] or not since_in(ir, nxt, FUSE_OPSETS[nxt.op]) then return nil end
+  if not nxt or nxt.domain ~= "" or not FUSE_OPSETS[nxt.op] or not since_in(ir, nxt,
+    FUSE_OPSETS[nxt.op]) then return nil end
   local edges = 0
   for _, i in ipairs(nxt.inputs) do if i ~= "" and ctx.producers[i] then edges = edges + 1 end end
   if edges ~= 1 or nxt.inputs[1] ~= node.outputs[1] then return nil end
@@ -374,11 +379,13 @@ function M.matmul_add(ir)
     if node.op == "MatMul" and node.domain == "" and not node.removed then
       local a, b = ir:type_of(node.inputs[1]), ir:type_of(node.inputs[2])
       local add = single_consumer(ctx, node.outputs[1])
-      if add and add.op == "Add" and add.domain == "" and a and b and a.shape and b.shape and #a.shape == 2 and #b.shape == 2 then
+      if add and add.op == "Add" and add.domain == "" and a and b and a.shape and b.shape and #a.shape == 2
+        and #b.shape == 2 then
         local bias = add.inputs[1] == node.outputs[1] and add.inputs[2] or add.inputs[1]
         local bt = ir:type_of(bias)
         local N = b.shape[2]
-        local ok = bt and bt.shape and ((#bt.shape == 1 and bt.shape[1] == N) or (#bt.shape == 2 and bt.shape[1] == 1 and bt.shape[2] == N))
+        local ok = bt and bt.shape and ((#bt.shape == 1 and bt.shape[1] == N) or (#bt.shape == 2 and bt.shape[1] == 1
+          and bt.shape[2] == N))
         if ok then
           add.op = "Gemm"
           add.inputs = { node.inputs[1], node.inputs[2], bias }
@@ -418,10 +425,12 @@ function M.reshape_fusion(ir)
             target[#target + 1] = v[1]
           else
             local uns = prod[part]
-            local gather = uns and (uns.op == "Unsqueeze" and prod[uns.inputs[1]] or (uns.op == "Gather" and uns or nil))
+            local gather = uns and (uns.op == "Unsqueeze" and prod[uns.inputs[1]] or (uns.op == "Gather" and uns
+              or nil))
             local shp = gather and gather.op == "Gather" and prod[gather.inputs[1]]
             local idx = gather and ir:values(gather.inputs[2] or "")
-            if not (shp and shp.op == "Shape" and shp.inputs[1] == node.inputs[1] and idx and #idx == 1 and (idx[1] == pos - 1)) then
+            if not (shp and shp.op == "Shape" and shp.inputs[1] == node.inputs[1] and idx and #idx == 1
+              and (idx[1] == pos - 1)) then
               ok = false
               break
             end

@@ -140,7 +140,8 @@ function M.support(ir, opts, index)
     if m then return m end
     memo[node] = { ok = false, reason = "(cycle)" }
     local ok, why, src = rules.check(ir, node, opts, env)
-    m = { ok = ok and true or false, reason = (not ok) and (why or "not supported") or nil, rule = (not ok) and src or nil }
+    m = { ok = ok and true or false, reason = (not ok) and (why or "not supported") or nil, rule = (not ok) and src
+      or nil }
     memo[node] = m
     return m
   end
@@ -187,7 +188,8 @@ local function filter_edges(ir, groups, cache)
         for _, n in ipairs(grp.nodes) do
           if drop[n] then
             local t = ir:type_of(drop[n])
-            removed[n] = string.format("on the partition boundary with a %s value (%s): the EP passes only fp32, fp16, int32, int64",
+            removed[n] = string.format("on the partition boundary with a %s value (%s): "
+              .. "the EP passes only fp32, fp16, int32, int64",
               t and types.dtype_name(t.elem) or "untyped", drop[n])
           else keep[#keep + 1] = n end
         end
@@ -358,7 +360,8 @@ function M.analyse(m, g, o)
     supported_nodes = core.supported, partitions = {}, partition_sizes = {}, unsupported = {}, cut_makers = {},
     verdict = core.verdict, pct_supported = core.pct, frozen = core.frozen,
     options = { ModelFormat = opts.model_format == "mlprogram" and "MLProgram" or "NeuralNetwork",
-                MLComputeUnits = opts.compute_units, RequireStaticInputShapes = opts.require_static_input_shapes and 1 or 0,
+                MLComputeUnits = opts.compute_units, RequireStaticInputShapes = opts.require_static_input_shapes and 1
+                  or 0,
                 EnableOnSubgraphs = opts.enable_on_subgraphs and 1 or 0 },
   }
   out.passes = {}
@@ -385,7 +388,8 @@ function M.analyse(m, g, o)
   for _, n in ipairs(ir.nodes) do
     if not in_group[n] then
       local reason = core.filtered[n] or core.sup[n].reason or "not in a partition"
-      out.unsupported[#out.unsupported + 1] = { node = node_id(n), op = n.domain ~= "" and (n.domain .. ":" .. n.op) or n.op,
+      out.unsupported[#out.unsupported + 1] = { node = node_id(n), op = n.domain ~= "" and (n.domain .. ":" .. n.op)
+        or n.op,
                                                 name = n.name, reason = reason, rule = core.sup[n].rule }
       unsupported_ops[n.op] = (unsupported_ops[n.op] or 0) + 1
     end
@@ -428,7 +432,8 @@ function M.analyse(m, g, o)
           local s = 0
           for _, grp in ipairs(groups) do s = s + #grp.nodes end
           out.subgraph_summaries[#out.subgraph_summaries + 1] = { owner = node_id(n), attr = sg.attr,
-            summary = fmt_summary(#groups, #sub.nodes, s), partitions = #groups, nodes = #sub.nodes, supported_nodes = s }
+            summary = fmt_summary(#groups, #sub.nodes, s), partitions = #groups, nodes = #sub.nodes,
+              supported_nodes = s }
         end
         walk(sg.graph)
       end
@@ -468,7 +473,9 @@ function M.counterfactuals(m, g, opts, base)
     o2.freeze_all = 1
     local ok, r = pcall(M.core, m, g, o2)
     if ok then
-      add("freeze", string.format("every dynamic input dim fixed (--freeze-all 1; the value matters little): %d partitions, %d/%d nodes, %s",
+      add("freeze",
+        string.format("every dynamic input dim fixed (--freeze-all 1; the value matters little): "
+        .. "%d partitions, %d/%d nodes, %s",
         #r.groups, r.supported, r.nodes, r.verdict), r)
     end
   end
@@ -477,19 +484,23 @@ function M.counterfactuals(m, g, opts, base)
   local erf_cut = false
   for n, s in pairs(base.sup) do if n.op == "Erf" and not s.ok then erf_cut = true end end
   if #matches > 0 and not erf_cut then
-    out[#out + 1] = { text = string.format("%d Erf-GELU subgraphs found; Erf is supported here, so the tanh rewrite changes no partition",
+    out[#out + 1] = { text = string.format("%d Erf-GELU subgraphs found; Erf is supported here, "
+      .. "so the tanh rewrite changes no partition",
       #matches), json = { kind = "gelu_tanh", gelu_subgraphs = #matches, partitions = #base.groups, nodes = base.nodes,
       supported_nodes = base.supported, verdict = base.verdict, unchanged = true } }
   elseif #matches > 0 then
-    local r = M.core(m, g, opts, function(ir) gelu.rewrite_ir(ir, gelu.find(ir, function(name) return ir:values(name) end)) end,
+    local r = M.core(m, g, opts, function(ir) gelu.rewrite_ir(ir, gelu.find(ir,
+      function(name) return ir:values(name) end)) end,
       base.ir)
-    add("gelu_tanh", string.format("%d Erf-GELU subgraphs rewritten to the tanh approximation: %d partitions, %d/%d nodes, %s",
+    add("gelu_tanh",
+      string.format("%d Erf-GELU subgraphs rewritten to the tanh approximation: %d partitions, %d/%d nodes, %s",
       #matches, #r.groups, r.supported, r.nodes, r.verdict), r, { gelu_subgraphs = #matches })
   end
   local fp16 = M.fp16_share(base.ir)
   if fp16 > 0.5 then
     local r = M.core(m, g, opts, M.to_fp32, base.ir)
-    add("fp32", string.format("fp16 graph (%.0f%% of float values): as fp32 it would give %d partitions, %d/%d nodes, %s",
+    add("fp32",
+      string.format("fp16 graph (%.0f%% of float values): as fp32 it would give %d partitions, %d/%d nodes, %s",
       fp16 * 100, #r.groups, r.supported, r.nodes, r.verdict), r, { fp16_share = fp16 })
   end
   return out
@@ -510,7 +521,8 @@ function M.to_fp32(ir)
   for _, t in pairs(ir.types) do if t.elem == types.FLOAT16 then t.elem = types.FLOAT end end
   for _, c in pairs(ir.consts) do if c.elem == types.FLOAT16 then c.elem = types.FLOAT end end
   for _, vi in ipairs(ir.inputs) do
-    if vi.type and vi.type.elem == types.FLOAT16 then vi.type = { kind = "tensor", elem = types.FLOAT, shape = vi.type.shape } end
+    if vi.type and vi.type.elem == types.FLOAT16 then vi.type = { kind = "tensor", elem = types.FLOAT,
+      shape = vi.type.shape } end
   end
   for _, n in ipairs(ir.nodes) do
     if n.op == "Cast" and irlib.attr(n, "to", nil) == types.FLOAT16 then

@@ -94,8 +94,10 @@ local function same_as_input(node, ctx)
   return { t and { elem = t.elem, shape = copy(t.shape) } }
 end
 
-for _, op in ipairs({ "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil",
-  "Round", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus", "Softsign",
+for _, op in ipairs({ "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor",
+  "Ceil",
+  "Round", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus",
+    "Softsign",
   "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish", "Mish", "ThresholdedRelu", "Shrink", "Sign", "Clip",
   "Identity", "Softmax", "LogSoftmax", "Hardmax", "LRN", "InstanceNormalization", "GroupNormalization", "Gelu",
   "QuickGelu", "FastGelu", "BiasGelu", "CumSum", "Trilu", "ScatterElements", "ScatterND", "Scatter", "PRelu",
@@ -200,7 +202,8 @@ local function conv_like(node, ctx, pool)
     local k = kernel and kernel[i]
     if not is_int(k) then out[#out + 1] = false
     else
-      out[#out + 1] = window_out(x.shape[i + 2], k, strides[i] or 1, pads[i] or 0, pads[i + sp] or 0, dil[i] or 1, ceil, auto)
+      out[#out + 1] = window_out(x.shape[i + 2], k, strides[i] or 1, pads[i] or 0, pads[i + sp] or 0, dil[i] or 1,
+        ceil, auto)
     end
   end
   return out
@@ -245,7 +248,8 @@ rules.ConvTranspose = function(node, ctx)
     else
       local inp, k = x.shape[i + 2], w.shape[i + 2]
       if is_int(inp) and is_int(k) then
-        out[#out + 1] = (strides[i] or 1) * (inp - 1) + (opad[i] or 0) + ((k - 1) * (dil[i] or 1) + 1) - (pads[i] or 0) - (pads[i + sp] or 0)
+        out[#out + 1] = (strides[i] or 1) * (inp - 1) + (opad[i] or 0) + ((k - 1) * (dil[i] or 1) + 1) - (pads[i]
+          or 0) - (pads[i + sp] or 0)
       else out[#out + 1] = false end
     end
   end

@@ -78,7 +78,8 @@ return function(rules, helpers)
     local r = #x.shape
     local set = {}
     if not axes or #axes == 0 then
-      if attr(node, "noop_with_empty_axes", 0) == 1 and axes_input then return { { elem = x.elem, shape = copy(x.shape) } } end
+      if attr(node, "noop_with_empty_axes", 0) == 1 and axes_input then return { { elem = x.elem,
+        shape = copy(x.shape) } } end
       for i = 0, r - 1 do set[i] = true end
     else
       for _, a in ipairs(axes) do set[norm_axis(a, r)] = true end
@@ -133,7 +134,8 @@ return function(rules, helpers)
     local x = ctx.type(node.inputs[1])
     if not x or not x.shape then return { { elem = x and x.elem } } end
     local scales_name, sizes_name
-    if ctx.opset >= 11 then scales_name, sizes_name = node.inputs[3], node.inputs[4] else scales_name = node.inputs[2] end
+    if ctx.opset >= 11 then scales_name, sizes_name = node.inputs[3],
+      node.inputs[4] else scales_name = node.inputs[2] end
     local sizes = const_ints(ctx, sizes_name)
     local out = copy(x.shape)
     if sizes then
@@ -144,7 +146,8 @@ return function(rules, helpers)
     end
     local scales = scales_name and scales_name ~= "" and ctx.values(scales_name)
     if scales and #scales == #out then
-      for i, d in ipairs(out) do out[i] = is_int(d) and math.floor(d * scales[i] + 1e-9) or (scales[i] == 1 and d or false) end
+      for i, d in ipairs(out) do out[i] = is_int(d) and math.floor(d * scales[i] + 1e-9) or (scales[i] == 1 and d
+        or false) end
       return { { elem = x.elem, shape = out } }
     end
     for i = 1, #out do out[i] = false end
@@ -167,7 +170,8 @@ return function(rules, helpers)
     if not x or not x.shape or #x.shape ~= 4 then return { { elem = x and x.elem } } end
     local b = attr(node, "blocksize", 1)
     local s = x.shape
-    return { { elem = x.elem, shape = { s[1], is_int(s[2]) and s[2] // (b * b) or false, is_int(s[3]) and s[3] * b or false,
+    return { { elem = x.elem, shape = { s[1], is_int(s[2]) and s[2] // (b * b) or false, is_int(s[3]) and s[3] * b
+      or false,
                                         is_int(s[4]) and s[4] * b or false } } }
   end
   rules.SpaceToDepth = function(node, ctx)
@@ -175,7 +179,8 @@ return function(rules, helpers)
     if not x or not x.shape or #x.shape ~= 4 then return { { elem = x and x.elem } } end
     local b = attr(node, "blocksize", 1)
     local s = x.shape
-    return { { elem = x.elem, shape = { s[1], is_int(s[2]) and s[2] * b * b or false, is_int(s[3]) and s[3] // b or false,
+    return { { elem = x.elem, shape = { s[1], is_int(s[2]) and s[2] * b * b or false, is_int(s[3]) and s[3] // b
+      or false,
                                         is_int(s[4]) and s[4] // b or false } } }
   end
 

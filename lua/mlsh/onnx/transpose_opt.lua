@@ -71,7 +71,10 @@ local function cancel(ir, ctx, t, opset)
       local attrs = {}
       for k, v in pairs(n.attrs) do attrs[k] = v end
       attrs.axis = { name = "axis", type = "INT", value = p[a + 1] }
-      if not n.attrs.axis then n.attr_order = irlib.copy_list(n.attr_order); n.attr_order[#n.attr_order + 1] = "axis" end
+      if not n.attrs.axis then
+        n.attr_order = irlib.copy_list(n.attr_order)
+        n.attr_order[#n.attr_order + 1] = "axis"
+      end
       n.attrs = attrs
     end
   end
