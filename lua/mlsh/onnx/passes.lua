@@ -185,24 +185,25 @@ rules.Expand = function(ir, node, ctx)
   return nil
 end
 
-local NOOP = { Add = { 0, true }, Sub = { 0, false }, Mul = { 1, true }, Div = { 1, false } }
+-- NoopElimination (noop_elimination.cc SatisfyCondition): exactly one input a constant initializer
+-- (at input 1 for Sub and Div) of at most one element and of rank <= the other input's; its value
+-- 0 for Add/Sub, 1 for Mul/Div (an empty one always qualifies); then CanRemoveNode.
+local NOOP = { Add = 0, Sub = 0, Mul = 1, Div = 1 }
 local function noop(ir, node, ctx)
-  local spec = NOOP[node.op]
-  local out = ir:type_of(node.outputs[1])
-  for k = 1, 2 do
-    if k == 1 and not spec[2] then goto continue end
-    do
-      local c, other = node.inputs[k], node.inputs[3 - k]
-      if is_const(ir, c) and not is_const(ir, other) and scalar_value(ir, c) == spec[1] then
-        local ot = ir:type_of(other)
-        if ot and out and ot.elem == out.elem and same_shape(ot.shape, out.shape) then
-          return bypass(ir, node, other, ctx) and "NoopElimination"
-        end
-      end
-    end
-    ::continue::
+  local c0, c1 = is_const(ir, node.inputs[1]), is_const(ir, node.inputs[2] or "")
+  if c0 == c1 then return nil end
+  if (node.op == "Sub" or node.op == "Div") and not c1 then return nil end
+  local ci = c0 and 1 or 2
+  local c, other = ir:const(node.inputs[ci]), node.inputs[3 - ci]
+  local ot = ir:type_of(other)
+  if not c.dims or not ot or not ot.shape or #c.dims > #ot.shape then return nil end
+  local n = types.numel(c.dims)
+  if not n or n > 1 then return nil end
+  if n == 1 then
+    local v = ir:values(node.inputs[ci], 1)
+    if not v or v[1] ~= NOOP[node.op] then return nil end
   end
-  return nil
+  return bypass(ir, node, other, ctx) and "NoopElimination"
 end
 rules.Add, rules.Sub, rules.Mul = noop, noop, noop
 
