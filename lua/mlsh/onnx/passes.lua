@@ -13,8 +13,10 @@
 --   * MatMulAddFusion (2-D MatMul + bias Add -> Gemm) and ReshapeFusion (a Reshape whose target
 --     is built from its own input's Shape becomes a Reshape with a constant target).
 -- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 10 rounds).
--- TransposeOptimizer, the QDQ transformers and the newest level-1 fusions (Gelu/LayerNorm for
--- opset >= 20/17 models) are not modelled. Returns per-pass counts of removed nodes.
+-- TransposeOptimizer is modelled only where it removes nodes (mlsh.onnx.transpose_opt). Not
+-- modelled: UnsqueezeElimination (constant folding covers the usual case), GemmSumFusion,
+-- MatmulBNFusion, LabelEncoderFusion, the QDQ transformers, GeluFusion/LayerNormFusion and
+-- If-branch inlining by ConstantFolding. Returns per-pass counts of removed nodes.
 local shape = require "mlsh.onnx.shape"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
