@@ -66,25 +66,8 @@ local function constant_bytes(node)
   return tensor_bytes, other
 end
 
-function M.build(m)
-  local s = m.spec
-  local g = m.graph
-  local o = { format = "onnx", path = m.path, ir_version = s:has("ir_version") and s.ir_version or null }
-  o.opsets = object({})
-  for d, v in pairs(m.opsets) do o.opsets[d] = v end
-  o.producer = { name = s.producer_name, version = s.producer_version }
-  o.domain, o.model_version, o.graph_name = s.domain, s.model_version, g.name or ""
-  o.doc_string_len = #s.doc_string
-  local md = object({})
-  for _, kv in ipairs(s.metadata_props) do md[kv.key] = kv.value end
-  o.metadata = md
-
-  o.node_count = #g.nodes
-  o.op_histogram = object({})
-  for _, n in ipairs(g.nodes) do
-    local k = graphs.key(n)
-    o.op_histogram[k] = (o.op_histogram[k] or 0) + 1
-  end
+-- Node counts and op histogram through every subgraph, Constant-node payloads, subgraph owners.
+local function node_stats(g, o)
   local all_hist, all_count = object({}), 0
   local const_count, const_bytes, const_nodes, const_other = 0, 0, 0, 0
   local owners = object({})
@@ -102,17 +85,11 @@ function M.build(m)
   end)
   o.node_count_including_subgraphs = all_count
   o.op_histogram_including_subgraphs = all_hist
+  return { count = const_count, bytes = const_bytes, nodes = const_nodes, other_bytes = const_other }, owners
+end
 
-  o.inputs = array({})
-  for _, vi in ipairs(g.inputs) do
-    if not g.initializers[vi.name] then o.inputs[#o.inputs + 1] = feature_json(vi) end
-  end
-  o.outputs = array({})
-  for i, vi in ipairs(g.outputs) do o.outputs[i] = feature_json(vi) end
-  local count = 0
-  for _ in pairs(g.value_info) do count = count + 1 end
-  o.value_info_count = count
-
+-- Initializer counts, bytes, dtypes and external files (also through subgraphs).
+local function initializer_stats(m, g, o)
   local bytes, dtypes, external = 0, object({}), 0
   local files, file_set, missing = array({}), {}, array({})
   for _, t in ipairs(g.init_order) do
@@ -142,7 +119,41 @@ function M.build(m)
                      sparse_count = g.sparse_initializers, count_including_subgraphs = init_count,
                      bytes_including_subgraphs = all_bytes }
   if external > 0 then o.external_data = { files = files, missing_files = missing } end
-  o.constants = { count = const_count, bytes = const_bytes, nodes = const_nodes, other_bytes = const_other }
+end
+
+function M.build(m)
+  local s = m.spec
+  local g = m.graph
+  local o = { format = "onnx", path = m.path, ir_version = s:has("ir_version") and s.ir_version or null }
+  o.opsets = object({})
+  for d, v in pairs(m.opsets) do o.opsets[d] = v end
+  o.producer = { name = s.producer_name, version = s.producer_version }
+  o.domain, o.model_version, o.graph_name = s.domain, s.model_version, g.name or ""
+  o.doc_string_len = #s.doc_string
+  local md = object({})
+  for _, kv in ipairs(s.metadata_props) do md[kv.key] = kv.value end
+  o.metadata = md
+
+  o.node_count = #g.nodes
+  o.op_histogram = object({})
+  for _, n in ipairs(g.nodes) do
+    local k = graphs.key(n)
+    o.op_histogram[k] = (o.op_histogram[k] or 0) + 1
+  end
+  local constants, owners = node_stats(g, o)
+
+  o.inputs = array({})
+  for _, vi in ipairs(g.inputs) do
+    if not g.initializers[vi.name] then o.inputs[#o.inputs + 1] = feature_json(vi) end
+  end
+  o.outputs = array({})
+  for i, vi in ipairs(g.outputs) do o.outputs[i] = feature_json(vi) end
+  local count = 0
+  for _ in pairs(g.value_info) do count = count + 1 end
+  o.value_info_count = count
+
+  initializer_stats(m, g, o)
+  o.constants = constants
   local sc, sd = graphs.subgraph_stats(g)
   o.subgraphs = { count = sc, max_depth = sd, owner_ops = owners }
 

@@ -344,28 +344,8 @@ function M.core(m, g, opts, transform, from)
   return res
 end
 
-function M.analyse(m, g, o)
-  local opts = {
-    model_format = o.model_format or "neuralnetwork", compute_units = o.compute_units or "ALL",
-    require_static_input_shapes = o.require_static_input_shapes or false,
-    enable_on_subgraphs = o.enable_on_subgraphs or false, freeze = o.freeze, freeze_all = o.freeze_all,
-  }
-  local version, verr = rules.normalize(o.ort_version)
-  if not version then error("usage: " .. verr, 0) end
-  opts.ort_version = version
-  local core = M.core(m, g, opts)
-  local ir = core.ir
-  local out = {
-    mode = "predict", model_format = opts.model_format, ort_version = version, nodes_raw = #g.nodes, nodes = core.nodes,
-    supported_nodes = core.supported, partitions = {}, partition_sizes = {}, unsupported = {}, cut_makers = {},
-    verdict = core.verdict, pct_supported = core.pct, frozen = core.frozen,
-    options = { ModelFormat = opts.model_format == "mlprogram" and "MLProgram" or "NeuralNetwork",
-                MLComputeUnits = opts.compute_units, RequireStaticInputShapes = opts.require_static_input_shapes and 1
-                  or 0,
-                EnableOnSubgraphs = opts.enable_on_subgraphs and 1 or 0 },
-  }
-  out.passes = {}
-  for k, v in pairs(core.stats) do if v ~= 0 then out.passes[k] = v end end
+-- The --json partitions: ids, names, op counts and index range of each group.
+local function partition_entries(out, core)
   for i, grp in ipairs(core.groups) do
     local ids, ops, first, last, names, node_ops = {}, {}, nil, nil, {}, {}
     for k, n in ipairs(grp.nodes) do
@@ -382,27 +362,33 @@ function M.analyse(m, g, o)
                           node_names = names, node_ops = node_ops }
     out.partition_sizes[i] = #grp.nodes
   end
-  local in_group = {}
+end
+
+-- Every node left out of the partitions, with its reason and rule; returns {op -> count}.
+local function unsupported_entries(out, ir, core)
+  local in_group, counts = {}, {}
   for _, grp in ipairs(core.groups) do for _, n in ipairs(grp.nodes) do in_group[n] = true end end
-  local unsupported_ops = {}
   for _, n in ipairs(ir.nodes) do
     if not in_group[n] then
       local reason = core.filtered[n] or core.sup[n].reason or "not in a partition"
-      out.unsupported[#out.unsupported + 1] = { node = node_id(n), op = n.domain ~= "" and (n.domain .. ":" .. n.op)
-        or n.op,
-                                                name = n.name, reason = reason, rule = core.sup[n].rule }
-      unsupported_ops[n.op] = (unsupported_ops[n.op] or 0) + 1
+      out.unsupported[#out.unsupported + 1] = { node = node_id(n), name = n.name, reason = reason,
+                                                rule = core.sup[n].rule,
+                                                op = n.domain ~= "" and (n.domain .. ":" .. n.op) or n.op }
+      counts[n.op] = (counts[n.op] or 0) + 1
     end
   end
   local list = {}
-  for op in pairs(unsupported_ops) do list[#list + 1] = op end
+  for op in pairs(counts) do list[#list + 1] = op end
   table.sort(list)
   out.unsupported_ops = list
-  if o.quick then return out end
-  -- cut-makers: supporting every node of one op type, how many partitions disappear?
-  for _, op in ipairs(list) do
+  return counts
+end
+
+-- Cut-makers: supporting every node of one op type, how many partitions disappear?
+local function cut_makers(out, ir, opts, core, counts)
+  for _, op in ipairs(out.unsupported_ops) do
     local groups = M.group(ir, opts, function(n) return n.op == op end, core.cache)
-    out.cut_makers[#out.cut_makers + 1] = { op = op, nodes = unsupported_ops[op],
+    out.cut_makers[#out.cut_makers + 1] = { op = op, nodes = counts[op],
                                             partitions_caused = math.max(0, #core.groups - #groups),
                                             partitions_if_supported = #groups }
   end
@@ -411,15 +397,11 @@ function M.analyse(m, g, o)
     if a.nodes ~= b.nodes then return a.nodes > b.nodes end
     return a.op < b.op
   end)
-  out.summary = fmt_summary(#core.groups, core.nodes, core.supported)
-  out.hops = estimate_hops(ir, core.groups)
-  if opts.compute_units == "CPUOnly" then
-    out.note = "MLComputeUnits=CPUOnly: the CoreML partitions run on the CPU through Core ML"
-  end
-  -- subgraphs, each on its own, when the EP is allowed to look at them
-  out.subgraphs = 0
-  out.nodes_in_subgraphs = 0
-  out.subgraph_summaries = {}
+end
+
+-- Subgraphs, each on its own, when the EP is allowed to look at them.
+local function subgraph_summaries(out, m, g, ir, opts)
+  out.subgraphs, out.nodes_in_subgraphs, out.subgraph_summaries = 0, 0, {}
   local function walk(graph)
     for _, n in ipairs(graph.nodes) do
       for _, sg in ipairs(n.subgraphs) do
@@ -433,7 +415,7 @@ function M.analyse(m, g, o)
           for _, grp in ipairs(groups) do s = s + #grp.nodes end
           out.subgraph_summaries[#out.subgraph_summaries + 1] = { owner = node_id(n), attr = sg.attr,
             summary = fmt_summary(#groups, #sub.nodes, s), partitions = #groups, nodes = #sub.nodes,
-              supported_nodes = s }
+            supported_nodes = s }
         end
         walk(sg.graph)
       end
@@ -441,6 +423,38 @@ function M.analyse(m, g, o)
   end
   walk(g)
   if #out.subgraph_summaries == 0 then out.subgraph_summaries = nil end
+end
+
+function M.analyse(m, g, o)
+  local opts = {
+    model_format = o.model_format or "neuralnetwork", compute_units = o.compute_units or "ALL",
+    require_static_input_shapes = o.require_static_input_shapes or false,
+    enable_on_subgraphs = o.enable_on_subgraphs or false, freeze = o.freeze, freeze_all = o.freeze_all,
+  }
+  local version, verr = rules.normalize(o.ort_version)
+  if not version then error("usage: " .. verr, 0) end
+  opts.ort_version = version
+  local core = M.core(m, g, opts)
+  local ir = core.ir
+  local out = {
+    mode = "predict", model_format = opts.model_format, ort_version = version, nodes_raw = #g.nodes, nodes = core.nodes,
+    supported_nodes = core.supported, partitions = {}, partition_sizes = {}, unsupported = {}, cut_makers = {},
+    verdict = core.verdict, pct_supported = core.pct, frozen = core.frozen, passes = {},
+    options = { ModelFormat = opts.model_format == "mlprogram" and "MLProgram" or "NeuralNetwork",
+                MLComputeUnits = opts.compute_units, EnableOnSubgraphs = opts.enable_on_subgraphs and 1 or 0,
+                RequireStaticInputShapes = opts.require_static_input_shapes and 1 or 0 },
+  }
+  for k, v in pairs(core.stats) do if v ~= 0 then out.passes[k] = v end end
+  partition_entries(out, core)
+  local counts = unsupported_entries(out, ir, core)
+  if o.quick then return out end
+  cut_makers(out, ir, opts, core, counts)
+  out.summary = fmt_summary(#core.groups, core.nodes, core.supported)
+  out.hops = estimate_hops(ir, core.groups)
+  if opts.compute_units == "CPUOnly" then
+    out.note = "MLComputeUnits=CPUOnly: the CoreML partitions run on the CPU through Core ML"
+  end
+  subgraph_summaries(out, m, g, ir, opts)
   out.counterfactuals = M.counterfactuals(m, g, opts, core)
   return out
 end

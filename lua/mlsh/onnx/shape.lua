@@ -500,7 +500,7 @@ rules.Squeeze = function(node, ctx)
   return { { elem = x.elem, shape = out } }
 end
 
-require("mlsh.onnx.shape_more")(rules, { attr = attr, copy = copy, is_int = is_int, norm_axis = norm_axis,
+require("mlsh.onnx.shape_more").install(rules, { attr = attr, copy = copy, is_int = is_int, norm_axis = norm_axis,
   const_ints = const_ints, broadcast = M.broadcast })
 
 
