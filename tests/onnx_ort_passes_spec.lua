@@ -121,6 +121,39 @@ describe("ONNX Runtime level-1 transformers (1.20)", function()
     assert.same({ "Add", "Add", "Mul" }, (optimize(build(true))))
   end)
 
+  -- constant_folding.cc ConstantFoldIfNode -> graph.cc Graph::InlineIfSubgraph
+  it("ConstantFolding inlines the branch an If's constant condition picks, with ORT's node names", function()
+    local function branch(name, op)
+      local g = B.graph(name)
+      g:node(op, { "x", "x" }, { name .. "_a" })
+      g:node(op, { name .. "_a", "x" }, { name .. "_out" })
+      g:output(name .. "_out", "FLOAT", { 4 })
+      return g
+    end
+    local ops, ir = optimize(function(b)
+      b:input("x", "FLOAT", { 4 })
+      b:init("cond", "BOOL", {}, { false })
+      b:node("If", { "cond" }, { "y" }, { then_branch = branch("t", "Add"), else_branch = branch("e", "Mul") })
+      b:output("y", "FLOAT", { 4 })
+    end)
+    assert.same({ "Mul", "Mul" }, ops)
+    -- GenerateNodeName: the base name first, then base .. "_token_" .. the graph's counter
+    assert.equal("_if_else_branch_Mul", ir.nodes[1].name)
+    assert.equal("_if_else_branch_Mul_token_0", ir.nodes[2].name)
+    -- the branch output becomes the If's output; its inner value is renamed unique_id .. "_" .. name
+    assert.same({ "y" }, ir.nodes[2].outputs)
+    assert.same({ "_if_else_branch_e_a" }, ir.nodes[1].outputs)
+    -- a non-constant condition leaves the If, its outputs typed from the branches (ONNX If inference)
+    ops, ir = optimize(function(b)
+      b:input("x", "FLOAT", { 4 })
+      b:input("c", "BOOL", {})
+      b:node("If", { "c" }, { "y" }, { then_branch = branch("t", "Add"), else_branch = branch("e", "Mul") })
+      b:output("y", "FLOAT")
+    end)
+    assert.same({ "If" }, ops)
+    assert.same({ 4 }, ir.types.y.shape)
+  end)
+
   -- conv_add_fusion.cc / conv_mul_fusion.cc SatisfyCondition and Apply
   it("Conv fusions take the constant at input 1 and per-channel shapes only", function()
     local function build(follower, const_first, dims)

@@ -127,6 +127,32 @@ function M.group(nodes, links, is_supported)
   return { groups = groups, order = order, unreached = unreached }
 end
 
+-- GraphViewer's default topological order (graph_viewer.cc: Graph::ReverseDFSFrom the leaf nodes,
+-- inputs visited in NodeCompare (index) order, a node emitted when left).
+function M.ort_order(nodes, links, index)
+  local stack, visited, order = {}, {}, {}
+  for _, n in ipairs(nodes) do
+    local c = links.consumers[n]
+    if not c or #c.list == 0 then stack[#stack + 1] = { n, false } end
+  end
+  table.sort(stack, function(a, b) return index[a[1]] < index[b[1]] end)
+  while #stack > 0 do
+    local e = table.remove(stack)
+    local n = e[1]
+    if e[2] then order[#order + 1] = n
+    elseif not visited[n] then
+      visited[n] = true
+      stack[#stack + 1] = { n, true }
+      local p = links.producers[n]
+      local ins = {}
+      for k, x in ipairs(p and p.list or {}) do ins[k] = x end
+      table.sort(ins, function(a, b) return index[a] < index[b] end)
+      for _, x in ipairs(ins) do if not visited[x] then stack[#stack + 1] = { x, false } end end
+    end
+  end
+  return order
+end
+
 -- ONNX Runtime's usability-checker verdict (tools/python/util/mobile_helpers/usability_checker.py
 -- PartitioningInfo.suitability): one partition over 75% of the nodes -> YES, over 50% -> MAYBE;
 -- two partitions over 75% -> MAYBE; anything else NO.

@@ -15,8 +15,9 @@
 -- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 10 rounds).
 -- TransposeOptimizer is modelled only where it removes nodes (mlsh.onnx.transpose_opt). Not
 -- modelled: UnsqueezeElimination (constant folding covers the usual case), GemmSumFusion,
--- MatmulBNFusion, LabelEncoderFusion, the QDQ transformers, GeluFusion/LayerNormFusion and
--- If-branch inlining by ConstantFolding. Returns per-pass counts of removed nodes.
+-- MatmulBNFusion, LabelEncoderFusion, the QDQ transformers and GeluFusion/LayerNormFusion.
+-- ConstantFolding inlines an If with a constant condition (mlsh.onnx.if_inline).
+-- Returns per-pass counts of removed nodes.
 local shape = require "mlsh.onnx.shape"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
@@ -512,7 +513,7 @@ function M.run(ir, pre)
     local c = passes_fold.cse(ir)
     stats.CommonSubexpressionElimination = (stats.CommonSubexpressionElimination or 0) + c
     if changed + c > 0 then shape.infer(ir) end
-    local f = passes_fold.fold(ir)
+    local f = passes_fold.fold(ir, M.constants_to_initializers)
     stats.ConstantFolding = (stats.ConstantFolding or 0) + f
     local ma = M.matmul_add(ir)
     stats.MatMulAddFusion = (stats.MatMulAddFusion or 0) + ma

@@ -7,6 +7,7 @@
 local eval = require "mlsh.onnx.eval"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
+local if_inline = require "mlsh.onnx.if_inline"
 
 local M = {}
 
@@ -134,7 +135,7 @@ local function fold_node(ir, node, opset)
     ir:add_const(node.outputs[1], res[1].elem, res[1].dims, res[1].values)
     return true
   end
-  if node.op == "If" and node.domain == "" then return false end -- inlining a branch is not modelled
+  if node.op == "If" and node.domain == "" then return false end -- M.fold inlines it (if_inline)
   if #node.subgraphs > 0 or NONDETERMINISTIC[node.op] or NON_TENSOR[node.op] then return false end
   if node.domain ~= "" and node.domain ~= "com.microsoft" then return false end -- no CPU kernel known
   if node.op == "DequantizeLinear" or node.op == "QuantizeLinear" then return false end -- QDQ units stay
@@ -200,12 +201,20 @@ local function remove_bottom_up(ir, start, ctx)
   end
 end
 
-function M.fold(ir)
+-- `to_initializers(sub_ir)` (mlsh.onnx.passes) prepares an If branch for inlining.
+function M.fold(ir, to_initializers)
   local opset = ir.opset[""] or 13
   local n = 0
   local ctx
+  local added = {}
   for _, node in ipairs(ir.nodes) do
-    if not node.removed and fold_node(ir, node, opset) then
+    if not node.removed and node.op == "If" and node.domain == "" and to_initializers then
+      local done, new = if_inline.run(ir, node, to_initializers)
+      if done then
+        for _, x in ipairs(new) do added[#added + 1] = x end
+        n = n + 1
+      end
+    elseif not node.removed and fold_node(ir, node, opset) then
       if node.op == "Shape" then
         ctx = ctx or context(ir)
         local p = ctx.producers[node.inputs[1]]
@@ -215,6 +224,7 @@ function M.fold(ir)
       n = n + 1
     end
   end
+  for _, x in ipairs(added) do ir.nodes[#ir.nodes + 1] = x end
   ir:compact()
   return n
 end

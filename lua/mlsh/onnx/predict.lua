@@ -126,7 +126,15 @@ function M.node_indices(ir)
     if not (n.op == "Constant" and (n.domain == "" or n.domain == "ai.onnx")) then pos[i - 1] = k; k = k + 1 end
   end
   for _, n in ipairs(stored) do index[n] = pos[n.index] or n.index end
-  for i, n in ipairs(created) do index[n] = k + (n.created or i) end
+  -- nodes an If inlining created carry their creation number; the rest follow in list order
+  local at = {}
+  for i, n in ipairs(created) do at[n] = i end
+  table.sort(created, function(a, b)
+    local ca, cb = a.created or math.huge, b.created or math.huge
+    if ca ~= cb then return ca < cb end
+    return at[a] < at[b]
+  end)
+  for i, n in ipairs(created) do index[n] = k + i end
   return index
 end
 
@@ -206,31 +214,7 @@ end
 -- Group the supported nodes of an optimized ir. Returns groups {{nodes}}, per-node results.
 -- `force(node)` makes more nodes supported (cut-maker counterfactuals); `cache` keeps the support
 -- results and links between calls on the same ir.
--- GraphViewer's default topological order (graph_viewer.cc: Graph::ReverseDFSFrom the leaf nodes,
--- inputs visited in NodeCompare (index) order, a node emitted when left).
-function M.ort_order(nodes, links, index)
-  local stack, visited, order = {}, {}, {}
-  for _, n in ipairs(nodes) do
-    local c = links.consumers[n]
-    if not c or #c.list == 0 then stack[#stack + 1] = { n, false } end
-  end
-  table.sort(stack, function(a, b) return index[a[1]] < index[b[1]] end)
-  while #stack > 0 do
-    local e = table.remove(stack)
-    local n = e[1]
-    if e[2] then order[#order + 1] = n
-    elseif not visited[n] then
-      visited[n] = true
-      stack[#stack + 1] = { n, true }
-      local p = links.producers[n]
-      local ins = {}
-      for k, x in ipairs(p and p.list or {}) do ins[k] = x end
-      table.sort(ins, function(a, b) return index[a] < index[b] end)
-      for _, x in ipairs(ins) do if not visited[x] then stack[#stack + 1] = { x, false } end end
-    end
-  end
-  return order
-end
+M.ort_order = partition.ort_order
 
 function M.group(ir, opts, force, cache)
   cache = cache or {}

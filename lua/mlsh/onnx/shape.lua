@@ -8,6 +8,7 @@
 -- value_info fills what inference leaves unknown.
 --   shape.infer(ir)   fills ir.types[name] = {elem, shape} for every node output it can
 local types = require "mlsh.onnx.types"
+local irlib = require "mlsh.onnx.ir"
 
 local M = {}
 
@@ -530,6 +531,19 @@ function M.infer(ir)
   function ctx.values(name)
     if not name or name == "" then return nil end
     return ir:values(name)
+  end
+  -- the output types of a subgraph (an If branch), inferred inside it with this graph as its scope
+  function ctx.subgraph_outputs(g)
+    local sub = irlib.from_graph(g, ir.model, { opset = ir.opset, ir_version = ir.ir_version, parent = ir })
+    for _, n in ipairs(sub.nodes) do
+      local a = n.op == "Constant" and n.attrs.value
+      local t = a and a.value
+      if type(t) == "table" and t.dims then sub.types[n.outputs[1]] = { elem = t.dtype, shape = copy(t.dims) } end
+    end
+    M.infer(sub)
+    local out = {}
+    for i, vi in ipairs(g.outputs) do out[i] = sub:type_of(vi.name) end
+    return out
   end
   local typed = 0
   for _, node in ipairs(ir.nodes) do

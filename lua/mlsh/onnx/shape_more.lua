@@ -235,6 +235,37 @@ rules.DequantizeLinear = function(node, ctx)
   return { { elem = s and s.elem or types.FLOAT, shape = x and copy(x.shape) } }
 end
 
+-- If: each output typed from the branches' declared outputs (ONNX's If inference: the branch
+-- types unioned, a dim kept where both agree, no shape when the ranks differ).
+rules.If = function(node, ctx)
+  local branches = {}
+  for _, sg in ipairs(node.subgraphs or {}) do
+    if sg.attr == "then_branch" or sg.attr == "else_branch" then
+      local declared, inferred = {}, ctx.subgraph_outputs and ctx.subgraph_outputs(sg.graph) or {}
+      for i, vi in ipairs(sg.graph.outputs) do
+        local t = vi.type
+        declared[i] = (t and t.kind == "tensor" and t.elem) and { elem = t.elem, shape = t.shape } or inferred[i]
+      end
+      branches[#branches + 1] = declared
+    end
+  end
+  if #branches == 0 then return {} end
+  local out = {}
+  for i = 1, #node.outputs do
+    local elem, shape
+    for k, types_of in ipairs(branches) do
+      local t = types_of[i]
+      if not t then elem, shape = nil, nil break end
+      if k == 1 then elem, shape = t.elem, t.shape and copy(t.shape)
+      elseif shape and t.shape and #shape == #t.shape then
+        for d = 1, #shape do if shape[d] ~= t.shape[d] then shape[d] = false end end
+      else shape = nil end
+    end
+    out[i] = { elem = elem, shape = shape }
+  end
+  return out
+end
+
 return {
   install = function(target, helpers)
     for k, v in pairs(helpers) do H[k] = v end
