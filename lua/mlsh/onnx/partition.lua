@@ -127,6 +127,31 @@ function M.group(nodes, links, is_supported)
   return { groups = groups, order = order, unreached = unreached }
 end
 
+-- ONNX Runtime's node indices for an optimized ir: stored nodes keep their position among the
+-- non-Constant nodes (Graph's constructor turns Constant nodes into initializers first), nodes a
+-- pass created follow in creation order.
+function M.node_indices(ir)
+  local index, stored, created = {}, {}, {}
+  for _, n in ipairs(ir.nodes) do
+    if n.index then stored[#stored + 1] = n else created[#created + 1] = n end
+  end
+  local pos, k = {}, 0
+  for i, n in ipairs(ir.graph.nodes) do
+    if not (n.op == "Constant" and (n.domain == "" or n.domain == "ai.onnx")) then pos[i - 1] = k; k = k + 1 end
+  end
+  for _, n in ipairs(stored) do index[n] = pos[n.index] or n.index end
+  -- nodes an If inlining created carry their creation number; the rest follow in list order
+  local at = {}
+  for i, n in ipairs(created) do at[n] = i end
+  table.sort(created, function(a, b)
+    local ca, cb = a.created or math.huge, b.created or math.huge
+    if ca ~= cb then return ca < cb end
+    return at[a] < at[b]
+  end)
+  for i, n in ipairs(created) do index[n] = k + i end
+  return index
+end
+
 -- GraphViewer's default topological order (graph_viewer.cc: Graph::ReverseDFSFrom the leaf nodes,
 -- inputs visited in NodeCompare (index) order, a node emitted when left).
 function M.ort_order(nodes, links, index)

@@ -8,6 +8,7 @@ local eval = require "mlsh.onnx.eval"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
 local if_inline = require "mlsh.onnx.if_inline"
+local partition = require "mlsh.onnx.partition"
 
 local M = {}
 
@@ -80,7 +81,13 @@ function M.cse(ir)
   for _, n in ipairs(ir.nodes) do
     if #n.subgraphs > 0 then sub_reads = select(2, ir:consumers()) break end
   end
-  for _, node in ipairs(ir.nodes) do
+  -- common_subexpression_elimination.cc walks GraphViewer's topological order: the first node of
+  -- an equivalence class met in that order is the one kept
+  local index = partition.node_indices(ir)
+  local links = partition.links({ nodes = ir.nodes, inputs = ir.inputs, initializers = ir.consts })
+  local order = partition.ort_order(ir.nodes, links, index)
+  if #order ~= #ir.nodes then order = ir.nodes end
+  for _, node in ipairs(order) do
     for i, x in ipairs(node.inputs) do if alias[x] then node.inputs[i] = alias[x] end end
     if not node.removed and #node.subgraphs == 0 and not NONDETERMINISTIC[node.op] and #node.outputs > 0 then
       local ins = {}
