@@ -2,7 +2,7 @@
 -- mlsh.onnx.ort_1_20 for the format): Gemm/MatMul, GridSample, Pad, Reshape, Resize, Shape,
 -- Slice, Softmax, Split, Squeeze. Sources: onnxruntime/core/providers/coreml/builders/impl/
 -- <name>_op_builder.cc at tag v1.20.0, as cited on each entry.
---   require("mlsh.onnx.ort_1_20_more")(M, BUILDERS, reg) -> M
+--   the module is a function (M, BUILDERS, reg) -> M that mlsh.onnx.ort_1_20 calls
 local H = require "mlsh.onnx.coreml_helpers"
 local opsets = require "mlsh.onnx.opsets"
 

@@ -1,7 +1,7 @@
 -- mlsh.onnx.shape_more — the second half of mlsh.onnx.shape's per-op inference rules: Shape/Size,
 -- ConstantOfShape/Expand/Tile/Range, reductions and ArgMax/ArgMin, Pad, Resize, TopK,
 -- DepthToSpace/SpaceToDepth, NonZero, LSTM/GRU/RNN, OneHot, Einsum, Quantize/DequantizeLinear.
---   require("mlsh.onnx.shape_more").install(rules, helpers) adds them to `rules` (helpers: attr,
+--   shape_more.install(rules, helpers) adds them to `rules` (helpers: attr,
 --   copy, is_int, norm_axis, const_ints, broadcast: mlsh.onnx.shape's own, handed over so this
 --   module does not require it back).
 local types = require "mlsh.onnx.types"
