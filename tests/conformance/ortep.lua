@@ -92,6 +92,15 @@ local function run_model(ep, mlsh, rel, rec)
         local parts = {}
         for i, p in ipairs(res.partitions) do parts[i] = p.node_names end
         local c = compare_run(want, { p = #res.partitions, n = res.nodes, s = res.supported_nodes, parts = parts })
+        -- ORT's logged refusal messages that mlsh gives word for word for some node of the run
+        local mine = {}
+        for _, u in ipairs(res.unsupported) do if u.reason then mine[u.reason] = true end end
+        line.reasons, line.reasons_found = 0, 0
+        for _, text in ipairs(want.reasons or {}) do
+          line.reasons = line.reasons + 1
+          if mine[text] then line.reasons_found = line.reasons_found + 1
+          else line.missing_reason = line.missing_reason or text end
+        end
         line.status = c.identical and "identical" or "differs"
         line.p, line.n, line.s, line.sets = c.p, c.n, c.s, c.sets
         line.want = { want.num_partitions, want.num_nodes_in_graph, want.num_nodes_supported }
@@ -190,8 +199,11 @@ local function bump(key, r)
   for _, f in ipairs({ "p", "n", "s", "sets" }) do if r[f] then s[f] = s[f] + 1 end end
   if r.status == "identical" then s.identical = s.identical + 1 end
 end
+local reasons, reasons_found, missing_reasons = 0, 0, {}
 for _, r in ipairs(results) do
   if detail_f then detail_f:write(json.encode(r), "\n") end
+  reasons, reasons_found = reasons + (r.reasons or 0), reasons_found + (r.reasons_found or 0)
+  if r.missing_reason then missing_reasons[r.missing_reason] = (missing_reasons[r.missing_reason] or 0) + 1 end
   local folder = folder_of(r.rel)
   if not folders[folder] then folders[folder] = true; folders[#folders + 1] = folder end
   if r.status == "skipped" then skipped = skipped + 1
@@ -243,6 +255,14 @@ for _, folder in ipairs(folders) do
   end
 end
 print(string.format("  skipped %d runs whose record has session_error (ORT could not load the model)", skipped))
+print(string.format("  ORT's logged refusal messages given word for word by mlsh: %d/%d", reasons_found, reasons))
+local missing_list = {}
+for text, n in pairs(missing_reasons) do missing_list[#missing_list + 1] = { text, n } end
+table.sort(missing_list, function(a, b) if a[2] ~= b[2] then return a[2] > b[2] end return a[1] < b[1] end)
+for i, m in ipairs(missing_list) do
+  if i > 10 then break end
+  print(string.format("    not word for word in %d run(s): %s", m[2], m[1]:sub(1, 100)))
+end
 local keys = {}
 for k in pairs(causes) do keys[#keys + 1] = k end
 table.sort(keys, function(a,

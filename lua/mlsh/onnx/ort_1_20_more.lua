@@ -104,11 +104,13 @@ local function reshape_ok(ctx, node)
   if not H.is_static(x) then return dynamic(node.inputs[1]) end
   if #x == 0 then return false, "Reshape does not support empty input shape" end
   local n = new and #new or (c.dims and H.product(c.dims)) or 0
-  if n > 5 then return false, "Reshape does not support new shape with rank greater than 5." end
+  local shapes = ". Input shape: " .. H.shape_string(x) .. ", new shape: " .. H.shape_string(new or {})
+  if n > 5 then return false, "Reshape does not support new shape with rank greater than 5" .. shapes end
   if attr(node, "allowzero", 0) == 1 then
     for _, d in ipairs(new or {}) do
-      if d == 0 then return false,
-        "Reshape does not support new shape with 0 as dimension when allowzero is enabled." end
+      if d == 0 then
+        return false, "Reshape does not support new shape with 0 as dimension when allowzero is enabled" .. shapes
+      end
     end
   end
   return true
