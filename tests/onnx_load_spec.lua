@@ -236,7 +236,8 @@ describe("ONNX models", function()
     assert.same({ [""] = 17, ["com.microsoft"] = 1 }, o.opsets)
     assert.same({ name = "mlsh-tests", version = "1" }, o.producer)
     assert.equal(6, o.node_count)
-    assert.same({ Constant = 1, MatMul = 1, Add = 1, Relu = 1, If = 1, ["com.microsoft::FusedThing"] = 1 }, o.op_histogram)
+    assert.same({ Constant = 1, MatMul = 1, Add = 1, Relu = 1, If = 1, ["com.microsoft::FusedThing"] = 1 },
+      o.op_histogram)
     assert.equal(9, o.node_count_including_subgraphs)
     assert.same({ { name = "x", dtype = "fp32", shape = { 1, "seq", 16 }, kind = "tensor" },
                   { name = "cond", dtype = "bool", shape = {}, kind = "tensor" } }, o.inputs)

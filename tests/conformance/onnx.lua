@@ -9,7 +9,8 @@
 -- Env: MLSH_BIN, MLSH_CONFORMANCE_TIMEOUT (seconds per model), MLSH_CONFORMANCE_JOBS (parallel
 -- runs; default: the number of CPUs), VERBOSE=1 (one line per agreeing model too),
 -- MLSH_REFERENCE (the ort-tables folder's parent; default CORPUS/../reference),
--- MLSH_CONFORMANCE_PARTS ("info,ortcheck" by default: which comparisons to run).
+-- MLSH_CONFORMANCE_PARTS ("info,ortcheck,ortep" by default: which comparisons to run; "ortep"
+-- runs tests/conformance/ortep.lua: mlsh ep against ONNX Runtime 1.20's recorded GetCapability).
 local json = require "mlsh.json"
 
 local corpus = arg[1] or "../shared/corpus"
@@ -17,7 +18,7 @@ local bin = os.getenv("MLSH_BIN") or "./mlsh"
 local TIMEOUT = tonumber(os.getenv("MLSH_CONFORMANCE_TIMEOUT") or "120")
 local reference = os.getenv("MLSH_REFERENCE") or (corpus .. "/../reference")
 local verbose = os.getenv("VERBOSE")
-local parts = os.getenv("MLSH_CONFORMANCE_PARTS") or "info,ortcheck"
+local parts = os.getenv("MLSH_CONFORMANCE_PARTS") or "info,ortcheck,ortep"
 
 local function sh(cmd)
   local p = io.popen(cmd)
@@ -51,7 +52,8 @@ local function run_all(cmds, jobs)
   local i = 1
   while i <= #cmds do
     local handles = {}
-    for j = i, math.min(#cmds, i + jobs - 1) do handles[#handles + 1] = { j, io.popen(cmds[j] .. " 2>&1; echo \"#rc=$?\"") } end
+    for j = i, math.min(#cmds, i + jobs - 1) do handles[#handles + 1] = { j, io.popen(cmds[j]
+      .. " 2>&1; echo \"#rc=$?\"") } end
     for _, h in ipairs(handles) do
       local out = h[2]:read("a")
       h[2]:close()
@@ -131,16 +133,19 @@ local function compare_info(c, f, o)
   features(c, "inputs", ins, o.inputs or {})
   features(c, "outputs", f.outputs or {}, o.outputs or {})
   local oi = o.initializers or {}
-  c:eq("initializers", { count = f.initializer_count, bytes = f.initializer_bytes }, { count = oi.count, bytes = oi.bytes })
+  c:eq("initializers", { count = f.initializer_count, bytes = f.initializer_bytes }, { count = oi.count,
+    bytes = oi.bytes })
   c:eq("initializers including subgraphs",
     { count = f.initializer_count_including_subgraphs, bytes = f.initializer_bytes_including_subgraphs },
     { count = oi.count_including_subgraphs, bytes = oi.bytes_including_subgraphs })
   c:eq("sparse initializers", f.sparse_initializer_count, oi.sparse_count)
   local oc = o.constants or {}
-  c:eq("constants", { count = f.constant_node_tensor_count_including_subgraphs, bytes = f.constant_node_tensor_bytes_including_subgraphs },
+  c:eq("constants", { count = f.constant_node_tensor_count_including_subgraphs,
+    bytes = f.constant_node_tensor_bytes_including_subgraphs },
     { count = oc.count, bytes = oc.bytes })
   local os_ = o.subgraphs or {}
-  c:eq("subgraphs", { count = f.subgraph_count, max_depth = f.subgraph_max_depth }, { count = os_.count, max_depth = os_.max_depth })
+  c:eq("subgraphs", { count = f.subgraph_count, max_depth = f.subgraph_max_depth }, { count = os_.count,
+    max_depth = os_.max_depth })
   c:eq("subgraph owner ops", f.subgraph_owner_ops, os_.owner_ops)
   c:eq("local functions", #(f.local_functions or {}), #(o.functions or {}))
   c:eq("value_info_count", f.value_info_count, o.value_info_count)
@@ -160,7 +165,8 @@ for line in listing:gmatch("[^\n]+") do
   local rel = line:gsub("^%./", ""):gsub("%.facts%.json$", "")
   local model = { rel = rel, path = root .. "/" .. rel .. ".onnx", folder = folder_of(rel) }
   models[#models + 1] = model
-  if not folders[model.folder] then folders[model.folder] = { agree = 0, total = 0 }; order[#order + 1] = model.folder end
+  if not folders[model.folder] then folders[model.folder] = { agree = 0,
+    total = 0 }; order[#order + 1] = model.folder end
 end
 
 -- `-e` preloads the ONNX format module, harmless once lua/mlsh/init.lua requires it itself
@@ -196,7 +202,7 @@ local function report(c, label, stats)
 end
 
 -- 1. info --json against the facts
-local cmds, results = {}, {}
+local cmds, results = {}
 if parts:find("info", 1, true) then
 for i, m in ipairs(models) do
   cmds[i] = string.format("timeout %d %s info --json %s", TIMEOUT, MLSH, q(m.path))
@@ -229,11 +235,10 @@ local TABLES = {
   { key = "mlprogram_main", file = "ort-main-04f568d-mlprogram.md" },
 }
 local tables_dir = reference .. "/ort-tables"
-if not parts:find("ortcheck", 1, true) then -- luacheck: ignore 542
-  -- not asked for
-elseif not exists(tables_dir) then
+local want_ortcheck = parts:find("ortcheck", 1, true) ~= nil
+if want_ortcheck and not exists(tables_dir) then
   print("conformance onnx ortcheck: " .. tables_dir .. " is absent; skipped")
-else
+elseif want_ortcheck then
   local jobs, meta = {}, {}
   for _, m in ipairs(models) do
     local oc = readjson(root .. "/" .. m.rel .. ".ortcheck.json")
@@ -288,7 +293,8 @@ else
       c.n = c.n + 1
 
     end
-    if not per_table[job.table] then per_table[job.table] = { agree = 0, total = 0 }; tables_order[#tables_order + 1] = job.table end
+    if not per_table[job.table] then per_table[job.table] = { agree = 0,
+      total = 0 }; tables_order[#tables_order + 1] = job.table end
     report(c, job.model.rel .. " [" .. job.table .. "]", per_table[job.table])
   end
   for _, t in ipairs(tables_order) do
@@ -297,8 +303,20 @@ else
       s.total > 0 and 100 * s.agree / s.total or 100))
   end
   if meta.skipped then
-    print(string.format("conformance onnx ortcheck: %d model/table pairs skipped (ONNX Runtime's checker itself raised there)", meta.skipped))
+    print(string.format("conformance onnx ortcheck: %d model/table pairs skipped "
+      .. "(ONNX Runtime's checker itself raised there)", meta.skipped))
   end
+end
+
+-- 3. the full predictor against ONNX Runtime 1.20's own GetCapability (.ortep.json records)
+if parts:find("ortep", 1, true) then
+  local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
+  local p = io.popen("lua5.4 " .. q(here .. "/ortep.lua") .. " " .. q(corpus) .. " 2>&1; echo \"#rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("#rc=(%d+)%s*$")) or 255
+  io.write((out:gsub("#rc=%d+%s*$", "")))
+  if rc ~= 0 then crashed = crashed + 1 end
 end
 
 if crashed > 0 then

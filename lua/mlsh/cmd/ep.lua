@@ -14,6 +14,7 @@ local C = {
   --compute-units CPUOnly|CPUAndGPU|CPUAndNeuralEngine|ALL   MLComputeUnits (default ALL)
   --require-static-input-shapes 0|1        RequireStaticInputShapes (default 0)
   --enable-on-subgraphs 0|1                EnableOnSubgraphs (default 0)
+  --ort-version V                          ONNX Runtime release whose EP rules apply (default: newest modelled, 1.20)
   -o KEY=VALUE                             any of the four as ONNX Runtime spells them
   --freeze NAME=VALUE[,NAME=VALUE…]        fix symbolic dims (dim_param names, or input:axis)
   --freeze-all N                           fix every symbolic or unknown input dim to N
@@ -95,13 +96,20 @@ function C.parse(args)
       local ok, e = provider_option(o, "MLComputeUnits", v); if not ok then return nil, e end
     elseif a == "--require-static-input-shapes" or a == "--enable-on-subgraphs" then
       v, err = value(a); if not v then return nil, err end
-      local ok, e = provider_option(o, a == "--enable-on-subgraphs" and "EnableOnSubgraphs" or "RequireStaticInputShapes", v)
+      local ok, e = provider_option(o, a == "--enable-on-subgraphs" and "EnableOnSubgraphs"
+        or "RequireStaticInputShapes", v)
       if not ok then return nil, e end
     elseif a == "-o" or a == "--provider-option" then
       v, err = value(a); if not v then return nil, err end
       local key, val = v:match("^([^=]+)=(.*)$")
       if not key then return nil, "provider option must be KEY=VALUE, not " .. v end
       local ok, e = provider_option(o, key, val); if not ok then return nil, e end
+    elseif a == "--ort-version" then
+      v, err = value(a); if not v then return nil, err end
+      local rules = require "mlsh.onnx.coreml_rules"
+      local key, e = rules.normalize(v)
+      if not key then return nil, e end
+      o.ort_version = key
     elseif a == "--ops-file" then
       v, err = value(a); if not v then return nil, err end
       o.ops_file = v
@@ -129,6 +137,7 @@ function C.parse(args)
   if o.help then return o end
   if not o.path then return nil, "no model given" end
   if o.ops_file and not o.table_only then return nil, "--ops-file goes with --table-only" end
+  if o.ort_version and o.table_only then return nil, "--ort-version goes with the full predictor, not --table-only" end
   if o.gelu_tanh and not o.save then return nil, "--gelu-tanh goes with --save OUT.onnx" end
   return o
 end
@@ -136,8 +145,8 @@ end
 function C.text_report(r, o)
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
-  add("%s: %s, %s", o.path, r.mode == "table-only" and ("usability checker, " .. tostring(r.table)) or "CoreML EP prediction",
-    r.model_format)
+  add("%s: %s, %s", o.path, r.mode == "table-only" and ("usability checker, " .. tostring(r.table))
+    or ("CoreML EP prediction, ONNX Runtime " .. tostring(r.ort_version)), r.model_format)
   if r.nodes_raw ~= r.nodes then
     add("  nodes: %d as stored, %d after ONNX Runtime's basic optimizations", r.nodes_raw, r.nodes)
   else
@@ -149,7 +158,8 @@ function C.text_report(r, o)
   for i, s in ipairs(r.partition_sizes) do sizes[i] = tostring(s) end
   if #sizes > 0 then add("  partition sizes: [%s]", table.concat(sizes, ", ")) end
   for _, p in ipairs(r.partitions) do
-    if p.first then add("    #%d: %d nodes, node %d..%d%s", p.id, p.size, p.first, p.last, p.graph ~= "main" and (" in " .. p.graph) or "")
+    if p.first then add("    #%d: %d nodes, node %d..%d%s", p.id, p.size, p.first, p.last, p.graph ~= "main"
+      and (" in " .. p.graph) or "")
     else add("    #%d: %d nodes in %s", p.id, p.size, p.graph) end
   end
   if #r.cut_makers > 0 then
@@ -166,14 +176,16 @@ function C.text_report(r, o)
   end
   local keys = {}
   for k in pairs(by_reason) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) if by_reason[a] ~= by_reason[b] then return by_reason[a] > by_reason[b] end return a < b end)
+  table.sort(keys, function(a,
+    b) if by_reason[a] ~= by_reason[b] then return by_reason[a] > by_reason[b] end return a < b end)
   if #keys > 0 then add("  unsupported (%d nodes):", #r.unsupported) end
   for i, k in ipairs(keys) do
     if i > 15 then add("    … %d more reasons", #keys - 15) break end
     add("    %3d × %s", by_reason[k], k)
   end
   if o.list_nodes then
-    for _, u in ipairs(r.unsupported) do add("    node %s %s (%s): %s", tostring(u.node), u.op, u.name or "", u.reason or "") end
+    for _, u in ipairs(r.unsupported) do add("    node %s %s (%s): %s", tostring(u.node), u.op, u.name or "", u.reason
+      or "") end
   end
   if r.hops then add("  estimated hops between CoreML and the CPU per inference: %d", r.hops) end
   for _, cf in ipairs(r.counterfactuals or {}) do add("  what if: %s", cf.text) end
@@ -199,7 +211,8 @@ function C.run(args)
   if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
   if m.format ~= "onnx" then
     m:close()
-    io.stderr:write("mlsh: ", o.path, ": not an ONNX model (mlsh ep predicts ONNX Runtime's CoreML EP for .onnx files)\n")
+    io.stderr:write("mlsh: ", o.path,
+      ": not an ONNX model (mlsh ep predicts ONNX Runtime's CoreML EP for .onnx files)\n")
     return 1
   end
   local ok, res = pcall(function()

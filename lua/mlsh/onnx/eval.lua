@@ -110,7 +110,8 @@ local CMP = {
 local UN = {
   Neg = function(a) return -a end, Abs = math.abs, Floor = math.floor, Ceil = math.ceil,
   Sqrt = function(a) return a >= 0 and math.sqrt(a) or nil end, Exp = math.exp,
-  Reciprocal = function(a) return a ~= 0 and 1 / a or nil end, Sign = function(a) return a > 0 and 1 or a < 0 and -1 or 0 end,
+  Reciprocal = function(a) return a ~= 0 and 1 / a or nil end, Sign = function(a) return a > 0 and 1 or a < 0 and -1
+    or 0 end,
   Relu = function(a) return a > 0 and a or 0 * a end, Identity = function(a) return a end,
 }
 
@@ -240,225 +241,296 @@ function M.reshape_dims(in_dims, shape, allowzero)
   return out
 end
 
--- Evaluate node on constant inputs; nil when not covered.
-function M.run(node, ins, opset)
-  local op = node.op
-  if node.domain ~= "" then return nil end
-  local a, b = ins[1], ins[2]
-  if op == "Identity" then return { a } end
-  if BIN[op] and a and b then
-    if op == "Pow" and is_int_type(a.elem) then return nil end
-    local r = broadcast({ a, b }, a.elem, BIN[op])
+-- ---- one handler per op type: OPS[op](node, ins, opset) -> {result…} | nil ----------------------------
+local OPS = {}
+
+local function binary(fn)
+  return function(node, ins)
+    local a, b = ins[1], ins[2]
+    if not (a and b) then return nil end
+    if node.op == "Pow" and is_int_type(a.elem) then return nil end
+    local r = broadcast({ a, b }, a.elem, fn)
     if r and is_int_type(a.elem) then for i, v in ipairs(r.values) do r.values[i] = math.tointeger(v) or v end end
     return r and { r }
   end
-  if op == "Div" and a and b then
-    local int = is_int_type(a.elem)
-    local r = broadcast({ a, b }, a.elem, function(x, y)
-      if int then
-        if y == 0 then return nil end
-        return math.tointeger(trunc(x / y))
-      end
-      return x / y
-    end)
-    return r and { r }
-  end
-  if op == "Mod" and a and b then
-    local fmod = attr(node, "fmod", 0) == 1
-    local r = broadcast({ a, b }, a.elem, function(x, y)
-      if y == 0 then return nil end
-      if fmod then return math.fmod(x, y) end
-      return x - math.floor(x / y) * y
-    end)
-    return r and { r }
-  end
-  if (op == "Max" or op == "Min" or op == "Sum") and #ins > 2 then
+end
+for op, fn in pairs(BIN) do OPS[op] = binary(fn) end
+
+-- Max, Min and Sum take any number of inputs
+local function variadic(fn)
+  return function(_, ins)
     local acc = ins[1]
+    if not acc then return nil end
     for k = 2, #ins do
-      acc = broadcast({ acc, ins[k] }, acc.elem, op == "Sum" and BIN.Add or BIN[op])
+      acc = broadcast({ acc, ins[k] }, acc.elem, fn)
       if not acc then return nil end
     end
     return { acc }
   end
-  if CMP[op] and a and b then
-    local r = broadcast({ a, b }, types.BOOL, CMP[op])
+end
+OPS.Max, OPS.Min, OPS.Sum = variadic(BIN.Max), variadic(BIN.Min), variadic(BIN.Add)
+
+OPS.Div = function(_, ins)
+  local a, b = ins[1], ins[2]
+  if not (a and b) then return nil end
+  local int = is_int_type(a.elem)
+  local r = broadcast({ a, b }, a.elem, function(x, y)
+    if int then
+      if y == 0 then return nil end
+      return math.tointeger(trunc(x / y))
+    end
+    return x / y
+  end)
+  return r and { r }
+end
+
+OPS.Mod = function(node, ins)
+  local a, b = ins[1], ins[2]
+  if not (a and b) then return nil end
+  local fmod = attr(node, "fmod", 0) == 1
+  local r = broadcast({ a, b }, a.elem, function(x, y)
+    if y == 0 then return nil end
+    if fmod then return math.fmod(x, y) end
+    return x - math.floor(x / y) * y
+  end)
+  return r and { r }
+end
+
+for op, fn in pairs(CMP) do
+  OPS[op] = function(_, ins)
+    if not (ins[1] and ins[2]) then return nil end
+    local r = broadcast({ ins[1], ins[2] }, types.BOOL, fn)
     return r and { r }
   end
-  if op == "Not" and a then
-    local r = broadcast({ a }, types.BOOL, function(x) return x == 0 and 1 or 0 end)
+end
+
+for op, fn in pairs(UN) do
+  OPS[op] = function(_, ins)
+    local a = ins[1]
+    if not a then return nil end
+    local r = broadcast({ a }, a.elem, fn)
     return r and { r }
   end
-  if UN[op] and a then
-    local r = broadcast({ a }, a.elem, UN[op])
-    return r and { r }
+end
+OPS.Identity = function(_, ins) return { ins[1] } end
+
+OPS.Not = function(_, ins)
+  if not ins[1] then return nil end
+  local r = broadcast({ ins[1] }, types.BOOL, function(x) return x == 0 and 1 or 0 end)
+  return r and { r }
+end
+
+OPS.Where = function(_, ins)
+  local c, x, y = ins[1], ins[2], ins[3]
+  if not (c and x and y) then return nil end
+  local r = broadcast({ c, x, y }, x.elem, function(k, p, q) if k ~= 0 then return p end return q end)
+  return r and { r }
+end
+
+OPS.Cast = function(node, ins)
+  local a, to = ins[1], attr(node, "to", nil)
+  if not a or not to or to == 8 then return nil end
+  local vals = {}
+  for i, v in ipairs(a.values) do
+    vals[i] = cast_value(v, to)
+    if vals[i] == nil then return nil end
   end
-  if op == "Where" and a and b and ins[3] then
-    local r = broadcast({ a, b, ins[3] }, b.elem, function(c, x, y) if c ~= 0 then return x end return y end)
-    return r and { r }
+  return { { elem = to, dims = a.dims, values = vals } }
+end
+
+OPS.Shape = function(node, ins)
+  local a = ins[1]
+  if not a then return nil end
+  local r = #a.dims
+  local s, e = attr(node, "start", 0), attr(node, "end", r)
+  s, e = norm_axis(s, r), norm_axis(e, r)
+  s, e = math.max(0, math.min(s, r)), math.max(0, math.min(e, r))
+  local vals = {}
+  for i = s + 1, e do vals[#vals + 1] = a.dims[i] end
+  return { { elem = types.INT64, dims = { #vals }, values = vals } }
+end
+
+OPS.Size = function(_, ins)
+  if not ins[1] then return nil end
+  return { { elem = types.INT64, dims = {}, values = { numel(ins[1].dims) } } }
+end
+
+OPS.Gather = function(node, ins)
+  if not (ins[1] and ins[2]) then return nil end
+  local r = gather(ins[1], ins[2], attr(node, "axis", 0))
+  return r and { r }
+end
+
+OPS.Unsqueeze = function(node, ins, opset)
+  local a = ins[1]
+  if not a then return nil end
+  local axes = (opset or 13) >= 13 and ints(ins[2]) or attr(node, "axes", nil)
+  if not axes then return nil end
+  local r = #a.dims + #axes
+  local set = {}
+  for _, x in ipairs(axes) do set[norm_axis(x, r)] = true end
+  local dims, k = {}, 1
+  for i = 0, r - 1 do
+    if set[i] then dims[#dims + 1] = 1 else dims[#dims + 1] = a.dims[k]; k = k + 1 end
   end
-  if op == "Cast" and a then
-    local to = attr(node, "to", nil)
-    if not to or to == 8 then return nil end
-    local vals = {}
-    for i, v in ipairs(a.values) do
-      vals[i] = cast_value(v, to)
-      if vals[i] == nil then return nil end
+  return { { elem = a.elem, dims = dims, values = a.values } }
+end
+
+OPS.Squeeze = function(node, ins, opset)
+  local a, b = ins[1], ins[2]
+  if not a then return nil end
+  local axes = (opset or 13) >= 13 and (b and ints(b)) or attr(node, "axes", nil)
+  local set = {}
+  if axes then for _, x in ipairs(axes) do set[norm_axis(x, #a.dims)] = true end end
+  local dims = {}
+  for i, d in ipairs(a.dims) do
+    if not ((axes and set[i - 1]) or (not axes and d == 1)) then dims[#dims + 1] = d end
+  end
+  return { { elem = a.elem, dims = dims, values = a.values } }
+end
+
+OPS.Concat = function(node, ins)
+  local first = ins[1]
+  if not first then return nil end
+  local r = #first.dims
+  local axis = norm_axis(attr(node, "axis", 0), r)
+  if axis < 0 or axis >= r then return nil end
+  local outer, dims = 1, {}
+  for i = 1, r do dims[i] = first.dims[i] end
+  dims[axis + 1] = 0
+  for i = 1, axis do outer = outer * first.dims[i] end
+  local parts = {}
+  for _, t in ipairs(ins) do
+    if not t or #t.dims ~= r then return nil end
+    dims[axis + 1] = dims[axis + 1] + t.dims[axis + 1]
+    local inner = 1
+    for i = axis + 1, r do inner = inner * t.dims[i] end
+    parts[#parts + 1] = { t = t, inner = inner }
+  end
+  if numel(dims) > M.MAX then return nil end
+  local vals = {}
+  for o = 0, outer - 1 do
+    for _, p in ipairs(parts) do
+      for k = 1, p.inner do vals[#vals + 1] = p.t.values[o * p.inner + k] end
     end
-    return { { elem = to, dims = a.dims, values = vals } }
   end
-  if op == "Shape" and a then
-    local r = #a.dims
-    local s, e = attr(node, "start", 0), attr(node, "end", r)
-    s, e = norm_axis(s, r), norm_axis(e, r)
-    s, e = math.max(0, math.min(s, r)), math.max(0, math.min(e, r))
-    local vals = {}
-    for i = s + 1, e do vals[#vals + 1] = a.dims[i] end
-    return { { elem = types.INT64, dims = { #vals }, values = vals } }
+  return { { elem = first.elem, dims = dims, values = vals } }
+end
+
+OPS.Slice = function(node, ins, opset)
+  local a = ins[1]
+  if not a then return nil end
+  local starts, ends, axes, steps
+  if (opset or 13) >= 10 then
+    starts, ends = ints(ins[2]), ints(ins[3])
+    axes, steps = ins[4] and ints(ins[4]), ins[5] and ints(ins[5])
+    if (ins[4] and not axes) or (ins[5] and not steps) then return nil end
+  else
+    starts, ends, axes = attr(node, "starts", nil), attr(node, "ends", nil), attr(node, "axes", nil)
   end
-  if op == "Size" and a then return { { elem = types.INT64, dims = {}, values = { numel(a.dims) } } } end
-  if op == "Gather" and a and b then
-    local r = gather(a, b, attr(node, "axis", 0))
-    return r and { r }
+  if not starts or not ends then return nil end
+  local r = slice(a, starts, ends, axes, steps)
+  return r and { r }
+end
+
+OPS.Reshape = function(node, ins)
+  local a, shape = ins[1], ints(ins[2])
+  if not a or not shape then return nil end
+  local dims = M.reshape_dims(a.dims, shape, attr(node, "allowzero", 0) == 1)
+  if not dims or numel(dims) ~= #a.values then return nil end
+  return { { elem = a.elem, dims = dims, values = a.values } }
+end
+
+OPS.Flatten = function(node, ins)
+  local a = ins[1]
+  if not a then return nil end
+  local axis = norm_axis(attr(node, "axis", 1), #a.dims)
+  local d0, d1 = 1, 1
+  for i, d in ipairs(a.dims) do if i <= axis then d0 = d0 * d else d1 = d1 * d end end
+  return { { elem = a.elem, dims = { d0, d1 }, values = a.values } }
+end
+
+OPS.Transpose = function(node, ins)
+  if not ins[1] then return nil end
+  return { transpose(ins[1], attr(node, "perm", nil)) }
+end
+
+OPS.ConstantOfShape = function(node, ins)
+  local shape = ints(ins[1])
+  if not shape then return nil end
+  local n = numel(shape)
+  if n > M.MAX or n < 0 then return nil end
+  local v, elem = 0.0, types.FLOAT
+  local t = attr(node, "value", nil)
+  if t then
+    elem = t.dtype
+    local vals = t:values(nil, 1)
+    if not vals then return nil end
+    v = vals[1]
   end
-  if op == "Unsqueeze" and a then
-    local axes = (opset or 13) >= 13 and ints(b) or attr(node, "axes", nil)
-    if not axes then return nil end
-    local r = #a.dims + #axes
-    local set = {}
-    for _, x in ipairs(axes) do set[norm_axis(x, r)] = true end
-    local dims, k = {}, 1
-    for i = 0, r - 1 do
-      if set[i] then dims[#dims + 1] = 1 else dims[#dims + 1] = a.dims[k]; k = k + 1 end
-    end
-    return { { elem = a.elem, dims = dims, values = a.values } }
-  end
-  if op == "Squeeze" and a then
-    local axes = (opset or 13) >= 13 and (b and ints(b)) or attr(node, "axes", nil)
-    local set = {}
-    if axes then for _, x in ipairs(axes) do set[norm_axis(x, #a.dims)] = true end end
-    local dims = {}
-    for i, d in ipairs(a.dims) do
-      if not ((axes and set[i - 1]) or (not axes and d == 1)) then dims[#dims + 1] = d end
-    end
-    return { { elem = a.elem, dims = dims, values = a.values } }
-  end
-  if op == "Concat" then
-    local axis = attr(node, "axis", 0)
-    local first = ins[1]
-    if not first then return nil end
-    local r = #first.dims
-    axis = norm_axis(axis, r)
-    if axis < 0 or axis >= r then return nil end
-    local outer, dims = 1, {}
-    for i = 1, r do dims[i] = first.dims[i] end
-    dims[axis + 1] = 0
-    for i = 1, axis do outer = outer * first.dims[i] end
-    local parts = {}
-    for _, t in ipairs(ins) do
-      if not t or #t.dims ~= r then return nil end
-      dims[axis + 1] = dims[axis + 1] + t.dims[axis + 1]
-      local inner = 1
-      for i = axis + 1, r do inner = inner * t.dims[i] end
-      parts[#parts + 1] = { t = t, inner = inner }
-    end
-    if numel(dims) > M.MAX then return nil end
-    local vals = {}
-    for o = 0, outer - 1 do
-      for _, p in ipairs(parts) do
-        for k = 1, p.inner do vals[#vals + 1] = p.t.values[o * p.inner + k] end
-      end
-    end
-    return { { elem = first.elem, dims = dims, values = vals } }
-  end
-  if op == "Slice" and a then
-    local starts, ends, axes, steps
-    if (opset or 13) >= 10 then
-      starts, ends = ints(ins[2]), ints(ins[3])
-      axes, steps = ins[4] and ints(ins[4]), ins[5] and ints(ins[5])
-      if (ins[4] and not axes) or (ins[5] and not steps) then return nil end
-    else
-      starts, ends, axes = attr(node, "starts", nil), attr(node, "ends", nil), attr(node, "axes", nil)
-    end
-    if not starts or not ends then return nil end
-    local r = slice(a, starts, ends, axes, steps)
-    return r and { r }
-  end
-  if op == "Reshape" and a and b then
-    local shape = ints(b)
-    if not shape then return nil end
-    local dims = M.reshape_dims(a.dims, shape, attr(node, "allowzero", 0) == 1)
-    if not dims or numel(dims) ~= #a.values then return nil end
-    return { { elem = a.elem, dims = dims, values = a.values } }
-  end
-  if op == "Flatten" and a then
-    local axis = norm_axis(attr(node, "axis", 1), #a.dims)
-    local d0, d1 = 1, 1
-    for i, d in ipairs(a.dims) do if i <= axis then d0 = d0 * d else d1 = d1 * d end end
-    return { { elem = a.elem, dims = { d0, d1 }, values = a.values } }
-  end
-  if op == "Transpose" and a then return { transpose(a, attr(node, "perm", nil)) } end
-  if op == "ConstantOfShape" and a then
-    local shape = ints(a)
-    if not shape then return nil end
-    local n = numel(shape)
-    if n > M.MAX or n < 0 then return nil end
-    local v, elem = 0.0, types.FLOAT
-    local t = attr(node, "value", nil)
-    if t then
-      elem = t.dtype
-      local vals = t:values(nil, 1)
-      if not vals then return nil end
-      v = vals[1]
-    end
-    local vals = {}
-    for i = 1, n do vals[i] = v end
-    return { { elem = elem, dims = shape, values = vals } }
-  end
-  if op == "Expand" and a and b then
-    local shape = ints(b)
-    if not shape then return nil end
-    local r = broadcast({ a, { elem = a.elem, dims = shape, values = setmetatable({}, { __index = function() return 0 end }) } },
-      a.elem, function(x) return x end)
-    return r and { r }
-  end
-  if op == "Range" and a and b and ins[3] then
-    local s, l, d = a.values[1], b.values[1], ins[3].values[1]
-    if d == 0 then return nil end
-    local n = math.max(math.ceil((l - s) / d), 0)
-    if n > M.MAX then return nil end
-    local vals = {}
-    for i = 0, n - 1 do vals[i + 1] = s + i * d end
-    return { { elem = a.elem, dims = { n }, values = vals } }
-  end
-  if (op == "ReduceProd" or op == "ReduceSum" or op == "ReduceMax" or op == "ReduceMin") and a then
+  local vals = {}
+  for i = 1, n do vals[i] = v end
+  return { { elem = elem, dims = shape, values = vals } }
+end
+
+OPS.Expand = function(_, ins)
+  local a, shape = ins[1], ints(ins[2])
+  if not a or not shape then return nil end
+  local zeros = setmetatable({}, { __index = function() return 0 end })
+  local r = broadcast({ a, { elem = a.elem, dims = shape, values = zeros } }, a.elem, function(x) return x end)
+  return r and { r }
+end
+
+OPS.Range = function(_, ins)
+  local a, b, c = ins[1], ins[2], ins[3]
+  if not (a and b and c) then return nil end
+  local s, l, d = a.values[1], b.values[1], c.values[1]
+  if d == 0 then return nil end
+  local n = math.max(math.ceil((l - s) / d), 0)
+  if n > M.MAX then return nil end
+  local vals = {}
+  for i = 0, n - 1 do vals[i + 1] = s + i * d end
+  return { { elem = a.elem, dims = { n }, values = vals } }
+end
+
+-- whole-vector reductions (shape arithmetic)
+local REDUCE = { ReduceProd = function(x, y) return x * y end, ReduceSum = function(x, y) return x + y end,
+                 ReduceMax = math.max, ReduceMin = math.min }
+for op, fn in pairs(REDUCE) do
+  OPS[op] = function(node, ins)
+    local a, b = ins[1], ins[2]
+    if not a then return nil end
     local axes = attr(node, "axes", nil)
     if b then axes = ints(b) end
-    local keep = attr(node, "keepdims", 1) == 1
-    if axes and #axes > 0 then
-      if #a.dims ~= 1 then return nil end -- only the whole-vector case (shape arithmetic)
-    end
+    if axes and #axes > 0 and #a.dims ~= 1 then return nil end
     local acc
     for _, v in ipairs(a.values) do
-      if acc == nil then acc = v
-      elseif op == "ReduceProd" then acc = acc * v
-      elseif op == "ReduceSum" then acc = acc + v
-      elseif op == "ReduceMax" then acc = math.max(acc, v)
-      else acc = math.min(acc, v) end
+      if acc == nil then acc = v else acc = fn(acc, v) end
     end
     if acc == nil then return nil end
     local dims = {}
-    if keep then for i = 1, #a.dims do dims[i] = 1 end end
+    if attr(node, "keepdims", 1) == 1 then for i = 1, #a.dims do dims[i] = 1 end end
     return { { elem = a.elem, dims = dims, values = { acc } } }
   end
-  if op == "Tile" and a and b then
-    local reps = ints(b)
-    if not reps or #reps ~= #a.dims or #a.dims ~= 1 then return nil end
-    local vals = {}
-    for _ = 1, reps[1] do for _, v in ipairs(a.values) do vals[#vals + 1] = v end end
-    if #vals > M.MAX then return nil end
-    return { { elem = a.elem, dims = { #vals }, values = vals } }
-  end
-  return nil
+end
+
+OPS.Tile = function(_, ins)
+  local a, reps = ins[1], ints(ins[2])
+  if not a or not reps or #reps ~= #a.dims or #a.dims ~= 1 then return nil end
+  local vals = {}
+  for _ = 1, reps[1] do for _, v in ipairs(a.values) do vals[#vals + 1] = v end end
+  if #vals > M.MAX then return nil end
+  return { { elem = a.elem, dims = { #vals }, values = vals } }
+end
+
+M.OPS = OPS
+
+-- Evaluate node on constant inputs; nil when not covered.
+function M.run(node, ins, opset)
+  if node.domain ~= "" then return nil end
+  local f = OPS[node.op]
+  if not f then return nil end
+  return f(node, ins, opset)
 end
 
 return M

@@ -138,7 +138,8 @@ function M.rewrite_ir(ir, matches)
     for _, spec in ipairs(M.TANH_NODES) do
       local ins = {}
       for i, s in ipairs(spec[2]) do ins[i] = name_of(s) end
-      ir.nodes[#ir.nodes + 1] = irlib.new_node(spec[1], ins, { name_of(spec[3]) }, nil, { name = "gelu_tanh_" .. spec[3] })
+      ir.nodes[#ir.nodes + 1] = irlib.new_node(spec[1], ins, { name_of(spec[3]) }, nil, { name = "gelu_tanh_"
+        .. spec[3] })
     end
   end
   ir:compact()

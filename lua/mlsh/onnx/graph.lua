@@ -20,8 +20,10 @@ local function attr_type(a)
                            { "sparse_tensor", "SPARSE_TENSOR" }, { "tp", "TYPE_PROTO" } }) do
     if a:has(probe[1]) then return probe[2] end
   end
-  for _, probe in ipairs({ { "floats", "FLOATS" }, { "ints", "INTS" }, { "strings", "STRINGS" }, { "tensors", "TENSORS" },
-                           { "graphs", "GRAPHS" }, { "sparse_tensors", "SPARSE_TENSORS" }, { "type_protos", "TYPE_PROTOS" } }) do
+  for _, probe in ipairs({ { "floats", "FLOATS" }, { "ints", "INTS" }, { "strings", "STRINGS" }, { "tensors",
+    "TENSORS" },
+                           { "graphs", "GRAPHS" }, { "sparse_tensors", "SPARSE_TENSORS" }, { "type_protos",
+                             "TYPE_PROTOS" } }) do
     if a:count(probe[1]) > 0 then return probe[2] end
   end
   return "UNDEFINED"

@@ -66,6 +66,61 @@ local function constant_bytes(node)
   return tensor_bytes, other
 end
 
+-- Node counts and op histogram through every subgraph, Constant-node payloads, subgraph owners.
+local function node_stats(g, o)
+  local all_hist, all_count = object({}), 0
+  local const_count, const_bytes, const_nodes, const_other = 0, 0, 0, 0
+  local owners = object({})
+  graphs.walk(g, function(n)
+    all_count = all_count + 1
+    local k = graphs.key(n)
+    all_hist[k] = (all_hist[k] or 0) + 1
+    if n.op == "Constant" and n.domain == "" then
+      const_nodes = const_nodes + 1
+      local tb, other = constant_bytes(n)
+      if tb then const_count, const_bytes = const_count + 1, const_bytes + tb end
+      const_other = const_other + other
+    end
+    if #n.subgraphs > 0 then owners[k] = (owners[k] or 0) + #n.subgraphs end
+  end)
+  o.node_count_including_subgraphs = all_count
+  o.op_histogram_including_subgraphs = all_hist
+  return { count = const_count, bytes = const_bytes, nodes = const_nodes, other_bytes = const_other }, owners
+end
+
+-- Initializer counts, bytes, dtypes and external files (also through subgraphs).
+local function initializer_stats(m, g, o)
+  local bytes, dtypes, external = 0, object({}), 0
+  local files, file_set, missing = array({}), {}, array({})
+  for _, t in ipairs(g.init_order) do
+    bytes = bytes + (t.bytes or 0)
+    local dn = types.onnx_name(t.dtype)
+    dtypes[dn] = (dtypes[dn] or 0) + 1
+    if t.storage == "external" then
+      external = external + 1
+      local loc = t.external.location or "?"
+      if not file_set[loc] then
+        file_set[loc] = true
+        local size = core.onnx.size(m, loc)
+        if size then files[#files + 1] = { path = loc, bytes = size }
+        else missing[#missing + 1] = loc end
+      end
+    end
+  end
+  local init_count, all_bytes = 0, 0
+  local function add_inits(sub)
+    for _, t in ipairs(sub.init_order) do init_count, all_bytes = init_count + 1, all_bytes + (t.bytes or 0) end
+    for _, n in ipairs(sub.nodes) do
+      for _, sg in ipairs(n.subgraphs) do add_inits(sg.graph) end
+    end
+  end
+  add_inits(g)
+  o.initializers = { count = #g.init_order, bytes = bytes, dtypes = dtypes, external = external,
+                     sparse_count = g.sparse_initializers, count_including_subgraphs = init_count,
+                     bytes_including_subgraphs = all_bytes }
+  if external > 0 then o.external_data = { files = files, missing_files = missing } end
+end
+
 function M.build(m)
   local s = m.spec
   local g = m.graph
@@ -85,23 +140,7 @@ function M.build(m)
     local k = graphs.key(n)
     o.op_histogram[k] = (o.op_histogram[k] or 0) + 1
   end
-  local all_hist, all_count = object({}), 0
-  local const_count, const_bytes, const_nodes, const_other = 0, 0, 0, 0
-  local owners = object({})
-  graphs.walk(g, function(n)
-    all_count = all_count + 1
-    local k = graphs.key(n)
-    all_hist[k] = (all_hist[k] or 0) + 1
-    if n.op == "Constant" and n.domain == "" then
-      const_nodes = const_nodes + 1
-      local tb, other = constant_bytes(n)
-      if tb then const_count, const_bytes = const_count + 1, const_bytes + tb end
-      const_other = const_other + other
-    end
-    if #n.subgraphs > 0 then owners[k] = (owners[k] or 0) + #n.subgraphs end
-  end)
-  o.node_count_including_subgraphs = all_count
-  o.op_histogram_including_subgraphs = all_hist
+  local constants, owners = node_stats(g, o)
 
   o.inputs = array({})
   for _, vi in ipairs(g.inputs) do
@@ -113,36 +152,8 @@ function M.build(m)
   for _ in pairs(g.value_info) do count = count + 1 end
   o.value_info_count = count
 
-  local bytes, dtypes, external = 0, object({}), 0
-  local files, file_set, missing = array({}), {}, array({})
-  for _, t in ipairs(g.init_order) do
-    bytes = bytes + (t.bytes or 0)
-    local dn = types.onnx_name(t.dtype)
-    dtypes[dn] = (dtypes[dn] or 0) + 1
-    if t.storage == "external" then
-      external = external + 1
-      local loc = t.external.location or "?"
-      if not file_set[loc] then
-        file_set[loc] = true
-        local size = core.onnx.size(m, loc)
-        if size then files[#files + 1] = { path = loc, bytes = size }
-        else missing[#missing + 1] = loc end
-      end
-    end
-  end
-  local all_count, all_bytes = 0, 0
-  local function add_inits(sub)
-    for _, t in ipairs(sub.init_order) do all_count, all_bytes = all_count + 1, all_bytes + (t.bytes or 0) end
-    for _, n in ipairs(sub.nodes) do
-      for _, sg in ipairs(n.subgraphs) do add_inits(sg.graph) end
-    end
-  end
-  add_inits(g)
-  o.initializers = { count = #g.init_order, bytes = bytes, dtypes = dtypes, external = external,
-                     sparse_count = g.sparse_initializers, count_including_subgraphs = all_count,
-                     bytes_including_subgraphs = all_bytes }
-  if external > 0 then o.external_data = { files = files, missing_files = missing } end
-  o.constants = { count = const_count, bytes = const_bytes, nodes = const_nodes, other_bytes = const_other }
+  initializer_stats(m, g, o)
+  o.constants = constants
   local sc, sd = graphs.subgraph_stats(g)
   o.subgraphs = { count = sc, max_depth = sd, owner_ops = owners }
 
@@ -170,14 +181,16 @@ function M.text(m)
       if f.kind == "tensor" then
         local dims = {}
         for i, d in ipairs(f.shape ~= null and f.shape or {}) do dims[i] = d == null and "?" or tostring(d) end
-        t = string.format("%s[%s]", f.dtype ~= null and f.dtype or "?", f.shape == null and "?" or table.concat(dims, "x"))
+        t = string.format("%s[%s]", f.dtype ~= null and f.dtype or "?", f.shape == null and "?" or table.concat(dims,
+          "x"))
       else
         t = f.kind
       end
       add("  %-7s %s: %s", kind:sub(1, -2), f.name, t)
     end
   end
-  add("  graph %s: %d nodes (%s)", o.graph_name ~= "" and o.graph_name or "main", o.node_count, hist_str(o.op_histogram))
+  add("  graph %s: %d nodes (%s)", o.graph_name ~= "" and o.graph_name or "main", o.node_count,
+    hist_str(o.op_histogram))
   if o.subgraphs.count > 0 then
     add("  %d subgraphs (max depth %d), %d nodes including them", o.subgraphs.count, o.subgraphs.max_depth,
       o.node_count_including_subgraphs)
@@ -185,12 +198,14 @@ function M.text(m)
   add("  initializers: %d tensors, %s%s", o.initializers.count, human(o.initializers.bytes),
     o.initializers.external > 0 and string.format(" (%d in external data)", o.initializers.external) or "")
   if o.constants.nodes > 0 then
-    add("  constants: %d Constant nodes, %d tensors of %s", o.constants.nodes, o.constants.count, human(o.constants.bytes))
+    add("  constants: %d Constant nodes, %d tensors of %s", o.constants.nodes, o.constants.count,
+      human(o.constants.bytes))
   end
   for _, p in ipairs(o.external_data and o.external_data.missing_files or {}) do
     add("  warning: external data file %s is missing", p)
   end
-  for _, f in ipairs(o.functions) do add("  function %s%s: %d nodes", f.domain ~= "" and (f.domain .. "::") or "", f.name, f.node_count) end
+  for _, f in ipairs(o.functions) do add("  function %s%s: %d nodes", f.domain ~= "" and (f.domain .. "::") or "",
+    f.name, f.node_count) end
   return table.concat(lines, "\n")
 end
 

@@ -74,7 +74,8 @@ function M.from_graph(g, model, opts)
     end
   end
   for i, n in ipairs(g.nodes) do
-    ir.nodes[i] = { op = n.op, domain = n.domain, name = n.name, inputs = copy_list(n.inputs), outputs = copy_list(n.outputs),
+    ir.nodes[i] = { op = n.op, domain = n.domain, name = n.name, inputs = copy_list(n.inputs),
+      outputs = copy_list(n.outputs),
                     attrs = n.attrs, attr_order = n.attr_order, subgraphs = n.subgraphs, index = i - 1, src = n }
   end
   return ir
@@ -230,7 +231,8 @@ function IR:toposort()
     indeg[n] = 0
     local reads = {}
     for _, i in ipairs(n.inputs) do reads[#reads + 1] = i end
-    if n.subgraphs and #n.subgraphs > 0 then for name in pairs(implicit_reads(n, {})) do reads[#reads + 1] = name end end
+    if n.subgraphs and #n.subgraphs > 0 then for name in pairs(implicit_reads(n,
+      {})) do reads[#reads + 1] = name end end
     for _, i in ipairs(reads) do
       local p = prod[i]
       if p and p ~= n and not seen[p] then

@@ -152,7 +152,8 @@ function Op:__tostring()
 end
 
 local function function_of(name, g, opset)
-  local fn = { name = name, opset = opset, graph = g, inputs = {}, outputs = {}, ops = {}, all_ops = {}, block_keys = {} }
+  local fn = { name = name, opset = opset, graph = g, inputs = {}, outputs = {}, ops = {}, all_ops = {},
+    block_keys = {} }
   for _, vi in ipairs(g.inputs) do
     if not g.initializers[vi.name] then fn.inputs[#fn.inputs + 1] = feature(vi) end
   end

@@ -51,7 +51,8 @@ function M.parse(text, name)
       end
     end
   end
-  if #order == 0 then return nil, name .. ": no domain:op entries (expected |domain:op|note| rows or domain:op lines)" end
+  if #order == 0 then return nil, name
+    .. ": no domain:op entries (expected |domain:op|note| rows or domain:op lines)" end
   return { ops = ops, order = order, name = name }
 end
 

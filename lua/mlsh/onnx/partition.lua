@@ -127,6 +127,57 @@ function M.group(nodes, links, is_supported)
   return { groups = groups, order = order, unreached = unreached }
 end
 
+-- ONNX Runtime's node indices for an optimized ir: stored nodes keep their position among the
+-- non-Constant nodes (Graph's constructor turns Constant nodes into initializers first), nodes a
+-- pass created follow in creation order.
+function M.node_indices(ir)
+  local index, stored, created = {}, {}, {}
+  for _, n in ipairs(ir.nodes) do
+    if n.index then stored[#stored + 1] = n else created[#created + 1] = n end
+  end
+  local pos, k = {}, 0
+  for i, n in ipairs(ir.graph.nodes) do
+    if not (n.op == "Constant" and (n.domain == "" or n.domain == "ai.onnx")) then pos[i - 1] = k; k = k + 1 end
+  end
+  for _, n in ipairs(stored) do index[n] = pos[n.index] or n.index end
+  -- nodes an If inlining created carry their creation number; the rest follow in list order
+  local at = {}
+  for i, n in ipairs(created) do at[n] = i end
+  table.sort(created, function(a, b)
+    local ca, cb = a.created or math.huge, b.created or math.huge
+    if ca ~= cb then return ca < cb end
+    return at[a] < at[b]
+  end)
+  for i, n in ipairs(created) do index[n] = k + i end
+  return index
+end
+
+-- GraphViewer's default topological order (graph_viewer.cc: Graph::ReverseDFSFrom the leaf nodes,
+-- inputs visited in NodeCompare (index) order, a node emitted when left).
+function M.ort_order(nodes, links, index)
+  local stack, visited, order = {}, {}, {}
+  for _, n in ipairs(nodes) do
+    local c = links.consumers[n]
+    if not c or #c.list == 0 then stack[#stack + 1] = { n, false } end
+  end
+  table.sort(stack, function(a, b) return index[a[1]] < index[b[1]] end)
+  while #stack > 0 do
+    local e = table.remove(stack)
+    local n = e[1]
+    if e[2] then order[#order + 1] = n
+    elseif not visited[n] then
+      visited[n] = true
+      stack[#stack + 1] = { n, true }
+      local p = links.producers[n]
+      local ins = {}
+      for k, x in ipairs(p and p.list or {}) do ins[k] = x end
+      table.sort(ins, function(a, b) return index[a] < index[b] end)
+      for _, x in ipairs(ins) do if not visited[x] then stack[#stack + 1] = { x, false } end end
+    end
+  end
+  return order
+end
+
 -- ONNX Runtime's usability-checker verdict (tools/python/util/mobile_helpers/usability_checker.py
 -- PartitioningInfo.suitability): one partition over 75% of the nodes -> YES, over 50% -> MAYBE;
 -- two partitions over 75% -> MAYBE; anything else NO.

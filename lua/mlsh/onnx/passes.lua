@@ -12,22 +12,22 @@
 --     Shape once its input shape is fully known; DequantizeLinear kept for QDQ units);
 --   * MatMulAddFusion (2-D MatMul + bias Add -> Gemm) and ReshapeFusion (a Reshape whose target
 --     is built from its own input's Shape becomes a Reshape with a constant target).
--- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 5 rounds).
--- TransposeOptimizer, the QDQ transformers and the newest level-1 fusions (Gelu/LayerNorm for
--- opset >= 20/17 models) are not modelled. Returns per-pass counts of removed nodes.
+-- The transformers repeat until nothing changes (ONNX Runtime runs level 1 up to 10 rounds).
+-- TransposeOptimizer is modelled only where it removes nodes (mlsh.onnx.transpose_opt). Not
+-- modelled: UnsqueezeElimination (constant folding covers the usual case), GemmSumFusion,
+-- MatmulBNFusion, LabelEncoderFusion, the QDQ transformers and GeluFusion/LayerNormFusion.
+-- ConstantFolding inlines an If with a constant condition (mlsh.onnx.if_inline).
+-- Returns per-pass counts of removed nodes.
 local shape = require "mlsh.onnx.shape"
-local eval = require "mlsh.onnx.eval"
 local types = require "mlsh.onnx.types"
 local irlib = require "mlsh.onnx.ir"
+local transpose_opt = require "mlsh.onnx.transpose_opt"
+local passes_fold = require "mlsh.onnx.passes_fold"
+local opsets = require "mlsh.onnx.opsets"
 
 local M = {}
 
 local attr = irlib.attr
-local NONDETERMINISTIC = { RandomNormal = true, RandomUniform = true, RandomNormalLike = true,
-                           RandomUniformLike = true, Multinomial = true }
--- ops whose outputs are sequences or optionals: ONNX Runtime folds tensors only
-local NON_TENSOR = { SequenceConstruct = true, SequenceEmpty = true, SequenceInsert = true, SequenceErase = true,
-                     SplitToSequence = true, Optional = true, OptionalGetElement = true, SequenceMap = true }
 
 -- ---- Constant nodes -> initializers ----------------------------------------------------------------
 local function constant_value(node)
@@ -85,7 +85,7 @@ end
 
 -- Remove `node`, making its consumers read `replacement` instead of its (single) output.
 -- Refused when the output is a graph output or read inside a subgraph.
-local function bypass(ir, node, replacement, ctx)
+local function bypass(_, node, replacement, ctx)
   local out = node.outputs[1]
   if ctx.graph_outputs[out] or ctx.sub_reads[out] then return false end
   for _, c in ipairs(ctx.consumers[out] or {}) do
@@ -113,8 +113,26 @@ end
 -- ---- rewrite rules -----------------------------------------------------------------------------------
 local rules = {}
 
+-- EliminateIdentity (identity_elimination.cc): bypassed, or, when its output is a graph output
+-- nothing else reads, folded into its producer (which then writes the graph output itself) if the
+-- producer's value is not a graph output and feeds nothing but this Identity.
+local function identity_to_output(ir, node, ctx)
+  local x, out = node.inputs[1], node.outputs[1]
+  local p = ctx.producers[x]
+  if #node.outputs ~= 1 or not ctx.graph_outputs[out] or (ctx.consumers[out]
+    and #ctx.consumers[out] > 0) then return nil end
+  if not p or ctx.graph_outputs[x] or ctx.sub_reads[x] or #(ctx.consumers[x] or {}) ~= 1 then return nil end
+  for i, o in ipairs(p.outputs) do if o == x then p.outputs[i] = out end end
+  ir.types[out] = ir.types[out] or ir.types[x]
+  ctx.producers[out] = p
+  ctx.consumers[x] = nil
+  node.removed = true
+  return "EliminateIdentity"
+end
+
 rules.Identity = function(ir, node, ctx)
   if node.inputs[1] == "" then return nil end
+  if ctx.graph_outputs[node.outputs[1]] then return identity_to_output(ir, node, ctx) end
   return bypass(ir, node, node.inputs[1], ctx) and "EliminateIdentity"
 end
 
@@ -150,7 +168,8 @@ rules.Slice = function(ir, node, ctx)
   if not x or not x.shape or not starts or not ends then return nil end
   local axes = node.inputs[4] and node.inputs[4] ~= "" and ir:values(node.inputs[4]) or nil
   local steps = node.inputs[5] and node.inputs[5] ~= "" and ir:values(node.inputs[5]) or nil
-  if (node.inputs[4] and node.inputs[4] ~= "" and not axes) or (node.inputs[5] and node.inputs[5] ~= "" and not steps) then return nil end
+  if (node.inputs[4] and node.inputs[4] ~= "" and not axes) or (node.inputs[5] and node.inputs[5] ~= ""
+    and not steps) then return nil end
   for k = 1, #starts do
     local a = axes and axes[k] or (k - 1)
     if a < 0 then a = a + #x.shape end
@@ -169,24 +188,25 @@ rules.Expand = function(ir, node, ctx)
   return nil
 end
 
-local NOOP = { Add = { 0, true }, Sub = { 0, false }, Mul = { 1, true }, Div = { 1, false } }
+-- NoopElimination (noop_elimination.cc SatisfyCondition): exactly one input a constant initializer
+-- (at input 1 for Sub and Div) of at most one element and of rank <= the other input's; its value
+-- 0 for Add/Sub, 1 for Mul/Div (an empty one always qualifies); then CanRemoveNode.
+local NOOP = { Add = 0, Sub = 0, Mul = 1, Div = 1 }
 local function noop(ir, node, ctx)
-  local spec = NOOP[node.op]
-  local out = ir:type_of(node.outputs[1])
-  for k = 1, 2 do
-    if k == 1 and not spec[2] then goto continue end
-    do
-      local c, other = node.inputs[k], node.inputs[3 - k]
-      if is_const(ir, c) and not is_const(ir, other) and scalar_value(ir, c) == spec[1] then
-        local ot = ir:type_of(other)
-        if ot and out and ot.elem == out.elem and same_shape(ot.shape, out.shape) then
-          return bypass(ir, node, other, ctx) and "NoopElimination"
-        end
-      end
-    end
-    ::continue::
+  local c0, c1 = is_const(ir, node.inputs[1]), is_const(ir, node.inputs[2] or "")
+  if c0 == c1 then return nil end
+  if (node.op == "Sub" or node.op == "Div") and not c1 then return nil end
+  local ci = c0 and 1 or 2
+  local c, other = ir:const(node.inputs[ci]), node.inputs[3 - ci]
+  local ot = ir:type_of(other)
+  if not c.dims or not ot or not ot.shape or #c.dims > #ot.shape then return nil end
+  local n = types.numel(c.dims)
+  if not n or n > 1 then return nil end
+  if n == 1 then
+    local v = ir:values(node.inputs[ci], 1)
+    if not v or v[1] ~= NOOP[node.op] then return nil end
   end
-  return nil
+  return bypass(ir, node, other, ctx) and "NoopElimination"
 end
 rules.Add, rules.Sub, rules.Mul = noop, noop, noop
 
@@ -207,7 +227,7 @@ rules.Div = function(ir, node, ctx)
   return nil
 end
 
-rules.Relu = function(ir, node, ctx)
+rules.Relu = function(_, node, ctx)
   local clip = single_consumer(ctx, node.outputs[1])
   if clip and clip.op == "Clip" and clip.domain == "" then
     clip.inputs[1] = node.inputs[1]
@@ -217,7 +237,7 @@ rules.Relu = function(ir, node, ctx)
   return nil
 end
 
-rules.Not = function(ir, node, ctx)
+rules.Not = function(_, node, ctx)
   local cons = ctx.consumers[node.outputs[1]]
   if not cons or #cons == 0 or ctx.graph_outputs[node.outputs[1]] or ctx.sub_reads[node.outputs[1]] then return nil end
   for _, c in ipairs(cons) do
@@ -230,10 +250,11 @@ rules.Not = function(ir, node, ctx)
   return "NotWhereFusion"
 end
 
-rules.Transpose = function(ir, node, ctx)
+rules.Transpose = function(_, node, ctx)
   local gemm = single_consumer(ctx, node.outputs[1])
   local perm = attr(node, "perm", nil)
-  if gemm and gemm.op == "Gemm" and gemm.domain == "" and (not perm or (#perm == 2 and perm[1] == 1 and perm[2] == 0)) then
+  if gemm and gemm.op == "Gemm" and gemm.domain == "" and (not perm or (#perm == 2 and perm[1] == 1
+    and perm[2] == 0)) then
     local slot = gemm.inputs[1] == node.outputs[1] and 1 or (gemm.inputs[2] == node.outputs[1] and 2) or nil
     if not slot then return nil end
     gemm.inputs[slot] = node.inputs[1]
@@ -254,30 +275,60 @@ rules.Transpose = function(ir, node, ctx)
 end
 
 -- Conv followed by a constant Add / Mul / BatchNormalization folds into the Conv's weights.
+-- ConvAddFusion / ConvMulFusion / ConvBNFusion (conv_add_fusion.cc, conv_mul_fusion.cc,
+-- conv_bn_fusion.cc SatisfyCondition + Apply): Conv-1/11 with one output edge into Add/Mul-7/13/14 or
+-- BatchNormalization-7/9/14/15 with one input edge; the weight (rank > 2, floating point), a bias
+-- and the follower's other inputs constant, at input index 1 for Add/Mul; the Add/Mul constant of
+-- the weight's rank (axis 1) or one less (axis 0) holding C = W.dims[0] on that axis and 1
+-- elsewhere (Mul also takes a rank-0 scalar); BN's four inputs 1-D of C; a bias 1-D of C.
+local FUSE_OPSETS = { Add = { 7, 13, 14 }, Mul = { 7, 13, 14 }, BatchNormalization = { 7, 9, 14, 15 } }
+local function since_in(ir, node, list)
+  local v = opsets.since(node.op, ir.opset[""])
+  if not v then return true end
+  for _, x in ipairs(list) do if x == v then return true end end
+  return false
+end
+
+local function channel_const_ok(c, w, scalar_ok)
+  local d, r = c.dims, #w.dims
+  if #d == 0 then return scalar_ok end
+  local axis
+  if #d == r then axis = 2 elseif #d == r - 1 then axis = 1 else return false end
+  if d[axis] ~= w.dims[1] then return false end
+  for i, x in ipairs(d) do if i ~= axis and x ~= 1 then return false end end
+  return true
+end
+
+local function conv_fusion_ok(ir, node, nxt)
+  local w = ir:const(node.inputs[2])
+  if not w or not w.dims or #w.dims <= 2 or not types.is_float(w.elem) then return false end
+  local b = node.inputs[3] and node.inputs[3] ~= "" and ir:const(node.inputs[3])
+  if node.inputs[3] and node.inputs[3] ~= "" and (not b or not b.dims or #b.dims ~= 1
+    or b.dims[1] ~= w.dims[1]) then return false end
+  if nxt.op == "BatchNormalization" then
+    if #nxt.outputs > 1 then for k = 2, #nxt.outputs do if nxt.outputs[k] ~= "" then return false end end end
+    for k = 2, 5 do
+      local c = ir:const(nxt.inputs[k] or "")
+      if not c or not c.dims or #c.dims ~= 1 or c.dims[1] ~= w.dims[1] or c.elem ~= w.elem then return false end
+    end
+    return true
+  end
+  local c = ir:const(nxt.inputs[2] or "")
+  if not c or not c.dims or c.elem ~= w.elem then return false end
+  return channel_const_ok(c, w, nxt.op == "Mul")
+end
+
 local function conv_fusion(ir, node, ctx)
-  if not is_const(ir, node.inputs[2]) or (node.inputs[3] and node.inputs[3] ~= "" and not is_const(ir, node.inputs[3])) then
-    return nil
-  end
+  if not since_in(ir, node, { 1, 11 }) then return nil end
+  for _, o in ipairs(node.outputs) do if ctx.graph_outputs[o] then return nil end end
   local nxt = single_consumer(ctx, node.outputs[1])
-  if not nxt or nxt.domain ~= "" then return nil end
-  local fused
-  if nxt.op == "Add" or nxt.op == "Mul" then
-    local other = nxt.inputs[1] == node.outputs[1] and nxt.inputs[2] or nxt.inputs[1]
-    local c = ir:const(other)
-    local w = ir:type_of(node.inputs[2])
-    if not c or not c.dims or not w or not w.shape then return nil end
-    -- a per-output-channel constant: [C,1,…] or [1,C,1,…], of the conv's rank at most
-    local rank = #w.shape
-    local n = types.numel(c.dims)
-    if #c.dims > rank or not n or (n ~= 1 and n ~= w.shape[1]) then return nil end
-    fused = nxt.op == "Add" and "ConvAddFusion" or "ConvMulFusion"
-  elseif nxt.op == "BatchNormalization" then
-    for k = 2, 5 do if not is_const(ir, nxt.inputs[k] or "") then return nil end end
-    if #nxt.outputs > 1 and nxt.outputs[2] ~= "" then return nil end
-    fused = "ConvBNFusion"
-  else
-    return nil
-  end
+  if not nxt or nxt.domain ~= "" or not FUSE_OPSETS[nxt.op] or not since_in(ir, nxt,
+    FUSE_OPSETS[nxt.op]) then return nil end
+  local edges = 0
+  for _, i in ipairs(nxt.inputs) do if i ~= "" and ctx.producers[i] then edges = edges + 1 end end
+  if edges ~= 1 or nxt.inputs[1] ~= node.outputs[1] then return nil end
+  if not conv_fusion_ok(ir, node, nxt) then return nil end
+  local fused = nxt.op == "Add" and "ConvAddFusion" or nxt.op == "Mul" and "ConvMulFusion" or "ConvBNFusion"
   -- the fused conv produces the follower's output; Add and BatchNormalization leave it a bias
   if fused ~= "ConvMulFusion" and (not node.inputs[3] or node.inputs[3] == "") then
     local w = ir:const(node.inputs[2])
@@ -314,149 +365,7 @@ rules.Pad = function(ir, node, ctx)
   return "PadFusion"
 end
 
--- ---- common subexpressions ---------------------------------------------------------------------------
-local function attr_key(node)
-  local parts = {}
-  for _, k in ipairs(node.attr_order) do
-    local a = node.attrs[k]
-    local v = a.value
-    local s
-    if type(v) == "table" and v.dtype and v.dims then s = "tensor:" .. tostring(v.name) .. ":" .. tostring(v.storage) .. ":" .. tostring(v.offset or "")
-      .. ":" .. table.concat(v.dims, "x") .. ":" .. tostring(v.bytes)
-    elseif type(v) == "table" then
-      local items = {}
-      for i, x in ipairs(v) do items[i] = tostring(x) end
-      s = "[" .. table.concat(items, ",") .. "]"
-    else s = tostring(v) end
-    parts[#parts + 1] = k .. "=" .. s
-  end
-  return table.concat(parts, ";")
-end
-
--- ConstantSharing: equal small constants (up to 8 elements) stand for one another.
-local function const_key(ir, name)
-  local c = ir:const(name)
-  if not c or not c.dims then return name end
-  local n = types.numel(c.dims)
-  if not n or n > 8 then return name end
-  local v = ir:values(name, 8)
-  if not v then return name end
-  local parts = {}
-  for i, x in ipairs(v) do parts[i] = string.format("%.17g", x) end
-  return "#" .. tostring(c.elem) .. "[" .. table.concat(c.dims, "x") .. "]" .. table.concat(parts, ",")
-end
-
-function M.cse(ir)
-  local seen, removed, akeys = {}, 0, {}
-  local keys = {}
-  local function key_of(name)
-    local k = keys[name]
-    if not k then k = const_key(ir, name); keys[name] = k end
-    return k
-  end
-  local alias = {}
-  local outputs = ir:output_set()
-  local sub_reads = {}
-  for _, n in ipairs(ir.nodes) do
-    if #n.subgraphs > 0 then sub_reads = select(2, ir:consumers()) break end
-  end
-  for _, node in ipairs(ir.nodes) do
-    for i, x in ipairs(node.inputs) do if alias[x] then node.inputs[i] = alias[x] end end
-    if not node.removed and #node.subgraphs == 0 and not NONDETERMINISTIC[node.op] and #node.outputs > 0 then
-      local ins = {}
-      for i, x in ipairs(node.inputs) do ins[i] = key_of(x) end
-      -- attributes are compared only among nodes that already agree on op and inputs
-      local key = node.domain .. "|" .. node.op .. "|" .. table.concat(ins, ",") .. "|" .. #node.outputs
-      local bucket = seen[key]
-      local first
-      if bucket then
-        akeys[node] = akeys[node] or attr_key(node)
-        for _, cand in ipairs(bucket) do
-          akeys[cand] = akeys[cand] or attr_key(cand)
-          if akeys[cand] == akeys[node] then first = cand break end
-        end
-      end
-      local mergeable = first ~= nil
-      if mergeable then
-        for _, o in ipairs(node.outputs) do
-          if outputs[o] or sub_reads[o] then mergeable = false end
-        end
-      end
-      if mergeable then
-        for k, o in ipairs(node.outputs) do alias[o] = first.outputs[k] end
-        node.removed = true
-        removed = removed + 1
-      elseif not first then
-        bucket = bucket or {}
-        bucket[#bucket + 1] = node
-        seen[key] = bucket
-      end
-    end
-  end
-  ir:compact()
-  return removed
-end
-
--- ---- constant folding ---------------------------------------------------------------------------------
-local function all_inputs_const(ir, node)
-  for _, x in ipairs(node.inputs) do
-    if x ~= "" and not is_const(ir, x) then return false end
-  end
-  return true
-end
-
-local function fold_node(ir, node, opset)
-  if node.op == "Shape" and node.domain == "" then
-    local t = ir:type_of(node.inputs[1])
-    if not t or not t.shape then return false end
-    for _, d in ipairs(t.shape) do if math.type(d) ~= "integer" then return false end end
-    local res = eval.run(node, { { elem = t.elem, dims = t.shape, values = {} } }, opset)
-    if not res then return false end
-    ir:add_const(node.outputs[1], res[1].elem, res[1].dims, res[1].values)
-    return true
-  end
-  if node.op == "If" and node.domain == "" then return false end -- inlining a branch is not modelled
-  if #node.subgraphs > 0 or NONDETERMINISTIC[node.op] or NON_TENSOR[node.op] then return false end
-  if node.domain ~= "" and node.domain ~= "com.microsoft" then return false end -- no CPU kernel known
-  if node.op == "DequantizeLinear" or node.op == "QuantizeLinear" then return false end -- QDQ units stay
-  if not all_inputs_const(ir, node) then return false end
-  local ins, known = {}, true
-  for i, x in ipairs(node.inputs) do
-    if x ~= "" then
-      local c = ir:const(x)
-      local v = ir:values(x)
-      if v and c.dims then ins[i] = { elem = c.elem, dims = c.dims, values = v } else known = false end
-    end
-  end
-  local res = known and eval.run(node, ins, opset) or nil
-  for k, o in ipairs(node.outputs) do
-    if o ~= "" then
-      local r = res and res[k]
-      local t = ir.types[o]
-      if r then
-        ir:add_const(o, r.elem, r.dims, r.values)
-      else
-        -- constant all the same: ONNX Runtime computes it; mlsh knows its type and shape only
-        ir:add_const(o, t and t.elem, t and t.shape and irlib.copy_list(t.shape) or nil, nil)
-        ir.types[o] = t
-      end
-    end
-  end
-  return true
-end
-
-function M.fold(ir)
-  local opset = ir.opset[""] or 13
-  local n = 0
-  for _, node in ipairs(ir.nodes) do
-    if not node.removed and fold_node(ir, node, opset) then
-      node.removed = true
-      n = n + 1
-    end
-  end
-  ir:compact()
-  return n
-end
+M.cse, M.fold = passes_fold.cse, passes_fold.fold
 
 -- ---- MatMul + Add -> Gemm (2-D inputs) ---------------------------------------------------------------
 function M.matmul_add(ir)
@@ -474,11 +383,13 @@ function M.matmul_add(ir)
     if node.op == "MatMul" and node.domain == "" and not node.removed then
       local a, b = ir:type_of(node.inputs[1]), ir:type_of(node.inputs[2])
       local add = single_consumer(ctx, node.outputs[1])
-      if add and add.op == "Add" and add.domain == "" and a and b and a.shape and b.shape and #a.shape == 2 and #b.shape == 2 then
+      if add and add.op == "Add" and add.domain == "" and a and b and a.shape and b.shape and #a.shape == 2
+        and #b.shape == 2 then
         local bias = add.inputs[1] == node.outputs[1] and add.inputs[2] or add.inputs[1]
         local bt = ir:type_of(bias)
         local N = b.shape[2]
-        local ok = bt and bt.shape and ((#bt.shape == 1 and bt.shape[1] == N) or (#bt.shape == 2 and bt.shape[1] == 1 and bt.shape[2] == N))
+        local ok = bt and bt.shape and ((#bt.shape == 1 and bt.shape[1] == N) or (#bt.shape == 2 and bt.shape[1] == 1
+          and bt.shape[2] == N))
         if ok then
           add.op = "Gemm"
           add.inputs = { node.inputs[1], node.inputs[2], bias }
@@ -518,10 +429,12 @@ function M.reshape_fusion(ir)
             target[#target + 1] = v[1]
           else
             local uns = prod[part]
-            local gather = uns and (uns.op == "Unsqueeze" and prod[uns.inputs[1]] or (uns.op == "Gather" and uns or nil))
+            local gather = uns and (uns.op == "Unsqueeze" and prod[uns.inputs[1]] or (uns.op == "Gather" and uns
+              or nil))
             local shp = gather and gather.op == "Gather" and prod[gather.inputs[1]]
             local idx = gather and ir:values(gather.inputs[2] or "")
-            if not (shp and shp.op == "Shape" and shp.inputs[1] == node.inputs[1] and idx and #idx == 1 and (idx[1] == pos - 1)) then
+            if not (shp and shp.op == "Shape" and shp.inputs[1] == node.inputs[1] and idx and #idx == 1
+              and (idx[1] == pos - 1)) then
               ok = false
               break
             end
@@ -585,25 +498,30 @@ function M.rewrite(ir, stats)
   return changed
 end
 
+-- SessionOptions::max_num_graph_transformation_steps (framework/session_options.h): 10 rounds
+M.MAX_STEPS = 10
+
 -- `pre(ir)` (optional) runs once Constant nodes are initializers, before any optimization
 -- (counterfactual rewrites hook in there).
 function M.run(ir, pre)
   local stats = { nodes_stored = #ir.nodes }
   stats.ConstantNodesToInitializers = M.constants_to_initializers(ir)
   if pre then pre(ir) end
-  for _ = 1, 5 do
+  for _ = 1, M.MAX_STEPS do
     shape.infer(ir)
     local changed = M.rewrite(ir, stats)
-    local c = M.cse(ir)
+    local c = passes_fold.cse(ir)
     stats.CommonSubexpressionElimination = (stats.CommonSubexpressionElimination or 0) + c
     if changed + c > 0 then shape.infer(ir) end
-    local f = M.fold(ir)
+    local f = passes_fold.fold(ir, M.constants_to_initializers)
     stats.ConstantFolding = (stats.ConstantFolding or 0) + f
     local ma = M.matmul_add(ir)
     stats.MatMulAddFusion = (stats.MatMulAddFusion or 0) + ma
     local rf = M.reshape_fusion(ir)
     stats.ReshapeFusion = (stats.ReshapeFusion or 0) + rf
-    if changed + c + f + ma + rf == 0 then break end
+    local tp = transpose_opt.run(ir)
+    stats.TransposeOptimizer = (stats.TransposeOptimizer or 0) + tp
+    if changed + c + f + ma + rf + tp == 0 then break end
   end
   ir:toposort()
   shape.infer(ir)

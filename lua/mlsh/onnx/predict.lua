@@ -13,7 +13,6 @@
 -- Subgraphs (If/Loop/Scan bodies) are analysed only with EnableOnSubgraphs, as their own graphs.
 local irlib = require "mlsh.onnx.ir"
 local passes = require "mlsh.onnx.passes"
-local shape = require "mlsh.onnx.shape"
 local rules = require "mlsh.onnx.coreml_rules"
 local partition = require "mlsh.onnx.partition"
 local types = require "mlsh.onnx.types"
@@ -84,18 +83,50 @@ end
 -- ---- support and grouping ---------------------------------------------------------------------------------
 local function node_id(node) return node.index or ("new:" .. node.op) end
 
--- Per-node support on an optimized ir: {node -> {ok, reason}}
-function M.support(ir, opts)
-  local producers = ir:producers()
-  local consumers = ir:consumers()
-  local memo = {}
+-- ONNX Runtime's node edges: a node's input edges are a set ordered by (producer node index, …),
+-- its output edges likewise by consumer index. `index` gives ONNX Runtime's node index.
+local function edge_env(_, producers, consumers, index)
+  local function by_index(a, b) return index[a] < index[b] end
   local env = { producers = producers, consumers = consumers }
+  function env.input_edges(node)
+    local out, seen = {}, {}
+    for _, i in ipairs(node.inputs) do
+      local p = i ~= "" and producers[i]
+      if p and not seen[p] then seen[p] = true; out[#out + 1] = p end
+    end
+    table.sort(out, by_index)
+    return out
+  end
+  -- one entry per (consumer, output slot, input slot) edge, as Node::GetOutputEdgesCount counts
+  function env.output_edges(node)
+    local out = {}
+    for _, o in ipairs(node.outputs) do
+      if o ~= "" then
+        for _, c in ipairs(consumers[o] or {}) do
+          for _, i in ipairs(c.inputs) do if i == o then out[#out + 1] = c end end
+        end
+      end
+    end
+    table.sort(out, by_index)
+    return out
+  end
+  return env
+end
+
+M.node_indices = partition.node_indices
+
+-- Per-node support on an optimized ir: {node -> {ok, reason, rule}}
+function M.support(ir, opts, index)
+  index = index or M.node_indices(ir)
+  local env = edge_env(ir, ir:producers(), ir:consumers(), index)
+  local memo = {}
   local function check(node)
     local m = memo[node]
     if m then return m end
     memo[node] = { ok = false, reason = "(cycle)" }
-    local ok, why = rules.check(ir, node, opts, env)
-    m = { ok = ok and true or false, reason = (not ok) and (why or "not supported") or nil }
+    local ok, why, src = rules.check(ir, node, opts, env)
+    m = { ok = ok and true or false, reason = (not ok) and (why or "not supported") or nil, rule = (not ok) and src
+      or nil }
     memo[node] = m
     return m
   end
@@ -142,7 +173,8 @@ local function filter_edges(ir, groups, cache)
         for _, n in ipairs(grp.nodes) do
           if drop[n] then
             local t = ir:type_of(drop[n])
-            removed[n] = string.format("on the partition boundary with a %s value (%s): the EP passes only fp32, fp16, int32, int64",
+            removed[n] = string.format("on the partition boundary with a %s value (%s): "
+              .. "the EP passes only fp32, fp16, int32, int64",
               t and types.dtype_name(t.elem) or "untyped", drop[n])
           else keep[#keep + 1] = n end
         end
@@ -159,20 +191,31 @@ end
 -- Group the supported nodes of an optimized ir. Returns groups {{nodes}}, per-node results.
 -- `force(node)` makes more nodes supported (cut-maker counterfactuals); `cache` keeps the support
 -- results and links between calls on the same ir.
+M.ort_order = partition.ort_order
+
 function M.group(ir, opts, force, cache)
   cache = cache or {}
-  cache.sup = cache.sup or M.support(ir, opts)
-  cache.links = cache.links or partition.links({ nodes = ir.nodes, inputs = ir.inputs, initializers = ir.consts })
+  if not cache.index then
+    cache.index = M.node_indices(ir)
+    local links = partition.links({ nodes = ir.nodes, inputs = ir.inputs, initializers = ir.consts })
+    local idx = cache.index
+    local by_index = function(a, b) return (idx[a] or math.huge) < (idx[b] or math.huge) end
+    for n, set in pairs(links.consumers) do if idx[n] then table.sort(set.list, by_index) end end
+    cache.links = links
+    cache.order = M.ort_order(ir.nodes, links, cache.index)
+    if #cache.order ~= #ir.nodes then cache.order = ir.nodes end
+  end
+  cache.sup = cache.sup or M.support(ir, opts, cache.index)
   local sup, links = cache.sup, cache.links
   local function ok(node)
     if force and force(node) then return true end
     return sup[node].ok
   end
-  local r = partition.group(ir.nodes, links, ok)
+  local r = partition.group(cache.order, links, ok)
   local groups = {}
   for i, g in ipairs(r.groups) do groups[i] = { nodes = g } end
   local filtered = {}
-  groups, filtered = filter_edges(ir, groups, cache)
+  if rules.version(opts).EDGE_FILTER then groups, filtered = filter_edges(ir, groups, cache) end
   return groups, sup, filtered
 end
 
@@ -262,56 +305,51 @@ function M.core(m, g, opts, transform, from)
   return res
 end
 
-function M.analyse(m, g, o)
-  local opts = {
-    model_format = o.model_format or "neuralnetwork", compute_units = o.compute_units or "ALL",
-    require_static_input_shapes = o.require_static_input_shapes or false,
-    enable_on_subgraphs = o.enable_on_subgraphs or false, freeze = o.freeze, freeze_all = o.freeze_all,
-  }
-  local core = M.core(m, g, opts)
-  local ir = core.ir
-  local out = {
-    mode = "predict", model_format = opts.model_format, nodes_raw = #g.nodes, nodes = core.nodes,
-    supported_nodes = core.supported, partitions = {}, partition_sizes = {}, unsupported = {}, cut_makers = {},
-    verdict = core.verdict, pct_supported = core.pct, frozen = core.frozen,
-    options = { ModelFormat = opts.model_format == "mlprogram" and "MLProgram" or "NeuralNetwork",
-                MLComputeUnits = opts.compute_units, RequireStaticInputShapes = opts.require_static_input_shapes and 1 or 0,
-                EnableOnSubgraphs = opts.enable_on_subgraphs and 1 or 0 },
-  }
-  out.passes = {}
-  for k, v in pairs(core.stats) do if v ~= 0 then out.passes[k] = v end end
+-- The --json partitions: ids, names, op counts and index range of each group.
+local function partition_entries(out, core)
   for i, grp in ipairs(core.groups) do
-    local ids, ops, first, last = {}, {}, nil, nil
+    local ids, ops, first, last, names, node_ops = {}, {}, nil, nil, {}, {}
     for k, n in ipairs(grp.nodes) do
       ids[k] = node_id(n)
+      names[k] = n.name or ""
+      node_ops[k] = n.op
       ops[n.op] = (ops[n.op] or 0) + 1
       if n.index then
         first = first and math.min(first, n.index) or n.index
         last = last and math.max(last, n.index) or n.index
       end
     end
-    out.partitions[i] = { id = i, graph = "main", size = #grp.nodes, nodes = ids, first = first, last = last, ops = ops }
+    out.partitions[i] = { id = i, graph = "main", size = #grp.nodes, nodes = ids, first = first, last = last, ops = ops,
+                          node_names = names, node_ops = node_ops }
     out.partition_sizes[i] = #grp.nodes
   end
-  local in_group = {}
+end
+
+-- Every node left out of the partitions, with its reason and rule; returns {op -> count}.
+local function unsupported_entries(out, ir, core)
+  local in_group, counts = {}, {}
   for _, grp in ipairs(core.groups) do for _, n in ipairs(grp.nodes) do in_group[n] = true end end
-  local unsupported_ops = {}
   for _, n in ipairs(ir.nodes) do
     if not in_group[n] then
       local reason = core.filtered[n] or core.sup[n].reason or "not in a partition"
-      out.unsupported[#out.unsupported + 1] = { node = node_id(n), op = n.domain ~= "" and (n.domain .. ":" .. n.op) or n.op,
-                                                name = n.name, reason = reason }
-      unsupported_ops[n.op] = (unsupported_ops[n.op] or 0) + 1
+      out.unsupported[#out.unsupported + 1] = { node = node_id(n), name = n.name, reason = reason,
+                                                rule = core.sup[n].rule,
+                                                op = n.domain ~= "" and (n.domain .. ":" .. n.op) or n.op }
+      counts[n.op] = (counts[n.op] or 0) + 1
     end
   end
   local list = {}
-  for op in pairs(unsupported_ops) do list[#list + 1] = op end
+  for op in pairs(counts) do list[#list + 1] = op end
   table.sort(list)
   out.unsupported_ops = list
-  -- cut-makers: supporting every node of one op type, how many partitions disappear?
-  for _, op in ipairs(list) do
+  return counts
+end
+
+-- Cut-makers: supporting every node of one op type, how many partitions disappear?
+local function cut_makers(out, ir, opts, core, counts)
+  for _, op in ipairs(out.unsupported_ops) do
     local groups = M.group(ir, opts, function(n) return n.op == op end, core.cache)
-    out.cut_makers[#out.cut_makers + 1] = { op = op, nodes = unsupported_ops[op],
+    out.cut_makers[#out.cut_makers + 1] = { op = op, nodes = counts[op],
                                             partitions_caused = math.max(0, #core.groups - #groups),
                                             partitions_if_supported = #groups }
   end
@@ -320,15 +358,11 @@ function M.analyse(m, g, o)
     if a.nodes ~= b.nodes then return a.nodes > b.nodes end
     return a.op < b.op
   end)
-  out.summary = fmt_summary(#core.groups, core.nodes, core.supported)
-  out.hops = estimate_hops(ir, core.groups)
-  if opts.compute_units == "CPUOnly" then
-    out.note = "MLComputeUnits=CPUOnly: the CoreML partitions run on the CPU through Core ML"
-  end
-  -- subgraphs, each on its own, when the EP is allowed to look at them
-  out.subgraphs = 0
-  out.nodes_in_subgraphs = 0
-  out.subgraph_summaries = {}
+end
+
+-- Subgraphs, each on its own, when the EP is allowed to look at them.
+local function subgraph_summaries(out, m, g, ir, opts)
+  out.subgraphs, out.nodes_in_subgraphs, out.subgraph_summaries = 0, 0, {}
   local function walk(graph)
     for _, n in ipairs(graph.nodes) do
       for _, sg in ipairs(n.subgraphs) do
@@ -341,7 +375,8 @@ function M.analyse(m, g, o)
           local s = 0
           for _, grp in ipairs(groups) do s = s + #grp.nodes end
           out.subgraph_summaries[#out.subgraph_summaries + 1] = { owner = node_id(n), attr = sg.attr,
-            summary = fmt_summary(#groups, #sub.nodes, s), partitions = #groups, nodes = #sub.nodes, supported_nodes = s }
+            summary = fmt_summary(#groups, #sub.nodes, s), partitions = #groups, nodes = #sub.nodes,
+            supported_nodes = s }
         end
         walk(sg.graph)
       end
@@ -349,6 +384,38 @@ function M.analyse(m, g, o)
   end
   walk(g)
   if #out.subgraph_summaries == 0 then out.subgraph_summaries = nil end
+end
+
+function M.analyse(m, g, o)
+  local opts = {
+    model_format = o.model_format or "neuralnetwork", compute_units = o.compute_units or "ALL",
+    require_static_input_shapes = o.require_static_input_shapes or false,
+    enable_on_subgraphs = o.enable_on_subgraphs or false, freeze = o.freeze, freeze_all = o.freeze_all,
+  }
+  local version, verr = rules.normalize(o.ort_version)
+  if not version then error("usage: " .. verr, 0) end
+  opts.ort_version = version
+  local core = M.core(m, g, opts)
+  local ir = core.ir
+  local out = {
+    mode = "predict", model_format = opts.model_format, ort_version = version, nodes_raw = #g.nodes, nodes = core.nodes,
+    supported_nodes = core.supported, partitions = {}, partition_sizes = {}, unsupported = {}, cut_makers = {},
+    verdict = core.verdict, pct_supported = core.pct, frozen = core.frozen, passes = {},
+    options = { ModelFormat = opts.model_format == "mlprogram" and "MLProgram" or "NeuralNetwork",
+                MLComputeUnits = opts.compute_units, EnableOnSubgraphs = opts.enable_on_subgraphs and 1 or 0,
+                RequireStaticInputShapes = opts.require_static_input_shapes and 1 or 0 },
+  }
+  for k, v in pairs(core.stats) do if v ~= 0 then out.passes[k] = v end end
+  partition_entries(out, core)
+  local counts = unsupported_entries(out, ir, core)
+  if o.quick then return out end
+  cut_makers(out, ir, opts, core, counts)
+  out.summary = fmt_summary(#core.groups, core.nodes, core.supported)
+  out.hops = estimate_hops(ir, core.groups)
+  if opts.compute_units == "CPUOnly" then
+    out.note = "MLComputeUnits=CPUOnly: the CoreML partitions run on the CPU through Core ML"
+  end
+  subgraph_summaries(out, m, g, ir, opts)
   out.counterfactuals = M.counterfactuals(m, g, opts, core)
   return out
 end
@@ -381,7 +448,9 @@ function M.counterfactuals(m, g, opts, base)
     o2.freeze_all = 1
     local ok, r = pcall(M.core, m, g, o2)
     if ok then
-      add("freeze", string.format("every dynamic input dim fixed (--freeze-all 1; the value matters little): %d partitions, %d/%d nodes, %s",
+      add("freeze",
+        string.format("every dynamic input dim fixed (--freeze-all 1; the value matters little): "
+        .. "%d partitions, %d/%d nodes, %s",
         #r.groups, r.supported, r.nodes, r.verdict), r)
     end
   end
@@ -390,19 +459,23 @@ function M.counterfactuals(m, g, opts, base)
   local erf_cut = false
   for n, s in pairs(base.sup) do if n.op == "Erf" and not s.ok then erf_cut = true end end
   if #matches > 0 and not erf_cut then
-    out[#out + 1] = { text = string.format("%d Erf-GELU subgraphs found; Erf is supported here, so the tanh rewrite changes no partition",
+    out[#out + 1] = { text = string.format("%d Erf-GELU subgraphs found; Erf is supported here, "
+      .. "so the tanh rewrite changes no partition",
       #matches), json = { kind = "gelu_tanh", gelu_subgraphs = #matches, partitions = #base.groups, nodes = base.nodes,
       supported_nodes = base.supported, verdict = base.verdict, unchanged = true } }
   elseif #matches > 0 then
-    local r = M.core(m, g, opts, function(ir) gelu.rewrite_ir(ir, gelu.find(ir, function(name) return ir:values(name) end)) end,
+    local r = M.core(m, g, opts, function(ir) gelu.rewrite_ir(ir, gelu.find(ir,
+      function(name) return ir:values(name) end)) end,
       base.ir)
-    add("gelu_tanh", string.format("%d Erf-GELU subgraphs rewritten to the tanh approximation: %d partitions, %d/%d nodes, %s",
+    add("gelu_tanh",
+      string.format("%d Erf-GELU subgraphs rewritten to the tanh approximation: %d partitions, %d/%d nodes, %s",
       #matches, #r.groups, r.supported, r.nodes, r.verdict), r, { gelu_subgraphs = #matches })
   end
   local fp16 = M.fp16_share(base.ir)
   if fp16 > 0.5 then
     local r = M.core(m, g, opts, M.to_fp32, base.ir)
-    add("fp32", string.format("fp16 graph (%.0f%% of float values): as fp32 it would give %d partitions, %d/%d nodes, %s",
+    add("fp32",
+      string.format("fp16 graph (%.0f%% of float values): as fp32 it would give %d partitions, %d/%d nodes, %s",
       fp16 * 100, #r.groups, r.supported, r.nodes, r.verdict), r, { fp16_share = fp16 })
   end
   return out
@@ -423,7 +496,8 @@ function M.to_fp32(ir)
   for _, t in pairs(ir.types) do if t.elem == types.FLOAT16 then t.elem = types.FLOAT end end
   for _, c in pairs(ir.consts) do if c.elem == types.FLOAT16 then c.elem = types.FLOAT end end
   for _, vi in ipairs(ir.inputs) do
-    if vi.type and vi.type.elem == types.FLOAT16 then vi.type = { kind = "tensor", elem = types.FLOAT, shape = vi.type.shape } end
+    if vi.type and vi.type.elem == types.FLOAT16 then vi.type = { kind = "tensor", elem = types.FLOAT,
+      shape = vi.type.shape } end
   end
   for _, n in ipairs(ir.nodes) do
     if n.op == "Cast" and irlib.attr(n, "to", nil) == types.FLOAT16 then

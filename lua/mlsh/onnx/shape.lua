@@ -8,6 +8,7 @@
 -- value_info fills what inference leaves unknown.
 --   shape.infer(ir)   fills ir.types[name] = {elem, shape} for every node output it can
 local types = require "mlsh.onnx.types"
+local irlib = require "mlsh.onnx.ir"
 
 local M = {}
 
@@ -94,8 +95,10 @@ local function same_as_input(node, ctx)
   return { t and { elem = t.elem, shape = copy(t.shape) } }
 end
 
-for _, op in ipairs({ "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil",
-  "Round", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus", "Softsign",
+for _, op in ipairs({ "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor",
+  "Ceil",
+  "Round", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus",
+    "Softsign",
   "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish", "Mish", "ThresholdedRelu", "Shrink", "Sign", "Clip",
   "Identity", "Softmax", "LogSoftmax", "Hardmax", "LRN", "InstanceNormalization", "GroupNormalization", "Gelu",
   "QuickGelu", "FastGelu", "BiasGelu", "CumSum", "Trilu", "ScatterElements", "ScatterND", "Scatter", "PRelu",
@@ -200,7 +203,8 @@ local function conv_like(node, ctx, pool)
     local k = kernel and kernel[i]
     if not is_int(k) then out[#out + 1] = false
     else
-      out[#out + 1] = window_out(x.shape[i + 2], k, strides[i] or 1, pads[i] or 0, pads[i + sp] or 0, dil[i] or 1, ceil, auto)
+      out[#out + 1] = window_out(x.shape[i + 2], k, strides[i] or 1, pads[i] or 0, pads[i + sp] or 0, dil[i] or 1,
+        ceil, auto)
     end
   end
   return out
@@ -245,7 +249,8 @@ rules.ConvTranspose = function(node, ctx)
     else
       local inp, k = x.shape[i + 2], w.shape[i + 2]
       if is_int(inp) and is_int(k) then
-        out[#out + 1] = (strides[i] or 1) * (inp - 1) + (opad[i] or 0) + ((k - 1) * (dil[i] or 1) + 1) - (pads[i] or 0) - (pads[i + sp] or 0)
+        out[#out + 1] = (strides[i] or 1) * (inp - 1) + (opad[i] or 0) + ((k - 1) * (dil[i] or 1) + 1) - (pads[i]
+          or 0) - (pads[i + sp] or 0)
       else out[#out + 1] = false end
     end
   end
@@ -496,227 +501,9 @@ rules.Squeeze = function(node, ctx)
   return { { elem = x.elem, shape = out } }
 end
 
-rules.Shape = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape then return { { elem = types.INT64, shape = { false } } } end
-  local r = #x.shape
-  local s, e = norm_axis(attr(node, "start", 0), r), norm_axis(attr(node, "end", r), r)
-  s, e = math.max(0, math.min(s, r)), math.max(0, math.min(e, r))
-  return { { elem = types.INT64, shape = { math.max(0, e - s) } } }
-end
-rules.Size = function() return { { elem = types.INT64, shape = {} } } end
+require("mlsh.onnx.shape_more").install(rules, { attr = attr, copy = copy, is_int = is_int, norm_axis = norm_axis,
+  const_ints = const_ints, broadcast = M.broadcast })
 
-rules.ConstantOfShape = function(node, ctx)
-  local shape = const_ints(ctx, node.inputs[1])
-  local t = attr(node, "value", nil)
-  local elem = t and t.dtype or types.FLOAT
-  if shape then return { { elem = elem, shape = copy(shape) } } end
-  local st = ctx.type(node.inputs[1])
-  if st and st.shape and is_int(st.shape[1]) then
-    local out = {}
-    for i = 1, st.shape[1] do out[i] = false end
-    return { { elem = elem, shape = out } }
-  end
-  return { { elem = elem } }
-end
-rules.Expand = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  local shape = const_ints(ctx, node.inputs[2])
-  if not x then return {} end
-  if shape and x.shape then return { { elem = x.elem, shape = M.broadcast({ x.shape, shape }) } } end
-  local st = ctx.type(node.inputs[2])
-  if x.shape and st and st.shape and is_int(st.shape[1]) then
-    local r = math.max(#x.shape, st.shape[1])
-    local out = {}
-    for i = 1, r do out[i] = false end
-    return { { elem = x.elem, shape = out } }
-  end
-  return { { elem = x.elem } }
-end
-rules.Tile = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  local reps = const_ints(ctx, node.inputs[2])
-  if not x or not x.shape then return { { elem = x and x.elem } } end
-  local out = {}
-  for i, d in ipairs(x.shape) do
-    out[i] = (reps and is_int(d)) and d * reps[i] or (reps and reps[i] == 1 and d) or false
-  end
-  return { { elem = x.elem, shape = out } }
-end
-rules.Range = function(node, ctx)
-  local s, l, d = ctx.values(node.inputs[1]), ctx.values(node.inputs[2]), ctx.values(node.inputs[3])
-  local t = ctx.type(node.inputs[1])
-  if s and l and d and d[1] ~= 0 then
-    return { { elem = t and t.elem, shape = { math.max(math.ceil((l[1] - s[1]) / d[1]), 0) } } }
-  end
-  return { { elem = t and t.elem, shape = { false } } }
-end
-
-local function reduce_rule(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape then return { { elem = x and x.elem } } end
-  local axes = attr(node, "axes", nil)
-  local axes_input = node.inputs[2] and node.inputs[2] ~= ""
-  if axes_input then
-    axes = const_ints(ctx, node.inputs[2])
-    if not axes then
-      local r = #x.shape
-      if attr(node, "keepdims", 1) == 1 then
-        local out = {}
-        for i = 1, r do out[i] = false end
-        return { { elem = x.elem, shape = out } }
-      end
-      return { { elem = x.elem } }
-    end
-  end
-  local keep = attr(node, "keepdims", 1) == 1
-  local r = #x.shape
-  local set = {}
-  if not axes or #axes == 0 then
-    if attr(node, "noop_with_empty_axes", 0) == 1 and axes_input then return { { elem = x.elem, shape = copy(x.shape) } } end
-    for i = 0, r - 1 do set[i] = true end
-  else
-    for _, a in ipairs(axes) do set[norm_axis(a, r)] = true end
-  end
-  local out = {}
-  for i, d in ipairs(x.shape) do
-    if set[i - 1] then if keep then out[#out + 1] = 1 end
-    else out[#out + 1] = d end
-  end
-  return { { elem = x.elem, shape = out } }
-end
-for _, op in ipairs({ "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-  "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare" }) do rules[op] = reduce_rule end
-for _, op in ipairs({ "ArgMax", "ArgMin" }) do
-  rules[op] = function(node, ctx)
-    local x = ctx.type(node.inputs[1])
-    if not x or not x.shape then return { { elem = types.INT64 } } end
-    local axis = norm_axis(attr(node, "axis", 0), #x.shape)
-    local keep = attr(node, "keepdims", 1) == 1
-    local out = {}
-    for i, d in ipairs(x.shape) do
-      if i - 1 == axis then if keep then out[#out + 1] = 1 end else out[#out + 1] = d end
-    end
-    return { { elem = types.INT64, shape = out } }
-  end
-end
-
-rules.Pad = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape then return { { elem = x and x.elem } } end
-  local pads = ctx.opset >= 11 and const_ints(ctx, node.inputs[2]) or attr(node, "pads", nil)
-  local axes = const_ints(ctx, node.inputs[4])
-  local r = #x.shape
-  local out = copy(x.shape)
-  if not pads then
-    for i = 1, r do out[i] = false end
-    return { { elem = x.elem, shape = out } }
-  end
-  local ax = {}
-  if axes then for i, a in ipairs(axes) do ax[i] = norm_axis(a, r) end
-  else for i = 1, r do ax[i] = i - 1 end end
-  local n = #ax
-  for i, a in ipairs(ax) do
-    local d = out[a + 1]
-    if is_int(d) and pads[i] and pads[i + n] then out[a + 1] = d + pads[i] + pads[i + n]
-    elseif (pads[i] or 0) ~= 0 or (pads[i + n] or 0) ~= 0 then out[a + 1] = false end
-  end
-  return { { elem = x.elem, shape = out } }
-end
-
-rules.Resize = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape then return { { elem = x and x.elem } } end
-  local scales_name, sizes_name
-  if ctx.opset >= 11 then scales_name, sizes_name = node.inputs[3], node.inputs[4] else scales_name = node.inputs[2] end
-  local sizes = const_ints(ctx, sizes_name)
-  local out = copy(x.shape)
-  if sizes then
-    local axes = attr(node, "axes", nil)
-    if axes then for i, a in ipairs(axes) do out[norm_axis(a, #out) + 1] = sizes[i] end
-    elseif #sizes == #out then out = copy(sizes) end
-    return { { elem = x.elem, shape = out } }
-  end
-  local scales = scales_name and scales_name ~= "" and ctx.values(scales_name)
-  if scales and #scales == #out then
-    for i, d in ipairs(out) do out[i] = is_int(d) and math.floor(d * scales[i] + 1e-9) or (scales[i] == 1 and d or false) end
-    return { { elem = x.elem, shape = out } }
-  end
-  for i = 1, #out do out[i] = false end
-  return { { elem = x.elem, shape = out } }
-end
-rules.Upsample = rules.Resize
-
-rules.TopK = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape then return { { elem = x and x.elem }, { elem = types.INT64 } } end
-  local k = const_ints(ctx, node.inputs[2])
-  local axis = norm_axis(attr(node, "axis", -1), #x.shape)
-  local out = copy(x.shape)
-  out[axis + 1] = k and k[1] or false
-  return { { elem = x.elem, shape = out }, { elem = types.INT64, shape = copy(out) } }
-end
-
-rules.DepthToSpace = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape or #x.shape ~= 4 then return { { elem = x and x.elem } } end
-  local b = attr(node, "blocksize", 1)
-  local s = x.shape
-  return { { elem = x.elem, shape = { s[1], is_int(s[2]) and s[2] // (b * b) or false, is_int(s[3]) and s[3] * b or false,
-                                      is_int(s[4]) and s[4] * b or false } } }
-end
-rules.SpaceToDepth = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  if not x or not x.shape or #x.shape ~= 4 then return { { elem = x and x.elem } } end
-  local b = attr(node, "blocksize", 1)
-  local s = x.shape
-  return { { elem = x.elem, shape = { s[1], is_int(s[2]) and s[2] * b * b or false, is_int(s[3]) and s[3] // b or false,
-                                      is_int(s[4]) and s[4] // b or false } } }
-end
-
-rules.NonZero = function(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  return { { elem = types.INT64, shape = { x and x.shape and #x.shape or false, false } } }
-end
-
-local function rnn(node, ctx)
-  local x = ctx.type(node.inputs[1])
-  local hidden = attr(node, "hidden_size", nil)
-  local dirs = attr(node, "direction", "forward") == "bidirectional" and 2 or 1
-  if not x or not x.shape or #x.shape ~= 3 then return { { elem = x and x.elem } } end
-  local layout = attr(node, "layout", 0)
-  local seq, batch = x.shape[1], x.shape[2]
-  if layout == 1 then seq, batch = x.shape[2], x.shape[1] end
-  local h = hidden or false
-  local y = layout == 1 and { batch, seq, dirs, h } or { seq, dirs, batch, h }
-  local hs = layout == 1 and { batch, dirs, h } or { dirs, batch, h }
-  return { { elem = x.elem, shape = y }, { elem = x.elem, shape = hs }, { elem = x.elem, shape = copy(hs) } }
-end
-rules.LSTM, rules.GRU, rules.RNN = rnn, rnn, rnn
-
-rules.OneHot = function(node, ctx)
-  local idx, values = ctx.type(node.inputs[1]), ctx.type(node.inputs[3])
-  local depth = ctx.values(node.inputs[2])
-  if not idx or not idx.shape then return { { elem = values and values.elem } } end
-  local out = copy(idx.shape)
-  local axis = norm_axis(attr(node, "axis", -1), #out + 1)
-  table.insert(out, axis + 1, depth and math.tointeger(depth[1]) or false)
-  return { { elem = values and values.elem, shape = out } }
-end
-
-rules.Einsum = function(node, ctx)
-  local t = ctx.type(node.inputs[1])
-  return { { elem = t and t.elem } }
-end
-
-rules.QuantizeLinear = function(node, ctx)
-  local x, zp = ctx.type(node.inputs[1]), ctx.type(node.inputs[3])
-  return { { elem = zp and zp.elem or types.UINT8, shape = x and copy(x.shape) } }
-end
-rules.DequantizeLinear = function(node, ctx)
-  local x, s = ctx.type(node.inputs[1]), ctx.type(node.inputs[2])
-  return { { elem = s and s.elem or types.FLOAT, shape = x and copy(x.shape) } }
-end
 
 -- Merge an inferred type with what was known (value_info): known dims fill unknown ones.
 local function merge(old, new)
@@ -744,6 +531,19 @@ function M.infer(ir)
   function ctx.values(name)
     if not name or name == "" then return nil end
     return ir:values(name)
+  end
+  -- the output types of a subgraph (an If branch), inferred inside it with this graph as its scope
+  function ctx.subgraph_outputs(g)
+    local sub = irlib.from_graph(g, ir.model, { opset = ir.opset, ir_version = ir.ir_version, parent = ir })
+    for _, n in ipairs(sub.nodes) do
+      local a = n.op == "Constant" and n.attrs.value
+      local t = a and a.value
+      if type(t) == "table" and t.dims then sub.types[n.outputs[1]] = { elem = t.dtype, shape = copy(t.dims) } end
+    end
+    M.infer(sub)
+    local out = {}
+    for i, vi in ipairs(g.outputs) do out[i] = sub:type_of(vi.name) end
+    return out
   end
   local typed = 0
   for _, node in ipairs(ir.nodes) do

@@ -41,7 +41,8 @@ local function run(g, tbl, extra)
   local res = { groups = {}, unsupported = {}, nodes = 0, supported = 0, nodes_in_subgraphs = 0, subgraphs = 0,
                 unsupported_ops = {}, reasons = {}, checker_errors = {} }
   if #missing > 0 then
-    res.checker_errors[#res.checker_errors + 1] = "ValueError: invalid model with missing inputs of " .. table.concat(missing, ",")
+    res.checker_errors[#res.checker_errors + 1] = "ValueError: invalid model with missing inputs of "
+      .. table.concat(missing, ",")
   end
   local function check(graph, id_prefix, is_sub)
     local ids = {}
@@ -65,14 +66,16 @@ local function run(g, tbl, extra)
           reason = "not in the op table (" .. key .. ")"
           res.unsupported_ops[key] = (res.unsupported_ops[key] or 0) + 1
         end
-        if not rank_ok then reason = (reason and (reason .. "; ") or "") .. "Transpose perm has more than 5 entries (rank > 5)" end
+        if not rank_ok then reason = (reason and (reason .. "; ") or "")
+          .. "Transpose perm has more than 5 entries (rank > 5)" end
         res.unsupported[#res.unsupported + 1] = { node = ids[node], op = key, name = node.name, reason = reason }
       end
     end
     for _, grp in ipairs(r.groups) do
       local members = {}
       for i, node in ipairs(grp) do members[i] = ids[node] end
-      res.groups[#res.groups + 1] = { nodes = members, size = #grp, graph = id_prefix and id_prefix:sub(1, -2) or "main",
+      res.groups[#res.groups + 1] = { nodes = members, size = #grp, graph = id_prefix and id_prefix:sub(1, -2)
+        or "main",
                                       list = grp }
     end
     res.nodes = res.nodes + #graph.nodes
@@ -116,7 +119,8 @@ function M.analyse(g, tbl, opts)
       local k = ops_file.key(node)
       ops[k] = (ops[k] or 0) + 1
     end
-    out.partitions[i] = { id = i, graph = grp.graph, size = grp.size, nodes = grp.nodes, first = first, last = last, ops = ops }
+    out.partitions[i] = { id = i, graph = grp.graph, size = grp.size, nodes = grp.nodes, first = first, last = last,
+      ops = ops }
     out.partition_sizes[i] = grp.size
   end
   local keys = {}
@@ -130,7 +134,8 @@ function M.analyse(g, tbl, opts)
   for _, k in ipairs(keys) do
     local alt = run(g, tbl, { [k] = true })
     -- supporting an op can also add partitions (a lone Constant becomes one): that is no cut
-    cuts[#cuts + 1] = { op = k, nodes = res.unsupported_ops[k], partitions_caused = math.max(0, #res.groups - #alt.groups),
+    cuts[#cuts + 1] = { op = k, nodes = res.unsupported_ops[k], partitions_caused = math.max(0,
+      #res.groups - #alt.groups),
                         partitions_if_supported = #alt.groups, supported_nodes_if_supported = alt.supported }
   end
   table.sort(cuts, function(a, b)

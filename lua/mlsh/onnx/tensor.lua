@@ -105,7 +105,8 @@ function Tensor:values_array(model)
     return core.array.decode(raw, dec, self.numel, shape)
   end
   local file, off, len = place(self)
-  if self.storage == "external" and not file then return nil, (self.name or "?") .. ": external tensor without a location" end
+  if self.storage == "external" and not file then return nil, (self.name or "?")
+    .. ": external tensor without a location" end
   return core.onnx.values(model, file, off, len, dec, self.numel, shape)
 end
 

@@ -75,7 +75,8 @@ function M.type_of(tp)
   local which = tp:which("tensor_type")
   if which == "tensor_type" or which == "sparse_tensor_type" then
     local t = tp[which]
-    return { kind = which == "tensor_type" and "tensor" or "sparse_tensor", elem = t:has("elem_type") and t.elem_type or nil,
+    return { kind = which == "tensor_type" and "tensor" or "sparse_tensor", elem = t:has("elem_type") and t.elem_type
+      or nil,
              shape = t:has("shape") and M.shape_of(t.shape) or nil }
   elseif which == "sequence_type" then
     return { kind = "sequence", inner = M.type_of(tp.sequence_type.elem_type) }
@@ -117,7 +118,8 @@ end
 function M.type_string(vt)
   if not vt then return "?" end
   if vt.kind == "tensor" or vt.kind == "sparse_tensor" then
-    return (vt.kind == "sparse_tensor" and "sparse " or "") .. (M.dtype_name(vt.elem) or "?") .. M.shape_string(vt.shape)
+    return (vt.kind == "sparse_tensor" and "sparse " or "") .. (M.dtype_name(vt.elem) or "?")
+      .. M.shape_string(vt.shape)
   elseif vt.kind == "map" then
     return "map(" .. (M.dtype_name(vt.key) or "?") .. "," .. M.type_string(vt.inner) .. ")"
   elseif vt.kind == "opaque" then
