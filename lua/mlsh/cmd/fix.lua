@@ -78,7 +78,7 @@ local function report_json(o, e, steps, results, d, written)
   local json = mlsh.json
   local ts = json.array({})
   for k, s in ipairs(steps) do
-    ts[k] = { name = s.t.name, arg = s.t.arg and tostring(s.value.name and (s.value.name .. "=" .. table.concat(s.value.dims, "x")) or s.value) or json.null,
+    ts[k] = { name = s.t.name, arg = s.t.arg and s.text:match("^%S+ (.*)$") or json.null,
               status = results[k].changed > 0 and "applied" or "nothing", changes = results[k].changed }
   end
   local cs = json.array({})

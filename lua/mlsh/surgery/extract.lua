@@ -1,0 +1,293 @@
+-- mlsh.surgery.extract — sub-graphs as models of their own: extract, split (coremltools'
+-- bisect_model semantics), chunks balanced by weight bytes.
+--   extract.part(src_editor, fname, from, to) -> editor of a model whose function fname computes the
+--     values `to` from the values `from` (plus any model input they still need); consts (weights)
+--     go with the part that uses them; other functions are kept untouched.
+--   extract.cuts(src_editor, fname, {at = "op"} | {chunks = n}) -> list of cut positions (op indices)
+--   extract.split(src_editor, fname, cuts) -> list of part editors, chained: part k's outputs are named
+--     as part k+1 (or any later part) reads them; original model outputs come out of the part computing them.
+-- Boundary values must be tensors of a model I/O dtype (fp32, fp16, int32) with static shapes. Below
+-- spec 7 (no fp16 I/O) an fp16 boundary travels as fp32: cast out and back in, which is exact.
+local surgery = require "mlsh.surgery"
+local types = require "mlsh.types"
+
+local M = {}
+
+local function const_like(op) return op.type == "const" or op.type:match("^constexpr_") ~= nil end
+
+-- Names used by op, nested blocks included, minus those the nested blocks define.
+local function free_uses(op)
+  local used, defined = {}, {}
+  local function walk(o)
+    for _, p in ipairs(o.inputs) do
+      for _, a in ipairs(p.args) do if a.name then used[#used + 1] = a.name end end
+    end
+    for _, b in ipairs(o.blocks) do
+      for _, v in ipairs(b.inputs) do defined[v.name] = true end
+      for _, x in ipairs(b.ops) do
+        walk(x)
+        for _, v in ipairs(x.outputs) do defined[v.name] = true end
+      end
+      for _, n in ipairs(b.outputs) do used[#used + 1] = n end
+    end
+  end
+  walk(op)
+  local out = {}
+  for _, n in ipairs(used) do if not defined[n] then out[#out + 1] = n end end
+  return out
+end
+M.free_uses = free_uses
+
+local FEATURE_OK = { fp32 = true, fp16 = true, int32 = true }
+
+local function check_boundary(f, name)
+  local t = f:type_of(name)
+  if not t then return nil, string.format("function %s has no value '%s'", f.name, name) end
+  if t.kind ~= "tensor" or not FEATURE_OK[t.dtype] then
+    return nil, string.format("value '%s' is %s: a model input/output must be fp32, fp16 or int32", name, types.type_string(t))
+  end
+  for _, d in ipairs(t.shape) do
+    if d < 0 then return nil, string.format("value '%s' has an unknown dimension (%s); fix the input shapes first (mlsh fix --fix-shape)", name, types.type_string(t)) end
+  end
+  return t
+end
+
+local function original_feature(e, fname, name)
+  return e:feature(fname, "input", name) or e:feature(fname, "state", name), e:feature(fname, "state", name) and "state" or "input"
+end
+
+-- An editor over src's model restricted to the values `to` computed from `from`.
+function M.part(src, fname, from, to)
+  local e = surgery.from_spec(src.src, src.read_blob, { source = src.source })
+  local f = e:func(fname)
+  fname = f.name
+  local is_from = {}
+  for _, n in ipairs(from) do is_from[n] = true end
+  local orig_inputs = {}
+  for _, v in ipairs(f:inputs()) do orig_inputs[v.name] = v end
+  local need, reached_from, reached_in = {}, {}, {}
+  local stack = {}
+  for _, n in ipairs(to) do
+    if not f:type_of(n) then return nil, string.format("function %s has no value '%s'", fname, n) end
+    stack[#stack + 1] = n
+  end
+  local seen = {}
+  while #stack > 0 do
+    local n = table.remove(stack)
+    if not seen[n] then
+      seen[n] = true
+      if is_from[n] then reached_from[n] = true
+      elseif orig_inputs[n] then reached_in[n] = true
+      else
+        local p = f:producer(n)
+        if not p or not f:index_of(p) then return nil, string.format("value '%s' is defined inside a nested block; cut outside control flow", n) end
+        if not need[p] then
+          need[p] = true
+          for _, u in ipairs(free_uses(p)) do stack[#stack + 1] = u end
+        end
+      end
+    end
+  end
+  local boundary = {}
+  for _, n in ipairs(from) do
+    if reached_from[n] and not orig_inputs[n] then
+      local t, why = check_boundary(f, n)
+      if not t then return nil, why end
+      boundary[n] = t
+    end
+  end
+  -- the ops, in their order
+  local keep = {}
+  for _, op in ipairs(f:ops()) do if need[op] then keep[#keep + 1] = op end end
+  f.fn.block.ops = keep
+  f:touch()
+  -- inputs: the model's inputs still needed, then the cut values
+  local d = e:description_for(fname)
+  local ins = {}
+  for _, v in ipairs(f.fn.inputs) do
+    if reached_in[v.name] then ins[#ins + 1] = v end
+  end
+  local new_inputs = {}
+  for _, n in ipairs(from) do
+    if reached_from[n] and not orig_inputs[n] then
+      local t = boundary[n]
+      new_inputs[#new_inputs + 1] = { name = n, dtype = t.dtype, shape = t.shape, kind = "tensor" }
+    elseif reached_from[n] then
+      reached_in[n] = true
+      local present = false
+      for _, v in ipairs(ins) do if v.name == n then present = true end end
+      if not present then ins[#ins + 1] = orig_inputs[n] end
+    end
+  end
+  local old_fds = {}
+  for _, field in ipairs({ "input", "state", "output" }) do
+    old_fds[field] = {}
+    for _, fd in ipairs(d[field]) do old_fds[field][fd.name] = fd:copy() end
+    d:clear(field)
+  end
+  f.fn.inputs = ins
+  for _, v in ipairs(ins) do
+    local fd, field = old_fds.input[v.name], "input"
+    if not fd then fd, field = old_fds.state[v.name], "state" end
+    d:add(field, fd)
+  end
+  local narrow = (e.spec_version or 0) < 7 -- no fp16 model I/O before spec 7
+  for _, v in ipairs(new_inputs) do
+    if narrow and v.dtype == "fp16" then
+      local inner = f:fresh(v.name .. "_to_fp16")
+      table.insert(f.fn.inputs, { name = v.name, dtype = "fp32", shape = v.shape, kind = "tensor" })
+      f:touch()
+      -- uses move to the cast, which reads the fp32 input under the old name
+      for _, op in ipairs(f:ops()) do
+        for _, prm in ipairs(op.inputs) do
+          for _, a in ipairs(prm.args) do if a.name == v.name then a.name = inner end end
+        end
+      end
+      for i, n in ipairs(f.fn.block.outputs) do if n == v.name then f.fn.block.outputs[i] = inner end end
+      f:touch()
+      f:insert({ type = "cast", name = inner, inputs = { x = v.name, dtype = "fp16" } }, { before = f:ops()[1] })
+      e:describe(fname, "input", { name = v.name, dtype = "fp32", shape = v.shape })
+    else
+      table.insert(f.fn.inputs, v)
+      e:describe(fname, "input", v)
+    end
+  end
+  f:touch()
+  -- outputs: `to`, model outputs keep their descriptions
+  f.fn.block.outputs = {}
+  for _, n in ipairs(to) do
+    local t, why = check_boundary(f, n)
+    if not t and not old_fds.output[n] then return nil, why end
+    local out = n
+    if not f:producer(n) then -- an input passed straight through
+      out = f:fresh(n .. "_out")
+      f:insert({ type = "identity", name = out, inputs = { x = n } })
+    end
+    local dtype = t and t.dtype
+    if narrow and dtype == "fp16" and not old_fds.output[n] then
+      local inner = f:fresh(n .. "_fp16")
+      local prod = f:producer(n)
+      for _, v in ipairs(prod.outputs) do if v.name == n then v.name = inner end end
+      for _, op in ipairs(f:ops()) do
+        for _, prm in ipairs(op.inputs) do
+          for _, a in ipairs(prm.args) do if a.name == n then a.name = inner end end
+        end
+      end
+      f:touch()
+      f:insert({ type = "cast", name = f:fresh(n .. "_to_fp32"), inputs = { x = inner, dtype = "fp32" },
+                 outputs = { { name = n, dtype = "fp32", shape = t.shape } } })
+      dtype = "fp32"
+    end
+    table.insert(f.fn.block.outputs, out)
+    if old_fds.output[n] and out == n then d:add("output", old_fds.output[n])
+    else e:describe(fname, "output", { name = out, dtype = dtype, shape = t.shape }) end
+  end
+  f:touch()
+  return e, { inputs = new_inputs, ops = #keep }
+end
+
+-- Weight bytes each top-level op brings (consts counted at their first non-const user).
+local function weight_profile(f)
+  local counted, bytes = {}, {}
+  local sizes = { fp32 = 4, fp16 = 2, int32 = 4, int8 = 1, uint8 = 1, int16 = 2, uint16 = 2, fp64 = 8 }
+  for i, op in ipairs(f:ops()) do
+    bytes[i] = 0
+    if not const_like(op) then
+      for _, n in ipairs(free_uses(op)) do
+        local p = f:producer(n)
+        if p and const_like(p) and not counted[n] then
+          counted[n] = true
+          local t = p.outputs[1]
+          bytes[i] = bytes[i] + (types.count(t.shape) or 0) * (sizes[t.dtype] or 1)
+        end
+      end
+    end
+  end
+  return bytes
+end
+M.weight_profile = weight_profile
+
+-- Cut positions: after op index k (1-based, top-level block).
+function M.cuts(e, fname, o)
+  local f = e:func(fname)
+  local ops = f:ops()
+  if o.at then
+    local op = f:find(o.at)
+    if not op then return nil, string.format("function %s has no op or value named '%s'", f.name, o.at) end
+    local k = f:index_of(op)
+    if not k then return nil, string.format("op '%s' is inside a nested block; cut outside control flow", o.at) end
+    local last = 0
+    for i, x in ipairs(ops) do if not const_like(x) then last = i end end
+    if k >= last then return nil, string.format("op '%s' is the last op: nothing would be left for the second part", o.at) end
+    return { k }
+  end
+  local n = o.chunks
+  local bytes = weight_profile(f)
+  local total = 0
+  for _, b in ipairs(bytes) do total = total + b end
+  local compute = {}
+  for i, x in ipairs(ops) do if not const_like(x) then compute[#compute + 1] = i end end
+  if #compute < n then return nil, string.format("function %s has %d ops that compute; cannot make %d chunks", f.name, #compute, n) end
+  local cuts, acc, k = {}, 0, 1
+  for idx, i in ipairs(compute) do
+    acc = acc + bytes[i]
+    local left = #compute - idx -- compute ops after this one
+    local need_more = n - 1 - #cuts
+    if need_more > 0 and left >= need_more and (acc >= total * k / n or left == need_more) then
+      cuts[#cuts + 1] = i
+      k = k + 1
+    end
+  end
+  return cuts, total
+end
+
+-- Parts for the cuts; each part's from/to so that every value crossing a cut is passed on.
+function M.plan(e, fname, cuts)
+  local f = e:func(fname)
+  local ops = f:ops()
+  local part_of = {}
+  local bounds = { 0 }
+  for _, c in ipairs(cuts) do bounds[#bounds + 1] = c end
+  bounds[#bounds + 1] = #ops
+  for p = 1, #bounds - 1 do
+    for i = bounds[p] + 1, bounds[p + 1] do part_of[ops[i]] = p end
+  end
+  local n = #bounds - 1
+  local from, to = {}, {}
+  for p = 1, n do from[p], to[p] = {}, {} end
+  local function add(list, v)
+    for _, x in ipairs(list) do if x == v then return end end
+    list[#list + 1] = v
+  end
+  for _, op in ipairs(ops) do
+    if not const_like(op) then
+      for _, u in ipairs(free_uses(op)) do
+        local prod = f:producer(u)
+        if prod and not const_like(prod) and part_of[prod] ~= part_of[op] then
+          add(to[part_of[prod]], u)
+          add(from[part_of[op]], u)
+        end
+      end
+    end
+  end
+  for _, out in ipairs(f:outputs()) do
+    local prod = f:producer(out)
+    local p = prod and part_of[prod] or 1
+    add(to[p], out)
+  end
+  return from, to
+end
+
+function M.split(e, fname, cuts)
+  local from, to = M.plan(e, fname, cuts)
+  local parts = {}
+  for p = 1, #from do
+    local part, info = M.part(e, fname, from[p], to[p])
+    if not part then return nil, info end
+    parts[p] = { editor = part, from = from[p], to = to[p], info = info }
+  end
+  return parts
+end
+
+M.original_feature = original_feature
+return M
