@@ -41,7 +41,12 @@ local function plan(f, keep)
   local opset_spec = spec.opset_spec(f.fn.opset) or 6
   local kept, compute = {}, {}
   for _, op in ipairs(f:ops()) do
-    if not is_const(op) then
+    local float_cast = false
+    if op.type == "cast" then
+      local t = f:type_of(f.arg_name(op, "x") or "")
+      float_cast = t ~= nil and FLOAT[t.dtype] == true -- boundary/precision casts stay as they are
+    end
+    if not is_const(op) and not float_cast then
       local fp32 = false
       for _, v in ipairs(op.outputs) do if v.dtype == "fp32" then fp32 = true end end
       for _, p in ipairs(op.inputs) do
