@@ -115,4 +115,38 @@ function S.unused_consts(m)
   return out
 end
 
+-- ---- .npy files (for `mlsh run`): little-endian, C order ------------------------------------------------
+local DESCR = { fp32 = "<f4", fp16 = "<f2", int32 = "<i4", fp64 = "<f8" }
+local FROM_DESCR = { ["<f4"] = "fp32", ["<f2"] = "fp16", ["<i4"] = "int32", ["<f8"] = "fp64" }
+
+function S.npy_write(path, dtype, shape, values)
+  local dims = {}
+  for i, d in ipairs(shape) do dims[i] = tostring(d) end
+  local tuple = #dims == 1 and (dims[1] .. ",") or table.concat(dims, ", ")
+  local header = string.format("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", DESCR[dtype], tuple)
+  local total = 10 + #header + 1
+  header = header .. string.rep(" ", (64 - total % 64) % 64) .. "\n"
+  local body = require("mlsh.core").array.new(values):encode(dtype)
+  local f = assert(io.open(path, "wb"))
+  f:write("\147NUMPY\1\0", string.pack("<I2", #header), header, body)
+  f:close()
+  return path
+end
+
+function S.npy_read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  assert(s:sub(1, 6) == "\147NUMPY", path .. ": not an npy file")
+  local hlen = string.unpack("<I2", s, 9)
+  local header = s:sub(11, 10 + hlen)
+  local dtype = FROM_DESCR[header:match("'descr':%s*'([^']+)'")]
+  local shape = {}
+  for d in (header:match("'shape':%s*%(([^)]*)%)") or ""):gmatch("%d+") do shape[#shape + 1] = tonumber(d) end
+  local n = 1
+  for _, d in ipairs(shape) do n = n * d end
+  local data = require("mlsh.core").array.decode(s:sub(11 + hlen), dtype, n):totable()
+  return { dtype = dtype, shape = shape, data = data }
+end
+
 return S
