@@ -248,10 +248,10 @@ describe("mlsh fix", function()
       assert.matches("no transform", err)
     end)
 
-    it("refuses --fp16 on a neural network (not an ML program)", function()
+    it("refuses ML-program transforms on a neural network", function()
       local nn = dir .. "/nn.mlmodel"
       F.write(nn, F.nn_model():encode())
-      local _, err, code = fix(F.q(nn) .. " -o " .. F.q(dir .. "/nn2.mlmodel") .. " --fp16")
+      local _, err, code = fix(F.q(nn) .. " -o " .. F.q(dir .. "/nn2.mlmodel") .. " --linear-to-conv")
       assert.equal(1, code)
       assert.matches("ML program", err)
     end)

@@ -141,8 +141,19 @@ function E:rename_feature(fname, old, new)
 end
 
 -- ---- building, validating, saving --------------------------------------------------------------------
+-- The neural-network layer editor (mlsh.surgery.nn), or nil, reason for other model types.
+function E:nn()
+  if not self._nn then
+    local n, why = require("mlsh.surgery.nn").open(self)
+    if not n then return nil, why end
+    self._nn = n
+  end
+  return self._nn
+end
+
 function E:build()
   local out = self.spec:copy()
+  if self._nn then self._nn:write(out) end
   if #self.order > 0 then
     local prog = out.mlProgram
     for _, e in ipairs(prog.functions) do

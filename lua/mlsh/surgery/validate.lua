@@ -132,6 +132,9 @@ function M.run(e)
       if not base[p] then problems[#problems + 1] = "function " .. name .. ": " .. p end
     end
   end
+  if e._nn then
+    for _, p in ipairs(e._nn:problems()) do problems[#problems + 1] = p end
+  end
   local spec = e:build()
   for _, p in ipairs(writer.validate(spec, e.read_blob)) do problems[#problems + 1] = p end
   return problems
