@@ -230,6 +230,16 @@ describe("mlsh fix", function()
     end)
   end)
 
+  it("mlsh check's findings name the transform that fixes them", function()
+    local fixes = {}
+    for _, src in ipairs({ SF.mlp(dir .. "/c32.mlpackage"), SF.flexible(dir .. "/cflex.mlpackage") }) do
+      local out = F.run("check --format json " .. F.q(src))
+      for _, f in ipairs(json.decode(out).findings) do fixes[f.rule] = f.fix end
+    end
+    assert.matches("mlsh fix MODEL %-%-fp16", fixes["fp32-compute"])
+    assert.matches("mlsh fix MODEL %-%-fix%-shape NAME=DIMS", fixes["range-shapes"])
+  end)
+
   describe("errors", function()
     it("bad usage exits 2, an unreadable model 1", function()
       local _, err, code = fix("")
