@@ -10,6 +10,7 @@
 -- spec 7 (no fp16 I/O) an fp16 boundary travels as fp32: cast out and back in, which is exact.
 local surgery = require "mlsh.surgery"
 local types = require "mlsh.types"
+local ir_copy = require("mlsh.surgery.ir").copy_shape
 
 local M = {}
 
@@ -56,69 +57,110 @@ local function original_feature(e, fname, name)
   return e:feature(fname, "input", name) or e:feature(fname, "state", name), e:feature(fname, "state", name) and "state" or "input"
 end
 
--- An editor over src's model restricted to the values `to` computed from `from`.
-function M.part(src, fname, from, to)
-  local e = surgery.from_spec(src.src, src.read_blob, { source = src.source })
-  local f = e:func(fname)
-  fname = f.name
+-- The ops `to` needs, walking back to `from` values and model inputs.
+local function closure(f, from, to)
   local is_from = {}
   for _, n in ipairs(from) do is_from[n] = true end
   local orig_inputs = {}
   for _, v in ipairs(f:inputs()) do orig_inputs[v.name] = v end
-  local need, reached_from, reached_in = {}, {}, {}
-  local stack = {}
+  local r = { need = {}, from = {}, inputs = {}, orig_inputs = orig_inputs }
+  local stack, seen = {}, {}
   for _, n in ipairs(to) do
-    if not f:type_of(n) then return nil, string.format("function %s has no value '%s'", fname, n) end
+    if not f:type_of(n) then return nil, string.format("function %s has no value '%s'", f.name, n) end
     stack[#stack + 1] = n
   end
-  local seen = {}
   while #stack > 0 do
     local n = table.remove(stack)
     if not seen[n] then
       seen[n] = true
-      if is_from[n] then reached_from[n] = true
-      elseif orig_inputs[n] then reached_in[n] = true
+      if is_from[n] then r.from[n] = true
+      elseif orig_inputs[n] then r.inputs[n] = true
       else
         local p = f:producer(n)
         if not p or not f:index_of(p) then return nil, string.format("value '%s' is defined inside a nested block; cut outside control flow", n) end
-        if not need[p] then
-          need[p] = true
+        if not r.need[p] then
+          r.need[p] = true
           for _, u in ipairs(free_uses(p)) do stack[#stack + 1] = u end
         end
       end
     end
   end
-  local boundary = {}
+  return r
+end
+
+-- Every use of `old` (op arguments, block outputs) reads `new` instead.
+local function redirect(f, old, new)
+  for _, op in ipairs(f:ops()) do
+    for _, prm in ipairs(op.inputs) do
+      for _, a in ipairs(prm.args) do if a.name == old then a.name = new end end
+    end
+  end
+  for i, n in ipairs(f.fn.block.outputs) do if n == old then f.fn.block.outputs[i] = new end end
+  f:touch()
+end
+
+-- A cut value becomes a model input; below spec 7 an fp16 one is read as fp32 and cast.
+local function add_cut_input(e, f, v, narrow)
+  if narrow and v.dtype == "fp16" then
+    local inner = f:fresh(v.name .. "_to_fp16")
+    table.insert(f.fn.inputs, { name = v.name, dtype = "fp32", shape = v.shape, kind = "tensor" })
+    redirect(f, v.name, inner)
+    f:insert({ type = "cast", name = inner, inputs = { x = v.name, dtype = "fp16" } }, { before = f:ops()[1] })
+    e:describe(f.name, "input", { name = v.name, dtype = "fp32", shape = v.shape })
+  else
+    table.insert(f.fn.inputs, v)
+    e:describe(f.name, "input", v)
+  end
+  f:touch()
+end
+
+-- Value n becomes a model output (described anew unless it was one: then its description is kept).
+local function add_output(e, f, n, old_fd, narrow)
+  local d = e:description_for(f.name)
+  local t, why = check_boundary(f, n)
+  if not t and not old_fd then return nil, why end
+  local out = n
+  if not f:producer(n) then -- an input passed straight through
+    out = f:fresh(n .. "_out")
+    f:insert({ type = "identity", name = out, inputs = { x = n } })
+  end
+  local dtype = t and t.dtype
+  if narrow and dtype == "fp16" and not old_fd then
+    local inner = f:fresh(n .. "_fp16")
+    for _, v in ipairs(f:producer(n).outputs) do if v.name == n then v.name = inner end end
+    redirect(f, n, inner)
+    f:insert({ type = "cast", name = f:fresh(n .. "_to_fp32"), inputs = { x = inner, dtype = "fp32" },
+               outputs = { { name = n, dtype = "fp32", shape = t.shape } } })
+    dtype = "fp32"
+  end
+  table.insert(f.fn.block.outputs, out)
+  if old_fd and out == n then d:add("output", old_fd)
+  else e:describe(f.name, "output", { name = out, dtype = dtype, shape = t.shape }) end
+  f:touch()
+  return true
+end
+
+-- An editor over src's model restricted to the values `to` computed from `from`.
+function M.part(src, fname, from, to)
+  local e = surgery.from_spec(src.src, src.read_blob, { source = src.source })
+  local f = e:func(fname)
+  fname = f.name
+  local r, err = closure(f, from, to)
+  if not r then return nil, err end
+  local new_inputs, ins = {}, {}
+  for _, v in ipairs(f.fn.inputs) do if r.inputs[v.name] or r.from[v.name] then ins[#ins + 1] = v end end
   for _, n in ipairs(from) do
-    if reached_from[n] and not orig_inputs[n] then
+    if r.from[n] and not r.orig_inputs[n] then
       local t, why = check_boundary(f, n)
       if not t then return nil, why end
-      boundary[n] = t
+      new_inputs[#new_inputs + 1] = { name = n, dtype = t.dtype, shape = ir_copy(t.shape), kind = "tensor" }
     end
   end
-  -- the ops, in their order
   local keep = {}
-  for _, op in ipairs(f:ops()) do if need[op] then keep[#keep + 1] = op end end
+  for _, op in ipairs(f:ops()) do if r.need[op] then keep[#keep + 1] = op end end
   f.fn.block.ops = keep
-  f:touch()
-  -- inputs: the model's inputs still needed, then the cut values
+  -- descriptions: the model inputs still read keep theirs, cut values get new ones
   local d = e:description_for(fname)
-  local ins = {}
-  for _, v in ipairs(f.fn.inputs) do
-    if reached_in[v.name] then ins[#ins + 1] = v end
-  end
-  local new_inputs = {}
-  for _, n in ipairs(from) do
-    if reached_from[n] and not orig_inputs[n] then
-      local t = boundary[n]
-      new_inputs[#new_inputs + 1] = { name = n, dtype = t.dtype, shape = t.shape, kind = "tensor" }
-    elseif reached_from[n] then
-      reached_in[n] = true
-      local present = false
-      for _, v in ipairs(ins) do if v.name == n then present = true end end
-      if not present then ins[#ins + 1] = orig_inputs[n] end
-    end
-  end
   local old_fds = {}
   for _, field in ipairs({ "input", "state", "output" }) do
     old_fds[field] = {}
@@ -127,62 +169,16 @@ function M.part(src, fname, from, to)
   end
   f.fn.inputs = ins
   for _, v in ipairs(ins) do
-    local fd, field = old_fds.input[v.name], "input"
-    if not fd then fd, field = old_fds.state[v.name], "state" end
-    d:add(field, fd)
-  end
-  local narrow = (e.spec_version or 0) < 7 -- no fp16 model I/O before spec 7
-  for _, v in ipairs(new_inputs) do
-    if narrow and v.dtype == "fp16" then
-      local inner = f:fresh(v.name .. "_to_fp16")
-      table.insert(f.fn.inputs, { name = v.name, dtype = "fp32", shape = v.shape, kind = "tensor" })
-      f:touch()
-      -- uses move to the cast, which reads the fp32 input under the old name
-      for _, op in ipairs(f:ops()) do
-        for _, prm in ipairs(op.inputs) do
-          for _, a in ipairs(prm.args) do if a.name == v.name then a.name = inner end end
-        end
-      end
-      for i, n in ipairs(f.fn.block.outputs) do if n == v.name then f.fn.block.outputs[i] = inner end end
-      f:touch()
-      f:insert({ type = "cast", name = inner, inputs = { x = v.name, dtype = "fp16" } }, { before = f:ops()[1] })
-      e:describe(fname, "input", { name = v.name, dtype = "fp32", shape = v.shape })
-    else
-      table.insert(f.fn.inputs, v)
-      e:describe(fname, "input", v)
-    end
+    if old_fds.input[v.name] then d:add("input", old_fds.input[v.name]) else d:add("state", old_fds.state[v.name]) end
   end
   f:touch()
-  -- outputs: `to`, model outputs keep their descriptions
+  local narrow = (e.spec_version or 0) < 7 -- no fp16 model I/O before spec 7
+  for _, v in ipairs(new_inputs) do add_cut_input(e, f, v, narrow) end
   f.fn.block.outputs = {}
   for _, n in ipairs(to) do
-    local t, why = check_boundary(f, n)
-    if not t and not old_fds.output[n] then return nil, why end
-    local out = n
-    if not f:producer(n) then -- an input passed straight through
-      out = f:fresh(n .. "_out")
-      f:insert({ type = "identity", name = out, inputs = { x = n } })
-    end
-    local dtype = t and t.dtype
-    if narrow and dtype == "fp16" and not old_fds.output[n] then
-      local inner = f:fresh(n .. "_fp16")
-      local prod = f:producer(n)
-      for _, v in ipairs(prod.outputs) do if v.name == n then v.name = inner end end
-      for _, op in ipairs(f:ops()) do
-        for _, prm in ipairs(op.inputs) do
-          for _, a in ipairs(prm.args) do if a.name == n then a.name = inner end end
-        end
-      end
-      f:touch()
-      f:insert({ type = "cast", name = f:fresh(n .. "_to_fp32"), inputs = { x = inner, dtype = "fp32" },
-                 outputs = { { name = n, dtype = "fp32", shape = t.shape } } })
-      dtype = "fp32"
-    end
-    table.insert(f.fn.block.outputs, out)
-    if old_fds.output[n] and out == n then d:add("output", old_fds.output[n])
-    else e:describe(fname, "output", { name = out, dtype = dtype, shape = t.shape }) end
+    local ok, why = add_output(e, f, n, old_fds.output[n], narrow)
+    if not ok then return nil, why end
   end
-  f:touch()
   return e, { inputs = new_inputs, ops = #keep }
 end
 

@@ -8,6 +8,8 @@
 --   * kept ops (o.keep: op types or names, `*` wildcards; plus lstm/gru/rnn below iOS17, whose older
 --     versions have no fp16 form) stay fp32 with casts around them.
 --   fp16.run(f, o) -> {changed = n} | nil, reason
+local types = require "mlsh.types"
+
 local M = {}
 
 local FLOAT = { fp16 = true, fp32 = true }
@@ -70,17 +72,9 @@ local function cast_op(f, src, dtype, name, where, opname)
                     outputs = { { name = name, dtype = dtype, shape = t.shape } } }, where)
 end
 
-function M.run(f, o)
-  o = o or {}
-  local e = f.editor
-  local keep = M.selector(o.keep)
-  local nested = has_nested(f)
-  if nested then return nil, string.format("function %s: %s '%s' has nested blocks (control flow); --fp16 does not rewrite them",
-    f.name, nested.type, nested.name) end
-  local kept, compute = plan(f, keep)
-  if next(compute) == nil then return { changed = 0 } end
+-- 1. ops compute in fp16 (a cast to fp32 becomes a cast to fp16)
+local function retype_ops(f, compute)
   local n = 0
-  -- 1. ops compute in fp16
   for _, op in ipairs(f:ops()) do
     if compute[op] then
       for _, v in ipairs(op.outputs) do
@@ -93,12 +87,17 @@ function M.run(f, o)
           f.arg(op, "dtype")[1].name = c
         end
       end
-      e:log("fp16", f.name, op, "computes in fp16")
+      f.editor:log("fp16", f.name, op, "computes in fp16")
       n = n + 1
     end
   end
   f:touch()
-  -- 2. fp32 consts used only by fp16 ops become fp16
+  return n
+end
+
+-- 2. fp32 consts used only by fp16 ops become fp16
+local function retype_consts(f, compute)
+  local n = 0
   for _, op in ipairs(f:ops()) do
     if op.type == "const" and op.outputs[1].dtype == "fp32" then
       local uses = f:uses(op.outputs[1].name)
@@ -112,15 +111,18 @@ function M.run(f, o)
           if a.key == "val" then a.value = f:make_value("fp16", c.shape, c.data) end
         end
         op.outputs[1].dtype = "fp16"
-        e:log("fp16", f.name, op, string.format("weight fp32 -> fp16 (%d -> %d bytes)", 4 * c.count, 2 * c.count))
+        f.editor:log("fp16", f.name, op, string.format("weight fp32 -> fp16 (%d -> %d bytes)", 4 * c.count, 2 * c.count))
         n = n + 1
       end
     end
   end
   f:touch()
-  -- 3. casts where a value's dtype is not what its consumer computes in
-  local casts = {}
-  local ops = {}
+  return n
+end
+
+-- 3. casts where a value's dtype is not what its consumer computes in (one per value and dtype)
+local function insert_casts(f, compute, kept)
+  local casts, n, ops = {}, 0, {}
   for i, op in ipairs(f:ops()) do ops[i] = op end
   for _, op in ipairs(ops) do
     if (compute[op] or kept[op]) and op.type ~= "cast" then
@@ -134,7 +136,7 @@ function M.run(f, o)
               local name = f:fresh(a.name .. "_to_" .. want)
               cast_op(f, a.name, want, name, { before = op })
               casts[key] = name
-              e:log("fp16", f.name, { name = name, type = "cast" }, string.format("cast %s %s -> %s inserted", a.name, t.dtype, want))
+              f.editor:log("fp16", f.name, { name = name, type = "cast" }, string.format("cast %s %s -> %s inserted", a.name, t.dtype, want))
               n = n + 1
             end
             a.name = casts[key]
@@ -144,12 +146,16 @@ function M.run(f, o)
     end
   end
   f:touch()
-  -- 4. model outputs keep their declared dtype
-  local outs = f:outputs()
-  for i, name in ipairs(outs) do
+  return n
+end
+
+-- 4. model outputs keep their declared dtype: computed as <name>_cast_fp16, cast back under the name
+local function keep_outputs(f)
+  local n = 0
+  for _, name in ipairs(f:outputs()) do
     local t = f:type_of(name)
-    local fd = e:feature(f.name, "output", name)
-    local was = fd and require("mlsh.types").feature(fd).dtype
+    local fd = f.editor:feature(f.name, "output", name)
+    local was = fd and types.feature(fd).dtype
     if t and t.dtype == "fp16" and was == "fp32" then
       local inner = f:fresh(name .. "_cast_fp16")
       for _, u in ipairs(f:uses(name)) do
@@ -158,12 +164,23 @@ function M.run(f, o)
       t.name = inner
       f:touch()
       cast_op(f, inner, "fp32", name, nil, f:fresh(name .. "_to_fp32"))
-      outs[i] = name
-      e:log("fp16", f.name, { name = name, type = "cast" }, string.format("output %s cast back to fp32", name))
+      f.editor:log("fp16", f.name, { name = name, type = "cast" }, string.format("output %s cast back to fp32", name))
       n = n + 1
     end
   end
   f:touch()
+  return n
+end
+
+function M.run(f, o)
+  o = o or {}
+  local nested = has_nested(f)
+  if nested then return nil, string.format("function %s: %s '%s' has nested blocks (control flow); --fp16 does not rewrite them",
+    f.name, nested.type, nested.name) end
+  local kept, compute = plan(f, M.selector(o.keep))
+  if next(compute) == nil then return { changed = 0 } end
+  local n = retype_ops(f, compute) + retype_consts(f, compute)
+  n = n + insert_casts(f, compute, kept) + keep_outputs(f)
   return { changed = n }
 end
 
