@@ -136,6 +136,28 @@ describe("mlsh split", function()
     assert.same({}, valid(b))
   end)
 
+  it("keeps state writes in the part they belong to", function()
+    local B = require "mlsh.builder"
+    local p = B.program{ opset = "iOS18", precision = "fp16" }
+    local f = p:func("main")
+    local x = f:input("x", "fp16", { 1, 4 })
+    local st = f:state("acc", "fp16", { 1, 4 })
+    local h = f:op("relu", { x = x }, { name = "h" })
+    local s = f:op("add", { x = f:op("read_state", { input = st }), y = h })
+    f:output("y", f:op("mul", { x = f:update_state(st, s), y = h }), { dtype = "fp16" })
+    local src = dir .. "/state.mlpackage"
+    p:save(src)
+    local a, b = dir .. "/sa.mlpackage", dir .. "/sb.mlpackage"
+    local _, err, code = split(F.q(src) .. " --at h -o " .. F.q(a) .. " -o " .. F.q(b))
+    assert.equal(0, code, err)
+    assert.same({}, valid(b))
+    local mb = mlsh.load(b)
+    assert.equal("read_state add write_state read_state mul", SF.op_types(mb))
+    assert.same({ "acc" }, names(mb:states()))
+    assert.equal("relu", SF.op_types(mlsh.load(a)))
+    assert.same({}, names(mlsh.load(a):states()))
+  end)
+
   it("refuses cuts it cannot make", function()
     local _, err, code = split(F.q(mlp) .. " --at nowhere -o a.mlpackage -o b.mlpackage")
     assert.equal(1, code)

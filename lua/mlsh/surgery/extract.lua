@@ -40,6 +40,7 @@ end
 M.free_uses = free_uses
 
 local FEATURE_OK = { fp32 = true, fp16 = true, int32 = true }
+local SIDE_EFFECTS = { write_state = true }
 
 local function check_boundary(f, name)
   local t = f:type_of(name)
@@ -58,13 +59,18 @@ local function original_feature(e, fname, name)
 end
 
 -- The ops `to` needs, walking back to `from` values and model inputs.
-local function closure(f, from, to)
+local function closure(f, from, to, roots)
   local is_from = {}
   for _, n in ipairs(from) do is_from[n] = true end
   local orig_inputs = {}
   for _, v in ipairs(f:inputs()) do orig_inputs[v.name] = v end
   local r = { need = {}, from = {}, inputs = {}, orig_inputs = orig_inputs }
   local stack, seen = {}, {}
+  for _, k in ipairs(roots or {}) do -- side effects (state writes) of the part
+    local op = f:ops()[k]
+    r.need[op] = true
+    for _, u in ipairs(free_uses(op)) do stack[#stack + 1] = u end
+  end
   for _, n in ipairs(to) do
     if not f:type_of(n) then return nil, string.format("function %s has no value '%s'", f.name, n) end
     stack[#stack + 1] = n
@@ -141,11 +147,12 @@ local function add_output(e, f, n, old_fd, narrow)
 end
 
 -- An editor over src's model restricted to the values `to` computed from `from`.
-function M.part(src, fname, from, to)
+-- o.roots: indices of top-level ops to keep whatever their outputs (state writes).
+function M.part(src, fname, from, to, o)
   local e = surgery.from_spec(src.src, src.read_blob, { source = src.source })
   local f = e:func(fname)
   fname = f.name
-  local r, err = closure(f, from, to)
+  local r, err = closure(f, from, to, o and o.roots)
   if not r then return nil, err end
   local new_inputs, ins = {}, {}
   for _, v in ipairs(f.fn.inputs) do if r.inputs[v.name] or r.from[v.name] then ins[#ins + 1] = v end end
@@ -249,8 +256,13 @@ function M.plan(e, fname, cuts)
     for i = bounds[p] + 1, bounds[p + 1] do part_of[ops[i]] = p end
   end
   local n = #bounds - 1
-  local from, to = {}, {}
-  for p = 1, n do from[p], to[p] = {}, {} end
+  local from, to, roots = {}, {}, {}
+  for p = 1, n do
+    from[p], to[p], roots[p] = {}, {}, {}
+    for i = bounds[p] + 1, bounds[p + 1] do
+      if SIDE_EFFECTS[ops[i].type] then table.insert(roots[p], i) end
+    end
+  end
   local function add(list, v)
     for _, x in ipairs(list) do if x == v then return end end
     list[#list + 1] = v
@@ -271,14 +283,14 @@ function M.plan(e, fname, cuts)
     local p = prod and part_of[prod] or 1
     add(to[p], out)
   end
-  return from, to
+  return from, to, roots
 end
 
 function M.split(e, fname, cuts)
-  local from, to = M.plan(e, fname, cuts)
+  local from, to, roots = M.plan(e, fname, cuts)
   local parts = {}
   for p = 1, #from do
-    local part, info = M.part(e, fname, from[p], to[p])
+    local part, info = M.part(e, fname, from[p], to[p], { roots = roots[p] })
     if not part then return nil, info end
     parts[p] = { editor = part, from = from[p], to = to[p], info = info }
   end
