@@ -6,8 +6,8 @@
 --   extract.cuts(src_editor, fname, {at = "op"} | {chunks = n}) -> list of cut positions (op indices)
 --   extract.split(src_editor, fname, cuts) -> list of part editors, chained: part k's outputs are named
 --     as part k+1 (or any later part) reads them; original model outputs come out of the part computing them.
--- Boundary values must be tensors of a model I/O dtype (fp32, fp16, int32) with static shapes. Below
--- spec 7 (no fp16 I/O) an fp16 boundary travels as fp32: cast out and back in, which is exact.
+-- Boundary values must be tensors of a model I/O dtype (fp32, fp16, int32) with static shapes. An
+-- fp16 boundary travels as fp32 (cast out and back in, which is exact), as bisect_model does.
 local surgery = require "mlsh.surgery"
 local types = require "mlsh.types"
 local ir_copy = require("mlsh.surgery.ir").copy_shape
@@ -179,7 +179,9 @@ function M.part(src, fname, from, to, o)
     if old_fds.input[v.name] then d:add("input", old_fds.input[v.name]) else d:add("state", old_fds.state[v.name]) end
   end
   f:touch()
-  local narrow = (e.spec_version or 0) < 7 -- no fp16 model I/O before spec 7
+  -- as bisect_model does, fp16 values cross a cut as fp32 (exact both ways; fp16 model I/O also
+  -- needs spec 7); o.keep_fp16 passes them as they are
+  local narrow = not (o and o.keep_fp16) or (e.spec_version or 0) < 7
   for _, v in ipairs(new_inputs) do add_cut_input(e, f, v, narrow) end
   f.fn.block.outputs = {}
   for _, n in ipairs(to) do
@@ -231,12 +233,16 @@ function M.cuts(e, fname, o)
   local compute = {}
   for i, x in ipairs(ops) do if not const_like(x) then compute[#compute + 1] = i end end
   if #compute < n then return nil, string.format("function %s has %d ops that compute; cannot make %d chunks", f.name, #compute, n) end
+  -- like bisect_model: once the share is reached, cut after the first op with one output used once
+  -- (a narrow boundary); never so late that the remaining parts would be empty
   local cuts, acc, k = {}, 0, 1
   for idx, i in ipairs(compute) do
     acc = acc + bytes[i]
     local left = #compute - idx -- compute ops after this one
     local need_more = n - 1 - #cuts
-    if need_more > 0 and left >= need_more and (acc >= total * k / n or left == need_more) then
+    local op = ops[i]
+    local narrow = #op.outputs == 1 and #f:uses(op.outputs[1].name) == 1
+    if need_more > 0 and left >= need_more and ((acc >= total * k / n and narrow) or left == need_more) then
       cuts[#cuts + 1] = i
       k = k + 1
     end
