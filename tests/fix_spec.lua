@@ -88,6 +88,19 @@ describe("mlsh fix", function()
       assert.equal(1, r.check.after.ane_coverage.ops)
     end)
 
+    it("refuses finite consts beyond the fp16 range, pointing at --mask-fill", function()
+      local src = SF.attention_like(dir .. "/big.mlpackage", { fill = -1e9 })
+      local dst = dir .. "/big16.mlpackage"
+      local _, err, code = fix(F.q(src) .. " -o " .. F.q(dst) .. " --fp16")
+      assert.equal(1, code)
+      assert.matches("const 'causal_mask' holds %-1e%+09, beyond the fp16 range", err)
+      assert.matches("%-%-mask%-fill", err)
+      assert.is_nil(mlsh.core.fs.exists(dst))
+      -- in the order the message suggests, both apply
+      local _, err2, code2 = fix(F.q(src) .. " -o " .. F.q(dst) .. " --mask-fill -1e4 --fp16")
+      assert.equal(0, code2, err2)
+    end)
+
     it("says there is nothing to fix on an fp16 program and writes nothing", function()
       local h = SF.mlp(dir .. "/mlp16.mlpackage", { precision = "fp16" })
       local dst = dir .. "/none.mlpackage"

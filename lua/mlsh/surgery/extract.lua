@@ -203,7 +203,7 @@ local function weight_profile(f)
         if p and const_like(p) and not counted[n] then
           counted[n] = true
           local t = p.outputs[1]
-          bytes[i] = bytes[i] + (types.count(t.shape) or 0) * (sizes[t.dtype] or 1)
+          bytes[i] = bytes[i] + (types.count(t.shape) or 0) * (sizes[t.dtype] or 0)
         end
       end
     end

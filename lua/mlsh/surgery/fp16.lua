@@ -9,8 +9,10 @@
 --     versions have no fp16 form) stay fp32 with casts around them.
 --   fp16.run(f, o) -> {changed = n} | nil, reason
 local types = require "mlsh.types"
+local core = require "mlsh.core"
 
 local M = {}
+M.FP16_MAX = 65504
 
 local FLOAT = { fp16 = true, fp32 = true }
 local OLD_RECURRENT = { lstm = true, gru = true, rnn = true }
@@ -95,9 +97,9 @@ local function retype_ops(f, compute)
   return n
 end
 
--- 2. fp32 consts used only by fp16 ops become fp16
-local function retype_consts(f, compute)
-  local n = 0
+-- The fp32 consts that become fp16: every use is by an op computing in fp16.
+local function convertible(f, compute)
+  local list = {}
   for _, op in ipairs(f:ops()) do
     if op.type == "const" and op.outputs[1].dtype == "fp32" then
       local uses = f:uses(op.outputs[1].name)
@@ -105,16 +107,39 @@ local function retype_consts(f, compute)
       for _, u in ipairs(uses) do
         if not (u.op and compute[u.op] and u.op.type ~= "cast") then all = false end
       end
-      if all then
-        local c = f:const_data(op.outputs[1].name)
-        for _, a in ipairs(op.attrs) do
-          if a.key == "val" then a.value = f:make_value("fp16", c.shape, c.data) end
-        end
-        op.outputs[1].dtype = "fp16"
-        f.editor:log("fp16", f.name, op, string.format("weight fp32 -> fp16 (%d -> %d bytes)", 4 * c.count, 2 * c.count))
-        n = n + 1
+      if all then list[#list + 1] = op end
+    end
+  end
+  return list
+end
+
+-- A finite value beyond the fp16 range would become inf: refuse, as coremltools does for weights.
+local function overflow(f, consts)
+  for _, op in ipairs(consts) do
+    local c = f:const_data(op.outputs[1].name)
+    local a = type(c.data) == "table" and core.array.new(c.data) or c.data
+    for i = 1, #a do
+      local x = a[i]
+      if x == x and x ~= math.huge and x ~= -math.huge and math.abs(x) > M.FP16_MAX then
+        return string.format("function %s: const '%s' holds %g, beyond the fp16 range (+-65504)%s", f.name, op.name, x,
+          x < 0 and "; a mask fill? run --mask-fill -1e4 before --fp16" or "; keep its users fp32 with --keep-fp32")
       end
     end
+  end
+  return nil
+end
+
+-- 2. fp32 consts used only by fp16 ops become fp16
+local function retype_consts(f, consts)
+  local n = 0
+  for _, op in ipairs(consts) do
+    local c = f:const_data(op.outputs[1].name)
+    for _, a in ipairs(op.attrs) do
+      if a.key == "val" then a.value = f:make_value("fp16", c.shape, c.data) end
+    end
+    op.outputs[1].dtype = "fp16"
+    f.editor:log("fp16", f.name, op, string.format("weight fp32 -> fp16 (%d -> %d bytes)", 4 * c.count, 2 * c.count))
+    n = n + 1
   end
   f:touch()
   return n
@@ -179,7 +204,10 @@ function M.run(f, o)
     f.name, nested.type, nested.name) end
   local kept, compute = plan(f, M.selector(o.keep))
   if next(compute) == nil then return { changed = 0 } end
-  local n = retype_ops(f, compute) + retype_consts(f, compute)
+  local consts = convertible(f, compute)
+  local why = overflow(f, consts)
+  if why then return nil, why end
+  local n = retype_ops(f, compute) + retype_consts(f, consts)
   n = n + insert_casts(f, compute, kept) + keep_outputs(f)
   return { changed = n }
 end

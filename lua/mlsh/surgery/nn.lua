@@ -150,7 +150,19 @@ local function each_weight(msg, fn)
   end
 end
 
+-- Refuses (nil, reason) when a finite weight is beyond the fp16 range, as coremltools does.
 function N:fp16_weights()
+  local bad
+  for _, l in ipairs(self.list) do
+    each_weight(l, function(wp)
+      if wp:count("floatValue") > 0 and not bad then
+        local st = wp:array("floatValue"):stats()
+        local big = math.max(math.abs(st.min), math.abs(st.max))
+        if big > 65504 and big ~= math.huge then bad = string.format("layer '%s' has a weight of magnitude %g, beyond the fp16 range (+-65504)", l.name, big) end
+      end
+    end)
+  end
+  if bad then return nil, bad end
   local n = 0
   for _, l in ipairs(self.list) do
     each_weight(l, function(wp)

@@ -31,7 +31,11 @@ M.LIST = {
   { flag = "--fp16", name = "fp16", nothing = "no op computes in fp32",
     run = function(e, _, _, o)
       local n = not e:is_program() and e:nn()
-      if n then return { changed = n:fp16_weights() } end -- a NeuralNetwork: weights stored fp16
+      if n then -- a NeuralNetwork: weights stored fp16
+        local count, why = n:fp16_weights()
+        if not count then return nil, why end
+        return { changed = count }
+      end
       local ok, why = need_program(e, "--fp16")
       if not ok then return nil, why end
       return each_function(e, o, function(f) return fp16.run(f, { keep = o.keep }) end)
