@@ -101,6 +101,18 @@ describe("mlsh fix", function()
       assert.equal(0, code2, err2)
     end)
 
+    it("--function limits the transform; the other functions stay byte for byte", function()
+      local multi = SF.multi(dir .. "/multi.mlpackage")
+      local dst = dir .. "/multi16.mlpackage"
+      local _, err, code = fix(F.q(multi) .. " -o " .. F.q(dst) .. " --fp16 --function a")
+      assert.equal(0, code, err)
+      local m0, m = mlsh.load(multi), mlsh.load(dst)
+      assert.equal(m0.spec.mlProgram:get("functions", "b"):encode(), m.spec.mlProgram:get("functions", "b"):encode())
+      assert.equal("cast relu sigmoid cast", SF.op_types(m, "a"))
+      assert.equal("fp16", SF.by_output(m, "h").outputs[1].dtype)
+      assert.same({}, valid(dst))
+    end)
+
     it("says there is nothing to fix on an fp16 program and writes nothing", function()
       local h = SF.mlp(dir .. "/mlp16.mlpackage", { precision = "fp16" })
       local dst = dir .. "/none.mlpackage"

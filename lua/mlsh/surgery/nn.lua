@@ -30,7 +30,7 @@ function M.open(e)
   return nil, "not a neural network"
 end
 
-function N:fail(fmt, ...) error("neural network: " .. string.format(fmt, ...), 0) end
+function N.fail(_, fmt, ...) error("neural network: " .. string.format(fmt, ...), 0) end
 function N:layers() return self.list end
 
 function N:find(name)
