@@ -22,21 +22,23 @@ local function each_function(e, o, fn)
   return { changed = total }
 end
 
-local function need_program(e, flag)
-  if not e:is_program() then return nil, flag .. " rewrites ML programs; this model has no ML program" end
+local function need_program(e, flag, m)
+  if not e:is_program() then
+    return nil, string.format("%s rewrites ML programs; this model is a %s", flag, tostring(m and m.model_type or "model without one"))
+  end
   return true
 end
 
 M.LIST = {
   { flag = "--fp16", name = "fp16", nothing = "no op computes in fp32",
-    run = function(e, _, _, o)
+    run = function(e, m, _, o)
       local n = not e:is_program() and e:nn()
       if n then -- a NeuralNetwork: weights stored fp16
         local count, why = n:fp16_weights()
         if not count then return nil, why end
         return { changed = count }
       end
-      local ok, why = need_program(e, "--fp16")
+      local ok, why = need_program(e, "--fp16", m)
       if not ok then return nil, why end
       return each_function(e, o, function(f) return fp16.run(f, { keep = o.keep }) end)
     end },
@@ -46,8 +48,8 @@ M.LIST = {
       if not name then return nil, dims end
       return { name = name, dims = dims }
     end,
-    run = function(e, _, v, o)
-      local ok, why = need_program(e, "--fix-shape")
+    run = function(e, m, v, o)
+      local ok, why = need_program(e, "--fix-shape", m)
       if not ok then return nil, why end
       return shapes.run(e, v.name, v.dims, o["function"])
     end },
@@ -63,8 +65,8 @@ M.LIST = {
       if not x or x >= 0 then return nil, "--mask-fill: expected a negative number such as -1e4, got '" .. s .. "'" end
       return x
     end,
-    run = function(e, _, v, o)
-      local ok, why = need_program(e, "--mask-fill")
+    run = function(e, m, v, o)
+      local ok, why = need_program(e, "--mask-fill", m)
       if not ok then return nil, why end
       return each_function(e, o, function(f) return rewrite.mask_fill(f, v) end)
     end },
@@ -73,14 +75,14 @@ M.LIST = {
       if s ~= "tanh" then return nil, "--gelu: expected 'tanh', got '" .. s .. "'" end
       return s
     end,
-    run = function(e, _, v, o)
-      local ok, why = need_program(e, "--gelu")
+    run = function(e, m, v, o)
+      local ok, why = need_program(e, "--gelu", m)
       if not ok then return nil, why end
       return each_function(e, o, function(f) return rewrite.gelu(f, v) end)
     end },
   { flag = "--linear-to-conv", name = "linear-to-conv", nothing = "no linear op with a const 2-D weight on a rank-2/3 input",
-    run = function(e, _, _, o)
-      local ok, why = need_program(e, "--linear-to-conv")
+    run = function(e, m, _, o)
+      local ok, why = need_program(e, "--linear-to-conv", m)
       if not ok then return nil, why end
       return each_function(e, o, function(f)
         local res = rewrite.linear_to_conv(f)
