@@ -17,7 +17,7 @@ return {
   categories = { "performance", "ane", "accuracy" },
   severity = "warning",
   pattern = "2b",
-  fix = FIXES.dtype,
+  fix = "on the file: mlsh fix MODEL --fp16 -o OUT; at conversion: " .. FIXES.dtype,
   applies = function(m) return m.program ~= nil end,
   check = function(m, ctx)
     local total, fp32, first = 0, 0, nil

@@ -8,7 +8,7 @@ return {
   categories = { "performance", "ane" },
   severity = "warning",
   pattern = "2b",
-  fix = FIXES.shapes,
+  fix = "on the file: mlsh fix MODEL --fix-shape NAME=DIMS -o OUT (one static shape); at conversion: " .. FIXES.shapes,
   applies = function(m) return #m:inputs() > 0 end,
   check = function(m, ctx)
     for _, f in ipairs(m:inputs()) do
