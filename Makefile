@@ -122,6 +122,7 @@ conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/onnx.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/compress.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/runs.lua $(CURDIR)/../shared/corpus
+	@$(LUA_ENV) lua5.4 tests/conformance/surgery.lua $(CURDIR)/../shared/corpus
 
 bench: all
 	@$(LUA_ENV) sh bench/run.sh

@@ -2,7 +2,7 @@
 -- checked by mlsh.writer's validator; expected ops/dtypes/shapes written out by hand.
 local mlsh = require "mlsh"
 local json = require "mlsh.json"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 local F = require "fixtures"
 local SF = require "surgery_fixtures"
 
@@ -89,15 +89,15 @@ describe("mlsh fix", function()
     end)
 
     it("refuses finite consts beyond the fp16 range, pointing at --mask-fill", function()
-      local src = SF.attention_like(dir .. "/big.mlpackage", { fill = -1e9 })
+      local big = SF.attention_like(dir .. "/big.mlpackage", { fill = -1e9 })
       local dst = dir .. "/big16.mlpackage"
-      local _, err, code = fix(F.q(src) .. " -o " .. F.q(dst) .. " --fp16")
+      local _, err, code = fix(F.q(big) .. " -o " .. F.q(dst) .. " --fp16")
       assert.equal(1, code)
       assert.matches("const 'causal_mask' holds %-1e%+09, beyond the fp16 range", err)
       assert.matches("%-%-mask%-fill", err)
       assert.is_nil(mlsh.core.fs.exists(dst))
       -- in the order the message suggests, both apply
-      local _, err2, code2 = fix(F.q(src) .. " -o " .. F.q(dst) .. " --mask-fill -1e4 --fp16")
+      local _, err2, code2 = fix(F.q(big) .. " -o " .. F.q(dst) .. " --mask-fill -1e4 --fp16")
       assert.equal(0, code2, err2)
     end)
 

@@ -2,7 +2,7 @@
 -- I/O, weights carried by the part that uses them, pipelines, multifunction models, errors.
 local mlsh = require "mlsh"
 local json = require "mlsh.json"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 local F = require "fixtures"
 local SF = require "surgery_fixtures"
 

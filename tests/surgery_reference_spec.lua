@@ -100,6 +100,7 @@ local function softmax_last(x)
 end
 
 -- erf from the Chebyshev fit of erfc (Numerical Recipes erfcc, fractional error < 1.2e-7)
+local function tanh(x) local e = math.exp(2 * x) return (e - 1) / (e + 1) end -- (math.tanh is a 5.3 compat extra)
 local function erf(x)
   local t = 1 / (1 + 0.5 * math.abs(x))
   local y = 1 - t * math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
@@ -144,7 +145,7 @@ local OPS = {
   gelu = function(a)
     local mode = a.mode and a.mode.data[1] or "EXACT"
     if mode == "TANH_APPROXIMATION" then
-      return map(a.x, function(v) return 0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ^ 3))) end)
+      return map(a.x, function(v) return 0.5 * v * (1 + tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ^ 3))) end)
     end
     return map(a.x, function(v) return 0.5 * v * (1 + erf(v / math.sqrt(2))) end)
   end,

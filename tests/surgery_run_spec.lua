@@ -92,7 +92,7 @@ describe("surgery results under mlsh run", function()
     assert.equal(0, code, err)
     local x = input_file(dir, "x", { 1, 8 }, 3)
     local whole = run_model(src, { x = x }, dir .. "/w", "fp32").y
-    local ra = run_model(dir .. "/d_chunk1.mlpackage", { x = x }, dir .. "/pa", "fp32")
+    run_model(dir .. "/d_chunk1.mlpackage", { x = x }, dir .. "/pa", "fp32")
     local feed = {}
     for _, i in ipairs(mlsh.load(dir .. "/d_chunk2.mlpackage"):inputs()) do feed[i.name] = dir .. "/pa/" .. i.name .. ".npy" end
     local y = run_model(dir .. "/d_chunk2.mlpackage", feed, dir .. "/pb", "fp32").y

@@ -8,7 +8,7 @@
 -- Usage: lua5.4 tests/conformance/surgery.lua CORPUS. Exit 1 when a result is invalid or misses a bar.
 local json = require "mlsh.json"
 local mlsh = require "mlsh"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local C = require "common"
 local SF = require "surgery_fixtures"

@@ -3,8 +3,8 @@
 --   local s = delta.snapshot(m)              -- {findings = {rule = count}, ane_coverage = {ops, work}}
 --   local d = delta.compare(before, after)   -- {before, after, gone = {rule...}, new = {rule...}}
 --   delta.to_json(d), delta.text(d) -> lines
-local rules = require "mlsh.rules"
-local placement = require "mlsh.placement"
+local rules = require "mlsh.engine.rules"
+local placement = require "mlsh.placement.coreml"
 
 local M = {}
 

@@ -11,7 +11,7 @@
 --   e.changes                                  -- {{pass, function, op, type, what}} logged by the passes
 -- Only the functions opened with e:func() are re-encoded: the others are written back untouched.
 local core = require "mlsh.core"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 local features = require "mlsh.builder.features"
 local ir = require "mlsh.surgery.ir"
 local func = require "mlsh.surgery.func"

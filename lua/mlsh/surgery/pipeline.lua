@@ -5,7 +5,7 @@
 -- used by several parts is stored once), each part referring to @model_path/weights/weight.bin as a
 -- single-model package does. The package is built in a temporary sibling and renamed into place.
 local core = require "mlsh.core"
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 
 local M = {}
 local P, fs = core.proto, core.fs

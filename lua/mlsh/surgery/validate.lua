@@ -6,7 +6,7 @@
 -- rules: dtype, and every dimension known on both sides); model I/O descriptions that do not match
 -- the function (missing or extra inputs/outputs, dtype mismatches). Problems the unedited function
 -- already had are not reported: an edit is judged by what it adds.
-local writer = require "mlsh.writer"
+local writer = require "mlsh.model.writer"
 local types = require "mlsh.types"
 local ir = require "mlsh.surgery.ir"
 
