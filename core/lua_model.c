@@ -42,13 +42,19 @@ static int push_err(lua_State *L, const mlsh_err *e) {
 
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  mlsh_container *c;
+  mlsh_err e;
+  if (mlsh_container_open(path, &c, &e) != 0) return push_err(L, &e);
+  return mlsh_model_push(L, c);
+}
+
+int mlsh_model_push(lua_State *L, mlsh_container *c) {
   lmodel *m = lua_newuserdatauv(L, sizeof *m, 2);
-  m->c = NULL;
+  m->c = c;
   luaL_setmetatable(L, MODEL_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 2); /* cache table for the Lua layer */
   mlsh_err e;
-  if (mlsh_container_open(path, &m->c, &e) != 0) return push_err(L, &e);
   mlsh_format fmt = mlsh_container_format(m->c);
   if (fmt == MLSH_FMT_MLMODELC) return 1; /* the Lua layer builds the spec from model.mil */
   const uint8_t *data;

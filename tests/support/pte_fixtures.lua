@@ -1,0 +1,99 @@
+-- ExecuTorch fixtures around models mlsh's own fixture writer makes: Core ML payload trees
+-- (mlpackage or mlmodelc inside), and .pte files in every layout docs/containers.md lists.
+local F = require "fixtures"
+local PB = require "pte_builder"
+
+local X = {}
+
+X.SPECS = { { "compute_units", "cpu_and_ne" }, { "min_deployment_target", "7" },
+            { "model_compute_precision", "float16" }, { "model_type", "model" } }
+
+local function metadata(inputs, outputs)
+  return string.format('{"inputNames": ["%s"], "outputNames": ["%s"], "identifier": "executorch_0000"}',
+    table.concat(inputs, '", "'), table.concat(outputs, '", "'))
+end
+
+-- The lowered_module tree of an ML program package (x -> linear -> relu -> y).
+function X.package_tree(opts)
+  opts = opts or {}
+  local spec, wb = F.mlprogram(opts)
+  return { name = opts.root or "lowered_module", children = {
+    { name = "metadata.json", data = metadata({ "x" }, { "y" }) },
+    { name = "model.mlpackage", children = {
+      { name = "Manifest.json", data = F.MANIFEST },
+      { name = "Data", children = { { name = "com.apple.CoreML", children = {
+        { name = "model.mlmodel", data = spec:encode() },
+        { name = "weights", children = { { name = "weight.bin", data = wb } } },
+      } } } },
+    } },
+  } }
+end
+
+X.MIL = [[
+program(1.0)
+[buildInfo = dict<tensor<string, []>, tensor<string, []>>({{"coremlc-version", "1436.100.10"}})]
+{
+    func main<ios16>(tensor<fp16, [1, 10]> x, tensor<fp16, [1, 10]> y) {
+            tensor<fp16, [1, 10]> var_3 = mul(x = x, y = y)[name = tensor<string, []>("op_3_cast_fp16")];
+        } -> (var_3);
+}
+]]
+
+X.MLMODELC_META = [[[{"specificationVersion": 7, "metadataOutputVersion": "3.0", "isUpdatable": "0",
+  "inputSchema": [{"name": "x", "type": "MultiArray", "dataType": "Float16", "shape": "[1, 10]"},
+                  {"name": "y", "type": "MultiArray", "dataType": "Float16", "shape": "[1, 10]"}],
+  "outputSchema": [{"name": "var_3", "type": "MultiArray", "dataType": "Float16", "shape": "[1, 10]"}]}]
+]]
+
+function X.mlmodelc_tree()
+  return { name = "lowered_module", children = {
+    { name = "metadata.json", data = metadata({ "x", "y" }, { "var_3" }) },
+    { name = "model.mlmodelc", children = {
+      { name = "model.mil", data = X.MIL },
+      { name = "metadata.json", data = X.MLMODELC_META },
+      { name = "coremldata.bin", data = "\8\4" },
+    } },
+  } }
+end
+
+local function write(dir, name, bytes)
+  local p = dir .. "/" .. name
+  F.write(p, bytes)
+  return p
+end
+
+-- Every .pte fixture under dir; returns {name = path}.
+function X.build_all(dir)
+  local out = {}
+  local pkg = PB.flatten(X.package_tree())
+  local chain = { { "kernel", 0 }, { "delegate", 0 }, { "kernel", 1 } }
+  local ops = { { "aten::sigmoid", "out" }, { "aten::add", "out" } }
+  local function method(name, data, extra)
+    local m = { name = name, operators = ops, chain = chain,
+                delegates = { { data = data, specs = X.SPECS } } }
+    for k, v in pairs(extra or {}) do m[k] = v end
+    return m
+  end
+  out.inline = write(dir, "inline.pte", PB.pte{ methods = { method("forward", pkg) } })
+  out.seg24 = write(dir, "seg24.pte", PB.pte{ header = 24, methods = { method("forward", pkg) } })
+  out.seg32 = write(dir, "seg32.pte", PB.pte{ header = 32, methods = { method("forward", pkg) } })
+  -- CMJR: two methods share one payload through named data
+  local multi = PB.flatten(X.package_tree{ root = "lowered_module_partition_0" })
+  out.cmjr = write(dir, "cmjr.pte", PB.pte{ header = 32, named = { { "coreml_executorch_abc", multi } }, methods = {
+    method("prefill", PB.cmjr("coreml_executorch_abc", "prefill")),
+    method("decode", PB.cmjr("coreml_executorch_abc", "decode")) } })
+  out.mlmodelc = write(dir, "compiled.pte", PB.pte{ header = 32, methods = { method("forward", PB.flatten(X.mlmodelc_tree())) } })
+  -- graph break: two Core ML delegates with operators between them, plus an XNNPACK delegate
+  local m = method("forward", pkg)
+  m.delegates[2] = { data = pkg, specs = X.SPECS }
+  m.delegates[3] = { id = "XnnpackBackend", data = string.rep("\1", 100) }
+  m.chain = { { "delegate", 0 }, { "kernel", 0 }, { "kernel", 1 }, { "delegate", 1 }, { "delegate", 2 } }
+  out.breaks = write(dir, "breaks.pte", PB.pte{ header = 32, methods = { m } })
+  -- the >1 GiB layout: page-aligned files relative to an odd base, trailing NULs
+  local big = PB.flatten(X.package_tree(), { align = 16384, base = 32, trailing = 4097 })
+  out.large = write(dir, "large.pte", PB.pte{ header = 32, segment_alignment = 4096, methods = { method("forward", big) } })
+  out.bundled = write(dir, "bundled.bpte", PB.bpte(PB.pte{ header = 32, methods = { method("forward", pkg) } }))
+  return out
+end
+
+return X
