@@ -15,9 +15,13 @@ M.required_spec, M.placement, M.rules = require "mlsh.required_spec", require "m
 
 local compiled -- loaded on demand
 
--- One path for both load flavours: nil, msg on failure.
-function M.try_load(path)
+-- One path for both load flavours: nil, msg on failure. Containers of other tools (an ExecuTorch
+-- .pte, ORT's Core ML cache folder) load as their own objects (mlsh.containers); with `opts`
+-- ({delegate = N}) the caller wants one Model and gets the selected Core ML model inside.
+function M.try_load(path, opts)
   if type(path) ~= "string" then return nil, "mlsh.load: expected a path string, got " .. type(path) end
+  local other, oerr = require("mlsh.containers").try_open(path, opts)
+  if other or oerr then return other, oerr end
   local m, err = core.model.open(path)
   if not m then return nil, err end
   if m:_format() == "mlmodelc" then
@@ -28,8 +32,8 @@ function M.try_load(path)
   return m
 end
 
-function M.load(path)
-  local m, err = M.try_load(path)
+function M.load(path, opts)
+  local m, err = M.try_load(path, opts)
   if not m then error(err, 0) end
   return m
 end

@@ -186,7 +186,8 @@ local function align_up(n, a) return n % a == 0 and n or n + a - n % a end
 -- spec = {header = nil|24|32, segment_alignment = 128, methods = {{name, inputs, outputs, values,
 --   operators = {{name, overload}}, chain = {{"kernel", i} | {"delegate", i}}, delegates = {{id, data,
 --   location = "inline"|"segment", specs = {{key, value}}}}}}, named = {{key, data}}, version}
--- Identical segment blobs are stored once (as executorch does). Returns the file bytes.
+-- Identical segment blobs are stored once (as executorch does). Returns the file bytes; with
+-- spec.gap (bytes of hole before the segments) a list of {offset, bytes} pieces to write sparse.
 function PB.pte(spec)
   local seg_align = spec.segment_alignment or 128
   local segs, seg_index, inline = {}, {}, {}
@@ -245,11 +246,17 @@ function PB.pte(spec)
   local fb = PB.finish(PB.tab(root), "ET12", spec.header and 32 or 0)
   if not spec.header then return fb end
   local program_size = #fb
-  local base = align_up(program_size, seg_align)
+  local base = align_up(program_size, seg_align) + (spec.gap or 0)
   local hdr = "eh00" .. string.pack("<I4I8I8", spec.header, program_size, base)
   if spec.header >= 32 then hdr = hdr .. string.pack("<I8", cur) end
   hdr = hdr .. string.rep("\0", 32 - #hdr)
-  local body = { fb:sub(1, 8), hdr, fb:sub(41), string.rep("\0", base - program_size) }
+  local head = fb:sub(1, 8) .. hdr .. fb:sub(41)
+  if spec.gap then -- sparse: {offset, bytes} pieces for a writer that seeks over the gap
+    local parts = { { 0, head } }
+    for i, s in ipairs(segs) do parts[#parts + 1] = { base + offs[i], s } end
+    return parts
+  end
+  local body = { head, string.rep("\0", base - program_size) }
   local p = base
   for i, s in ipairs(segs) do
     body[#body + 1] = string.rep("\0", base + offs[i] - p)

@@ -93,7 +93,41 @@ function X.build_all(dir)
   local big = PB.flatten(X.package_tree(), { align = 16384, base = 32, trailing = 4097 })
   out.large = write(dir, "large.pte", PB.pte{ header = 32, segment_alignment = 4096, methods = { method("forward", big) } })
   out.bundled = write(dir, "bundled.bpte", PB.bpte(PB.pte{ header = 32, methods = { method("forward", pkg) } }))
+  -- the same large layout past 4 GiB, written sparse (only the head and the payload hold bytes)
+  out.sparse = dir .. "/sparse.pte"
+  local f = assert(io.open(out.sparse, "wb"))
+  for _, part in ipairs(PB.pte{ header = 32, gap = 5 << 30, methods = { method("forward", big) } }) do
+    assert(f:seek("set", part[1]))
+    assert(f:write(part[2]))
+  end
+  f:close()
+  X.corrupt(dir, out, pkg)
   return out
+end
+
+-- Broken programs, each refused with one line naming the file.
+function X.corrupt(dir, out, pkg)
+  local good = PB.pte{ methods = { { name = "forward", delegates = { { data = pkg, specs = X.SPECS } } } } }
+  -- root offset past the end
+  out.bad_root = write(dir, "bad_root.pte", string.pack("<I4", #good + 100) .. good:sub(5))
+  -- the root table's vtable offset points before the file
+  local root = string.unpack("<I4", good)
+  out.bad_vtable = write(dir, "bad_vtable.pte", good:sub(1, root) .. string.pack("<i4", root + 1000) .. good:sub(root + 5))
+  -- a segment past the end of the file
+  local seg = PB.pte{ header = 32, methods = { { name = "forward", delegates = { { data = pkg } } } } }
+  out.bad_segment = write(dir, "bad_segment.pte", seg:sub(1, #seg - 200))
+  -- node trees: a cycle (the root lists itself) and a name escaping the root
+  local function tree_pte(name, json_edit)
+    local payload = PB.flatten(X.package_tree(), { json = json_edit })
+    return write(dir, name, PB.pte{ header = 32, methods = { { name = "forward", delegates = { { data = payload } } } } })
+  end
+  out.cycle = tree_pte("cycle.pte", function(j)
+    local n = select(2, j:gsub('"name"', ""))
+    return (j:gsub('("children":{[^}]*)(},"dataRegion":{[^}]*},"kind":1,"name":"lowered_module"}%]})$', '%1,"self":' .. (n - 1) .. '%2'))
+  end)
+  out.escape = tree_pte("escape.pte", function(j) return (j:gsub('"metadata%.json"', '"..%%2F..%%2Fescaped"'):gsub("%%2F", "/")) end)
+  out.dotdot = tree_pte("dotdot.pte", function(j) return (j:gsub('"metadata%.json"', '".."')) end)
+  out.not_pte = write(dir, "notes.pte", "this is not an ExecuTorch program at all\n")
 end
 
 return X

@@ -1,0 +1,3 @@
+local M = {}
+function M.is_cache() return false end
+return M
