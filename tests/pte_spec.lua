@@ -254,3 +254,58 @@ describe("mlsh extract X.pte", function()
     end
   end)
 end)
+
+describe("mlsh check X.pte", function()
+  it("reports graph breaks with the operators between the Core ML delegates", function()
+    local out, err, code = run("check --format json " .. F.q(fx.breaks))
+    assert.equal(0, code, err)
+    local r = json.decode(out)
+    assert.equal("pte", r.format)
+    assert.equal(2, #r.delegates)
+    local f = r.findings[1]
+    assert.equal("pte-graph-break", f.rule)
+    assert.same({ "aten::sigmoid.out", "aten::add.out" }, f.evidence.between)
+    -- placement ran with the delegate's compute_units compile spec
+    assert.equal("CPU_AND_NE", r.delegates[1].report.compute_units)
+  end)
+
+  it("fails a delegate whose opset or deployment spec is above --target", function()
+    local out, err, code = run("check --target iOS15 " .. F.q(fx.seg32))
+    assert.equal(1, code, err)
+    assert.matches("pte%-target: forward delegate 0 uses opset CoreML6 %(spec 7 %(iOS16%)%)", out)
+    assert.matches("Unknown opset 'CoreML6'", out)
+    assert.matches("min_deployment_target spec 7 %(iOS16%), above the target iOS15", out)
+    local _, _, ok = run("check --target iOS16 " .. F.q(fx.seg32))
+    assert.equal(0, ok)
+  end)
+
+  it("flags compile specs that contradict the payload", function()
+    local pkg = PB.flatten(X.package_tree())
+    local path = dir .. "/contradict.pte"
+    F.write(path, PB.pte{ header = 32, methods = { { name = "forward", delegates = { { data = pkg, specs = {
+      { "compute_units", "all" }, { "min_deployment_target", "6" }, { "model_compute_precision", "float32" },
+      { "model_type", "compiled_model" } } } } } } })
+    local out, err, code = run("check --format json " .. F.q(path))
+    assert.equal(1, code, err)
+    local msgs = {}
+    for _, f in ipairs(json.decode(out).findings) do msgs[#msgs + 1] = f.message end
+    local all = table.concat(msgs, "\n")
+    assert.matches("model_type=compiled_model but the payload holds an mlpackage", all)
+    assert.matches("model_compute_precision=float32 but 2 op outputs of the payload are fp16", all)
+    assert.matches("min_deployment_target spec 6 %(iOS15%) but the payload is a spec 7", all)
+  end)
+end)
+
+describe("--delegate", function()
+  it("selects one Core ML model for weights and graph", function()
+    local out, err, code = run("weights --json --delegate 1 " .. F.q(fx.breaks))
+    assert.equal(0, code, err)
+    assert.equal(1, #json.decode(out).weights)
+    out, err, code = run("weights " .. F.q(fx.breaks))
+    assert.equal(1, code)
+    assert.matches("2 Core ML delegates; choose one with %-%-delegate N %(0%.%.1%)", err)
+    out, err, code = run("graph --delegate decode:0 " .. F.q(fx.cmjr))
+    assert.equal(0, code, err)
+    assert.matches("cmjr%.pte:decode/0", out)
+  end)
+end)

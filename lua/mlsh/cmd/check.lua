@@ -163,6 +163,7 @@ end
 -- Check one loaded model; returns the report table (JSON shape) and the raw parts.
 function C.check_model(m, o, set, select)
   if m.format == "onnx" then return check_onnx(m, o) end
+  if m.format == "pte" then return require("mlsh.pte_check").check(m, o, set, select, C) end
   local required = required_spec.explain(m)
   local p = placement.simulate(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
                                     device = o.device })
@@ -202,6 +203,7 @@ function C.run(args)
     if not n then return fail(name) end
     o.target, o.target_name = n, name
   end
+  o.compute_units_given = o.compute_units ~= nil
   local cu, cerr = placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   o.compute_units = cu
@@ -226,7 +228,7 @@ function C.run(args)
       return 2
     end
     local ok, report, parts = pcall(C.check_model, m, o, set, select)
-    if ok and o.format == "text" and parts.onnx then
+    if ok and o.format == "text" and (parts.onnx or parts.rendered) then
       -- already rendered
     elseif ok and o.format == "text" then
       local rok, text = pcall(function() return require("mlsh.report_text").render(parts, o) end)

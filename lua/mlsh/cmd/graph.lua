@@ -12,7 +12,7 @@ local C = {
 }
 
 local VALUES = { ["-o"] = "output", ["--output"] = "output", ["--compute-units"] = "compute_units", ["--target"] = "target",
-                 ["--rules"] = "rules", ["--device"] = "device" }
+                 ["--rules"] = "rules", ["--device"] = "device", ["--delegate"] = "delegate" }
 local FLAGS = { ["--no-builtin"] = { "no_builtin", true }, ["-h"] = { "help", true }, ["--help"] = { "help", true } }
 
 local function fail(msg)
@@ -36,7 +36,7 @@ function C.run(args)
   end
   local set, derr = rules.discover({ dirs = o.rules, builtin = not o.no_builtin })
   if not set then return fail(derr) end
-  local m, lerr = mlsh.try_load(o.paths[1])
+  local m, lerr = mlsh.try_load(o.paths[1], { delegate = o.delegate })
   if not m then
     io.stderr:write("mlsh: ", lerr, "\n")
     return 2
