@@ -59,6 +59,32 @@ function replay.miltext(bytes)
   assert.truthy(res or err)
 end
 
+function replay.pte(bytes, tmp)
+  local p = tmp .. "/r.pte"
+  F.write(p, bytes)
+  local m, err = mlsh.try_load(p)
+  if m then
+    pcall(function() return m:info() end)
+    m:close()
+  else
+    assert.truthy(err:find(p, 1, true), err)
+  end
+end
+function replay.inmemoryfs(bytes, tmp) -- the payload of an inline Core ML delegate
+  local p = tmp .. "/imfs.pte"
+  F.write(p, require("pte_builder").pte{ methods = { { name = "forward", delegates = { { data = bytes } } } } })
+  local prog = assert(require("mlsh.pte").open(p))
+  local d = prog:delegates()[1]
+  local t, err = d:tree()
+  if t then
+    local m = d:model()
+    if m then pcall(function() return m:info() end) end
+  else
+    assert.truthy(err:find(p, 1, true), err)
+  end
+  prog:close()
+end
+
 describe("fuzz regressions", function()
   local tmp
   setup(function()

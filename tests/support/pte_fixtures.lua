@@ -105,6 +105,24 @@ function X.build_all(dir)
   return out
 end
 
+-- An ONNX Runtime Core ML cache folder (ModelCacheDirectory), as users report its layout:
+-- <dir>/<key>/model.txt and <dir>/<key>/<N>_mlprogram/model/compiled_model.mlmodelc per partition.
+function X.ort_cache(dir)
+  local fs = require("mlsh.core").fs
+  local key = dir .. "/a1b2c3"
+  local models = {}
+  for i = 0, 1 do
+    local m = string.format("%s/%d_mlprogram/model/compiled_model.mlmodelc", key, i)
+    assert(fs.mkdir_p(m))
+    F.write(m .. "/model.mil", X.MIL)
+    F.write(m .. "/metadata.json", X.MLMODELC_META)
+    F.write(m .. "/coremldata.bin", "\8\4")
+    models[#models + 1] = m
+  end
+  F.write(key .. "/model.txt", "/Users/dev/models/detector.onnx\n")
+  return { dir = dir, key = key, models = models }
+end
+
 -- Broken programs, each refused with one line naming the file.
 function X.corrupt(dir, out, pkg)
   local good = PB.pte{ methods = { { name = "forward", delegates = { { data = pkg, specs = X.SPECS } } } } }
