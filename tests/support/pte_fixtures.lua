@@ -123,6 +123,41 @@ function X.ort_cache(dir)
   return { dir = dir, key = key, models = models }
 end
 
+-- A compiled NeuralNetwork model (.mlmodelc with model.espresso.*), written from the community
+-- layout: conv (weights + bias blobs) -> relu -> an espresso-only layer type -> softmax.
+X.ESPRESSO = { conv_w = { 1, -2, 3, -4, 5, -6, 7, -8 }, conv_b = { 0.5, -0.5 } }
+function X.espresso_mlmodelc(path, opts)
+  opts = opts or {}
+  local fs = require("mlsh.core").fs
+  assert(fs.mkdir_p(path))
+  local net = [[{"format_version": 200, "storage": "model.espresso.weights", "layers": [
+    {"type": "convolution", "name": "conv1", "bottom": "data", "top": "conv1_out", "C": 2, "K": 2, "Nx": 1, "Ny": 2,
+     "blob_weights": 3, "blob_biases": 1},
+    {"type": "activation", "name": "relu1", "bottom": "conv1_out", "top": "relu1_out", "mode": 0},
+    {"type": "espresso_private_op", "name": "odd", "bottom": "relu1_out", "top": "odd_out"},
+    {"type": "softmax", "name": "prob", "bottom": "odd_out", "top": "prob"}]}]]
+  local shape = [[{"layer_shapes": {"data": {"n": 1, "k": 2, "h": 4, "w": 4}, "conv1_out": {"n": 1, "k": 2, "h": 4, "w": 4},
+    "relu1_out": {"n": 1, "k": 2, "h": 4, "w": 4}, "odd_out": {"n": 1, "k": 2, "h": 4, "w": 4}, "prob": {"n": 1, "k": 2, "h": 1, "w": 1}}}]]
+  local function f32(t)
+    local o = {}
+    for i, v in ipairs(t) do o[i] = string.pack("<f", v) end
+    return table.concat(o)
+  end
+  local b1, b3 = f32(X.ESPRESSO.conv_b), f32(X.ESPRESSO.conv_w)
+  local weights = string.pack("<I8", 2) .. string.pack("<I8I8", 1, #b1) .. string.pack("<I8I8", 3, #b3) .. b1 .. b3
+  if opts.truncate then weights = weights:sub(1, #weights - opts.truncate) end
+  F.write(path .. "/model.espresso.net", net)
+  F.write(path .. "/model.espresso.shape", shape)
+  F.write(path .. "/model.espresso.weights", weights)
+  F.write(path .. "/coremldata.bin", "\8\4")
+  F.write(path .. "/metadata.json", [[[{"specificationVersion": 4, "metadataOutputVersion": "3.0", "isUpdatable": "0",
+    "inputSchema": [{"name": "data", "type": "MultiArray", "dataType": "Float32", "shape": "[2, 4, 4]"}],
+    "outputSchema": [{"name": "prob", "type": "MultiArray", "dataType": "Float32", "shape": "[2]"}],
+    "modelType": {"name": "MLModelType_neuralNetwork"}}]
+]])
+  return path
+end
+
 -- Broken programs, each refused with one line naming the file.
 function X.corrupt(dir, out, pkg)
   local good = PB.pte{ methods = { { name = "forward", delegates = { { data = pkg, specs = X.SPECS } } } } }
