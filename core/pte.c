@@ -17,6 +17,8 @@ int mlsh_pte_sniff(const uint8_t *head, size_t n) {
   if (n < 8) return 0;
   if (memcmp(head + 4, "ET12", 4) == 0) return 1;
   if (memcmp(head + 4, "BP08", 4) == 0) return 2;
+  /* another ExecuTorch schema version ("ET11"): still ours, so the reader can say which */
+  if (head[4] == 'E' && head[5] == 'T' && head[6] >= '0' && head[6] <= '9' && head[7] >= '0' && head[7] <= '9') return 1;
   return 0;
 }
 

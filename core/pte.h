@@ -59,7 +59,8 @@ typedef struct {
   uint32_t nmethods;
 } mlsh_pte;
 
-/* 1: ET12 program, 2: BP08 bundled program, 0: neither (head = the first n >= 8 bytes). */
+/* 1: ExecuTorch program (ET followed by two digits; only ET12 parses), 2: BP08 bundled program,
+ * 0: neither (head = the first n >= 8 bytes). */
 int mlsh_pte_sniff(const uint8_t *head, size_t n);
 int mlsh_pte_parse(const uint8_t *buf, size_t len, const char *name, mlsh_pte **out, mlsh_err *e);
 void mlsh_pte_free(mlsh_pte *p);

@@ -202,7 +202,8 @@ describe("mlsh info X.pte", function()
   it("refuses corrupt programs with one line naming the file, exit 1", function()
     local cases = { bad_root = "table offset out of range", bad_vtable = "vtable out of range",
                     bad_segment = "runs past the end of the file", cycle = "has a cycle",
-                    escape = "escapes its folder", dotdot = "escapes its folder" }
+                    escape = "escapes its folder", dotdot = "escapes its folder",
+                    et11 = "identifier ET11 is not the supported ET12" }
     for name, why in pairs(cases) do
       local before = F.read(fx[name])
       local out, err, code = run("info " .. F.q(fx[name]))
@@ -293,6 +294,18 @@ describe("mlsh check X.pte", function()
     assert.matches("model_type=compiled_model but the payload holds an mlpackage", all)
     assert.matches("model_compute_precision=float32 but 2 op outputs of the payload are fp16", all)
     assert.matches("min_deployment_target spec 6 %(iOS15%) but the payload is a spec 7", all)
+  end)
+end)
+
+describe("mlsh check X.pte output formats", function()
+  it("gives SARIF with the program's findings and refuses markdown in one line", function()
+    local out, err, code = run("check --format sarif " .. F.q(fx.breaks))
+    assert.equal(0, code, err)
+    local s = json.decode(out)
+    assert.equal("pte-graph-break", s.runs[1].results[1].ruleId)
+    out, err, code = run("check --format markdown " .. F.q(fx.breaks))
+    assert.equal(2, code)
+    assert.matches("markdown covers one model", err)
   end)
 end)
 

@@ -143,6 +143,9 @@ local function break_findings(p, out)
 end
 
 function M.check(p, o, set, select, C)
+  if o.format == "markdown" then
+    error(p.path .. ": --format markdown covers one model; for a .pte use text, json or sarif (or --delegate with weights/graph)", 0)
+  end
   local program_findings, delegates, all, texts = {}, json.array({}), {}, {}
   break_findings(p, program_findings)
   for _, d in ipairs(p:coreml_delegates()) do

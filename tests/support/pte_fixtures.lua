@@ -181,6 +181,7 @@ function X.corrupt(dir, out, pkg)
   out.escape = tree_pte("escape.pte", function(j) return (j:gsub('"metadata%.json"', '"..%%2F..%%2Fescaped"'):gsub("%%2F", "/")) end)
   out.dotdot = tree_pte("dotdot.pte", function(j) return (j:gsub('"metadata%.json"', '".."')) end)
   out.not_pte = write(dir, "notes.pte", "this is not an ExecuTorch program at all\n")
+  out.et11 = write(dir, "et11.pte", good:sub(1, 4) .. "ET11" .. good:sub(9))
 end
 
 return X
