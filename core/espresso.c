@@ -23,9 +23,10 @@ int mlsh_espresso_index(const uint8_t *data, size_t len, const char *name, mlsh_
     b[i].size = rd64(data + 16 + 16 * i);
     b[i].offset = pos;
     if (b[i].size > len - pos) {
+      mlsh_fail(e, name, "blob %llu (key %llu, %llu bytes at %llu) runs past the end of the file", (unsigned long long)i,
+                (unsigned long long)b[i].key, (unsigned long long)b[i].size, (unsigned long long)pos);
       free(b);
-      return mlsh_fail(e, name, "blob %llu (key %llu, %llu bytes at %llu) runs past the end of the file", (unsigned long long)i,
-                       (unsigned long long)b[i].key, (unsigned long long)b[i].size, (unsigned long long)pos);
+      return -1;
     }
     pos += b[i].size;
   }

@@ -85,6 +85,13 @@ function replay.inmemoryfs(bytes, tmp) -- the payload of an inline Core ML deleg
   prog:close()
 end
 
+function replay.espresso(bytes, tmp) -- model.espresso.weights of a compiled NeuralNetwork model
+  local p = require("pte_fixtures").espresso_mlmodelc(tmp .. "/esp.mlmodelc")
+  F.write(p .. "/model.espresso.weights", bytes)
+  local m, err = mlsh.try_load(p)
+  if m then exercise(m) else assert.truthy(err:find(p, 1, true), err) end
+end
+
 describe("fuzz regressions", function()
   local tmp
   setup(function()
