@@ -72,7 +72,7 @@ function M.attach_spec(m)
       local espresso = require "mlsh.espresso"
       local ok, parsed = pcall(json.decode, net)
       if not ok then return nil, m:_path() .. "/model.espresso.net: " .. tostring(parsed) end
-      rec = espresso.build(m, spec, parsed)
+      rec = espresso.build(spec, parsed)
     elseif not meta then
       return nil, m:_path() .. ": compiled model has neither metadata.json, model.mil nor model.espresso.net"
     end

@@ -54,7 +54,7 @@ local function blob_refs(l)
 end
 
 -- Fill spec.neuralNetwork from the parsed net; returns the espresso record for the cache.
-function M.build(m, spec, net)
+function M.build(spec, net)
   local nn = spec:mutable("neuralNetwork")
   local rec = { layers = {}, lost = { "coremldata.bin (opaque: the original spec's exact layer parameters)" }, blobs = {} }
   local unmapped = {}

@@ -132,12 +132,7 @@ end
 
 function Program:info()
   local methods = json.array({})
-  local by = {}
-  for _, m in ipairs(self._info.methods) do
-    local e = { name = m.name, delegates = json.array({}) }
-    methods[#methods + 1] = e
-    by[m.name] = by[m.name] or e
-  end
+  for _, m in ipairs(self._info.methods) do methods[#methods + 1] = { name = m.name, delegates = json.array({}) } end
   for _, d in ipairs(self:delegates()) do
     local e = { index = d.index, backend = d.backend, location = d.location, compile_specs = specs_json(d) }
     if d.is_coreml then

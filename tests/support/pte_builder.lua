@@ -67,8 +67,6 @@ local function write_table(w, fields)
   w:pad_to(8, #vts) -- the table itself 8-aligned
   local vtpos = w:emit(vts)
   local tpos = w.pos
-  local body = {}
-  for i = 1, tsize do body[i] = "\0" end
   local buf = string.pack("<i4", tpos - vtpos) .. string.rep("\0", tsize - 4)
   local refs = {}
   for _, id in ipairs(ids) do
@@ -202,7 +200,7 @@ function PB.pte(spec)
   for _, m in ipairs(spec.methods) do
     local dels = {}
     for _, d in ipairs(m.delegates or {}) do
-      local loc, idx = d.location or (spec.header and "segment" or "inline"), nil
+      local loc, idx = d.location or (spec.header and "segment" or "inline")
       if loc == "segment" then idx = add_segment(d.data) else inline[#inline + 1] = PB.tab{ [0] = PB.bytes(d.data) }; idx = #inline - 1 end
       local specs = {}
       for _, s in ipairs(d.specs or {}) do specs[#specs + 1] = PB.tab{ [0] = PB.str(s[1]), [1] = PB.bytes(s[2], 1) } end
