@@ -546,11 +546,12 @@ int mlsh_container_open_tree(const char *display, const mlsh_imfs *tree, void *k
   } else if (pi >= 0 && tree->nodes[pi].dir) {
     c->format = MLSH_FMT_MLPACKAGE;
     mapped m = {0};
-    char *root = NULL;
+    char *root = NULL, mname[1100];
+    snprintf(mname, sizeof mname, "%s:model.mlpackage/Manifest.json", display);
     c->model_dir = strdup("model.mlpackage");
     if (!c->model_dir) mlsh_fail(e, display, "out of memory");
     else if (load_rel(c, "Manifest.json", &m, MLSH_MAX_SMALL_FILE, e) == 0 &&
-             read_manifest("model.mlpackage/Manifest.json", m.data, m.len, &root, e) == 0) {
+             read_manifest(mname, m.data, m.len, &root, e) == 0) {
       free(c->model_dir);
       c->model_dir = NULL;
       if (set_root(c, "model.mlpackage/Data", root) != 0) mlsh_fail(e, display, "out of memory");

@@ -203,7 +203,8 @@ describe("mlsh info X.pte", function()
     local cases = { bad_root = "table offset out of range", bad_vtable = "vtable out of range",
                     bad_segment = "runs past the end of the file", cycle = "has a cycle",
                     escape = "escapes its folder", dotdot = "escapes its folder",
-                    et11 = "identifier ET11 is not the supported ET12" }
+                    et11 = "identifier ET11 is not the supported ET12",
+                    bad_manifest = ":forward/0:model.mlpackage/Manifest.json: invalid JSON" }
     for name, why in pairs(cases) do
       local before = F.read(fx[name])
       local out, err, code = run("info " .. F.q(fx[name]))

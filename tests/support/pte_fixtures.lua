@@ -182,6 +182,10 @@ function X.corrupt(dir, out, pkg)
   out.dotdot = tree_pte("dotdot.pte", function(j) return (j:gsub('"metadata%.json"', '".."')) end)
   out.not_pte = write(dir, "notes.pte", "this is not an ExecuTorch program at all\n")
   out.et11 = write(dir, "et11.pte", good:sub(1, 4) .. "ET11" .. good:sub(9))
+  local t = X.package_tree()
+  t.children[2].children[1].data = "{ not json"
+  out.bad_manifest = write(dir, "bad_manifest.pte", PB.pte{ header = 32, methods = { { name = "forward",
+    delegates = { { data = PB.flatten(t) } } } } })
 end
 
 return X
