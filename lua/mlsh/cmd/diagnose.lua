@@ -11,7 +11,7 @@ local check = require "mlsh.cmd.check"
 local C = {
   summary = "walk a symptom's playbook to the cause and fix (--list for symptoms)",
   usage = "mlsh diagnose [MODEL] --symptom ID [--answers FILE] [--answer ID=ANSWER]... [--target iOS17]\n"
-    .. "                     [--original PATH] [--compute-units UNITS] [--memory-budget SIZE]\n"
+    .. "                     [--original PATH] [--compute-units UNITS] [--memory-budget SIZE] [--delegate N]\n"
     .. "                     [--format text|json|markdown|sarif] [--rules DIR]... [--no-builtin] [--playbooks DIR]...\n"
     .. "       mlsh diagnose --list [--format json]",
 }

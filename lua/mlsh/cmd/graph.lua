@@ -8,7 +8,7 @@ local diagnose = require "mlsh.cmd.diagnose"
 
 local C = {
   summary = "the graph coloured by predicted device, segments boxed (-o out.dot | out.svg)",
-  usage = "mlsh graph MODEL [-o out.dot|out.svg] [--compute-units UNITS] [--target iOS17] [--rules DIR]... [--no-builtin]",
+  usage = "mlsh graph MODEL [-o out.dot|out.svg] [--compute-units UNITS] [--target iOS17] [--rules DIR]... [--no-builtin] [--delegate N]",
 }
 
 local VALUES = { ["-o"] = "output", ["--output"] = "output", ["--compute-units"] = "compute_units", ["--target"] = "target",
