@@ -1,5 +1,6 @@
 /* container.c — model paths: files, package folders, zips, compiled folders (see container.h). */
 #include "container.h"
+#include "inmemoryfs.h"
 #include "json.h"
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,9 @@ struct mlsh_container {
   char *spec_name;  /* printable spec path */
   zip_t *zip;
   mapped *maps;
+  const mlsh_imfs *tree; /* in-memory file tree (model_dir is a path inside it) */
+  void *keep;
+  void (*release)(void *);
 };
 
 const char *mlsh_format_name(mlsh_format f) {
@@ -143,13 +147,24 @@ static int read_zip_entry(mlsh_container *c, const char *entry, mapped *m, uint6
   return 0;
 }
 
+/* A file of the in-memory tree: borrowed in place, nothing copied. */
+static int read_tree_entry(mlsh_container *c, const char *path, mapped *m, uint64_t max, mlsh_err *e) {
+  int i = mlsh_imfs_find(c->tree, path);
+  if (i < 0 || c->tree->nodes[i].dir) return mlsh_fail(e, c->path, "payload has no file %s", path);
+  const mlsh_imfs_node *n = &c->tree->nodes[i];
+  if (n->size > max) return mlsh_fail(e, c->path, "payload file %s of %llu bytes exceeds the limit", path, (unsigned long long)n->size);
+  m->data = c->tree->data + n->offset;
+  m->len = (size_t)n->size;
+  return 0;
+}
+
 /* Load relpath (below model_dir) into a new mapping (not cached). */
 static int load_rel(mlsh_container *c, const char *relpath, mapped *m, uint64_t max, mlsh_err *e) {
   const char *rel = safe_rel(relpath);
   if (!rel) return mlsh_fail(e, c->path, "unsafe path inside the model: %s", relpath);
   char *full = join(c->model_dir, rel);
   if (!full) return mlsh_fail(e, c->path, "out of memory");
-  int rc = c->zip ? read_zip_entry(c, full, m, max, e) : map_file(full, m, max, e);
+  int rc = c->tree ? read_tree_entry(c, full, m, max, e) : c->zip ? read_zip_entry(c, full, m, max, e) : map_file(full, m, max, e);
   free(full);
   return rc;
 }
@@ -199,7 +214,8 @@ int mlsh_container_spec(mlsh_container *c, const uint8_t **data, size_t *len, co
 void mlsh_container_display(const mlsh_container *c, const char *relpath, char *buf, size_t len) {
   const char *rel = safe_rel(relpath);
   if (!rel) rel = relpath;
-  if (c->zip) snprintf(buf, len, "%s:%s%s", c->path, c->model_dir, rel);
+  if (c->tree) snprintf(buf, len, "%s:%s/%s", c->path, c->model_dir, rel);
+  else if (c->zip) snprintf(buf, len, "%s:%s%s", c->path, c->model_dir, rel);
   else snprintf(buf, len, "%s/%s", c->model_dir, rel);
 }
 
@@ -209,7 +225,13 @@ int mlsh_container_stat(mlsh_container *c, const char *relpath, uint64_t *size) 
   char *full = join(c->model_dir, rel);
   if (!full) return -1;
   int rc = -1;
-  if (c->zip) {
+  int ti = c->tree ? mlsh_imfs_find(c->tree, full) : -1;
+  if (c->tree) {
+    if (ti >= 0 && !c->tree->nodes[ti].dir) {
+      *size = c->tree->nodes[ti].size;
+      rc = 0;
+    }
+  } else if (c->zip) {
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat(c->zip, full, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE)) {
@@ -249,6 +271,15 @@ static int list_dir(const char *dir, const char *prefix, int depth, mlsh_file_fn
 
 int mlsh_container_list(mlsh_container *c, mlsh_file_fn fn, void *ud, mlsh_err *e) {
   (void)e;
+  if (c->tree) {
+    size_t plen = strlen(c->model_dir);
+    for (size_t i = 0; i < c->tree->count; i++) {
+      const mlsh_imfs_node *n = &c->tree->nodes[i];
+      if (n->dir || !n->path || strncmp(n->path, c->model_dir, plen) != 0 || n->path[plen] != '/') continue;
+      fn(ud, n->path + plen + 1, n->size);
+    }
+    return 0;
+  }
   if (c->zip) {
     size_t plen = strlen(c->model_dir);
     zip_int64_t n = zip_get_num_entries(c->zip, 0);
@@ -482,9 +513,65 @@ void mlsh_container_close(mlsh_container *c) {
     c->maps = n;
   }
   if (c->zip) zip_discard(c->zip);
+  if (c->release) c->release(c->keep);
   free(c->path);
   free(c->model_dir);
   free(c->spec_rel);
   free(c->spec_name);
   free(c);
+}
+
+/* The payload tree's root holds model.mlmodelc (checked first, as the runtime does) or model.mlpackage. */
+int mlsh_container_open_tree(const char *display, const mlsh_imfs *tree, void *keep, void (*release)(void *),
+                             mlsh_container **out, mlsh_err *e) {
+  *out = NULL;
+  mlsh_container *c = calloc(1, sizeof *c);
+  if (!c || !(c->path = strdup(display))) {
+    free(c);
+    if (release) release(keep);
+    return mlsh_fail(e, display, "out of memory");
+  }
+  c->tree = tree;
+  c->keep = keep;
+  c->release = release;
+  int rc = -1, ci = mlsh_imfs_find(tree, "model.mlmodelc"), pi = mlsh_imfs_find(tree, "model.mlpackage");
+  if (ci >= 0 && tree->nodes[ci].dir) {
+    c->format = MLSH_FMT_MLMODELC;
+    c->model_dir = strdup("model.mlmodelc");
+    int mil = mlsh_imfs_find(tree, "model.mlmodelc/model.mil") >= 0;
+    c->spec_rel = strdup(mil ? "model.mil" : "coremldata.bin");
+    size_t n = strlen(display) + 40;
+    if ((c->spec_name = malloc(n))) snprintf(c->spec_name, n, "%s:model.mlmodelc/%s", display, mil ? "model.mil" : "coremldata.bin");
+    rc = c->model_dir && c->spec_rel && c->spec_name ? 0 : mlsh_fail(e, display, "out of memory");
+  } else if (pi >= 0 && tree->nodes[pi].dir) {
+    c->format = MLSH_FMT_MLPACKAGE;
+    mapped m = {0};
+    char *root = NULL, mname[1100];
+    snprintf(mname, sizeof mname, "%s:model.mlpackage/Manifest.json", display);
+    c->model_dir = strdup("model.mlpackage");
+    if (!c->model_dir) mlsh_fail(e, display, "out of memory");
+    else if (load_rel(c, "Manifest.json", &m, MLSH_MAX_SMALL_FILE, e) == 0 &&
+             read_manifest(mname, m.data, m.len, &root, e) == 0) {
+      free(c->model_dir);
+      c->model_dir = NULL;
+      if (set_root(c, "model.mlpackage/Data", root) != 0) mlsh_fail(e, display, "out of memory");
+      else {
+        size_t n = strlen(display) + strlen(c->spec_name) + 2;
+        char *name = malloc(n);
+        if (name) snprintf(name, n, "%s:%s", display, c->spec_name);
+        free(c->spec_name);
+        c->spec_name = name;
+        rc = name ? 0 : mlsh_fail(e, display, "out of memory");
+      }
+    }
+    free(root);
+  } else {
+    mlsh_fail(e, display, "Core ML payload holds neither model.mlmodelc nor model.mlpackage");
+  }
+  if (rc != 0) {
+    mlsh_container_close(c);
+    return -1;
+  }
+  *out = c;
+  return 0;
 }

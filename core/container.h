@@ -1,7 +1,7 @@
 /* container.h — open a model path and give bounded access to what is inside it.
  * Formats: a .mlmodel file; an .mlpackage folder (Manifest.json names the root model item); a zip
  * holding an .mlpackage (read in place with libzip, never extracted); an .mlmodelc folder; an
- * .onnx file. Files are memory-mapped read-only (zip entries are inflated into memory on demand);
+ * .onnx file; a model inside an in-memory file tree (mlsh_container_open_tree). Files are memory-mapped read-only (zip entries are inflated into memory on demand);
  * the input is never written. Paths inside a container are untrusted: absolute paths and ".."
  * are refused. Every function returns 0 or -1 with an error naming the file and the reason. */
 #ifndef MLSH_CONTAINER_H
@@ -23,6 +23,13 @@ typedef struct mlsh_container mlsh_container;
 #define MLSH_MAX_ZIP_ENTRIES 100000
 
 int mlsh_container_open(const char *path, mlsh_container **out, mlsh_err *e);
+/* A model inside an in-memory file tree (an ExecuTorch Core ML payload, inmemoryfs.h) read in
+ * place: the tree's root holds model.mlmodelc or model.mlpackage. `display` names the model in
+ * messages (e.g. "x.pte:forward/0"); release(keep) runs at close (or at once on failure), so
+ * keep owns the tree and the bytes it borrows. */
+struct mlsh_imfs;
+int mlsh_container_open_tree(const char *display, const struct mlsh_imfs *tree, void *keep, void (*release)(void *),
+                             mlsh_container **out, mlsh_err *e);
 void mlsh_container_close(mlsh_container *c);
 
 mlsh_format mlsh_container_format(const mlsh_container *c);

@@ -44,13 +44,19 @@ static int push_err(lua_State *L, const mlsh_err *e) {
 
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  mlsh_container *c;
+  mlsh_err e;
+  if (mlsh_container_open(path, &c, &e) != 0) return push_err(L, &e);
+  return mlsh_model_push(L, c);
+}
+
+int mlsh_model_push(lua_State *L, mlsh_container *c) {
   lmodel *m = lua_newuserdatauv(L, sizeof *m, 3);
-  m->c = NULL;
+  m->c = c; /* owned from here on: closed by close() or when the userdata is collected */
   luaL_setmetatable(L, MODEL_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 2); /* cache table for the Lua layer */
   mlsh_err e;
-  if (mlsh_container_open(path, &m->c, &e) != 0) return push_err(L, &e);
   ProtobufCMessage *msg = NULL;
   if (mlsh_model_decode(m->c, &msg, &e) != 0) return push_err(L, &e);
   if (!msg) return 1; /* a compiled .mlmodelc: the Lua layer builds the spec from model.mil */

@@ -6,4 +6,7 @@
 #include <lua.h>
 
 mlsh_container *mlsh_model_container(lua_State *L, int idx);
+/* Push a Model owning the opened container c (its spec decoded), or nil, err (c is then
+ * closed when the userdata is collected). */
+int mlsh_model_push(lua_State *L, mlsh_container *c);
 #endif

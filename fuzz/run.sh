@@ -13,7 +13,7 @@ make -s all >/dev/null
 seeds=$out/fixtures
 rm -rf "$seeds"
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; assert(require('mlsh.core').fs.mkdir_p('$seeds')); require('fixtures').build_all('$seeds')" >/dev/null
-for h in mlmodel json blob miltext zip onnx npy interp; do mkdir -p "$out/seeds-$h"; done
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso; do mkdir -p "$out/seeds-$h"; done
 find "$seeds" -name '*.mlmodel' -exec cp {} "$out/seeds-mlmodel/" \;
 i=0; for f in $(find "$seeds" -name Manifest.json); do i=$((i+1)); cp "$f" "$out/seeds-json/m$i.json"; done
 i=0; for f in $(find "$seeds" -name weight.bin); do i=$((i+1)); cp "$f" "$out/seeds-blob/w$i.bin"; done
@@ -25,11 +25,17 @@ cp fuzz/seeds/*.mil "$out/seeds-miltext/" 2>/dev/null || true
 ./mlsh -e "local i = require('mlsh.core').interp; local a = require('mlsh.core').array; for k, dt in ipairs({'fp16','fp32','fp64','int8','int32','int64','uint16','bool'}) do assert(i.tensor(a.new({1,2,3,4,5,6}), dt, {2,3}):save('$out/seeds-npy/s' .. k .. '.npy')) end" >/dev/null
 # ONNX seeds from the project's own ONNX test builder
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; local B = require('onnx_builder'); local m = B.model(); m:input('x', 'FLOAT', {1, 8}); m:init('w', 'FLOAT', {8, 8}); m:node('MatMul', {'x', 'w'}, {'y'}); m:node('Erf', {'y'}, {'z'}); m:output('z', 'FLOAT', {1, 8}); m:save('$out/seeds-onnx/seed.onnx')">/dev/null 2>&1 || true
+# ExecuTorch seeds from the project's own .pte builder (small files only: no sparse giants)
+./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; local d='$out/pte-fixtures'; require('mlsh.core').fs.remove_tree(d); assert(require('mlsh.core').fs.mkdir_p(d)); local out = require('pte_fixtures').build_all(d); local pte = require('mlsh.pte'); for k, p in pairs(out) do local h = pte.open(p); if h then for i, dl in ipairs(h:delegates()) do local f = io.open('$out/seeds-inmemoryfs/'..k..i, 'wb'); f:write(dl:bytes()); f:close() end h:close() end end" >/dev/null
+find "$out/pte-fixtures" -size -1000k \( -name '*.pte' -o -name '*.bpte' \) -exec cp {} "$out/seeds-pte/" \;
+rm -rf "$out/pte-fixtures"
+./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; require('pte_fixtures').espresso_mlmodelc('$out/esp.mlmodelc')" >/dev/null
+cp "$out/esp.mlmodelc/model.espresso.weights" "$out/seeds-espresso/w1"; rm -rf "$out/esp.mlmodelc"
 src=""
 for f in core/*.c core/interp/*.c core/compress/threads.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
 gen=$(ls build/gen/*.pb-c.c) 
 status=0
-for h in mlmodel json blob miltext zip onnx npy interp; do
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso; do
   bin=$out/fuzz_$h
   clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
     fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip lua5.4) -lm -o "$bin"

@@ -72,6 +72,39 @@ function replay.npy(bytes)
   assert.truthy(t or err)
 end
 
+function replay.pte(bytes, tmp)
+  local p = tmp .. "/r.pte"
+  F.write(p, bytes)
+  local m, err = mlsh.try_load(p)
+  if m then
+    pcall(function() return m:info() end)
+    m:close()
+  else
+    assert.truthy(err:find(p, 1, true), err)
+  end
+end
+function replay.inmemoryfs(bytes, tmp) -- the payload of an inline Core ML delegate
+  local p = tmp .. "/imfs.pte"
+  F.write(p, require("pte_builder").pte{ methods = { { name = "forward", delegates = { { data = bytes } } } } })
+  local prog = assert(require("mlsh.pte").open(p))
+  local d = prog:delegates()[1]
+  local t, err = d:tree()
+  if t then
+    local m = d:model()
+    if m then pcall(function() return m:info() end) end
+  else
+    assert.truthy(err:find(p, 1, true), err)
+  end
+  prog:close()
+end
+
+function replay.espresso(bytes, tmp) -- model.espresso.weights of a compiled NeuralNetwork model
+  local p = require("pte_fixtures").espresso_mlmodelc(tmp .. "/esp.mlmodelc")
+  F.write(p .. "/model.espresso.weights", bytes)
+  local m, err = mlsh.try_load(p)
+  if m then exercise(m) else assert.truthy(err:find(p, 1, true), err) end
+end
+
 describe("fuzz regressions", function()
   local tmp
   setup(function()

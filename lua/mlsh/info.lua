@@ -260,6 +260,8 @@ function M.text(m, indent)
   local src = md.user_defined["com.github.apple.coremltools.source"]
   local ver = md.user_defined["com.github.apple.coremltools.version"]
   if src or ver then add("  made by coremltools %s from %s", ver or "?", src or "?") end
+  local esp = indent == "" and m.format == "mlmodelc" and m:_cache().espresso -- mlsh.espresso
+  if esp then add("  not recovered from the compiled model: %s", table.concat(esp.lost, "; ")) end
   return table.concat(lines, "\n")
 end
 

@@ -38,14 +38,15 @@ end
 local LOADER, SANDBOX = "mlsh.model", "mlsh.sandbox" -- by name: this file requires no module
 local models -- mlsh.model (the loader), loaded with the first model
 
--- One path for both load flavours: nil, msg on failure.
-function M.try_load(path)
+-- One path for both load flavours: nil, msg on failure. opts ({delegate = N}): from a container
+-- of Core ML models (a .pte, ORT's cache folder), the one Model selected (mlsh.model.open).
+function M.try_load(path, opts)
   models = models or require(LOADER)
-  return models.open(path)
+  return models.open(path, opts)
 end
 
-function M.load(path)
-  local m, err = M.try_load(path)
+function M.load(path, opts)
+  local m, err = M.try_load(path, opts)
   if not m then error(err, 0) end
   return m
 end

@@ -8,7 +8,7 @@
 local M = {}
 
 M.COMMANDS = { "info", "check", "diagnose", "checklist", "graph", "ep", "save", "weights", "compress", "decompress", "compare",
-  "diff", "report", "plan", "run", "fix", "split" } -- listed in help; any lua/mlsh/cmd/<name>.lua is also found by name
+  "diff", "report", "plan", "run", "fix", "split", "extract" } -- listed in help; any lua/mlsh/cmd/<name>.lua is also found by name
 
 local function stderr(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n") end
 

@@ -60,6 +60,7 @@ end
 
 -- Check one loaded model (the pipeline lives in mlsh.engine.check); an ONNX report comes rendered.
 function C.check_model(m, o, set, select)
+  if m.format == "pte" then return require("mlsh.pte_check").check(m, o, set, select, C) end
   local report, parts = check.model(m, o, set, select)
   if parts.onnx then
     local text = { require("mlsh.cmd.ep").text_report(parts.ep, { path = m.path }) }
@@ -90,6 +91,7 @@ function C.run(args)
     if not n then return fail(name) end
     o.target, o.target_name = n, name
   end
+  o.compute_units_given = o.compute_units ~= nil
   local cu, cerr = placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   o.compute_units = cu
@@ -114,7 +116,8 @@ function C.run(args)
       return 2
     end
     local ok, report, parts = pcall(C.check_model, m, o, set, select)
-    if ok and o.format == "text" and not parts.onnx then -- (an ONNX report comes rendered)
+    local rendered = ok and (parts.onnx or parts.rendered) -- an ONNX or .pte report comes rendered
+    if ok and o.format == "text" and not rendered then
       local rok, text = pcall(function() return require("mlsh.report.text").render(parts, o) end)
       if rok then parts.text = text else ok, report = false, text end
     elseif ok and o.format ~= "json" and o.format ~= "text" then

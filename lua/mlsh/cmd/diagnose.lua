@@ -11,7 +11,7 @@ local argparse = require "mlsh.cli.args"
 local C = {
   summary = "walk a symptom's playbook to the cause and fix (--list for symptoms)",
   usage = "mlsh diagnose [MODEL] --symptom ID [--answers FILE] [--answer ID=ANSWER]... [--target iOS17]\n"
-    .. "                     [--original PATH] [--compute-units UNITS] [--memory-budget SIZE]\n"
+    .. "                     [--original PATH] [--compute-units UNITS] [--memory-budget SIZE] [--delegate N]\n"
     .. "                     [--format text|json|markdown|sarif] [--rules DIR]... [--no-builtin] [--playbooks DIR]...\n"
     .. "       mlsh diagnose --list [--format json]",
 }
@@ -34,6 +34,7 @@ local VALUES = {
   ["--symptom"] = "symptom", ["--answers"] = "answers_file", ["--answer"] = "answer", ["--target"] = "target",
   ["--original"] = "original", ["--compute-units"] = "compute_units", ["--memory-budget"] = "memory_budget",
   ["--format"] = "format", ["--rules"] = "rules", ["--playbooks"] = "playbooks", ["--device"] = "device",
+  ["--delegate"] = "delegate",
 }
 local MULTI = { "answer", "rules", "playbooks" }
 local FLAGS = { ["--list"] = { "list", true }, ["--no-builtin"] = { "no_builtin", true }, ["--json"] = { "format", "json" },
@@ -96,7 +97,7 @@ function C.run(args)
   local path = o.paths[1]
   local m, load_error
   if path then
-    m, load_error = mlsh.try_load(path)
+    m, load_error = mlsh.try_load(path, { delegate = o.delegate })
     -- an unreadable file is the diagnosis when the playbook's first question is about it
     if not m and not pb.by_id[pb.start].model_optional then
       io.stderr:write("mlsh: ", load_error, "\n")

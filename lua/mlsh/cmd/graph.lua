@@ -8,11 +8,11 @@ local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "the graph coloured by predicted device, segments boxed (-o out.dot | out.svg)",
-  usage = "mlsh graph MODEL [-o out.dot|out.svg] [--compute-units UNITS] [--target iOS17] [--rules DIR]... [--no-builtin]",
+  usage = "mlsh graph MODEL [-o out.dot|out.svg] [--compute-units UNITS] [--target iOS17] [--rules DIR]... [--no-builtin] [--delegate N]",
 }
 
 local VALUES = { ["-o"] = "output", ["--output"] = "output", ["--compute-units"] = "compute_units", ["--target"] = "target",
-                 ["--rules"] = "rules", ["--device"] = "device" }
+                 ["--rules"] = "rules", ["--device"] = "device", ["--delegate"] = "delegate" }
 local FLAGS = { ["--no-builtin"] = { "no_builtin", true }, ["-h"] = { "help", true }, ["--help"] = { "help", true } }
 
 local function fail(msg)
@@ -36,7 +36,7 @@ function C.run(args)
   end
   local set, derr = rules.discover({ dirs = o.rules, builtin = not o.no_builtin })
   if not set then return fail(derr) end
-  local m, lerr = mlsh.try_load(o.paths[1])
+  local m, lerr = mlsh.try_load(o.paths[1], { delegate = o.delegate })
   if not m then
     io.stderr:write("mlsh: ", lerr, "\n")
     return 2

@@ -8,7 +8,7 @@ local json = mlsh.json
 local compress = require "mlsh.compress"
 
 local C = { summary = "list every weight: storage, compression, spec needed, decompressed statistics",
-            usage = "mlsh weights MODEL [--json] [--no-stats] [--threshold N]" }
+            usage = "mlsh weights MODEL [--json] [--no-stats] [--threshold N] [--delegate N]" }
 
 local STAT_KEYS = { "min", "max", "mean", "std", "sparsity" }
 
@@ -99,7 +99,7 @@ function C.table(header, rows)
 end
 
 function C.run(args)
-  local as_json, stats, paths, threshold = false, true, {}, nil
+  local as_json, stats, paths, threshold, delegate = false, true, {}, nil, nil
   local i = 1
   while args[i] do
     local a = args[i]
@@ -109,13 +109,14 @@ function C.run(args)
       threshold = math.tointeger(tonumber(args[i + 1] or ""))
       if not threshold or threshold < 0 then io.stderr:write("mlsh weights: ", a, " needs a non-negative integer\n") return 2 end
       i = i + 1
+    elseif a == "--delegate" then delegate = args[i + 1]; i = i + 1
     elseif a == "-h" or a == "--help" then print("usage: " .. C.usage) return 0
     elseif a:sub(1, 1) == "-" then io.stderr:write("mlsh weights: unknown option ", a, "\nusage: ", C.usage, "\n") return 2
     else paths[#paths + 1] = a end
     i = i + 1
   end
   if #paths ~= 1 then io.stderr:write("usage: ", C.usage, "\n") return 2 end
-  local m, err = mlsh.try_load(paths[1])
+  local m, err = mlsh.try_load(paths[1], { delegate = delegate })
   if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
   local ok, inv = pcall(m.inventory, m, { threshold = threshold })
   if not ok then

@@ -31,7 +31,7 @@ local function add_features(list_owner, field, schema)
 end
 
 function M.attach_spec(m)
-  local spec = core.proto.new("CoreML.Specification.Model")
+  local spec, rec = core.proto.new("CoreML.Specification.Model"), nil
   local meta_text = m:_read("metadata.json")
   local meta
   if meta_text then
@@ -69,24 +69,16 @@ function M.attach_spec(m)
   else
     local net = m:_read("model.espresso.net")
     if net then
+      local espresso = require "mlsh.espresso"
       local ok, parsed = pcall(json.decode, net)
       if not ok then return nil, m:_path() .. "/model.espresso.net: " .. tostring(parsed) end
-      local nn = spec:mutable("neuralNetwork")
-      for _, l in ipairs(parsed.layers or {}) do
-        local layer = nn:add("layers")
-        layer.name = tostring(l.name or "")
-        -- espresso layer types are not NeuralNetwork oneof names; keep them as the layer name's type note
-        layer.input = type(l.bottom) == "string" and { l.bottom } or {}
-        layer.output = type(l.top) == "string" and { l.top } or {}
-      end
-      local t = {}
-      for i, l in ipairs(parsed.layers or {}) do t[i] = tostring(l.type) end
-      m:_cache().espresso_layer_types = t
+      rec = espresso.build(spec, parsed)
     elseif not meta then
       return nil, m:_path() .. ": compiled model has neither metadata.json, model.mil nor model.espresso.net"
     end
   end
   m:_set_spec(spec)
+  if rec then return require("mlsh.espresso").finish(m, rec) end
   return true
 end
 

@@ -20,11 +20,9 @@ function M.api(format)
   return api
 end
 
--- Open path: the Model, or nil, "path: reason".
-function M.open(path)
-  if type(path) ~= "string" then return nil, "mlsh.load: expected a path string, got " .. type(path) end
-  local m, err = core.model.open(path)
-  if not m then return nil, err end
+-- Give a Model userdata the C side opened (core.model.open, or a payload core.pte hands out) the
+-- API of its format: the Model, or nil, "path: reason" (and m is closed).
+function M.adopt(m)
   local format = core.model.format(m)
   core.model.attach(m, M.api(format))
   if format == "mlmodelc" then
@@ -35,6 +33,18 @@ function M.open(path)
     end
   end
   return m
+end
+
+-- Open path: the Model, or nil, "path: reason". Containers of other tools (an ExecuTorch .pte,
+-- ONNX Runtime's Core ML cache folder) open as their own objects (mlsh.containers); with opts
+-- ({delegate = N}) the caller wants one Model and gets the selected Core ML model inside.
+function M.open(path, opts)
+  if type(path) ~= "string" then return nil, "mlsh.load: expected a path string, got " .. type(path) end
+  local other, oerr = require("mlsh.containers").try_open(path, opts)
+  if other or oerr then return other, oerr end
+  local m, err = core.model.open(path)
+  if not m then return nil, err end
+  return M.adopt(m)
 end
 
 return M
