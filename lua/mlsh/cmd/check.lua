@@ -12,7 +12,8 @@ local required_spec = require "mlsh.required_spec"
 local C = {
   summary = "rules, required spec and ANE placement (--format json for one JSON object)",
   usage = "mlsh check [--target iOS17] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--format text|json|markdown|sarif]\n"
-    .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device NAME]\n"
+    .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device CHIP|DEVICE]\n"
+    .. "                  [--calibrated]\n"
     .. "                  [--list-rules] MODEL...",
 }
 
@@ -74,6 +75,7 @@ function C.parse_args(args)
       if key == "rules" then o.rules[#o.rules + 1] = value else o[key] = value end
     elseif a == "--json" then o.format = "json"
     elseif a == "--no-builtin" then o.no_builtin = true
+    elseif a == "--calibrated" then o.calibrated = true
     elseif a == "--list-rules" then o.list = true
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then return nil, "unknown option " .. a
@@ -165,7 +167,7 @@ function C.check_model(m, o, set, select)
   if m.format == "onnx" then return check_onnx(m, o) end
   local required = required_spec.explain(m)
   local p = placement.simulate(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
-                                    device = o.device })
+                                    device = o.device, calibrated = o.calibrated })
   local findings = rules.run(m, set, { target = o.target, compute_units = o.compute_units, select = select,
     options = { memory_budget = o.memory_budget }, placement = p, required = required, device = o.device })
   for _, f in ipairs(rule_error_findings(set)) do table.insert(findings, 1, f) end
@@ -205,6 +207,10 @@ function C.run(args)
   local cu, cerr = placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   o.compute_units = cu
+  if o.device then
+    local d, derr = require("mlsh.chips").resolve(o.device)
+    if not d then return fail(derr) end
+  end
   if o.format == "text" then o.paint = require("mlsh.term").for_stream(1) end
   if o.memory_budget then
     local b = C.parse_size(o.memory_budget)
