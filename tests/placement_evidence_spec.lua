@@ -212,6 +212,15 @@ describe("per-function plans", function()
     local j = placement.to_json(r)
     assert.equal(2, #j.functions)
     assert.matches("function trig: ANE 0", table.concat(r.notes, "\n"))
+    assert.matches("function main %(default", table.concat(r.notes, "\n"))
+    assert.is_true(by.main.default)
+    assert.is_false(by.trig.default)
+    -- calibration runs per function: the tiny rule judges each function on its own
+    local c = sim(path, { calibrated = true, device = "M4" })
+    local fired = {}
+    for _, x in ipairs(c.calibration) do fired[x["function"]] = x.rule end
+    assert.equal("tiny", fired.main)
+    assert.equal("tiny", fired.trig)
   end)
 end)
 
@@ -444,5 +453,53 @@ describe("published observations (calibrated placement)", function()
       k = doc:find(e, 1, true)
     end
     assert.equal(want, doc:sub(j + 1, k - 1), "stale table: run the spec with MLSH_UPDATE_DOCS=1")
+  end)
+end)
+
+describe("calibration rules without a published observation", function()
+  local dir = F.tmpdir()
+
+  it("switch cost: a short, light ANE run between CPU ops joins them", function()
+    local p = B.program { opset = "iOS17", precision = "fp16" }
+    local f = p:func("main")
+    local x = f:input("x", "fp32", { 1, 64, 64, 64 })
+    local w = f:const("w", B.random.normal { seed = 5, shape = { 64, 64, 3, 3 }, std = 0.05 })
+    local y = f:op("conv", { x = x, weight = w, pad_type = "same" })
+    local v = f:op("topk", { x = f:op("reshape", { x = y, shape = { 1, 64, 4096 } }), k = 100, axis = -1 })
+    local s = f:op("add", { x = v, y = v })
+    local v2 = f:op("topk", { x = s, k = 10, axis = -1 })
+    f:output("y", v2)
+    local path = p:save(dir .. "/switch.mlpackage")
+    local first = sim(path, { compute_units = "CPU_AND_NE" })
+    assert.equal("ANE", by_type(first, "add").device)
+    local cal = sim(path, { compute_units = "CPU_AND_NE", calibrated = true })
+    local add = by_type(cal, "add")
+    assert.equal("CPU", add.device)
+    assert.matches("costs two switches", add.reason)
+    assert.equal("ANE", by_type(cal, "conv").device)
+    local rules_fired = {}
+    for _, c in ipairs(cal.calibration) do rules_fired[c.rule] = true end
+    assert.is_true(rules_fired["switch-cost"])
+    assert.is_true(#cal.transitions < #first.transitions)
+  end)
+
+  it("plans the functions of a multifunction model separately", function()
+    local p = B.program { opset = "iOS18", precision = "fp16" }
+    local f = p:func("main")
+    local a, b = f:input("a", "fp16", { 512, 512 }), f:input("b", "fp16", { 512, 512 })
+    f:output("c", f:op("matmul", { x = a, y = b }), { dtype = "fp16" })
+    local g = p:func("attn")
+    local shape = { 1, 16, 2048, 64 }
+    local q, k, v = g:input("q", "fp16", shape), g:input("k", "fp16", shape), g:input("v", "fp16", shape)
+    local y = g:op("scaled_dot_product_attention", { query = q, key = k, value = v })
+    y = g:op("scaled_dot_product_attention", { query = y, key = k, value = v })
+    g:output("y", y, { dtype = "fp16" })
+    local r = sim(p:save(dir .. "/two_functions.mlpackage"), { calibrated = true })
+    local by = {}
+    for _, fn in ipairs(require("mlsh.placement.evidence").functions(r)) do by[fn.name] = fn end
+    assert.equal(1, by.main.ANE)
+    assert.equal(0, by.attn.ANE)
+    assert.equal("two-large-sdpa", r.calibration[1].rule)
+    assert.equal("attn", r.calibration[1]["function"])
   end)
 end)

@@ -379,11 +379,14 @@ function M.apply(result, ctx, opts)
     end
   end
   realign_io_casts(result)
+  local okd, default = pcall(function() return ctx.model and ctx.model.default_function end)
+  result.default_function = okd and type(default) == "string" and default ~= "" and default or nil
   local fns = M.functions(result)
   if #fns > 1 then
     for _, f in ipairs(fns) do
-      result.notes[#result.notes + 1] = string.format("function %s: ANE %d, GPU %d, CPU %d of %d ops (%.0f%% of work "
-        .. "on the ANE)", f.name, f.ANE, f.GPU, f.CPU, f.ops, 100 * f.coverage.work)
+      result.notes[#result.notes + 1] = string.format("function %s%s: ANE %d, GPU %d, CPU %d of %d ops (%.0f%% of work "
+        .. "on the ANE)", f.name, f.default and " (default; the one MLComputePlan reports)" or "", f.ANE, f.GPU, f.CPU,
+        f.ops, 100 * f.coverage.work)
     end
   end
   return result
@@ -410,6 +413,7 @@ function M.functions(p)
   for _, f in ipairs(order) do
     local e = by[f]
     e.coverage = { ops = e.ops > 0 and e.ANE / e.ops or 0, work = e.work > 0 and e.ane_work / e.work or 0 }
+    e.default = (p.default_function or order[1]) == f
     list[#list + 1] = e
   end
   return list
@@ -442,7 +446,7 @@ function M.json(p, json)
   if #fns > 1 then
     local list = json.array({})
     for i, f in ipairs(fns) do
-      list[i] = { name = f.name, ops = f.ops, ANE = f.ANE, GPU = f.GPU, CPU = f.CPU,
+      list[i] = { name = f.name, default = f.default, ops = f.ops, ANE = f.ANE, GPU = f.GPU, CPU = f.CPU,
                   ane_coverage = { ops = r(f.coverage.ops), work = r(f.coverage.work) } }
     end
     out.functions = list
