@@ -503,3 +503,27 @@ describe("calibration rules without a published observation", function()
     assert.equal("attn", r.calibration[1]["function"])
   end)
 end)
+
+describe("reduction depth with int8 weights (chrishayuk/larql#312: preferred from ~4096 int8, ~4992 fp16)", function()
+  it("keeps a k = 4500 decode projection on the ANE with int8 weights and not with fp16 ones", function()
+    local R = require "rule_fixtures"
+    local dir = F.tmpdir()
+    local K = 4500
+    local function model(name, weight_ops)
+      local ops = {}
+      for _, o in ipairs(weight_ops) do ops[#ops + 1] = o end
+      ops[#ops + 1] = { type = "linear", name = "linear_0", inputs = { x = "x", weight = "W" }, out = { "y", "fp16", { 1, 64 } } }
+      return F.write_package(dir .. "/" .. name .. ".mlpackage", R.program({ spec = 7, opset = "CoreML6",
+        inputs = { { name = "x", dtype = "fp16", shape = { 1, K } } },
+        outputs = { { name = "y", dtype = "fp16", shape = { 1, 64 } } }, ops = ops }), nil)
+    end
+    local int8 = model("dec_int8", { { type = "constexpr_affine_dequantize", name = "W_q",
+      attrs = { quantized_data = R.blob("int8", { 64, K }, 64), zero_point = R.value("int8", {}, 0),
+                scale = R.value("fp16", {}, 0.01), axis = R.value("int32", {}, 0) }, out = { "W", "fp16", { 64, K } } } })
+    local fp16 = model("dec_fp16", { R.const("W", R.blob("fp16", { 64, K }, 64), "fp16", { 64, K }) })
+    assert.equal("ANE", by_type(sim(int8, { calibrated = true }), "linear").device)
+    local o = by_type(sim(fp16, { calibrated = true }), "linear")
+    assert.equal("CPU", o.device)
+    assert.matches("reduction depth 4500 outside 4992%.%.16384", o.reason)
+  end)
+end)

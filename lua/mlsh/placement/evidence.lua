@@ -36,6 +36,7 @@ M.SOURCES = {
 }
 M.SDPA_MIN_ELEMS = 2097152      -- Vx#437: 2,097,152 elements per Q tensor reach the ANE, 1,048,576 do not
 M.DEPTH_MIN, M.DEPTH_MAX = 4992, 16384 -- larql#312: preferred from ~4992 (fp16), admissible k <= 16384
+M.DEPTH_MIN_INT8 = 4096         -- larql#312: preferred from ~4096 with int8 weights
 M.DECODE_ROWS = 8               -- larql#312 batches decode rows up to N = 8
 M.TINY_FLOPS = 1.7e8            -- between 2*384^3 (CPU) and 2*512^3 (ANE), Vx#435
 M.SWITCH_MAX_OPS, M.SWITCH_MAX_SHARE = 3, 0.01
@@ -171,6 +172,19 @@ local function is_large_sdpa(node)
     and q_elems(node) >= M.SDPA_MIN_ELEMS
 end
 
+local INT8_PRODUCERS = { constexpr_affine_dequantize = true, constexpr_blockwise_shift_scale = true }
+
+-- The reduction depth from which the op is preferred on the Neural Engine: lower with int8 weights.
+local function depth_min(node)
+  local raw = node.raw
+  local ok, ins = pcall(function() return raw and raw:inputs() end)
+  for _, e in ipairs(ok and ins or {}) do
+    local p = e.param == "weight" and e.name and raw._producers and raw._producers[e.name]
+    if p and INT8_PRODUCERS[p.type] then return M.DEPTH_MIN_INT8 end
+  end
+  return M.DEPTH_MIN
+end
+
 -- Decode-shaped matmul/linear: rows (<= DECODE_ROWS) and reduction depth k, or nil.
 local function decode_shape(node)
   local x = node.by_param.x
@@ -195,7 +209,7 @@ local function fired(result, rule, fname, count, source, text)
                                                   text = text }
 end
 
-local function calibrate_seq(result, ctx, first, last)
+local function calibrate_seq(result, first, last)
   local fname = result.ops[first]["function"]
   local function all_to_cpu(rule, source, text)
     local n = 0
@@ -230,13 +244,14 @@ local function calibrate_seq(result, ctx, first, last)
         fired(result, "sdpa-size", fname, 1, M.SOURCES.sdpa_size, "SDPA below the Neural Engine size")
       else
         local rows, k = decode_shape(node)
-        if rows and (k < M.DEPTH_MIN or k > M.DEPTH_MAX) then
+        local kmin = rows and depth_min(node)
+        if rows and (k < kmin or k > M.DEPTH_MAX) then
           move(result, i, "CPU", "calibrated", string.format("%d-row %s with reduction depth %d outside %d..%d [%s]; CPU",
-            rows, node.type, k, M.DEPTH_MIN, M.DEPTH_MAX, M.SOURCES.depth))
+            rows, node.type, k, kmin, M.DEPTH_MAX, M.SOURCES.depth))
           fired(result, "reduction-depth", fname, 1, M.SOURCES.depth, "reduction depth outside the preferred range")
         elseif rows then
           anchored = true
-          o.reason = o.reason .. string.format("; reduction depth %d in %d..%d [%s]", k, M.DEPTH_MIN, M.DEPTH_MAX,
+          o.reason = o.reason .. string.format("; reduction depth %d in %d..%d [%s]", k, kmin, M.DEPTH_MAX,
             M.SOURCES.depth)
         end
       end
@@ -368,7 +383,7 @@ function M.apply(result, ctx, opts)
   if opts.calibrated then
     result.calibration = {}
     for _, r in ipairs(sequences(result)) do
-      if not calibrate_seq(result, ctx, r.first, r.last) then
+      if not calibrate_seq(result, r.first, r.last) then
         merge_plumbing(result, r.first, r.last)
         merge_short_runs(result, r.first, r.last)
       end
