@@ -23,11 +23,22 @@ return {
   applies = function(m) return m.program ~= nil end,
   check = function(m, ctx)
     local types = require "mlsh.types"
+    -- zero points of 10+ elements live in the weight file (coremltools per-channel form)
+    local stored = {}
+    for _, w in ipairs(m:weights()) do
+      if w.param == "zero_point" and w.op then stored[w.op] = w end
+    end
+    local function zero_point(op)
+      local v = op:arg("zero_point")
+      if v ~= nil or not stored[op.name] then return v end
+      local ok, st = pcall(function() return stored[op.name]:values():stats() end)
+      return ok and st and st.min == 0 and st.max == 0 and 0 or nil
+    end
     for _, op in ipairs(ctx:ops("constexpr_affine_dequantize")) do
       local v = op.msg:get("attributes", "quantized_data")
       local dtype = v and types.value_type(v.type).dtype
       for _, e in ipairs(op:inputs()) do if e.param == "quantized_data" then dtype = e.dtype end end
-      if dtype == "int8" and all_zero(op:arg("zero_point")) then
+      if dtype == "int8" and all_zero(zero_point(op)) then
         ctx:report { message = string.format("%s '%s' dequantizes signed int8 with zero point 0", op.type, op.name),
                      location = { ["function"] = op["function"], op = op.name } }
       end

@@ -121,7 +121,7 @@ local function stage_chips(result, ctx, dev)
       local bad = bad_state_dim(node)
       if dev and not dev.ane then
         local to = off_ane(o, prev, ctx.compute_units)
-        move(result, i, to, "chip", string.format("no Neural Engine on %s: %s", dev.name, to))
+        move(result, i, to, "no_ane", string.format("no Neural Engine on %s: %s", dev.name, to))
       elseif bad then
         local to = off_ane(o, prev, ctx.compute_units)
         move(result, i, to, "state", string.format("state last dimension %d is not a multiple of 32: stateful models "
@@ -472,6 +472,8 @@ end
 M.FIXES = {
   chip = "check the chip family you ship to (mlsh check --device A15); newer Neural Engines run more ops natively, "
     .. "otherwise rewrite the op with natively supported ones (e.g. sin/cos as a polynomial before A15)",
+  no_ane = "none for the Neural Engine: this device has none (Intel Mac, simulator); Core ML splits the work between "
+    .. "the GPU and the CPU",
   state = "pad the state's last dimension to a multiple of 32 (coremltools#2631)",
   calibrated = "see the calibration rule in the reason; MLComputePlan on a device is the ground truth",
 }
