@@ -483,6 +483,20 @@ describe("calibration rules without a published observation", function()
     assert.is_true(#cal.transitions < #first.transitions)
   end)
 
+  it("mlsh check --calibrated lists the rules that fired, with their sources", function()
+    local path = fp16_matmul(dir, 4, "cli_mm4")
+    local out, err, code = F.run("check --calibrated --format json " .. F.q(path))
+    assert.truthy(code == 0 or code == 1, err)
+    local doc = require("mlsh.json").decode(out)
+    assert.equal("reduction-depth", doc.placement.calibration[1].rule)
+    assert.equal("chrishayuk/larql#312", doc.placement.calibration[1].source)
+    for _, o in ipairs(doc.placement.ops) do assert.equal("CPU", o.device) end
+    local plain = require("mlsh.json").decode((F.run("check --format json " .. F.q(path))))
+    assert.is_nil(plain.placement.calibration)
+    local text = F.run("check --calibrated " .. F.q(path))
+    assert.matches("calibrated %(tiny, function main%)", text)
+  end)
+
   it("plans the functions of a multifunction model separately", function()
     local p = B.program { opset = "iOS18", precision = "fp16" }
     local f = p:func("main")
