@@ -139,6 +139,20 @@ describe("placement per chip", function()
     assert.is_nil(j.device)
   end)
 
+  it("moves ops walled on every chip off the ANE even without a device", function()
+    local p = B.program { opset = "iOS17", precision = "fp16" }
+    local f = p:func("main")
+    local y = f:op("relu", { x = f:input("x", "fp32", { 1, 64 }) })
+    y = f:op("band_part", { x = y, lower = 0, upper = 0 }, { dtype = "fp16", shape = { 1, 64 } })
+    f:output("y", f:op("relu", { x = y }))
+    local r = sim(p:save(DIR .. "/band.mlpackage"))
+    local o = by_type(r, "band_part")
+    assert.are_not.equal("ANE", o.device)
+    assert.equal("walled", o.why)
+    assert.matches("not ANE on any chip: band_part is unsupported on every generation", o.reason)
+    assert.matches("no Neural Engine generation runs this op", r.cut_makers[1].fix)
+  end)
+
   it("has no Neural Engine on Intel Macs and simulators", function()
     local p = sim(path, { device = "intel" })
     for _, o in ipairs(p.ops) do assert.are_not.equal("ANE", o.device) end

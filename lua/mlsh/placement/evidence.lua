@@ -132,7 +132,7 @@ local function stage_chips(result, ctx, dev)
           M.SOURCES.chips, to))
       elseif not dev and #walled == #chips.FAMILIES then
         local to = off_ane(o, prev, ctx.compute_units)
-        move(result, i, to, "chip", string.format("not ANE on any chip: %s [%s]; %s", node.type,
+        move(result, i, to, "walled", string.format("not ANE on any chip: %s is %s [%s]; %s", node.type,
           (node.entry.chips.note or "walled"), M.SOURCES.chips, to))
       elseif not dev and #walled > 0 then
         local ok = {}
@@ -472,6 +472,8 @@ end
 M.FIXES = {
   chip = "check the chip family you ship to (mlsh check --device A15); newer Neural Engines run more ops natively, "
     .. "otherwise rewrite the op with natively supported ones (e.g. sin/cos as a polynomial before A15)",
+  walled = "no Neural Engine generation runs this op: rewrite it with ops that run there (e.g. logical ops as "
+    .. "min/max/mul, band_part as a constant mask), move it out of the model, or accept the switch",
   no_ane = "none for the Neural Engine: this device has none (Intel Mac, simulator); Core ML splits the work between "
     .. "the GPU and the CPU",
   state = "pad the state's last dimension to a multiple of 32 (coremltools#2631)",
