@@ -9,7 +9,11 @@
  *   layer(name | field) -> {name, kind = "nn", category, eligibility, facts} | nil, message
  *   conditions() -> list of {id, text, value?, values?, source, ref} (the vocabulary)
  *   general_facts() -> list of {text, source, ref}
- *   statuses(), sources(), units() -> the string vocabularies */
+ *   statuses(), sources(), units() -> the string vocabularies
+ *   get(name).chips = {A13 = "native"|"emulated"|"walled"|"unknown", A14, A15, A16, note?, source, ref?,
+ *                      conditions = {{id, text, values = {A13 = n, ...}, source, ref}}}
+ *   chips() -> {"A13", "A14", "A15", "A16"};  chip_statuses() -> the per-chip status vocabulary
+ *   chip_conditions() -> chip conditions that hold for every op (same shape as chips.conditions) */
 #include "optable.h"
 #include "spec.h"
 #include "lua_fields.h"
@@ -65,6 +69,34 @@ static void set_elig(lua_State *L, const mlsh_elig_profile *p) {
   lua_setfield(L, -2, "facts");
 }
 
+static void push_chip_condition(lua_State *L, const mlsh_chip_condition *c) {
+  lua_createtable(L, 0, 5);
+  mlsh_setstr(L, "id", c->id);
+  mlsh_setstr(L, "text", c->text);
+  lua_createtable(L, 0, MLSH_CHIP_COUNT);
+  for (int k = 0; k < MLSH_CHIP_COUNT; k++) mlsh_setint(L, mlsh_chip_name((mlsh_chip)k), c->value[k]);
+  lua_setfield(L, -2, "values");
+  mlsh_setstr(L, "source", mlsh_source_name(c->source));
+  mlsh_setstr(L, "ref", c->ref);
+}
+
+/* Sets `chips` (the per-chip column) on the table at the top of the stack. */
+static void set_chips(lua_State *L, const mlsh_chip_column *col) {
+  lua_createtable(L, 0, MLSH_CHIP_COUNT + 4);
+  for (int k = 0; k < MLSH_CHIP_COUNT; k++)
+    mlsh_setstr(L, mlsh_chip_name((mlsh_chip)k), mlsh_chip_status_name(col->status[k]));
+  mlsh_setstr(L, "note", col->note);
+  mlsh_setstr(L, "source", mlsh_source_name(col->source));
+  mlsh_setstr(L, "ref", col->ref);
+  lua_newtable(L);
+  for (int i = 0; i < MLSH_CHIP_MAX_CONDS && col->conds[i]; i++) {
+    push_chip_condition(L, col->conds[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "conditions");
+  lua_setfield(L, -2, "chips");
+}
+
 static void push_op(lua_State *L, const mlsh_op *op) {
   char buf[32];
   lua_createtable(L, 0, 14);
@@ -107,6 +139,7 @@ static void push_op(lua_State *L, const mlsh_op *op) {
   lua_setfield(L, -3, "revision_specs");
   lua_setfield(L, -2, "revisions");
   set_elig(L, op->elig);
+  set_chips(L, mlsh_op_chips(op));
 }
 
 static int l_get(lua_State *L) {
@@ -182,9 +215,24 @@ static int l_statuses(lua_State *L) { return push_names(L, MLSH_ELIG_COUNT, stat
 static int l_sources(lua_State *L) { return push_names(L, MLSH_SRC_COUNT, source_at); }
 static int l_units(lua_State *L) { return push_names(L, MLSH_UNIT_COUNT, unit_at); }
 
+static const char *chip_at(int i) { return mlsh_chip_name((mlsh_chip)i); }
+static const char *chip_status_at(int i) { return mlsh_chip_status_name((mlsh_chip_status)i); }
+static int l_chips(lua_State *L) { return push_names(L, MLSH_CHIP_COUNT, chip_at); }
+static int l_chip_statuses(lua_State *L) { return push_names(L, MLSH_CHIP_STATUS_COUNT, chip_status_at); }
+static int l_chip_conditions(lua_State *L) {
+  size_t n = mlsh_chip_general_condition_count();
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    push_chip_condition(L, mlsh_chip_general_condition_at(i));
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
   {"get", l_get}, {"names", l_names}, {"layer", l_layer}, {"conditions", l_conditions},
   {"general_facts", l_general_facts}, {"statuses", l_statuses}, {"sources", l_sources}, {"units", l_units},
+  {"chips", l_chips}, {"chip_statuses", l_chip_statuses}, {"chip_conditions", l_chip_conditions},
   {NULL, NULL},
 };
 

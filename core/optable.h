@@ -80,6 +80,45 @@ const char *mlsh_op_revision_note(const mlsh_op *op, int spec);
  * NULL if the layer is unknown. */
 const mlsh_elig_profile *mlsh_layer_elig(const char *layer_name);
 
+/* ---- per-chip column: Neural Engine generations (chip families) ----
+ * Families, oldest first: A13 (M1), A14 (M2), A15 (M3), A16 (A16/A17/A18, M4/M5). Per family an op is
+ *   native    runs on that generation's Neural Engine
+ *   emulated  reaches the Neural Engine through a slower software route (different rounding)
+ *   walled    that generation's Neural Engine cannot run it (codegen rejects it)
+ *   unknown   no per-chip fact
+ * A chip condition carries one numeric limit per family (e.g. fp16 conv kernel width 13/13/13/15).
+ * Every column and condition names its source. */
+typedef enum { MLSH_CHIP_A13, MLSH_CHIP_A14, MLSH_CHIP_A15, MLSH_CHIP_A16, MLSH_CHIP_COUNT } mlsh_chip;
+typedef enum {
+  MLSH_CHIP_UNKNOWN, MLSH_CHIP_NATIVE, MLSH_CHIP_EMULATED, MLSH_CHIP_WALLED, MLSH_CHIP_STATUS_COUNT
+} mlsh_chip_status;
+
+const char *mlsh_chip_name(mlsh_chip c);                    /* "A13", "A14", "A15", "A16" */
+const char *mlsh_chip_status_name(mlsh_chip_status s);      /* "unknown", "native", "emulated", "walled" */
+
+typedef struct {
+  const char *id;   /* "max_kernel_width", "max_axis" */
+  const char *text;
+  long long value[MLSH_CHIP_COUNT];
+  mlsh_source source;
+  const char *ref;
+} mlsh_chip_condition;
+
+#define MLSH_CHIP_MAX_CONDS 4
+typedef struct {
+  mlsh_chip_status status[MLSH_CHIP_COUNT];
+  const char *note; /* NULL or what the source says (the route, the rejection) */
+  mlsh_source source;
+  const char *ref;
+  const mlsh_chip_condition *conds[MLSH_CHIP_MAX_CONDS]; /* NULL-terminated */
+} mlsh_chip_column;
+
+/* The op's per-chip column; never NULL (every status "unknown" when no per-chip fact is known). */
+const mlsh_chip_column *mlsh_op_chips(const mlsh_op *op);
+/* Chip conditions that hold for every op on the Neural Engine (axis extents). */
+size_t mlsh_chip_general_condition_count(void);
+const mlsh_chip_condition *mlsh_chip_general_condition_at(size_t i);
+
 /* The condition vocabulary (one entry per distinct condition) and facts that apply to every op. */
 size_t mlsh_condition_count(void);
 const mlsh_condition *mlsh_condition_at(size_t i);

@@ -303,7 +303,9 @@ describe("mlsh check X.pte output formats", function()
     local out, err, code = run("check --format sarif " .. F.q(fx.breaks))
     assert.equal(0, code, err)
     local s = json.decode(out)
-    assert.equal("pte-graph-break", s.runs[1].results[1].ruleId)
+    local ids = {}
+    for _, r in ipairs(s.runs[1].results) do ids[r.ruleId] = true end
+    assert.is_true(ids["pte-graph-break"])
     out, err, code = run("check --format markdown " .. F.q(fx.breaks))
     assert.equal("", out)
     assert.equal(2, code)

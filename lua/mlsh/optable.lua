@@ -116,6 +116,12 @@ function optable.general_facts() return core.general_facts() end
 function optable.statuses() return core.statuses() end
 function optable.sources() return core.sources() end
 function optable.units() return copy(UNITS) end
+-- Per-chip column (entry.chips, read-only data from core/optable_chips.c): Neural Engine families
+-- A13..A16 with status native / emulated / walled / unknown, note, source, ref, and chip conditions
+-- {id, text, values = {A13 = n, ...}}; optable.chip_conditions() hold for every op.
+function optable.chips() return core.chips() end
+function optable.chip_statuses() return core.chip_statuses() end
+function optable.chip_conditions() return core.chip_conditions() end
 
 ---------------------------------------------------------------------------- patch validation
 

@@ -137,7 +137,7 @@ local function norm_opset_value(v, where)
 end
 
 local OP_IGNORED = set_of({"name", "kind", "revision_specs", "versions", "version_specs", "origin", "overridden",
-                           "opset", "version", "version_spec"})
+                           "opset", "version", "version_spec", "chips"})
 
 local function norm_op_patch(name, p)
   local out = {}

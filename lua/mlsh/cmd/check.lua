@@ -12,7 +12,8 @@ local argparse = require "mlsh.cli.args"
 local C = {
   summary = "rules, required spec and ANE placement (--format json for one JSON object)",
   usage = "mlsh check [--target iOS17] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--format text|json|markdown|sarif]\n"
-    .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device NAME]\n"
+    .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device CHIP|DEVICE]\n"
+    .. "                  [--calibrated]\n"
     .. "                  [--list-rules] MODEL...",
 }
 
@@ -46,6 +47,7 @@ function C.parse_args(args)
       if key == "rules" then o.rules[#o.rules + 1] = value else o[key] = value end
     elseif a == "--json" then o.format = "json"
     elseif a == "--no-builtin" then o.no_builtin = true
+    elseif a == "--calibrated" then o.calibrated = true
     elseif a == "--list-rules" then o.list = true
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then return nil, "unknown option " .. a
@@ -95,6 +97,10 @@ function C.run(args)
   local cu, cerr = placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   o.compute_units = cu
+  if o.device then
+    local d, derr = require("mlsh.chips").resolve(o.device)
+    if not d then return fail(derr) end
+  end
   if o.format == "text" then o.paint = require("mlsh.term").for_stream(1) end
   if o.memory_budget then
     local b = C.parse_size(o.memory_budget)

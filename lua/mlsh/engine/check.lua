@@ -79,7 +79,7 @@ end
 function M.model(m, o, set, select)
   if m.format == "onnx" then return check_onnx(m, o) end
   local f = facts.new(m, { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks,
-                           device = o.device })
+                           device = o.device, calibrated = o.calibrated })
   local required, p = f:required_spec(), f:placement()
   local findings = rules.run(m, set, { target = o.target, compute_units = o.compute_units, select = select,
     options = { memory_budget = o.memory_budget }, facts = f, device = o.device })

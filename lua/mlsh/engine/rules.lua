@@ -52,7 +52,10 @@ local RULE_FIELDS = {
   fix = { what = "a string (default fix for the rule's findings)" },
   references = { what = "a list of strings" },
   scope = { what = "\"model\" (the model as given) or \"each\" (also every pipeline sub-model)" },
+  evidence = { what = "a non-empty list of links (URLs) to the sources the rule rests on" },
+  affected = { what = "a table of affected ranges: os, spec, coremltools, chip (strings)" },
 }
+local AFFECTED_KEYS = { os = true, spec = true, coremltools = true, chip = true, compute_units = true }
 local FIELD_NAMES = {}
 for k in pairs(RULE_FIELDS) do FIELD_NAMES[#FIELD_NAMES + 1] = k end
 table.sort(FIELD_NAMES)
@@ -105,6 +108,20 @@ function M.validate(t, where)
     if t[k] ~= nil and type(t[k]) ~= "string" then return bad("field '%s' must be a string, got %s", k, type(t[k])) end
   end
   if t.references ~= nil and type(t.references) ~= "table" then return bad("field 'references' must be a list of strings") end
+  if t.evidence ~= nil then
+    if type(t.evidence) ~= "table" or #t.evidence == 0 then return bad("field 'evidence' must be %s", RULE_FIELDS.evidence.what) end
+    for i, e in ipairs(t.evidence) do
+      if type(e) ~= "string" or not e:match("^https?://") then return bad("evidence[%d] must be a URL (http:// or https://)", i) end
+    end
+  end
+  if t.affected ~= nil then
+    if type(t.affected) ~= "table" then return bad("field 'affected' must be %s", RULE_FIELDS.affected.what) end
+    for k, v in pairs(t.affected) do
+      if not AFFECTED_KEYS[k] or type(v) ~= "string" then
+        return bad("affected.%s: keys os, spec, coremltools, chip, compute_units with string values", tostring(k))
+      end
+    end
+  end
   if t.scope ~= nil and t.scope ~= "model" and t.scope ~= "each" then
     return bad("field 'scope' must be \"model\" or \"each\", got %s", tostring(t.scope))
   end
@@ -242,7 +259,10 @@ function M.dirs(opts)
   local dirs = {}
   if opts.builtin ~= false then
     local home = M.home()
-    if home then dirs[#dirs + 1] = { path = home .. "/rules", builtin = true } end
+    if home then
+      dirs[#dirs + 1] = { path = home .. "/rules", builtin = true }
+      dirs[#dirs + 1] = { path = home .. "/rules/advisory", builtin = true } -- known platform bugs and limits
+    end
   end
   local env = opts.env ~= nil and opts.env or os.getenv("MLSH_RULES")
   if env and env ~= "" then
@@ -339,7 +359,8 @@ local function normalize(rule, f, label)
   end
   if label and not loc.model then loc.model = label end
   return { rule = rule.id, severity = sev, pattern = pattern or nil, categories = rule.categories,
-           title = rule.title, message = f.message, fix = f.fix or rule.fix, location = loc, evidence = f.evidence }
+           title = rule.title, message = f.message, fix = f.fix or rule.fix, location = loc, evidence = f.evidence,
+           sources = rule.evidence, affected = rule.affected }
 end
 
 local function error_finding(rule, what, err, label)
@@ -466,6 +487,9 @@ function M.findings_json(findings)
                categories = json.array(f.categories), title = f.title, message = f.message,
                fix = f.fix or json.null, location = json.object(f.location),
                evidence = f.evidence ~= nil and json_safe(f.evidence) or json.null }
+    -- advisory rules name their sources and the affected ranges (absent for other rules)
+    if f.sources then out[i].sources = json.array(f.sources) end
+    if f.affected then out[i].affected = json.object(json_safe(f.affected)) end
   end
   return out
 end

@@ -19,7 +19,8 @@ Facts.__index = Facts
 M.Facts = Facts
 
 -- opts: path, load_error, target (spec number), target_name, compute_units (as given, or nil),
--- original (a model to compare with), memory_budget, device, rule_set, fallbacks, placement and
+-- original (a model to compare with), memory_budget, device, calibrated (placement's second
+-- stage, mlsh.placement.evidence), rule_set, fallbacks, placement and
 -- required (results computed elsewhere, to share). class: a table whose __index reaches Facts
 -- (mlsh.engine.context adds the rule engine's findings that way).
 function M.new(m, opts, class)
@@ -35,7 +36,7 @@ function M.new(m, opts, class)
     target = opts.target, target_name = opts.target_name or (opts.target and spec.target_name(opts.target)) or nil,
     compute_units = cu or "ALL", compute_units_given = cu ~= nil, original = opts.original,
     original_path = opts.original_path or (opts.original and opts.original.path) or nil,
-    options = { memory_budget = opts.memory_budget }, device = opts.device,
+    options = { memory_budget = opts.memory_budget }, device = opts.device, calibrated = opts.calibrated,
     given_rules = opts.rule_set, given_fallbacks = opts.fallbacks, notes = {},
     _cache = { placement = opts.placement, required = opts.required },
   }, class or Facts)
@@ -64,7 +65,7 @@ function Facts:placement()
   if not self.model then return nil end
   return self:cached("placement", function()
     return require("mlsh.placement.coreml").simulate(self.model, { compute_units = self.compute_units, target = self.target,
-      fallbacks = self:fallbacks(), device = self.device })
+      fallbacks = self:fallbacks(), device = self.device, calibrated = self.calibrated })
   end)
 end
 

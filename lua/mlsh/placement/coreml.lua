@@ -90,6 +90,7 @@ M.FIXES = {
   unknown_op = "check the op on a device with MLComputePlan / the Xcode performance report",
   not_nn = "none needed: non-neural models run on the CPU",
 }
+for k, v in pairs(require("mlsh.placement.evidence").FIXES) do M.FIXES[k] = v end
 
 -- ---- nodes: mlsh.placement.nodes ----------------------------------------------------------------------
 local nodeview = require "mlsh.placement.nodes"
@@ -359,6 +360,8 @@ function M.simulate(m, opts)
     place_seq(seq, ctx, result.ops, result.notes)
     seq_ops[si] = { first = first, last = #result.ops }
   end
+  -- second stage: per-chip eligibility, state-aware conditions, calibration (mlsh.placement.evidence)
+  require("mlsh.placement.evidence").apply(result, ctx, opts)
   for i, o in ipairs(result.ops) do o.index = i end
   -- segments and transitions, per sequence (functions and sub-models run separately)
   local total_work, ane_work, ane_ops = 0, 0, 0
@@ -485,9 +488,11 @@ function M.to_json(p)
                 transitions = c.transitions, work_share = c.work_share, fix = c.fix }
   end
   local function r(x) return math.floor(x * 10000 + 0.5) / 10000 end
-  return { compute_units = p.compute_units, ops = ops, segments = segs, transitions = trans, cut_makers = cuts,
+  local out = { compute_units = p.compute_units, ops = ops, segments = segs, transitions = trans, cut_makers = cuts,
            ane_coverage = { ops = r(p.ane_coverage.ops), work = r(p.ane_coverage.work) },
            notes = json.array(p.notes) }
+  for k, v in pairs(require("mlsh.placement.evidence").json(p, json)) do out[k] = v end
+  return out
 end
 
 return M

@@ -94,12 +94,18 @@ local function rule_descriptor(r)
     properties = { tags = json.array(tags), pattern = r.pattern or json.null },
   }
   if r.fix then d.help = { text = r.fix } end
+  if r.evidence then -- advisory rules: the first source is the help page, all of them in properties
+    d.helpUri = r.evidence[1]
+    d.properties.evidence = json.array(r.evidence)
+    if r.affected then d.properties.affected = r.affected end
+  end
   return d
 end
 
 local function finding_result(f, path, index_of)
   local props = { pattern = f.pattern or json.null, categories = json.array(f.categories or {}) }
   if f.fix then props.fix = f.fix end
+  if f.sources then props.evidence = json.array(f.sources) end
   local loc = f.location or {}
   return {
     ruleId = f.rule, ruleIndex = index_of[f.rule], level = LEVEL[f.severity] or "warning", kind = "fail",

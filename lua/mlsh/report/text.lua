@@ -46,6 +46,7 @@ function M.findings(findings, out, paint)
     local loc = location(f.location or {})
     if loc ~= "" then out[#out + 1] = "          at " .. loc end
     if f.fix then out[#out + 1] = "          " .. paint.green("fix:") .. " " .. f.fix end
+    if f.sources then out[#out + 1] = "          evidence: " .. table.concat(f.sources, " ") end
   end
 end
 
