@@ -56,7 +56,7 @@ LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/test
 
 .SECONDARY:
 .PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz valgrind \
-        test-installed-binary lint fresh-check build-env
+        test-installed-binary lint fresh-check build-env deps-test
 all: build-env $(MLSH) $(B)/lua/mlsh/core.so
 
 # A clear message instead of "lua.h: No such file or directory" when the build tools are missing.
