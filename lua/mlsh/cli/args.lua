@@ -5,6 +5,8 @@
 --   args.parse_options(argv, {values=, multi=, flags=}) -> o (o.paths) | nil, msg
 --   args.resolve_common(o) -> true | nil, msg                 (target, compute units, memory budget)
 --   args.collect_answers(o, loader) -> answers | nil, msg
+--   args.usage_error(name, C, msg) -> 2                      ("mlsh NAME: msg" and C.usage on stderr)
+--   args.parsed(name, C, args) -> o | nil, 2                  (C.parse under pcall: {usage = msg} errors)
 local spec = require "mlsh.spec"
 
 local M = {}
@@ -18,6 +20,21 @@ function M.parse_size(s)
   if not num then return nil end
   local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3, t = 1024 ^ 4 })[unit:lower()]
   return math.floor(num * mult)
+end
+
+-- "mlsh NAME: msg" and the command's usage on stderr; the exit status of a usage error.
+function M.usage_error(name, C, msg)
+  io.stderr:write("mlsh ", name, ": ", msg, "\nusage: ", C.usage, "\n")
+  return 2
+end
+
+-- C.parse(args) for commands whose parser raises {usage = msg}: o, or nil and the exit status after
+-- the usage error is printed. Any other error is re-raised.
+function M.parsed(name, C, args)
+  local ok, o = pcall(C.parse, args)
+  if ok then return o end
+  if type(o) == "table" and o.usage then return nil, M.usage_error(name, C, o.usage) end
+  error(o, 0)
 end
 
 M.FORMATS = { text = true, json = true, markdown = true, sarif = true }

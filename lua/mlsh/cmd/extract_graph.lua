@@ -2,6 +2,7 @@
 -- from the values X (plus whatever model inputs it still needs) as a model of its own. mlsh's
 -- `extract` command hands every non-.pte model here with the arguments after `extract`.
 local mlsh = require "mlsh"
+local argparse = require "mlsh.cli.args"
 local surgery = require "mlsh.surgery"
 local extract = require "mlsh.surgery.extract"
 
@@ -10,10 +11,7 @@ local C = {
   usage = "mlsh extract MODEL [--from X[,Y...]] --to Z[,W...] -o OUT [--function F] [--json] [--in-place]",
 }
 
-local function usage(msg)
-  io.stderr:write("mlsh extract: ", msg, "\nusage: ", C.usage, "\n")
-  return 2
-end
+local function usage(msg) return argparse.usage_error("extract", C, msg) end
 
 local function names(list, s)
   for n in s:gmatch("[^,%s]+") do list[#list + 1] = n end
@@ -76,11 +74,8 @@ local function run(o)
 end
 
 function C.run(args)
-  local ok, o = pcall(C.parse, args)
-  if not ok then
-    if type(o) == "table" and o.usage then return usage(o.usage) end
-    error(o, 0)
-  end
+  local o, rc = argparse.parsed("extract", C, args)
+  if not o then return rc end
   if o.help then print("usage: " .. C.usage) return 0 end
   if not o.model then return usage("no model given") end
   if #o.to == 0 then return usage("no --to values given") end

@@ -2,6 +2,7 @@
 -- per transform, in the order given (docs/surgery.md). The input is never modified (--in-place
 -- replaces it, atomically). Exit: 0 written / nothing to fix / dry run, 1 refused or unreadable, 2 usage.
 local mlsh = require "mlsh"
+local argparse = require "mlsh.cli.args"
 local surgery = require "mlsh.surgery"
 local transforms = require "mlsh.surgery.transforms"
 local delta = require "mlsh.surgery.delta"
@@ -12,10 +13,7 @@ local C = {
     .. "                [--mask-fill -1e4] [--gelu tanh] [--linear-to-conv] [--function F] [--dry-run] [--json] [--in-place]",
 }
 
-local function usage(msg)
-  io.stderr:write("mlsh fix: ", msg, "\nusage: ", C.usage, "\n")
-  return 2
-end
+local function usage(msg) return argparse.usage_error("fix", C, msg) end
 
 function C.parse(args)
   local o = { steps = {}, keep = {} }
@@ -137,11 +135,8 @@ local function run(o)
 end
 
 function C.run(args)
-  local ok, o = pcall(C.parse, args)
-  if not ok then
-    if type(o) == "table" and o.usage then return usage(o.usage) end
-    error(o, 0)
-  end
+  local o, rc = argparse.parsed("fix", C, args)
+  if not o then return rc end
   if o.help then print("usage: " .. C.usage) return 0 end
   if not o.model then return usage("no model given") end
   if #o.steps == 0 then return usage("no transform given") end

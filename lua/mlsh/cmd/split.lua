@@ -2,6 +2,7 @@
 -- into models that chain (coremltools' bisect_model): part k's outputs are named as the later parts'
 -- inputs, weights travel with the part that uses them, other functions stay untouched.
 local mlsh = require "mlsh"
+local argparse = require "mlsh.cli.args"
 local surgery = require "mlsh.surgery"
 local extract = require "mlsh.surgery.extract"
 local pipeline = require "mlsh.surgery.pipeline"
@@ -11,10 +12,7 @@ local C = {
   usage = "mlsh split MODEL (--at OP | --chunks N) -o OUT [-o OUT...] [--pipeline] [--function F] [--json] [--in-place]",
 }
 
-local function usage(msg)
-  io.stderr:write("mlsh split: ", msg, "\nusage: ", C.usage, "\n")
-  return 2
-end
+local function usage(msg) return argparse.usage_error("split", C, msg) end
 
 function C.parse(args)
   local o = { outs = {} }
@@ -109,11 +107,8 @@ local function run(o)
 end
 
 function C.run(args)
-  local ok, o = pcall(C.parse, args)
-  if not ok then
-    if type(o) == "table" and o.usage then return usage(o.usage) end
-    error(o, 0)
-  end
+  local o, rc = argparse.parsed("split", C, args)
+  if not o then return rc end
   if o.help then print("usage: " .. C.usage) return 0 end
   if not o.model then return usage("no model given") end
   if (o.at == nil) == (o.chunks == nil) then return usage("give one of --at OP or --chunks N") end

@@ -169,7 +169,6 @@ end
 -- (y/n/skip), prints the list. m: a Model or a path. opts: target, answers, input, output, color.
 function M.interactive(name, m, opts)
   opts = opts or {}
-  local mlsh = require "mlsh"
   local out = opts.output or function(s) io.write(s) io.flush() end
   local input = opts.input or function(prompt)
     local core = require "mlsh.core"
@@ -188,23 +187,7 @@ function M.interactive(name, m, opts)
     for _, c in ipairs(set.list) do ids[#ids + 1] = c.id end
     error(string.format("unknown checklist '%s'%s (one of: %s)", name, playbook.suggest(name, ids), table.concat(ids, ", ")), 2)
   end
-  local model, load_error, path = m, nil, nil
-  if type(m) == "string" then
-    path = m
-    model, load_error = mlsh.try_load(m)
-  end
-  local target, target_name = opts.target, nil
-  if type(target) == "string" then
-    local n, tname = require("mlsh.spec").parse_target(target)
-    if not n then error(tname, 2) end
-    target, target_name = n, tname
-  end
-  local ctx = playbook.context(model, { path = path, load_error = load_error, target = target, target_name = target_name,
-    compute_units = opts.compute_units })
-  local term = require "mlsh.term"
-  local color = opts.color
-  if color == nil then color = opts.output == nil and term.enabled(1) end
-  local paint = term.painter(color)
+  local ctx, paint = playbook.subject(m, opts)
   out(paint.bold(list.title) .. "\n")
   local asked = 0
   local r = M.run(list, ctx, {

@@ -180,6 +180,31 @@ end
 -- ---- the check context: the model's facts plus the rules' findings (mlsh.engine.context) ----------
 
 M.context = context.new
+
+-- The context and painter of an interactive run (playbook or checklist): m is a Model or a path
+-- (a load error is a fact too, not a failure); opts.target a spec number or a name; the painter
+-- colours when opts.color says so or, unset, when writing to a terminal.
+function M.subject(m, opts, original)
+  local mlsh = require "mlsh" -- (by name at call time: mlsh hands this module to scripts)
+  local model, load_error, path = m, nil, nil
+  if type(m) == "string" then
+    path = m
+    model, load_error = mlsh.try_load(m)
+  end
+  local target, target_name = opts.target, nil
+  if type(target) == "string" then
+    local n, name = require("mlsh.spec").parse_target(target)
+    if not n then error(name, 3) end
+    target, target_name = n, name
+  end
+  local ctx = M.context(model, { path = path, load_error = load_error, target = target, target_name = target_name,
+    compute_units = opts.compute_units, original = original })
+  local term = require "mlsh.term"
+  local color = opts.color
+  if color == nil then color = opts.output == nil and term.enabled(1) end
+  return ctx, term.painter(color)
+end
+
 -- the facts' helpers, under the names playbook files use (pb.fmt_bytes, pb.decompress ...)
 M.param, M.decompress, M.metrics = compression.param, compression.decompress, compression.metrics
 M.SAMPLE_ELEMENTS, M.OUTLIER_DB, M.POOR_DB = compression.SAMPLE_ELEMENTS, compression.OUTLIER_DB, compression.POOR_DB
@@ -458,25 +483,9 @@ function M.interactive(m, symptom, opts)
     if not i then out("diagnosis stopped\n") return nil end
     pb = set.list[i]
   end
-  local model, load_error, path = m, nil, nil
-  if type(m) == "string" then
-    path = m
-    model, load_error = mlsh.try_load(m)
-  end
-  local target, target_name = opts.target, nil
-  if type(target) == "string" then
-    local n, name = require("mlsh.spec").parse_target(target)
-    if not n then error(name, 2) end
-    target, target_name = n, name
-  end
   local original = opts.original
   if type(original) == "string" then original = mlsh.load(original) end
-  local ctx = M.context(model, { path = path, load_error = load_error, target = target, target_name = target_name,
-    compute_units = opts.compute_units, original = original })
-  local term = require "mlsh.term"
-  local color = opts.color
-  if color == nil then color = opts.output == nil and term.enabled(1) end
-  local paint = term.painter(color)
+  local ctx, paint = M.subject(m, opts, original)
   out(paint.bold(pb.title) .. " — " .. pb.symptom .. "\n")
   local qn = 0
   local r = M.walk(pb, ctx, {

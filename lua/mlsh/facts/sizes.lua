@@ -15,14 +15,7 @@ function M.fmt_bytes(b)
   return string.format("%d B", math.floor(b))
 end
 
-local function numel(shape)
-  local n = 1
-  for _, d in ipairs(shape or {}) do
-    if d < 0 then return nil end
-    n = n * d
-  end
-  return n
-end
+local numel = require("mlsh.model.constexpr_values").numel -- nil for an unknown (negative) dim
 
 
 -- Dense weights (what compression would act on): {name, count, rank, dtype}. ML programs: const
