@@ -3,6 +3,8 @@
 -- (the blockers) and what re-converting for the target would lose.
 local required_spec = require "mlsh.required_spec"
 local spec = require "mlsh.spec"
+-- the targets `mlsh fix --retarget` lowers a model to on the file
+local RETARGET = { iOS15 = true, iOS16 = true, iOS17 = true }
 
 local function list(items, n)
   local out = {}
@@ -30,9 +32,10 @@ return {
     for _, l in ipairs(low.losses) do losses[#losses + 1] = l.what end
     local fix
     if low.possible then
-      fix = string.format("nothing in the model needs more than %s: re-convert with minimum_deployment_target="
-        .. "ct.target.%s%s", spec.target_name(math.max(low.required, 1)) or "?", ctx.target_name,
-        #losses > 0 and (" (lowering uses older op versions: " .. list(losses, 4) .. ")") or "")
+      fix = string.format("nothing in the model needs more than %s: %sre-convert with minimum_deployment_target="
+        .. "ct.target.%s%s", spec.target_name(math.max(low.required, 1)) or "?", RETARGET[ctx.target_name]
+        and ("on the file: mlsh fix MODEL --retarget " .. ctx.target_name .. " -o OUT; at conversion: ") or "",
+        ctx.target_name, #losses > 0 and (" (lowering uses older op versions: " .. list(losses, 4) .. ")") or "")
     else
       fix = string.format("raise the deployment target to %s, or remove what needs it: %s",
         spec.target_name(low.required) or ("spec " .. low.required), list(blockers, 4))

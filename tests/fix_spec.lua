@@ -265,6 +265,30 @@ describe("mlsh fix", function()
     assert.matches("mlsh fix MODEL %-%-fix%-shape NAME=DIMS", fixes["range-shapes"])
   end)
 
+  it("check's load and mask findings name --retarget and --mask-fill, and are gone after that fix", function()
+    local function findings(path, extra)
+      local out = F.run("check --format json " .. (extra or "") .. " " .. F.q(path))
+      local by = {}
+      for _, f in ipairs(json.decode(out).findings) do by[f.rule] = f end
+      return by
+    end
+    local src = SF.mlp(dir .. "/t17.mlpackage") -- an iOS17 program that uses only iOS15 ops
+    local before = findings(src, "--target iOS15")
+    assert.matches("mlsh fix MODEL %-%-retarget iOS15 %-o OUT", before["deployment-target"].fix)
+    assert.matches("mlsh fix MODEL %-%-retarget iOS15 %-o OUT", findings(src)["spec-lowerable"].fix)
+    local _, err, code = fix(F.q(src) .. " -o " .. F.q(dir .. "/t15.mlpackage") .. " --retarget iOS15")
+    assert.equal(0, code, err)
+    local after = findings(dir .. "/t15.mlpackage", "--target iOS15")
+    assert.is_nil(after["deployment-target"])
+    assert.is_nil(after["spec-lowerable"])
+
+    local att = SF.attention_like(dir .. "/matt.mlpackage")
+    assert.matches("mlsh fix MODEL %-%-mask%-fill", findings(att)["advisory-neg-inf-mask"].fix)
+    _, err, code = fix(F.q(att) .. " -o " .. F.q(dir .. "/matt2.mlpackage") .. " --mask-fill -1e4")
+    assert.equal(0, code, err)
+    assert.is_nil(findings(dir .. "/matt2.mlpackage")["advisory-neg-inf-mask"])
+  end)
+
   describe("errors", function()
     it("bad usage exits 2, an unreadable model 1", function()
       local _, err, code = fix("")

@@ -16,7 +16,8 @@ return {
   pattern = "5b",
   evidence = { "https://github.com/apple/coreai-models/blob/main/skills/skills/model-authoring/references/neural_engine_rules.md" },
   affected = { chip = "all Neural Engine generations", compute_units = "CPU_AND_NE, ALL" },
-  fix = "use a large finite negative value (-40000 in fp16, well inside its range) instead of -inf in masks",
+  fix = "on the file: mlsh fix MODEL --mask-fill -1e4 -o OUT; at conversion: use a large finite negative value "
+    .. "(-40000 in fp16, well inside its range) instead of -inf in masks",
   applies = function(m) return m.program ~= nil end,
   check = function(m, ctx)
     local seen = {}

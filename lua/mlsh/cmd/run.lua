@@ -1,4 +1,5 @@
 -- mlsh run MODEL [--input NAME=FILE]... [--random SEED] [--shape NAME=1x3x224x224]... [--function F]
+--   [--delegate N | METHOD:N] (a Core ML delegate of an ExecuTorch .pte, or a model of an ORT cache)
 --   [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget BYTES[K|M|G]]
 -- mlsh run --list-ops
 -- Runs an ML program function on the C interpreter; writes <output>.npy files to -o DIR (and the
@@ -7,22 +8,16 @@
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
 local run = require "mlsh.run"
+local argparse = require "mlsh.cli.args"
 local json = mlsh.json
 
 local C = {
   summary = "run an ML program on the reference interpreter (outputs as .npy)",
   usage = "mlsh run MODEL [--input NAME=FILE]... [--random SEED] [--shape NAME=AxBxC]... [--function F] "
-    .. "[--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget N[K|M|G]] | mlsh run --list-ops",
+    .. "[--delegate N] [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget N[K|M|G]] | mlsh run --list-ops",
 }
 
 local function fail(msg) io.stderr:write("mlsh run: ", msg, "\n") return 1 end
-
-local function parse_size(s)
-  local n, u = s:match("^(%d+)([KMGkmg]?)$")
-  if not n then return nil end
-  local mul = ({ [""] = 1, K = 1024, M = 1024 ^ 2, G = 1024 ^ 3 })[u:upper()]
-  return math.tointeger(tonumber(n) * mul)
-end
 
 local function parse(args)
   local o = { inputs = {}, shapes = {}, precision = "model" }
@@ -46,13 +41,14 @@ local function parse(args)
       for d in v:gmatch("%d+") do s[#s + 1] = math.tointeger(tonumber(d)) end
       o.shapes[k] = s
     elseif a == "--function" then o.fn = val()
+    elseif a == "--delegate" then o.delegate = val()
     elseif a == "--precision" then
       o.precision = val()
       if o.precision ~= "model" and o.precision ~= "fp32" and o.precision ~= "fp16" then error("--precision is model, fp32 or fp16", 0) end
     elseif a == "-o" or a == "--output" then o.out = val()
     elseif a == "--json" then o.json = true
     elseif a == "--trace" then o.trace = val()
-    elseif a == "--memory-budget" then o.budget = parse_size(val()) or error("--memory-budget takes N[K|M|G]", 0)
+    elseif a == "--memory-budget" then o.budget = argparse.parse_size(val()) or error("--memory-budget takes N[K|M|G]", 0)
     elseif a == "--list-ops" then o.list = true
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a:sub(1, 1) == "-" then error("unknown option " .. a, 0)
@@ -110,7 +106,7 @@ function C.run(args)
     return 0
   end
   if not o.model then io.stderr:write("usage: ", C.usage, "\n") return 2 end
-  local m, err = mlsh.try_load(o.model)
+  local m, err = mlsh.try_load(o.model, o.delegate and { delegate = o.delegate } or nil)
   if not m then return fail(err) end
   for _, dir in ipairs({ o.out or false, o.trace or false }) do
     local okd, e = true, nil
