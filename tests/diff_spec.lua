@@ -101,7 +101,8 @@ describe("mlsh diff", function()
         { "--ignore nope " .. F.q(base) .. " " .. F.q(base), "unknown section 'nope'" },
         { "--bogus " .. F.q(base) .. " " .. F.q(base), "unknown option %-%-bogus" },
         { F.q(base) .. " " .. F.q(onnx_a), "one is ONNX and the other Core ML" },
-        { "--outputs " .. F.q(base) .. " " .. F.q(base), "not yet available" },
+        { "--outputs " .. F.q(onnx_a) .. " " .. F.q(onnx_b), "ONNX models are not run" },
+        { "--outputs --random x " .. F.q(base) .. " " .. F.q(base), "%-%-random takes an integer" },
       }
       for _, c in ipairs(cases) do
         local out, err, code = run(c[1])
@@ -153,6 +154,44 @@ describe("mlsh diff", function()
     it("notes the rule findings that appear", function()
       assert.is_true(r.sections.findings.changes >= 0)
       assert.equal(#r.sections.findings.appeared + #r.sections.findings.gone, r.sections.findings.changes)
+    end)
+  end)
+
+  describe("--outputs", function()
+    local SF = require "surgery_fixtures"
+    -- SNR of b against a over two .npy files, computed here from `mlsh run`'s own outputs
+    local function snr(a, b)
+      local x, y = SF.npy_read(a).data, SF.npy_read(b).data
+      local s, e = 0, 0
+      for i = 1, #x do s, e = s + x[i] * x[i], e + (x[i] - y[i]) ^ 2 end
+      return 10 * math.log(s / e, 10)
+    end
+
+    it("is 0 for a model against itself: every output identical", function()
+      local out, err, code = run("--outputs --format json " .. F.q(fp32) .. " " .. F.q(fp32))
+      assert.equal(0, code, err)
+      local o = json.decode(out).sections.outputs
+      assert.equal(0, o.changes)
+      assert.equal("y", o.items[1].name)
+      assert.equal("inf", o.items[1].snr_db)
+    end)
+
+    it("gives the output SNR of fp16 against fp32 on shared inputs, as two mlsh runs measure it", function()
+      local fp16 = dir .. "/fp16.mlpackage"
+      local out, err, code = run("--outputs --random 5 --format json " .. F.q(fp32) .. " " .. F.q(fp16))
+      assert.equal(1, code, err)
+      local o = json.decode(out).sections.outputs
+      assert.equal(1, o.changes)
+      for _, p in ipairs({ { fp32, "/o32" }, { fp16, "/o16" } }) do
+        local _, rerr, rcode = F.run("run " .. F.q(p[1]) .. " --random 5 -o " .. F.q(dir .. p[2]))
+        assert.equal(0, rcode, rerr)
+      end
+      local want = snr(dir .. "/o32/y.npy", dir .. "/o16/y.npy")
+      assert.is_true(want > 20 and want < 120, tostring(want))
+      assert.is_true(math.abs(o.items[1].snr_db - want) < 1e-6, o.items[1].snr_db .. " vs " .. want)
+      local text = run("--outputs --random 5 " .. F.q(fp32) .. " " .. F.q(fp16))
+      assert.matches("Outputs on shared inputs", text)
+      assert.matches("~ y: SNR %d+%.%d%d dB", text)
     end)
   end)
 

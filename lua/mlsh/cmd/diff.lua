@@ -1,6 +1,9 @@
 -- mlsh diff A B — what changed between two models: I/O, spec/OS/opsets, op histogram, op-by-op
 -- alignment, dtypes, weights (compression form, SNR), required-spec reasons, predicted placement
--- (Core ML) or CoreML EP partitions (ONNX), and rule findings. docs/diff.md.
+-- (Core ML) or CoreML EP partitions (ONNX), rule findings, and with --outputs the outputs of both
+-- models run by the interpreter on the same inputs (SNR, first diverging op). docs/diff.md.
+-- A side that is a container (an ExecuTorch .pte, ORT's cache folder) stands for its Core ML model
+-- (the first, or the one --delegate N selects).
 -- Exit status (for CI): 0 no difference, 1 differences (outside --ignore'd sections), 2 an error
 -- (bad usage, an unreadable model, a Core ML / ONNX mix, an unwritable -o file).
 local mlsh = require "mlsh"
@@ -9,8 +12,8 @@ local json = mlsh.json
 local C = {
   summary = "what changed between two models (sections, --format text|json|markdown|html; exit 0 same, 1 differs)",
   usage = "mlsh diff A B [--format text|json|markdown|html] [--ignore SECTION,...] [--compute-units UNITS]\n"
-    .. "                [-o FILE] [--outputs]\n"
-    .. "  sections: io, spec, histogram, ops, dtypes, weights, required_spec, placement, ep, findings",
+    .. "                [-o FILE] [--outputs [--input NAME=FILE]... [--random SEED] [--threshold DB]] [--delegate N]\n"
+    .. "  sections: io, spec, histogram, ops, dtypes, weights, required_spec, placement, ep, findings, outputs",
 }
 
 local FORMATS = { text = true, json = true, markdown = true, html = true }
@@ -21,7 +24,7 @@ local function fail(msg)
 end
 
 function C.parse_args(args)
-  local o = { paths = {}, format = "text", ignore = {} }
+  local o = { paths = {}, format = "text", ignore = {}, inputs = {} }
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -32,10 +35,22 @@ function C.parse_args(args)
       i = i + 1
       return args[i]
     end
-    if name == "--format" or name == "--ignore" or name == "--compute-units" or name == "-o" or name == "--output" then
+    if name == "--format" or name == "--ignore" or name == "--compute-units" or name == "-o" or name == "--output"
+       or name == "--input" or name == "--random" or name == "--threshold" or name == "--delegate" then
       local v = value()
       if v == nil then return nil, name .. " needs a value" end
       if name == "--format" then o.format = v
+      elseif name == "--delegate" then o.delegate = v
+      elseif name == "--input" then
+        local k, f = v:match("^([^=]+)=(.+)$")
+        if not k then return nil, "--input takes NAME=FILE" end
+        o.inputs[k] = f
+      elseif name == "--random" then
+        o.random = math.tointeger(tonumber(v))
+        if not o.random then return nil, "--random takes an integer seed" end
+      elseif name == "--threshold" then
+        o.threshold = tonumber(v)
+        if not o.threshold then return nil, "--threshold takes a number of dB" end
       elseif name == "--ignore" then
         local ig, err = require("mlsh.diff").parse_ignore(v)
         if not ig then return nil, err end
@@ -64,15 +79,12 @@ function C.run(args)
   if not o then return fail(err .. "\nusage: " .. C.usage) end
   if o.help then print("usage: " .. C.usage) return 0 end
   if #o.paths ~= 2 then return fail("expected two models, got " .. #o.paths .. "\nusage: " .. C.usage) end
-  if o.outputs then
-    return fail("--outputs is not yet available: it needs mlsh's interpreter (issue 11) to run both models on shared inputs")
-  end
   local cu, cerr = mlsh.placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   o.compute_units = cu
   local models = {}
   for k, p in ipairs(o.paths) do
-    local m, lerr = mlsh.try_load(p)
+    local m, lerr = mlsh.try_load(p, { delegate = o.delegate }) -- a .pte or ORT cache: its (Nth) Core ML model
     if not m then
       for _, x in ipairs(models) do x:close() end
       io.stderr:write("mlsh: ", lerr, "\n")
@@ -80,7 +92,9 @@ function C.run(args)
     end
     models[k] = m
   end
-  local ok, r = pcall(require("mlsh.diff").compare, models[1], models[2], { ignore = o.ignore, compute_units = cu })
+  local outputs = o.outputs and { inputs = o.inputs, random = o.random, threshold = o.threshold } or nil
+  local ok, r = pcall(require("mlsh.diff").compare, models[1], models[2],
+    { ignore = o.ignore, compute_units = cu, outputs = outputs })
   local text
   if ok then
     ok, text = pcall(function()

@@ -12,11 +12,13 @@ local dweights = require "mlsh.diff.weights"
 
 local M = {}
 
-M.SECTIONS = { "io", "spec", "histogram", "ops", "dtypes", "weights", "required_spec", "placement", "ep", "findings" }
+M.SECTIONS = { "io", "spec", "histogram", "ops", "dtypes", "weights", "required_spec", "placement", "ep", "findings",
+               "outputs" }
 M.TITLES = { io = "Inputs and outputs", spec = "Spec version, OS and opsets", histogram = "Op histogram",
              ops = "Op-by-op alignment", dtypes = "Dtype changes", weights = "Weights",
              required_spec = "Required spec reasons", placement = "Predicted placement",
-             ep = "ONNX Runtime CoreML EP partitions", findings = "Rule findings" }
+             ep = "ONNX Runtime CoreML EP partitions", findings = "Rule findings",
+             outputs = "Outputs on shared inputs (mlsh run)" }
 M.ONNX_SKIP = { required_spec = true, placement = true }
 M.COREML_SKIP = { ep = true }
 
@@ -303,6 +305,24 @@ local function ep_section(ca, cb)
   return out
 end
 
+-- ---- outputs: both models run by the interpreter on the same inputs (--outputs) -------------------------
+-- o: {inputs = {name = file}, random = seed, threshold = dB}. A difference is an output whose values
+-- differ at all (SNR below infinity) or that one side lacks; the first op below the threshold is the
+-- first of the ops both programs name alike.
+local function outputs_section(ma, mb, o)
+  local outputs, ops, first = require("mlsh.compare_outputs").compare(ma, mb, { inputs = o.inputs or {},
+    random = o.random or (next(o.inputs or {}) == nil and 0 or nil), samples = 1, threshold = o.threshold or 30,
+    precision = "model" })
+  local out = { items = {}, threshold = o.threshold or 30, ops_matched = #ops, changes = 0 }
+  for _, r in ipairs(outputs) do
+    out.items[#out.items + 1] = { name = r.name, snr_db = r.snr, max_abs_err = r.max_abs, top1_agreement = r.top1,
+                                  missing = r.missing or false }
+    if r.missing or r.snr ~= math.huge then out.changes = out.changes + 1 end
+  end
+  if first then out.first_below = { op = first.op, type = first.type, snr_db = first.snr } end
+  return out
+end
+
 -- ---- the whole comparison ---------------------------------------------------------------------------
 function M.compare(ma, mb, opts)
   opts = opts or {}
@@ -331,6 +351,10 @@ function M.compare(ma, mb, opts)
   local ca, cb = check_of(ma, opts), check_of(mb, opts)
   if not skip.ep then s.ep = ep_section(ca, cb) end
   s.findings = findings_section(ca, cb)
+  if opts.outputs then
+    if onnx_a then error("--outputs runs Core ML programs; ONNX models are not run by mlsh", 0) end
+    s.outputs = outputs_section(ma, mb, opts.outputs)
+  end
   r.checks = { a = ca, b = cb }
   for _, id in ipairs(M.SECTIONS) do
     if s[id] then

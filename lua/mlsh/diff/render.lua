@@ -216,6 +216,34 @@ local function copy_rounded(t)
 end
 
 local JSON = {}
+local function db(v) return v == math.huge and "inf" or string.format("%.2f", v) end
+function LINES.outputs(s)
+  local out = {}
+  for _, it in ipairs(s.items) do
+    if it.missing then out[#out + 1] = string.format("- %s: missing from one side", it.name)
+    else
+      out[#out + 1] = string.format("%s %s: SNR %s dB, max |err| %.4g%s", it.snr_db == math.huge and "=" or "~", it.name,
+        db(it.snr_db), it.max_abs_err, it.top1_agreement and string.format(", top-1 agreement %.1f%%", 100 * it.top1_agreement) or "")
+    end
+  end
+  if s.first_below then
+    out[#out + 1] = string.format("first op below %.4g dB: %s (%s), %s dB", s.threshold, s.first_below.op, s.first_below.type,
+      db(s.first_below.snr_db))
+  elseif s.ops_matched > 0 then
+    out[#out + 1] = string.format("every op matched by name (%d) at or above %.4g dB", s.ops_matched, s.threshold)
+  end
+  return out
+end
+local function jdb(v) return (v == nil or v ~= v) and json.null or (v == math.huge and "inf" or v) end
+function JSON.outputs(s)
+  local items = json.array({})
+  for i, it in ipairs(s.items) do
+    items[i] = { name = it.name, snr_db = jdb(it.snr_db), max_abs_err = jdb(it.max_abs_err),
+                 top1_agreement = jdb(it.top1_agreement), missing = it.missing }
+  end
+  local fb = s.first_below and { op = s.first_below.op, type = s.first_below.type, snr_db = jdb(s.first_below.snr_db) }
+  return { items = items, threshold = s.threshold, ops_matched = s.ops_matched, first_below = fb or json.null }
+end
 function JSON.io(s) return { items = jlist(s.items, copy_rounded) } end
 function JSON.spec(s) return { items = jlist(s.items, copy_rounded) } end
 function JSON.histogram(s) return { total_before = s.total_before, total_after = s.total_after, items = jlist(s.items, copy_rounded) } end
