@@ -363,3 +363,26 @@ describe("mlsh diff X.pte MODEL", function()
     assert.matches("seg32%.pte", err)
   end)
 end)
+
+describe("mlsh report X.pte", function()
+  it("writes one tab per delegate: a whole report for each Core ML payload, a note for the others", function()
+    local out_path = dir .. "/breaks.html"
+    local out, err, code = run("report " .. F.q(fx.breaks) .. " -o " .. F.q(out_path))
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    local page = F.read(out_path)
+    local labels = {}
+    for l in page:gmatch('<button[^>]*data%-tab="tab%-%d+">([^<]*)</button>') do labels[#labels + 1] = l end
+    -- the fixture's one method carries two Core ML delegates and one XNNPACK delegate (builder input)
+    assert.same({ "forward / delegate 0 (CoreMLBackend)", "forward / delegate 1 (CoreMLBackend)",
+                  "forward / delegate 2 (XnnpackBackend)" }, labels)
+    local frames = 0
+    for doc in page:gmatch('<iframe title="[^"]*" srcdoc="([^"]*)"') do
+      frames = frames + 1
+      assert.matches("&lt;script type=&quot;application/json&quot; id=&quot;mlsh%-data&quot;&gt;", doc)
+    end
+    assert.equal(2, frames)
+    assert.matches("not a Core ML delegate", page)
+    assert.is_nil(page:find("<link", 1, true))
+  end)
+end)

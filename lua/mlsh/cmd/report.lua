@@ -1,6 +1,7 @@
 -- mlsh report MODEL -o report.html — one self-contained HTML page (inline CSS/JS/SVG, no network):
 -- summary, findings with severity filters, the device-coloured graph, segment timeline, weights
--- with histograms (and SNR against --against ORIGINAL), required spec, ONNX EP partitions.
+-- with histograms (and SNR against --against ORIGINAL), required spec, ONNX EP partitions; for an
+-- ExecuTorch .pte, one tab per delegate.
 -- docs/report.md. Exit status: 0 written, 2 bad usage, an unreadable model, an unwritable file.
 local mlsh = require "mlsh"
 
@@ -47,7 +48,20 @@ function C.run(args)
     if not against then m:close() io.stderr:write("mlsh: ", err, "\n") return 2 end
   end
   local ok, page = pcall(function()
-    return require("mlsh.report.html").report(m, { compute_units = cu, against = against })
+    local html = require "mlsh.report.html"
+    if m.format ~= "pte" then return html.report(m, { compute_units = cu, against = against }) end
+    -- an ExecuTorch program: one tab per delegate (the Core ML ones as reports of their payload)
+    local tabs = {}
+    for _, d in ipairs(m:delegates()) do
+      local label = string.format("%s / delegate %d (%s)", d.method, d.index, d.backend)
+      if d.is_coreml then
+        tabs[#tabs + 1] = { label = label, html = html.report(assert(d:model()), { compute_units = cu }) }
+      else
+        tabs[#tabs + 1] = { label = label, note = label .. ": not a Core ML delegate, nothing for mlsh to show" }
+      end
+    end
+    if #tabs == 0 then error(o.path .. ": the program has no delegate", 0) end
+    return html.tabs("mlsh report: " .. o.path, tabs)
   end)
   m:close()
   if against then against:close() end

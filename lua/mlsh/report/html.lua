@@ -66,6 +66,36 @@ function M.report(m, opts)
   return page("mlsh report: " .. tostring(m.path), d)
 end
 
+-- A container of several models (an ExecuTorch .pte: one tab per delegate). tabs = {{label =,
+-- html = a page of M.report, or note = text for a delegate that is not Core ML}}. Each report stays
+-- a whole page of its own, inline in an <iframe srcdoc> (no network, no file beside it).
+local TAB_CSS = "body{margin:0;font:13px system-ui,sans-serif}nav{display:flex;gap:4px;padding:6px;background:#f2f4f7;"
+  .. "border-bottom:1px solid #d0d5dd}nav button{font:inherit;padding:3px 10px;border:1px solid #d0d5dd;border-radius:4px;"
+  .. "background:#fff;cursor:pointer}nav button.on{background:#1d2939;color:#fff}iframe{border:0;width:100%;"
+  .. "height:calc(100vh - 40px)}.tab{display:none}.tab.on{display:block}.note{padding:16px}"
+local TAB_JS = "document.querySelectorAll('nav button').forEach(function(b){b.onclick=function(){"
+  .. "document.querySelectorAll('.on').forEach(function(x){x.classList.remove('on')});b.classList.add('on');"
+  .. "document.getElementById(b.dataset.tab).classList.add('on')}})"
+
+function M.tabs(title, tabs)
+  local nav, body = {}, {}
+  for i, t in ipairs(tabs) do
+    local on = i == 1 and " on" or ""
+    nav[#nav + 1] = string.format('<button class="%s" data-tab="tab-%d">%s</button>', on:sub(2), i, esc(t.label))
+    if t.html then
+      body[#body + 1] = string.format('<div class="tab%s" id="tab-%d"><iframe title="%s" srcdoc="%s"></iframe></div>',
+        on, i, esc(t.label), esc(t.html))
+    else
+      body[#body + 1] = string.format('<div class="tab%s" id="tab-%d"><p class="note">%s</p></div>', on, i, esc(t.note))
+    end
+  end
+  return table.concat({
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>', esc(title), "</title><style>", TAB_CSS,
+    "</style></head>\n<body>\n<nav>", table.concat(nav), "</nav>\n", table.concat(body, "\n"),
+    "\n<script>", TAB_JS, "</script>\n</body></html>\n",
+  })
+end
+
 -- B's report with the diff on top: its sections, the ops of B that changed, moved or were added
 -- outlined in the graph, and B's weights carrying the SNR against A.
 function M.diff(r, ma, mb)
