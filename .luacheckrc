@@ -19,3 +19,4 @@ files["tests/**"] = { std = "+busted", ignore = { "311" } }
 -- prose tables: one entry per line, however long the sentence
 files["rules/playbooks/**"] = { max_line_length = false }
 files["lua/mlsh/cli/help.lua"] = { max_line_length = false }
+color = false

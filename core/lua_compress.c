@@ -61,112 +61,23 @@
 #include <string.h>
 #include <time.h>
 
-/* ---------- option helpers ---------- */
-
-static void check_keys(lua_State *L, int t, const char *fn, const char *const *allowed) {
-  if (lua_isnoneornil(L, t)) return;
-  luaL_checktype(L, t, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: option names must be strings", fn);
-    const char *k = lua_tostring(L, -1);
-    int ok = 0;
-    for (int i = 0; allowed[i]; i++)
-      if (strcmp(allowed[i], k) == 0) ok = 1;
-    if (!ok) luaL_error(L, "%s: unknown option '%s'", fn, k);
-  }
-}
-
-/* Push opts[key] (nil when there is no table). */
-static int get_opt(lua_State *L, int t, const char *key) {
-  if (lua_isnoneornil(L, t)) {
-    lua_pushnil(L);
-    return LUA_TNIL;
-  }
-  return lua_getfield(L, t, key);
-}
-
-static lua_Integer opt_int(lua_State *L, int t, const char *fn, const char *key, lua_Integer def) {
-  get_opt(L, t, key);
-  lua_Integer v = def;
-  if (!lua_isnil(L, -1)) {
-    int ok = 0;
-    if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tointegerx(L, -1, &ok); /* no string coercion */
-    if (!ok) luaL_error(L, "%s: option '%s' must be an integer", fn, key);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-static int opt_has(lua_State *L, int t, const char *key) {
-  int ty = get_opt(L, t, key);
-  lua_pop(L, 1);
-  return ty != LUA_TNIL;
-}
-
-static double opt_num(lua_State *L, int t, const char *fn, const char *key, double def) {
-  get_opt(L, t, key);
-  double v = def;
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: option '%s' must be a number", fn, key);
-    v = lua_tonumber(L, -1);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-static int opt_bool(lua_State *L, int t, const char *fn, const char *key, int def) {
-  get_opt(L, t, key);
-  int v = def;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isboolean(L, -1)) luaL_error(L, "%s: option '%s' must be a boolean", fn, key);
-    v = lua_toboolean(L, -1);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-/* Index of s in names (NULL-terminated), default when absent; error otherwise. */
-static int opt_enum(lua_State *L, int t, const char *fn, const char *key, const char *const *names, int def) {
-  get_opt(L, t, key);
-  int r = def;
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: option '%s' must be a string", fn, key);
-    const char *s = lua_tostring(L, -1);
-    r = -1;
-    for (int i = 0; names[i]; i++)
-      if (strcmp(names[i], s) == 0) r = i;
-    if (r < 0) {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (int i = 0; names[i]; i++) {
-        if (i) luaL_addstring(&b, ", ");
-        luaL_addstring(&b, names[i]);
-      }
-      luaL_pushresult(&b);
-      luaL_error(L, "%s: unknown %s '%s' (expected %s)", fn, key, s, lua_tostring(L, -1));
-    }
-  }
-  lua_pop(L, 1);
-  return r;
-}
+#include "lua_opts.h"
 
 static const char *const wd_names[] = {"fp32", "fp16", NULL};
 
 static mlsh_wdtype opt_wdtype(lua_State *L, int t, const char *fn, mlsh_wdtype def) {
-  return (mlsh_wdtype)opt_enum(L, t, fn, "weight_dtype", wd_names, (int)def);
+  return (mlsh_wdtype)mlsh_opt_enum(L, t, fn, "weight_dtype", wd_names, (int)def);
 }
 
 static unsigned opt_threads(lua_State *L, int t, const char *fn) {
-  lua_Integer v = opt_int(L, t, fn, "threads", 0);
+  lua_Integer v = mlsh_opt_int(L, t, fn, "threads", 0);
   if (v < 0 || v > MLSH_MAX_THREADS) luaL_error(L, "%s: threads must be 0..%d", fn, MLSH_MAX_THREADS);
   return (unsigned)v;
 }
 
 /* Shape from opts.shape or the array; its product must be a->n. */
 static void opt_shape(lua_State *L, int t, const char *fn, const mlsh_array *a, int64_t *shape, int *rank) {
-  if (get_opt(L, t, "shape") == LUA_TNIL) {
+  if (mlsh_opt_get(L, t, "shape") == LUA_TNIL) {
     *rank = a->rank;
     for (int i = 0; i < a->rank; i++) shape[i] = a->shape[i];
   } else {
@@ -304,33 +215,33 @@ static const char *const pal_gran[] = {"per_tensor", "per_grouped_channel", NULL
 static const char *const distinct_names[] = {"auto", "sort", NULL};
 
 static void parse_pal(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_wdtype wd_def, mlsh_pal_opts *o) {
-  check_keys(L, t, fn, pal_keys);
+  mlsh_opt_keys(L, t, fn, pal_keys);
   memset(o, 0, sizeof *o);
-  o->mode = (mlsh_pal_mode)opt_enum(L, t, fn, "mode", pal_modes, MLSH_PAL_KMEANS);
+  o->mode = (mlsh_pal_mode)mlsh_opt_enum(L, t, fn, "mode", pal_modes, MLSH_PAL_KMEANS);
   if (o->mode == MLSH_PAL_UNIQUE) {
-    if (opt_has(L, t, "nbits")) luaL_error(L, "%s: nbits must not be given with mode unique (it is chosen)", fn);
+    if (mlsh_opt_has(L, t, "nbits")) luaL_error(L, "%s: nbits must not be given with mode unique (it is chosen)", fn);
   } else {
-    lua_Integer nb = opt_int(L, t, fn, "nbits", 4);
+    lua_Integer nb = mlsh_opt_int(L, t, fn, "nbits", 4);
     if (nb != 1 && nb != 2 && nb != 3 && nb != 4 && nb != 6 && nb != 8)
       luaL_error(L, "%s: nbits must be one of 1, 2, 3, 4, 6, 8 (got %I)", fn, nb);
     o->nbits = (unsigned)nb;
   }
   opt_shape(L, t, fn, a, o->shape, &o->rank);
-  o->axis = norm_axis(L, fn, "axis", opt_int(L, t, fn, "axis", 0), o->rank);
-  int grouped = opt_enum(L, t, fn, "granularity", pal_gran, 0);
+  o->axis = norm_axis(L, fn, "axis", mlsh_opt_int(L, t, fn, "axis", 0), o->rank);
+  int grouped = mlsh_opt_enum(L, t, fn, "granularity", pal_gran, 0);
   int64_t C = o->shape[o->axis];
   if (grouped) {
-    lua_Integer g = opt_int(L, t, fn, "group_size", 32);
+    lua_Integer g = mlsh_opt_int(L, t, fn, "group_size", 32);
     if (g < 1) luaL_error(L, "%s: group_size must be >= 1 (got %I)", fn, g);
     if (C % g) luaL_error(L, "%s: group_size %I does not divide the %I channels of axis %d", fn, g, (lua_Integer)C, o->axis);
     o->group_size = (size_t)g;
-  } else if (opt_has(L, t, "group_size")) {
+  } else if (mlsh_opt_has(L, t, "group_size")) {
     luaL_error(L, "%s: group_size needs granularity per_grouped_channel", fn);
   }
-  o->per_channel_scale = opt_bool(L, t, fn, "per_channel_scale", 0);
+  o->per_channel_scale = mlsh_opt_bool(L, t, fn, "per_channel_scale", 0);
   o->wdtype = opt_wdtype(L, t, fn, wd_def);
   o->threads = opt_threads(L, t, fn);
-  o->force_sort = opt_enum(L, t, fn, "distinct", distinct_names, 0) == 1;
+  o->force_sort = mlsh_opt_enum(L, t, fn, "distinct", distinct_names, 0) == 1;
 }
 
 /* Run the palettizer on a; leaves on the stack (pushed in this order) lut buffer, codes buffer,
@@ -420,17 +331,17 @@ static const char *const q_dtypes[] = {"int8", "uint8", "int4", "uint4", NULL};
 static const char *const q_gran[] = {"per_channel", "per_tensor", "per_block", NULL};
 
 static void parse_quant(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_wdtype wd_def, mlsh_quant_opts *o) {
-  check_keys(L, t, fn, q_keys);
+  mlsh_opt_keys(L, t, fn, q_keys);
   memset(o, 0, sizeof *o);
-  int dt = opt_enum(L, t, fn, "dtype", q_dtypes, 0);
+  int dt = mlsh_opt_enum(L, t, fn, "dtype", q_dtypes, 0);
   o->nbits = dt < 2 ? 8 : 4;
   o->is_signed = dt == 0 || dt == 2;
-  o->symmetric = opt_bool(L, t, fn, "symmetric", 1);
+  o->symmetric = mlsh_opt_bool(L, t, fn, "symmetric", 1);
   opt_shape(L, t, fn, a, o->shape, &o->rank);
   o->wdtype = opt_wdtype(L, t, fn, wd_def);
   o->threads = opt_threads(L, t, fn);
   int rank = o->rank;
-  if (get_opt(L, t, "block_sizes") != LUA_TNIL) {
+  if (mlsh_opt_get(L, t, "block_sizes") != LUA_TNIL) {
     if (!lua_istable(L, -1)) luaL_error(L, "%s: block_sizes must be a table of integers", fn);
     if (luaL_len(L, -1) != rank) luaL_error(L, "%s: block_sizes needs one entry per axis (%d)", fn, rank);
     for (int i = 0; i < rank; i++) {
@@ -442,26 +353,26 @@ static void parse_quant(lua_State *L, int t, const char *fn, const mlsh_array *a
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (opt_has(L, t, "granularity") || opt_has(L, t, "block_size"))
+    if (mlsh_opt_has(L, t, "granularity") || mlsh_opt_has(L, t, "block_size"))
       luaL_error(L, "%s: give either block_sizes or granularity/block_size", fn);
   } else {
     lua_pop(L, 1);
-    int g = opt_enum(L, t, fn, "granularity", q_gran, 0);
-    int axis = norm_axis(L, fn, "axis", opt_int(L, t, fn, "axis", 0), rank);
+    int g = mlsh_opt_enum(L, t, fn, "granularity", q_gran, 0);
+    int axis = norm_axis(L, fn, "axis", mlsh_opt_int(L, t, fn, "axis", 0), rank);
     if (g == 0) o->block[axis] = 1;
     else if (g == 2) {
       if (rank < 2) luaL_error(L, "%s: per_block needs a tensor of rank >= 2", fn);
       lua_Integer defin = axis == 0 ? 1 : axis == rank - 1 ? rank - 2 : -1000;
-      lua_Integer in = opt_int(L, t, fn, "input_axis", defin);
+      lua_Integer in = mlsh_opt_int(L, t, fn, "input_axis", defin);
       if (in == -1000) luaL_error(L, "%s: give input_axis for per_block with axis %d", fn, axis);
       int ia = norm_axis(L, fn, "input_axis", in, rank);
       if (ia == axis) luaL_error(L, "%s: input_axis must differ from axis", fn);
-      lua_Integer bs = opt_int(L, t, fn, "block_size", 32);
+      lua_Integer bs = mlsh_opt_int(L, t, fn, "block_size", 32);
       if (bs < 1) luaL_error(L, "%s: block_size must be >= 1 (got %I)", fn, bs);
       o->block[axis] = 1;
       o->block[ia] = bs;
     }
-    if (g != 2 && opt_has(L, t, "block_size")) luaL_error(L, "%s: block_size needs granularity per_block", fn);
+    if (g != 2 && mlsh_opt_has(L, t, "block_size")) luaL_error(L, "%s: block_size needs granularity per_block", fn);
   }
   for (int i = 0; i < rank; i++)
     if (o->block[i] > 0 && o->shape[i] % o->block[i])
@@ -547,37 +458,37 @@ static const char *const pr_keys[] = {"mode", "sparsity", "threshold", "block_si
 static const char *const pr_modes[] = {"magnitude", "threshold", NULL};
 
 static void parse_prune(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_prune_opts *o) {
-  check_keys(L, t, fn, pr_keys);
+  mlsh_opt_keys(L, t, fn, pr_keys);
   memset(o, 0, sizeof *o);
   opt_shape(L, t, fn, a, o->shape, &o->rank);
   o->wdtype = opt_wdtype(L, t, fn, MLSH_WD_FP32);
   o->threads = opt_threads(L, t, fn);
-  int mode = opt_enum(L, t, fn, "mode", pr_modes, 0);
-  int has_sp = opt_has(L, t, "sparsity"), has_nm = opt_has(L, t, "n_m"), has_bs = opt_has(L, t, "block_size");
+  int mode = mlsh_opt_enum(L, t, fn, "mode", pr_modes, 0);
+  int has_sp = mlsh_opt_has(L, t, "sparsity"), has_nm = mlsh_opt_has(L, t, "n_m"), has_bs = mlsh_opt_has(L, t, "block_size");
   if (mode == 1) {
-    if (has_sp || has_nm || has_bs || opt_has(L, t, "dim"))
+    if (has_sp || has_nm || has_bs || mlsh_opt_has(L, t, "dim"))
       luaL_error(L, "%s: mode threshold takes only threshold", fn);
     o->mode = MLSH_PRUNE_THRESHOLD;
-    o->threshold = opt_num(L, t, fn, "threshold", 1e-12);
+    o->threshold = mlsh_opt_num(L, t, fn, "threshold", 1e-12);
     if (o->threshold != o->threshold) luaL_error(L, "%s: threshold is NaN", fn);
     return;
   }
-  if (opt_has(L, t, "threshold")) luaL_error(L, "%s: threshold needs mode threshold", fn);
+  if (mlsh_opt_has(L, t, "threshold")) luaL_error(L, "%s: threshold needs mode threshold", fn);
   if (has_sp == has_nm) luaL_error(L, "%s: magnitude pruning takes exactly one of sparsity and n_m", fn);
   if (has_nm && has_bs) luaL_error(L, "%s: block_size cannot be combined with n_m", fn);
   if (has_sp) {
-    o->sparsity = opt_num(L, t, fn, "sparsity", 0);
+    o->sparsity = mlsh_opt_num(L, t, fn, "sparsity", 0);
     if (!(o->sparsity >= 0 && o->sparsity <= 1)) luaL_error(L, "%s: sparsity must be in [0, 1] (got %f)", fn, (lua_Number)o->sparsity);
     o->mode = MLSH_PRUNE_MAGNITUDE;
   }
   if (has_bs) {
-    lua_Integer b = opt_int(L, t, fn, "block_size", 0);
+    lua_Integer b = mlsh_opt_int(L, t, fn, "block_size", 0);
     if (b < 2) luaL_error(L, "%s: block_size must be an integer > 1 (got %I)", fn, b);
     o->block_size = (size_t)b;
     o->mode = MLSH_PRUNE_BLOCK;
   }
   if (has_nm) {
-    get_opt(L, t, "n_m");
+    mlsh_opt_get(L, t, "n_m");
     if (!lua_istable(L, -1) || luaL_len(L, -1) != 2) luaL_error(L, "%s: n_m must be a table {n, m}", fn);
     lua_geti(L, -1, 1);
     lua_geti(L, -2, 2);
@@ -591,11 +502,11 @@ static void parse_prune(lua_State *L, int t, const char *fn, const mlsh_array *a
     o->mode = MLSH_PRUNE_NM;
   }
   if (o->mode == MLSH_PRUNE_BLOCK || o->mode == MLSH_PRUNE_NM) {
-    lua_Integer d = opt_int(L, t, fn, "dim", o->mode == MLSH_PRUNE_NM ? 1 : 0);
+    lua_Integer d = mlsh_opt_int(L, t, fn, "dim", o->mode == MLSH_PRUNE_NM ? 1 : 0);
     if (d != 0 && d != 1) luaL_error(L, "%s: dim must be 0 or 1 (got %I)", fn, d);
     if (o->rank < 2) luaL_error(L, "%s: structured pruning needs a tensor of rank >= 2", fn);
     o->dim = (int)d;
-  } else if (opt_has(L, t, "dim")) {
+  } else if (mlsh_opt_has(L, t, "dim")) {
     luaL_error(L, "%s: dim needs block_size or n_m", fn);
   }
 }
@@ -723,11 +634,11 @@ static int l_metrics(lua_State *L) {
   lua_settop(L, 3);
   mlsh_array *x = check_input(L, 1, fn), *y = check_input(L, 2, fn);
   if (x->n != y->n) return luaL_error(L, "%s: arrays differ in length (%I vs %I)", fn, (lua_Integer)x->n, (lua_Integer)y->n);
-  check_keys(L, 3, fn, m_keys);
+  mlsh_opt_keys(L, 3, fn, m_keys);
   unsigned threads = opt_threads(L, 3, fn);
   mlsh_wdtype wd = opt_wdtype(L, 3, fn, MLSH_WD_FP32);
-  lua_Integer nb = opt_int(L, 3, fn, "nbytes", 0);
-  if (opt_has(L, 3, "nbytes") && nb <= 0) return luaL_error(L, "%s: nbytes must be a positive integer", fn);
+  lua_Integer nb = mlsh_opt_int(L, 3, fn, "nbytes", 0);
+  if (mlsh_opt_has(L, 3, "nbytes") && nb <= 0) return luaL_error(L, "%s: nbytes must be a positive integer", fn);
   mlsh_metrics m;
   int st = mlsh_metrics_compute(x->data, y->data, x->n, threads, &m);
   if (st) return cz_error(L, fn, st);
@@ -826,9 +737,9 @@ static int l_randn(lua_State *L) {
   }
   size_t n = mlsh_shape_count(shape, rank);
   if (n == SIZE_MAX) luaL_error(L, "%s: shape too large", fn);
-  check_keys(L, 2, fn, r_keys);
-  lua_Integer seed = opt_int(L, 2, fn, "seed", 0);
-  double mean = opt_num(L, 2, fn, "mean", 0), sd = opt_num(L, 2, fn, "std", 1);
+  mlsh_opt_keys(L, 2, fn, r_keys);
+  lua_Integer seed = mlsh_opt_int(L, 2, fn, "seed", 0);
+  double mean = mlsh_opt_num(L, 2, fn, "mean", 0), sd = mlsh_opt_num(L, 2, fn, "std", 1);
   mlsh_wdtype wd = opt_wdtype(L, 2, fn, MLSH_WD_FP32);
   unsigned th = opt_threads(L, 2, fn);
   mlsh_array *r = push_array(L, n, rank, shape);
