@@ -28,7 +28,11 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 READLINE_LIBS := $(or $(shell pkg-config --libs readline 2>/dev/null),$(shell test -e /usr/include/readline/readline.h && echo -lreadline))
 READLINE_INC  := $(shell pkg-config --cflags-only-I readline 2>/dev/null)
 READLINE_DEFS := $(if $(READLINE_LIBS),-DMLSH_HAVE_READLINE $(READLINE_INC))
-LDLIBS    = $(PKG_LIBS) $(READLINE_LIBS) -lpthread -lm
+# libzip is not linked: core/zipdl.c loads it when the first zip is opened (start-up cost), from
+# its pkg-config libdir first.
+ZIP_LIBDIR := $(shell pkg-config --variable=libdir libzip 2>/dev/null)
+LINK_LIBS  = $(filter-out -lzip,$(PKG_LIBS))
+LDLIBS    = $(LINK_LIBS) $(READLINE_LIBS) -ldl -lpthread -lm
 # core.so gets its Lua symbols from the interpreter that loads it.
 SO_LDFLAGS = $(if $(filter Darwin,$(UNAME_S)),-bundle -undefined dynamic_lookup,-shared)
 # The Lua 5.4 interpreter (lua5.4 on Debian, where plain `lua` may be 5.1; lua on Homebrew), and
@@ -48,7 +52,7 @@ CORE_SRC = $(wildcard core/*.c core/compress/*.c core/interp/*.c)
 CORE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C)) $(B)/obj/gen/core_modules.o $(B)/obj/gen/proto_registry.o
 REPL_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(wildcard repl/*.c))
 BINDINGS = $(wildcard core/lua_*.c)
-INC      = -Icore -I$(B)/gen $(PKG_CFLAGS)
+INC      = -Icore -I$(B)/gen $(PKG_CFLAGS) -DMLSH_LIBZIP_DIR='"$(ZIP_LIBDIR)"'
 
 MLSH     = mlsh
 LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/support/?.lua;;" \
@@ -106,7 +110,7 @@ $(MLSH): $(CORE_OBJ) $(REPL_OBJ)
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
 $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(PKG_LIBS)) $(READLINE_LIBS) -lpthread -lm
+	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(LINK_LIBS)) $(READLINE_LIBS) -ldl -lpthread -lm
 
 # deps first, then a new make that computes the pkg-config flags with the packages in place
 # (on every core unless make was given -j itself).

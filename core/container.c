@@ -10,7 +10,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zip.h>
+#include "zipdl.h"
+
+/* libzip, loaded by open_zip (which fails cleanly when it cannot be); every other use follows it. */
+static const mlsh_zip_api *zl(void) { return mlsh_zipdl(NULL, NULL); }
 
 typedef struct mapped {
   char *relpath;
@@ -112,30 +115,30 @@ static uint64_t zip_ratio_limit(void) {
 
 static int read_zip_entry(mlsh_container *c, const char *entry, mapped *m, uint64_t max, mlsh_err *e) {
   zip_stat_t st;
-  zip_stat_init(&st);
-  if (zip_stat(c->zip, entry, 0, &st) != 0) return mlsh_fail(e, c->path, "zip has no entry %s", entry);
+  zl()->stat_init(&st);
+  if (zl()->stat(c->zip, entry, 0, &st) != 0) return mlsh_fail(e, c->path, "zip has no entry %s", entry);
   if (!(st.valid & ZIP_STAT_SIZE)) return mlsh_fail(e, c->path, "zip entry %s has no size", entry);
   if (st.size > max) return mlsh_fail(e, c->path, "zip entry %s declares %llu bytes, over the limit", entry,
                                       (unsigned long long)st.size);
   uint64_t ratio = zip_ratio_limit();
   if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > 4096 && st.comp_size * ratio < st.size)
     return mlsh_fail(e, c->path, "zip entry %s inflates more than %llux (zip bomb?)", entry, (unsigned long long)ratio);
-  zip_file_t *zf = zip_fopen(c->zip, entry, 0);
-  if (!zf) return mlsh_fail(e, c->path, "cannot open zip entry %s: %s", entry, zip_strerror(c->zip));
+  zip_file_t *zf = zl()->fopen(c->zip, entry, 0);
+  if (!zf) return mlsh_fail(e, c->path, "cannot open zip entry %s: %s", entry, zl()->strerror(c->zip));
   m->heap = malloc(st.size ? st.size : 1);
   if (!m->heap) {
-    zip_fclose(zf);
+    zl()->fclose(zf);
     return mlsh_fail(e, c->path, "out of memory reading %s", entry);
   }
   zip_int64_t got = 0;
   while ((zip_uint64_t)got < st.size) {
-    zip_int64_t r = zip_fread(zf, m->heap + got, st.size - (zip_uint64_t)got);
+    zip_int64_t r = zl()->fread(zf, m->heap + got, st.size - (zip_uint64_t)got);
     if (r <= 0) break;
     got += r;
   }
   char extra;
-  zip_int64_t more = (zip_uint64_t)got == st.size ? zip_fread(zf, &extra, 1) : 0;
-  int bad = zip_fclose(zf) != 0;
+  zip_int64_t more = (zip_uint64_t)got == st.size ? zl()->fread(zf, &extra, 1) : 0;
+  int bad = zl()->fclose(zf) != 0;
   if ((zip_uint64_t)got != st.size || more > 0 || bad) {
     free(m->heap);
     m->heap = NULL;
@@ -233,8 +236,8 @@ int mlsh_container_stat(mlsh_container *c, const char *relpath, uint64_t *size) 
     }
   } else if (c->zip) {
     zip_stat_t st;
-    zip_stat_init(&st);
-    if (zip_stat(c->zip, full, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE)) {
+    zl()->stat_init(&st);
+    if (zl()->stat(c->zip, full, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE)) {
       *size = st.size;
       rc = 0;
     }
@@ -282,11 +285,11 @@ int mlsh_container_list(mlsh_container *c, mlsh_file_fn fn, void *ud, mlsh_err *
   }
   if (c->zip) {
     size_t plen = strlen(c->model_dir);
-    zip_int64_t n = zip_get_num_entries(c->zip, 0);
+    zip_int64_t n = zl()->get_num_entries(c->zip, 0);
     for (zip_int64_t i = 0; i < n; i++) {
       zip_stat_t st;
-      zip_stat_init(&st);
-      if (zip_stat_index(c->zip, (zip_uint64_t)i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME)) continue;
+      zl()->stat_init(&st);
+      if (zl()->stat_index(c->zip, (zip_uint64_t)i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME)) continue;
       size_t nl = strlen(st.name);
       if (nl <= plen || strncmp(st.name, c->model_dir, plen) != 0 || st.name[nl - 1] == '/') continue;
       fn(ud, st.name + plen, st.size);
@@ -373,23 +376,24 @@ static int open_package_dir(mlsh_container *c, mlsh_err *e) {
 static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 static int open_zip(mlsh_container *c, mlsh_err *e) {
+  if (!mlsh_zipdl(c->path, e)) return -1;
   int zerr = 0;
-  c->zip = zip_open(c->path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+  c->zip = zl()->open(c->path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
   if (!c->zip) {
     zip_error_t ze;
-    zip_error_init_with_code(&ze, zerr);
-    mlsh_fail(e, c->path, "corrupt zip: %s", zip_error_strerror(&ze));
-    zip_error_fini(&ze);
+    zl()->error_init_with_code(&ze, zerr);
+    mlsh_fail(e, c->path, "corrupt zip: %s", zl()->error_strerror(&ze));
+    zl()->error_fini(&ze);
     return -1;
   }
   /* Every entry name must be a safe relative path, and unique: a zip whose two entries share a
    * name could show one tool one file and another tool the other. */
-  zip_int64_t n = zip_get_num_entries(c->zip, 0);
+  zip_int64_t n = zl()->get_num_entries(c->zip, 0);
   if (n < 0 || n > MLSH_MAX_ZIP_ENTRIES) return mlsh_fail(e, c->path, "zip holds too many entries");
   const char **names = calloc((size_t)n + 1, sizeof *names);
   if (!names) return mlsh_fail(e, c->path, "out of memory");
   for (zip_int64_t i = 0; i < n; i++) {
-    const char *name = zip_get_name(c->zip, (zip_uint64_t)i, 0);
+    const char *name = zl()->get_name(c->zip, (zip_uint64_t)i, 0);
     size_t nl = name ? strlen(name) : 0;
     char *trimmed = nl && name[nl - 1] == '/' ? strndup(name, nl - 1) : NULL; /* folder entries end in '/' */
     int safe = name && nl && (trimmed ? safe_rel(trimmed) != NULL : safe_rel(name) != NULL);
@@ -412,7 +416,7 @@ static int open_zip(mlsh_container *c, mlsh_err *e) {
   const char *best = NULL;
   size_t bestlen = 0;
   for (zip_int64_t i = 0; i < n; i++) {
-    const char *name = zip_get_name(c->zip, (zip_uint64_t)i, 0);
+    const char *name = zl()->get_name(c->zip, (zip_uint64_t)i, 0);
     if (!name) continue;
     size_t nl = strlen(name);
     if (nl < 13 || strcmp(name + nl - 13, "Manifest.json") != 0 || (nl > 13 && name[nl - 14] != '/')) continue;
@@ -512,7 +516,7 @@ void mlsh_container_close(mlsh_container *c) {
     free(c->maps);
     c->maps = n;
   }
-  if (c->zip) zip_discard(c->zip);
+  if (c->zip) zl()->discard(c->zip);
   if (c->release) c->release(c->keep);
   free(c->path);
   free(c->model_dir);

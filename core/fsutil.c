@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zip.h>
+#include "zipdl.h"
+
+/* libzip, loaded by the two zip writers below before any use (see zipdl.h). */
+static const mlsh_zip_api *zl(void) { return mlsh_zipdl(NULL, NULL); }
 
 static int tmp_sibling(const char *path, char *out, size_t outlen) {
   static unsigned counter;
@@ -142,16 +145,16 @@ static int add_dir(zip_t *z, const char *dir, const char *prefix, int depth, mls
     if (lstat(full, &st) != 0) continue;
     zip_int64_t idx = -1;
     if (S_ISDIR(st.st_mode)) {
-      if ((idx = zip_dir_add(z, name, ZIP_FL_ENC_UTF_8)) < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+      if ((idx = zl()->dir_add(z, name, ZIP_FL_ENC_UTF_8)) < 0) rc = mlsh_fail(e, dst, "zip: %s", zl()->strerror(z));
       else rc = add_dir(z, full, name, depth + 1, e, dst);
     } else if (S_ISREG(st.st_mode)) {
-      zip_source_t *s = zip_source_file(z, full, 0, -1);
-      if (!s || (idx = zip_file_add(z, name, s, ZIP_FL_ENC_UTF_8)) < 0) {
-        if (s) zip_source_free(s);
-        rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
+      zip_source_t *s = zl()->source_file(z, full, 0, -1);
+      if (!s || (idx = zl()->file_add(z, name, s, ZIP_FL_ENC_UTF_8)) < 0) {
+        if (s) zl()->source_free(s);
+        rc = mlsh_fail(e, dst, "zip: %s", zl()->strerror(z));
       }
     }
-    if (idx >= 0) zip_file_set_mtime(z, (zip_uint64_t)idx, MLSH_ZIP_MTIME, 0);
+    if (idx >= 0) zl()->file_set_mtime(z, (zip_uint64_t)idx, MLSH_ZIP_MTIME, 0);
   }
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
@@ -159,24 +162,25 @@ static int add_dir(zip_t *z, const char *dir, const char *prefix, int depth, mls
 }
 
 int mlsh_zip_dir(const char *src, const char *prefix, const char *dst, mlsh_err *e) {
+  if (!mlsh_zipdl(dst, e)) return -1;
   char tmp[4096];
   if (tmp_sibling(dst, tmp, sizeof tmp) != 0) return mlsh_fail(e, dst, "path too long");
   int zerr;
-  zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
+  zip_t *z = zl()->open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
   if (!z) return mlsh_fail(e, dst, "cannot create zip (libzip error %d)", zerr);
   int rc = 0;
-  zip_int64_t top = prefix && *prefix ? zip_dir_add(z, prefix, ZIP_FL_ENC_UTF_8) : 0;
-  if (top < 0) rc = mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
-  else if (prefix && *prefix) zip_file_set_mtime(z, (zip_uint64_t)top, MLSH_ZIP_MTIME, 0);
+  zip_int64_t top = prefix && *prefix ? zl()->dir_add(z, prefix, ZIP_FL_ENC_UTF_8) : 0;
+  if (top < 0) rc = mlsh_fail(e, dst, "zip: %s", zl()->strerror(z));
+  else if (prefix && *prefix) zl()->file_set_mtime(z, (zip_uint64_t)top, MLSH_ZIP_MTIME, 0);
   if (rc == 0) rc = add_dir(z, src, prefix ? prefix : "", 0, e, dst);
   if (rc != 0) {
-    zip_discard(z);
+    zl()->discard(z);
     unlink(tmp);
     return -1;
   }
-  if (zip_close(z) != 0) {
-    mlsh_fail(e, dst, "cannot write zip: %s", zip_strerror(z));
-    zip_discard(z);
+  if (zl()->close(z) != 0) {
+    mlsh_fail(e, dst, "cannot write zip: %s", zl()->strerror(z));
+    zl()->discard(z);
     unlink(tmp);
     return -1;
   }
@@ -189,26 +193,27 @@ int mlsh_zip_dir(const char *src, const char *prefix, const char *dst, mlsh_err 
 }
 
 int mlsh_zip_write(const char *dst, const mlsh_zip_entry *entries, size_t n, int store, mlsh_err *e) {
+  if (!mlsh_zipdl(dst, e)) return -1;
   char tmp[4096];
   if (tmp_sibling(dst, tmp, sizeof tmp) != 0) return mlsh_fail(e, dst, "path too long");
   int zerr;
-  zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
+  zip_t *z = zl()->open(tmp, ZIP_CREATE | ZIP_EXCL, &zerr);
   if (!z) return mlsh_fail(e, dst, "cannot create zip (libzip error %d)", zerr);
   for (size_t i = 0; i < n; i++) {
-    zip_source_t *src = zip_source_buffer(z, entries[i].data, entries[i].len, 0);
-    zip_int64_t idx = src ? zip_file_add(z, entries[i].name, src, ZIP_FL_ENC_UTF_8) : -1;
+    zip_source_t *src = zl()->source_buffer(z, entries[i].data, entries[i].len, 0);
+    zip_int64_t idx = src ? zl()->file_add(z, entries[i].name, src, ZIP_FL_ENC_UTF_8) : -1;
     if (idx < 0) {
-      if (src) zip_source_free(src);
-      mlsh_fail(e, dst, "zip: %s", zip_strerror(z));
-      zip_discard(z);
+      if (src) zl()->source_free(src);
+      mlsh_fail(e, dst, "zip: %s", zl()->strerror(z));
+      zl()->discard(z);
       unlink(tmp);
       return -1;
     }
-    zip_set_file_compression(z, (zip_uint64_t)idx, store ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 0);
+    zl()->set_file_compression(z, (zip_uint64_t)idx, store ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 0);
   }
-  if (zip_close(z) != 0) {
-    mlsh_fail(e, dst, "cannot write zip: %s", zip_strerror(z));
-    zip_discard(z);
+  if (zl()->close(z) != 0) {
+    mlsh_fail(e, dst, "cannot write zip: %s", zl()->strerror(z));
+    zl()->discard(z);
     unlink(tmp);
     return -1;
   }
