@@ -5,12 +5,13 @@
 -- Run: make bench (or ./mlsh bench/weights_bench.lua [N] [RUNS]).
 local core = require "mlsh.core"
 local home = require "mlsh.home"
+package.path = home .. "/bench/?.lua;" .. package.path
+local timing = require "timing"
 
 local layers = math.tointeger(tonumber(arg and arg[1])) or 4
 local runs = math.tointeger(tonumber(arg and arg[2])) or 5
 local bin = os.getenv("MLSH_BIN") or (home .. "/mlsh")
-local clock = core.compress.clock
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = timing.q
 
 local dir = home .. "/build/bench"
 assert(core.fs.mkdir_p(dir))
@@ -25,31 +26,7 @@ if not core.fs.exists(path) then
   p:save(path)
 end
 
--- Median wall and CPU (user + system) seconds of RUNS runs of cmd, as bash's `time` reports them
--- (millisecond resolution; without bash the CPU column is nil). On a shared machine the CPU time
--- is the figure to compare: the wall time also holds the wait for a core.
-local has_time = core.fs.exists("/bin/bash") ~= nil
-local function measure(cmd)
-  local walls, cpus = {}, {}
-  for i = 1, runs do
-    if has_time then
-      local script = "TIMEFORMAT='MLSH_TIME %3R %3U %3S'; time " .. cmd .. " >/dev/null 2>/dev/null"
-      local p = io.popen("/bin/bash -c " .. q(script) .. " 2>&1")
-      local out = p:read("a")
-      p:close()
-      local e, u, s = out:match("MLSH_TIME ([%d.]+) ([%d.]+) ([%d.]+)")
-      assert(e, "failed: " .. cmd .. "\n" .. out)
-      walls[i], cpus[i] = tonumber(e), tonumber(u) + tonumber(s)
-    else
-      local t0 = clock()
-      assert(os.execute(cmd .. " >/dev/null 2>&1"), "failed: " .. cmd)
-      walls[i] = clock() - t0
-    end
-  end
-  table.sort(walls)
-  table.sort(cpus)
-  return walls[(runs + 1) // 2], cpus[(runs + 1) // 2]
-end
+local function measure(cmd) return timing.measure(cmd, runs) end
 
 local n = layers * 2048 * 2048
 print(string.format("%d weights (%.1f MB fp16) in %d tensors", n, n * 2 / 1e6, layers))

@@ -1,42 +1,12 @@
 -- The CoreML EP predictor's op-builder rules for ONNX Runtime 1.20: expectations read from
 -- onnxruntime/core/providers/coreml/builders/impl/*_op_builder.cc at tag v1.20.0 (named per test).
-require "mlsh.onnx.model"
-local mlsh = require "mlsh"
-local core = require "mlsh.core"
-local F = require "fixtures"
-local B = require "onnx_builder"
-local ep = require "mlsh.onnx.ep"
 
-local dir
-local counter = 0
-
-local function predict(build, opts, model_opts)
-  counter = counter + 1
-  local b = B.model(model_opts or { opset = 17 })
-  build(b)
-  local p = b:save(dir .. "/b" .. counter .. ".onnx")
-  local m <close> = mlsh.load(p)
-  local o = { model_format = "mlprogram" }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return ep.run(m, o), p
-end
-
-local function reason(r, op)
-  for _, u in ipairs(r.unsupported) do
-    if u.op == op then return u.reason end
-  end
-  return nil
-end
-
-local function seq(n)
-  local t = {}
-  for i = 1, n do t[i] = (i % 7) * 0.125 end
-  return t
-end
+local H = require("ep_helpers").new("b")
+local predict, reason, seq = H.predict, H.reason, H.seq
 
 describe("CoreML EP predictor", function()
-  setup(function() dir = F.tmpdir() end)
-  teardown(function() core.fs.remove_tree(dir) end)
+  setup(H.setup)
+  teardown(H.teardown)
 
   describe("op builders (ONNX Runtime 1.20)", function()
     local function one(op, inputs, attrs, setup_fn, opts, model_opts)

@@ -2,47 +2,19 @@
 -- dtype filter, level-1 optimizations, shape inference, freezing and the counterfactuals.
 require "mlsh.onnx.model"
 local mlsh = require "mlsh"
-local core = require "mlsh.core"
 local json = require "mlsh.json"
 local F = require "fixtures"
 local B = require "onnx_builder"
-local ep = require "mlsh.onnx.ep"
 local irlib = require "mlsh.onnx.ir"
 local shape = require "mlsh.onnx.shape"
 local passes = require "mlsh.onnx.passes"
 
-local dir
-local counter = 0
-
--- Build a model with `build(b)`, run the predictor with opts; returns the result.
-local function predict(build, opts, model_opts)
-  counter = counter + 1
-  local b = B.model(model_opts or { opset = 17 })
-  build(b)
-  local p = b:save(dir .. "/m" .. counter .. ".onnx")
-  local m <close> = mlsh.load(p)
-  local o = { model_format = "mlprogram" }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return ep.run(m, o), p
-end
-
--- The reason the (first) node of op type `op` is unsupported, or nil when it is in a partition.
-local function reason(r, op)
-  for _, u in ipairs(r.unsupported) do
-    if u.op == op then return u.reason end
-  end
-  return nil
-end
-
-local function seq(n)
-  local t = {}
-  for i = 1, n do t[i] = (i % 7) * 0.125 end
-  return t
-end
+local H = require("ep_helpers").new("m")
+local predict, reason, seq = H.predict, H.reason, H.seq
 
 describe("CoreML EP predictor", function()
-  setup(function() dir = F.tmpdir() end)
-  teardown(function() core.fs.remove_tree(dir) end)
+  setup(H.setup)
+  teardown(H.teardown)
 
   describe("generic input rules", function()
     it("takes a simple fp32 graph whole", function()
@@ -313,10 +285,7 @@ describe("CoreML EP predictor", function()
 
   describe("shape inference", function()
     local function infer(build)
-      counter = counter + 1
-      local b = B.model { opset = 17 }
-      build(b)
-      local m <close> = mlsh.load(b:save(dir .. "/s" .. counter .. ".onnx"))
+      local m <close> = mlsh.load(H.save(build))
       local ir = irlib.from_graph(m.graph, m, { opset = m.opsets, ir_version = m.ir_version })
       passes.constants_to_initializers(ir)
       shape.infer(ir)
@@ -420,12 +389,11 @@ describe("CoreML EP predictor", function()
         assert.is_nil(ok, bad)
         assert.truthy(err:find("bad --freeze item", 1, true), bad)
       end
-      counter = counter + 1
-      local b = B.model {}
-      b:input("x", "FLOAT", { "n", 4 })
-      b:node("Relu", { "x" }, { "y" })
-      b:output("y", "FLOAT")
-      local p = b:save(dir .. "/fz.onnx")
+      local p = H.save(function(b)
+        b:input("x", "FLOAT", { "n", 4 })
+        b:node("Relu", { "x" }, { "y" })
+        b:output("y", "FLOAT")
+      end, {})
       local _, err, code = F.run("ep --freeze n " .. F.q(p))
       assert.equal(2, code)
       assert.truthy(err:find("bad --freeze item", 1, true), err)

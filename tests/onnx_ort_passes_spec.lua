@@ -4,7 +4,6 @@
 -- core/framework/graph_partitioner.cc), not from mlsh's output.
 require "mlsh.onnx.model"
 local mlsh = require "mlsh"
-local core = require "mlsh.core"
 local json = require "mlsh.json"
 local F = require "fixtures"
 local B = require "onnx_builder"
@@ -12,15 +11,9 @@ local ep = require "mlsh.onnx.ep"
 local irlib = require "mlsh.onnx.ir"
 local passes = require "mlsh.onnx.passes"
 
-local dir
-local counter = 0
-
-local function save(build, model_opts)
-  counter = counter + 1
-  local b = B.model(model_opts or { opset = 17 })
-  build(b)
-  return b:save(dir .. "/p" .. counter .. ".onnx")
-end
+local H = require("ep_helpers").new("p")
+local save = H.save
+local function seq(n) return H.seq(n, 5, 0.25) end
 
 -- the optimized graph: list of {op, name, node} plus the ir
 local function optimize(build, model_opts)
@@ -32,15 +25,10 @@ local function optimize(build, model_opts)
   return ops, ir
 end
 
-local function seq(n)
-  local t = {}
-  for i = 1, n do t[i] = (i % 5) * 0.25 end
-  return t
-end
 
 describe("ONNX Runtime level-1 transformers (1.20)", function()
-  setup(function() dir = F.tmpdir() end)
-  teardown(function() core.fs.remove_tree(dir) end)
+  setup(H.setup)
+  teardown(H.teardown)
 
   it("EliminateIdentity folds a graph-output Identity into its producer (identity_elimination.cc)", function()
     local ops, ir = optimize(function(b)
@@ -192,8 +180,8 @@ describe("ONNX Runtime level-1 transformers (1.20)", function()
 end)
 
 describe("mlsh ep: ONNX Runtime version and partition contents", function()
-  setup(function() dir = F.tmpdir() end)
-  teardown(function() core.fs.remove_tree(dir) end)
+  setup(H.setup)
+  teardown(H.teardown)
 
   local function model()
     return save(function(b)
