@@ -8,7 +8,7 @@
 typedef CoreML__Specification__MILSpec__Operation MOp;
 typedef CoreML__Specification__MILSpec__Block MBlock;
 
-static void *palloc(it_program *p, size_t size) {
+void *it_program_alloc(it_program *p, size_t size) {
   if (p->nallocs == p->capallocs) {
     size_t cap = p->capallocs ? p->capallocs * 2 : 256;
     void **a = realloc(p->allocs, cap * sizeof *a);
@@ -114,14 +114,14 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
   op->type = m->type;
   op->name = op_name(m);
   op->nparams = (int)m->n_inputs;
-  op->params = palloc(p, m->n_inputs * sizeof *op->params);
+  op->params = it_program_alloc(p, m->n_inputs * sizeof *op->params);
   if (!op->params) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < m->n_inputs; i++) {
     const CoreML__Specification__MILSpec__Argument *a = m->inputs[i]->value;
     it_param *pr = &op->params[i];
     pr->name = m->inputs[i]->key;
     pr->n = a ? (int)a->n_arguments : 0;
-    pr->b = palloc(p, (size_t)pr->n * sizeof *pr->b);
+    pr->b = it_program_alloc(p, (size_t)pr->n * sizeof *pr->b);
     if (!pr->b) return mlsh_fail(e, NULL, "out of memory");
     for (int j = 0; j < pr->n; j++) {
       const CoreML__Specification__MILSpec__Argument__Binding *bd = a->arguments[j];
@@ -140,15 +140,15 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
     }
   }
   op->nblocks = (int)m->n_blocks;
-  op->blocks = palloc(p, m->n_blocks * sizeof *op->blocks);
+  op->blocks = it_program_alloc(p, m->n_blocks * sizeof *op->blocks);
   if (!op->blocks) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < m->n_blocks; i++) {
-    op->blocks[i] = palloc(p, sizeof(it_block));
+    op->blocks[i] = it_program_alloc(p, sizeof(it_block));
     if (!op->blocks[i] || load_block(L, m->blocks[i], op->blocks[i], c, fn, e) != 0) return -1;
   }
   op->nout = (int)m->n_outputs;
-  op->out_slots = palloc(p, m->n_outputs * sizeof(int));
-  op->out_types = palloc(p, m->n_outputs * sizeof(it_type));
+  op->out_slots = it_program_alloc(p, m->n_outputs * sizeof(int));
+  op->out_types = it_program_alloc(p, m->n_outputs * sizeof(it_type));
   if (!op->out_slots || !op->out_types) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < m->n_outputs; i++) {
     it_type_from_mil(m->outputs[i]->type, &op->out_types[i]);
@@ -206,7 +206,7 @@ static int plan_frees(loader *L, it_block *b, mlsh_err *e) {
   for (int s = 0; s < ns; s++)
     if (last[s] >= 0 && L->def_block[s] == b) cnt[last[s]]++;
   for (int i = 0; i < b->nops; i++) {
-    b->ops[i].free_after = palloc(p, (size_t)cnt[i] * sizeof(int));
+    b->ops[i].free_after = it_program_alloc(p, (size_t)cnt[i] * sizeof(int));
     b->ops[i].nfree = 0;
   }
   for (int s = 0; s < ns; s++)
@@ -223,7 +223,7 @@ static int plan_frees(loader *L, it_block *b, mlsh_err *e) {
 static int load_block(loader *L, const MBlock *mb, it_block *b, mlsh_container *c, const char *fn, mlsh_err *e) {
   it_program *p = L->p;
   b->nin = (int)mb->n_inputs;
-  b->in_slots = palloc(p, mb->n_inputs * sizeof(int));
+  b->in_slots = it_program_alloc(p, mb->n_inputs * sizeof(int));
   if (!b->in_slots) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < mb->n_inputs; i++) {
     it_type t;
@@ -233,12 +233,12 @@ static int load_block(loader *L, const MBlock *mb, it_block *b, mlsh_container *
     b->in_slots[i] = s;
   }
   b->nops = (int)mb->n_operations;
-  b->ops = palloc(p, mb->n_operations * sizeof *b->ops);
+  b->ops = it_program_alloc(p, mb->n_operations * sizeof *b->ops);
   if (!b->ops) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < mb->n_operations; i++)
     if (load_op(L, mb->operations[i], &b->ops[i], b, c, fn, e) != 0) return -1;
   b->nout = (int)mb->n_outputs;
-  b->out_slots = palloc(p, mb->n_outputs * sizeof(int));
+  b->out_slots = it_program_alloc(p, mb->n_outputs * sizeof(int));
   if (!b->out_slots) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < mb->n_outputs; i++) {
     int s = find_slot(L, mb->outputs[i]);
@@ -275,8 +275,18 @@ static const CoreML__Specification__MILSpec__Function *pick_function(const CoreM
 int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c, const char *fn, it_precision prec,
                     it_program **out, mlsh_err *e) {
   *out = NULL;
+  switch (model->type_case) {
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_CLASSIFIER:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_REGRESSOR: return it_nn_load(model, c, prec, out, e);
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_TREE_ENSEMBLE_CLASSIFIER:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_TREE_ENSEMBLE_REGRESSOR:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_GLM_CLASSIFIER:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_GLM_REGRESSOR: return it_classic_load(model, prec, out, e);
+  default: break;
+  }
   if (model->type_case != CORE_ML__SPECIFICATION__MODEL__TYPE_ML_PROGRAM || !model->mlprogram)
-    return mlsh_fail(e, NULL, "not an ML program (the interpreter runs mlProgram models; NeuralNetwork and other model types are not supported yet)");
+    return mlsh_fail(e, NULL, "not a model type the interpreter runs (it runs mlProgram, NeuralNetwork, tree ensemble and GLM models)");
   const CoreML__Specification__MILSpec__Function *f = pick_function(model, &fn, e);
   if (!f) return -1;
   const MBlock *mb = NULL;
@@ -292,9 +302,9 @@ int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c
   loader L = {p, NULL, 0, 0, NULL};
   int rc = -1;
   if (!p->function || !p->opset || grow(&L, e) != 0) goto done;
-  p->main = palloc(p, sizeof *p->main);
+  p->main = it_program_alloc(p, sizeof *p->main);
   p->nin = (int)f->n_inputs;
-  p->inputs = palloc(p, f->n_inputs * sizeof *p->inputs);
+  p->inputs = it_program_alloc(p, f->n_inputs * sizeof *p->inputs);
   if (!p->main || !p->inputs) { mlsh_fail(e, NULL, "out of memory"); goto done; }
   for (size_t i = 0; i < f->n_inputs; i++) {
     it_io *io = &p->inputs[i];
@@ -304,7 +314,7 @@ int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c
   }
   if (load_block(&L, mb, p->main, c, fn, e) != 0) goto done;
   p->nout = p->main->nout;
-  p->outputs = palloc(p, (size_t)p->nout * sizeof *p->outputs);
+  p->outputs = it_program_alloc(p, (size_t)p->nout * sizeof *p->outputs);
   if (!p->outputs) { mlsh_fail(e, NULL, "out of memory"); goto done; }
   for (int i = 0; i < p->nout; i++) {
     p->outputs[i].slot = p->main->out_slots[i];
