@@ -84,6 +84,9 @@ static int reduce(nn_b *B, const nn_layer *l) {
   if (mode == 9) {
     if (na[ax] != 1) return nn_fail(B, "ARGMAX reduces over one axis only");
     if (nn_immi(B, op, "axis", axes[ax][0]) != 0) return -1;
+    if (nn_layer_outs(B, op, l) != 0) return -1;
+    op->out_types[0].dt = MLSH_DT_INT32; /* the kernel writes integer indices */
+    return 0;
   } else if (nn_immv(B, op, "axes", axes[ax], na[ax]) != 0) return -1;
   return nn_layer_outs(B, op, l);
 }
