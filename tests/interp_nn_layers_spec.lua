@@ -220,6 +220,32 @@ describe("NeuralNetwork layers (more)", function()
     close(y, { 30 * 0.5 + 1, 60 * 0.5 + 1, 20 * 0.5 + 2, 50 * 0.5 + 2, 10 * 0.5 + 3, 40 * 0.5 + 3 }, 1e-6)
   end)
 
+  it("lrn, l2normalize and mvn (within each channel)", function()
+    local C, HW = 3, 4
+    local xv = values(C * HW, 60)
+    local y = one("lrn", { 1, C, 2, 2 }, wire.float(1, 0.5) .. wire.float(2, 0.75) .. wire.uint(3, 3) .. wire.float(4, 2), nil, xv)
+    local want = {}
+    for c = 0, C - 1 do for i = 1, HW do
+      local s = 0
+      for j = c - 1, c + 1 do if j >= 0 and j < C then s = s + xv[j * HW + i] ^ 2 end end
+      want[c * HW + i] = xv[c * HW + i] / (2 + 0.5 / 3 * s) ^ 0.75
+    end end
+    close(y, want, 1e-5)
+    y = one("l2normalize", { 1, C, 2, 2 }, "", nil, xv)
+    local ss = 0
+    for _, v in ipairs(xv) do ss = ss + v * v end
+    for i, v in ipairs(xv) do want[i] = v / math.sqrt(ss + 1e-6) end
+    close(y, want, 1e-5)
+    y = one("mvn", { 1, C, 2, 2 }, wire.bool(2, true) .. wire.float(3, 1e-3), nil, xv)
+    for c = 0, C - 1 do
+      local m, v = 0, 0
+      for i = 1, HW do m = m + xv[c * HW + i] / HW end
+      for i = 1, HW do v = v + (xv[c * HW + i] - m) ^ 2 / HW end
+      for i = 1, HW do want[c * HW + i] = (xv[c * HW + i] - m) / math.sqrt(v + 1e-3) end
+    end
+    close(y, want, 1e-4)
+  end)
+
   it("a NeuralNetworkClassifier gives the label and the probability vector", function()
     local nn = B.neural_network {}
     local x = nn:input("x", "fp32", { 1, 3 })

@@ -314,3 +314,33 @@ static int embed(it_ctx *c, int nd) {
 static int k_embedding(it_ctx *c) { return embed(c, 0); }
 static int k_embedding_nd(it_ctx *c) { return embed(c, 1); }
 const it_kernel_def nn_k_embedding = {"nn_embedding", k_embedding}, nn_k_embedding_nd = {"nn_embedding_nd", k_embedding_nd};
+
+/* l2normalize (mode 0): x / sqrt(sum(x^2) + eps) over [C, H, W]; mvn (mode 1): x - mean, divided by
+ * sqrt(var + eps) when "variance", over [C, H, W] ("across") or each channel's [H, W]. */
+static int k_norm(it_ctx *c) {
+  it_tensor *x = it_arg_req(c, "x");
+  if (!x) return -1;
+  if (x->st != IT_F32 || x->rank < 3) return it_fail(c, "needs a float input of rank 3 or more");
+  int mode = (int)it_arg_int(c, "mode", 0), across = it_arg_bool(c, "across", 1), var = it_arg_bool(c, "variance", 1);
+  double eps = it_arg_float(c, "epsilon", 1e-6);
+  size_t group = mode == 0 || across ? it_inner(x, x->rank - 3) : it_inner(x, x->rank - 2), ng = x->n / (group ? group : 1);
+  it_tensor *o = it_out(c, 0, x->dt, x->rank, x->shape);
+  if (!o) return -1;
+  const float *X = x->data;
+  float *O = o->data;
+  for (size_t g = 0; g < ng; g++) {
+    const float *xp = X + g * group;
+    float *op = O + g * group;
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < group; i++) { s += xp[i]; ss += (double)xp[i] * xp[i]; }
+    if (mode == 0) {
+      double inv = 1 / sqrt(ss + eps);
+      for (size_t i = 0; i < group; i++) op[i] = (float)(xp[i] * inv);
+    } else {
+      double mean = s / (double)group, v = ss / (double)group - mean * mean, inv = var ? 1 / sqrt((v > 0 ? v : 0) + eps) : 1;
+      for (size_t i = 0; i < group; i++) op[i] = (float)((xp[i] - mean) * inv);
+    }
+  }
+  return 0;
+}
+const it_kernel_def nn_k_norm = {"nn_norm", k_norm};

@@ -27,7 +27,7 @@ typedef struct {
 } nn_labels;
 
 extern const it_kernel_def nn_k_wrap, nn_k_reshape_chw, nn_k_flatten, nn_k_permute, nn_k_slice, nn_k_unary,
-    nn_k_embedding, nn_k_embedding_nd, nn_k_reshape_to;
+    nn_k_embedding, nn_k_embedding_nd, nn_k_reshape_to, nn_k_norm;
 /* classify (nn_classify.c): x = probabilities (aux: nn_labels) -> out 0 label(s), out 1 probabilities. */
 extern const it_kernel_def nn_k_classify;
 

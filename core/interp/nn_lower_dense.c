@@ -1,7 +1,8 @@
 /* nn_lower_dense.c — layers with weights: innerProduct (MIL linear), convolution and
  * deconvolution (conv / conv_transpose), batchnorm (batch_norm, or instance_norm when it computes
  * its own statistics), pooling (max/avg/l2_pool; global pooling as reduce_max/mean/l2_norm),
- * embedding(ND), batchedMatMul (matmul / linear), loadConstant(ND), scale and bias. Legacy
+ * embedding(ND), batchedMatMul (matmul / linear), loadConstant(ND), scale and bias, lrn
+ * (local_response_norm), l2normalize and mvn (nn_norm). Legacy
  * layers compute on the trailing [C, H, W] (NN_FOLD4 / NN_FLAT views of any leading dims). */
 #include "nn_lower.h"
 #include <string.h>
@@ -191,7 +192,29 @@ static int scale_bias(nn_b *B, const nn_layer *l) {
   return nn_fail(B, "bad scale layer");
 }
 
+/* lrn: local_response_norm over C; l2normalize and mvn: nn_norm (epsilon 0 means 1e-6). */
+static int lrn(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  float k = nnw_f32(&m, 4, 0);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("local_response_norm"), NN_FOLD4, 0);
+  if (!op || nn_immf(B, op, "alpha", nnw_f32(&m, 1, 0)) || nn_immf(B, op, "beta", nnw_f32(&m, 2, 0)) ||
+      nn_immi(B, op, "size", (int64_t)nnw_u64(&m, 3, 1)) || nn_immf(B, op, "k", k))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int normalize(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  int mvn = l->layer_case == CASE(MVN);
+  float eps = nnw_f32(&m, mvn ? 3 : 1, 0);
+  it_op *op = nn_layer_op(B, l, NULL, &nn_k_norm, 0, 0);
+  if (!op || nn_immi(B, op, "mode", mvn) || nn_immf(B, op, "epsilon", eps != 0 ? eps : 1e-6)) return -1;
+  if (mvn && (nn_immb(B, op, "across", (int)nnw_u64(&m, 1, 0)) || nn_immb(B, op, "variance", (int)nnw_u64(&m, 2, 0)))) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
 const nn_lowering nn_lower_dense[] = {
+  {CASE(LRN), lrn}, {CASE(L2NORMALIZE), normalize}, {CASE(MVN), normalize},
   {CASE(INNER_PRODUCT), inner_product}, {CASE(CONVOLUTION), convolution}, {CASE(BATCHNORM), batchnorm},
   {CASE(POOLING), pooling}, {CASE(EMBEDDING), embedding}, {CASE(EMBEDDING_ND), embedding},
   {CASE(BATCHED_MATMUL), batched_matmul}, {CASE(LOAD_CONSTANT), load_constant}, {CASE(LOAD_CONSTANT_ND), load_constant},
