@@ -338,3 +338,70 @@ describe("recurrent layers", function()
     close(outs.yo, want, 1e-5)
   end)
 end)
+
+describe("bad NeuralNetwork / tree models", function()
+  it("a layer reading an undefined blob, and a weight count mismatch, are one-line errors", function()
+    local nn = B.neural_network {}
+    local x = nn:input("x", "fp32", { 1, 4 })
+    nn:output("y", nn:inner_product(x, { out = 2, name = "fc" }))
+    local m = nn:build()
+    m.neuralNetwork.layers[1].input = { "nope" }
+    local p = path()
+    assert(core.fs.write_atomic(p, m:encode()))
+    local _, err, code = F.run("run " .. F.q(p) .. " --random 1")
+    assert.are.equal(1, code)
+    assert.matches("layer fc: input 'nope' is not produced by any earlier layer or model input\n$", err)
+    m.neuralNetwork.layers[1].input = { "x" }
+    m.neuralNetwork.layers[1].innerProduct.weights.floatValue = { 1, 2, 3 }
+    assert(core.fs.write_atomic(p, m:encode()))
+    _, err, code = F.run("run " .. F.q(p) .. " --random 1")
+    assert.are.equal(1, code)
+    assert.matches("layer fc: weights: 3 values, 8 expected\n$", err)
+  end)
+
+  it("a tree branch to a missing node is refused at load", function()
+    local m = P.new("CoreML.Specification.Model")
+    m.specificationVersion = 1
+    local d = describe_inputs(m, { "x0" })
+    d:add("output").name = "y"
+    local node = wire.message(1, wire.uint(1, 0) .. wire.uint(2, 0) .. wire.uint(3, 0) .. wire.uint(12, 7) .. wire.uint(13, 8))
+    m:mutable("treeEnsembleRegressor").treeEnsemble = wire.merge("CoreML.Specification.TreeEnsembleParameters", nil, node)
+    local p = path()
+    assert(core.fs.write_atomic(p, m:encode()))
+    local _, err, code = F.run("run " .. F.q(p) .. " --random 1")
+    assert.are.equal(1, code)
+    assert.matches("a branch points to a node that does not exist", err)
+  end)
+
+  it("mutated models never crash the interpreter: a run succeeds or raises a message", function()
+    local nn = B.neural_network {}
+    local x = nn:input("x", "fp32", { 1, 2, 4, 4 })
+    local y = nn:convolution(x, { out = 3, k = 3, padding = "same" })
+    y = nn:pooling(nn:activation(y, { leakyReLU = 0.1 }), { type = "AVERAGE", k = 2, stride = 2 })
+    nn:output("y", nn:softmax(nn:inner_product(nn:flatten(y), { out = 4 })))
+    local p = path()
+    nn:save(p)
+    local f = assert(io.open(p, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    local seed = 12345
+    for k = 1, 40 do
+      local b = { bytes:byte(1, -1) }
+      for _ = 1, 3 do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        local pos = 1 + seed % #b
+        b[pos] = (b[pos] + 1 + seed // 65536 % 255) % 256
+      end
+      local q = string.format("%s/mut%d.mlmodel", dir, k)
+      local g = assert(io.open(q, "wb"))
+      g:write(string.char(table.unpack(b)))
+      g:close()
+      local m = mlsh.try_load(q)
+      if m then
+        local ok, err = pcall(m.run, m, nil, { random = 1, precision = "fp32" })
+        assert.is_true(ok or type(err) == "string")
+        m:close()
+      end
+    end
+  end)
+end)
