@@ -265,5 +265,9 @@ describe("NeuralNetwork layers (more)", function()
     local s = e[1] + e[2] + e[3]
     assert.are.same({ 3 }, outs.probs:shape())
     close(outs.probs, { e[1] / s, e[2] / s, e[3] / s }, 1e-6)
+    local cmp = mlsh.compare(outs, outs) -- the string label is left out, the probabilities compared
+    assert.are.equal(1, #cmp)
+    assert.are.equal("probs", cmp[1].name)
+    assert.are.equal(1, cmp[1].top1)
   end)
 end)

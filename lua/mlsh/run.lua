@@ -143,7 +143,9 @@ end
 -- like class scores (a last dimension of 2..100000 and at most 1024 rows).
 function M.compare(outs_a, outs_b)
   local names = {}
-  for k in pairs(outs_a) do names[#names + 1] = k end
+  for k, t in pairs(outs_a) do -- a classifier's string labels are left out: its probabilities are compared
+    if not (type(t) == "userdata" and t.dtype and t:dtype() == "string") then names[#names + 1] = k end
+  end
   table.sort(names)
   local res = {}
   for _, k in ipairs(names) do
