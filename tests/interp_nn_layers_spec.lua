@@ -246,6 +246,43 @@ describe("NeuralNetwork layers (more)", function()
     close(y, want, 1e-4)
   end)
 
+  it("ND: argMax, tile, cumSum, reverse, topK, constantPad, layerNormalization", function()
+    local xv = { 3, -1, 4, 1, 5, -9 }
+    local y = one("argMax", { 2, 3 }, wire.uint(1, 1) .. wire.bool(2, true), nil, xv)
+    assert.are.same({ 2 }, y:shape())
+    close(y, { 2, 1 }, 0)
+    y = one("tile", { 2, 3 }, wire.packed_varints(1, { 1, 2 }), nil, xv)
+    close(y, { 3, -1, 4, 3, -1, 4, 1, 5, -9, 1, 5, -9 }, 0)
+    y = one("cumSum", { 2, 3 }, wire.uint(1, 1), nil, xv)
+    close(y, { 3, 2, 6, 1, 6, -3 }, 1e-6)
+    y = one("reverse", { 2, 3 }, wire.packed_varints(1, { 0, 1 }), nil, xv)
+    close(y, { 4, -1, 3, -9, 5, 1 }, 0)
+    local nn = B.neural_network {}
+    local x = nn:input("x", "fp32", { 2, 3 })
+    local v, i = nn:raw("topK", x, { params = wire.uint(1, 1) .. wire.uint(2, 2), outputs = { "v", "i" } })
+    nn:output("v", v)
+    nn:output("i", i)
+    local outs = run(save(nn), { x = tensor(xv, { 2, 3 }) })
+    close(outs.v, { 4, 3, 5, 1 }, 0)
+    close(outs.i, { 2, 0, 1, 0 }, 0)
+    y = one("constantPad", { 2, 3 }, wire.float(1, 7) .. wire.packed_varints(2, { 0, 1, 1, 0 }), nil, xv)
+    assert.are.same({ 3, 4 }, y:shape())
+    close(y, { 7, 3, -1, 4, 7, 1, 5, -9, 7, 7, 7, 7 }, 0)
+    local g = P.new("CoreML.Specification.WeightParams")
+    g.floatValue = { 1, 2, 0.5 }
+    local bt = P.new("CoreML.Specification.WeightParams")
+    bt.floatValue = { 0, 0.1, -0.1 }
+    y = one("layerNormalization", { 2, 3 }, wire.packed_varints(1, { 3 }) .. wire.float(2, 1e-5) .. wire.message(3, g:encode()) .. wire.message(4, bt:encode()), nil, xv)
+    local want = {}
+    for r = 0, 1 do
+      local m, var = 0, 0
+      for k = 1, 3 do m = m + xv[r * 3 + k] / 3 end
+      for k = 1, 3 do var = var + (xv[r * 3 + k] - m) ^ 2 / 3 end
+      for k = 1, 3 do want[r * 3 + k] = (xv[r * 3 + k] - m) / math.sqrt(var + 1e-5) * g.floatValue[k] + bt.floatValue[k] end
+    end
+    close(y, want, 1e-5)
+  end)
+
   it("a NeuralNetworkClassifier gives the label and the probability vector", function()
     local nn = B.neural_network {}
     local x = nn:input("x", "fp32", { 1, 3 })

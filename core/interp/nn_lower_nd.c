@@ -1,7 +1,9 @@
 /* nn_lower_nd.c — the exact-rank (ND) layers converters emit, each on the MIL kernel of the same
  * meaning: the *Broadcastable arithmetic and comparisons (numpy broadcasting), transpose,
  * concatND, splitND, reshapeStatic / rankPreservingReshape, squeeze, expandDims, flattenTo2D,
- * sliceStatic and gather. */
+ * sliceStatic, gather, gatherND, gatherAlongAxis, argMax/argMin, tile, stack, reverse, cumSum,
+ * topK, layerNormalization, whereBroadcastable, constantPad, matrixBandPart, reorganizeData and
+ * oneHot. */
 #include "nn_lower.h"
 #include <string.h>
 
@@ -101,7 +103,144 @@ static int gather(nn_b *B, const nn_layer *l) {
   return nn_layer_outs(B, op, l);
 }
 
+static int gather_more(nn_b *B, const nn_layer *l) {
+  int nd = l->layer_case == CASE(GATHER_ND);
+  nnw_msg m = nn_params(l);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k(nd ? "gather_nd" : "gather_along_axis"), 0, 0);
+  if (!op || nn_arg(B, op, "indices", nn_layer_in(B, l, 1)) || (!nd && nn_immi(B, op, "axis", nnw_i64(&m, 1, 0)))) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+/* argMax / argMin: axis = 1, removeDim = 2; integer indices. */
+static int arg_reduce(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k(l->layer_case == CASE(ARG_MAX) ? "reduce_argmax" : "reduce_argmin"), 0, 0);
+  if (!op || nn_immi(B, op, "axis", nnw_i64(&m, 1, 0)) || nn_immb(B, op, "keep_dims", !nnw_u64(&m, 2, 0)) || nn_layer_outs(B, op, l))
+    return -1;
+  op->out_types[0].dt = MLSH_DT_INT32;
+  return 0;
+}
+
+static int tile(nn_b *B, const nn_layer *l) {
+  if (l->n_input > 1) return nn_fail(B, "a tile with dynamic repetitions (2 inputs) is not supported");
+  return with_ints(B, l, "tile", 1, "reps");
+}
+
+static int stack(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  int slots[64];
+  if (l->n_input == 0 || l->n_input > 64) return nn_fail(B, "needs 1 to 64 inputs");
+  for (size_t i = 0; i < l->n_input; i++)
+    if ((slots[i] = nn_layer_in(B, l, i)) < 0) return -1;
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("stack"), 0, 1);
+  if (!op || nn_args(B, op, "values", slots, (int)l->n_input) || nn_immi(B, op, "axis", nnw_i64(&m, 1, 0))) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int reverse(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  int64_t dims[IT_MAX_RANK], axes[IT_MAX_RANK];
+  size_t n = nnw_ints(&m, 1, dims, IT_MAX_RANK);
+  int na = 0;
+  for (size_t i = 0; i < n && i < IT_MAX_RANK; i++)
+    if (dims[i]) axes[na++] = (int64_t)i;
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("reverse"), 0, 0);
+  if (!op || nn_immv(B, op, "axes", axes, na)) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int cumsum(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  if (l->n_input > 1) return nn_fail(B, "a cumSum with a dynamic axis (2 inputs) is not supported");
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("cumsum"), 0, 0);
+  if (!op || nn_immi(B, op, "axis", nnw_i64(&m, 1, 0)) || nn_immb(B, op, "exclusive", (int)nnw_u64(&m, 2, 0)) ||
+      nn_immb(B, op, "reverse", (int)nnw_u64(&m, 3, 0)))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int topk(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  if (l->n_input > 1) return nn_fail(B, "a topK with a dynamic K (2 inputs) is not supported");
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("topk"), 0, 0);
+  if (!op || nn_immi(B, op, "k", (int64_t)nnw_u64(&m, 2, 1)) || nn_immi(B, op, "axis", nnw_i64(&m, 1, 0)) ||
+      nn_immb(B, op, "ascending", (int)nnw_u64(&m, 3, 0)) || nn_layer_outs(B, op, l))
+    return -1;
+  if (op->nout > 1) op->out_types[1].dt = MLSH_DT_INT32;
+  return 0;
+}
+
+static int layer_norm(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  int64_t shape[IT_MAX_RANK], axes[IT_MAX_RANK];
+  size_t n = nnw_ints(&m, 1, shape, IT_MAX_RANK);
+  if (n == 0 || n > IT_MAX_RANK) return nn_fail(B, "normalizedShape must have 1 to %d values", IT_MAX_RANK);
+  size_t cnt = it_numel((int)n, shape);
+  if (cnt == SIZE_MAX) return nn_fail(B, "bad normalizedShape");
+  for (size_t i = 0; i < n; i++) axes[i] = (int64_t)i - (int64_t)n;
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("layer_norm"), 0, 0);
+  if (!op || nn_immv(B, op, "axes", axes, (int)n) || nn_immf(B, op, "epsilon", nnw_f32(&m, 2, 1e-5f)) ||
+      nn_imm(B, op, "gamma", nn_weights_raw(B, nnw_sub(&m, 3, NULL), cnt, (int)n, shape, "gamma")) ||
+      nn_imm(B, op, "beta", nn_weights_raw(B, nnw_sub(&m, 4, NULL), cnt, (int)n, shape, "beta")))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int where(nn_b *B, const nn_layer *l) {
+  if (l->n_input != 3) return nn_fail(B, "needs 3 inputs (condition, a, b)");
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("select"), 0, 1);
+  if (!op || nn_arg(B, op, "cond", nn_layer_in(B, l, 0)) || nn_arg(B, op, "a", nn_layer_in(B, l, 1)) ||
+      nn_arg(B, op, "b", nn_layer_in(B, l, 2)))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int constant_pad(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  int64_t pad[2 * IT_MAX_RANK];
+  size_t n = nnw_ints(&m, 2, pad, 2 * IT_MAX_RANK);
+  if (nnw_u64(&m, 3, 0)) return nn_fail(B, "padToGivenOutputSizeMode is not supported by the interpreter");
+  if (n == 0 || n % 2 || n > 2 * IT_MAX_RANK) return nn_fail(B, "padAmounts must hold begin/end pairs");
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("pad"), 0, 0);
+  if (!op || nn_immv(B, op, "pad", pad, (int)n) || nn_imms(B, op, "mode", "constant") || nn_immf(B, op, "constant_val", nnw_f32(&m, 1, 0)))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int band_part(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("band_part"), 0, 0);
+  if (!op || nn_immi(B, op, "lower", nnw_i64(&m, 1, -1)) || nn_immi(B, op, "upper", nnw_i64(&m, 2, -1))) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int reorganize(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  static const char *const ops[3] = {"space_to_depth", "depth_to_space", "pixel_shuffle"};
+  uint64_t mode = nnw_u64(&m, 1, 0);
+  if (mode > 2) return nn_fail(B, "unknown reorganizeData mode %llu", (unsigned long long)mode);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k(ops[mode]), NN_FOLD4, 0);
+  if (!op || nn_immi(B, op, mode == 2 ? "upscale_factor" : "block_size", (int64_t)nnw_u64(&m, 2, 1))) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+static int one_hot(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  if (l->n_input > 1) return nn_fail(B, "a oneHot with a dynamic size (2 inputs) is not supported");
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("one_hot"), 0, 1);
+  if (!op || nn_arg(B, op, "indices", nn_layer_in(B, l, 0)) || nn_immi(B, op, "one_hot_vector_size", (int64_t)nnw_u64(&m, 1, 0)) ||
+      nn_immi(B, op, "axis", nnw_i64(&m, 2, -1)) || nn_immf(B, op, "on_value", nnw_f32(&m, 3, 0)) ||
+      nn_immf(B, op, "off_value", nnw_f32(&m, 4, 0)))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
 const nn_lowering nn_lower_nd[] = {
+  {CASE(GATHER_ND), gather_more}, {CASE(GATHER_ALONG_AXIS), gather_more}, {CASE(ARG_MAX), arg_reduce},
+  {CASE(ARG_MIN), arg_reduce}, {CASE(TILE), tile}, {CASE(STACK), stack}, {CASE(REVERSE), reverse}, {CASE(CUM_SUM), cumsum},
+  {CASE(TOP_K), topk}, {CASE(LAYER_NORMALIZATION), layer_norm}, {CASE(WHERE_BROADCASTABLE), where},
+  {CASE(CONSTANT_PAD), constant_pad}, {CASE(MATRIX_BAND_PART), band_part}, {CASE(REORGANIZE_DATA), reorganize},
+  {CASE(ONE_HOT), one_hot},
   {CASE(ADD_BROADCASTABLE), binary}, {CASE(SUBTRACT_BROADCASTABLE), binary}, {CASE(MULTIPLY_BROADCASTABLE), binary},
   {CASE(DIVIDE_BROADCASTABLE), binary}, {CASE(FLOOR_DIV_BROADCASTABLE), binary}, {CASE(MOD_BROADCASTABLE), binary},
   {CASE(POW_BROADCASTABLE), binary}, {CASE(MAX_BROADCASTABLE), binary}, {CASE(MIN_BROADCASTABLE), binary},
