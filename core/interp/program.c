@@ -8,7 +8,7 @@
 typedef CoreML__Specification__MILSpec__Operation MOp;
 typedef CoreML__Specification__MILSpec__Block MBlock;
 
-void *it_program_alloc(it_program *p, size_t size) {
+static void *palloc(it_program *p, size_t size) {
   if (p->nallocs == p->capallocs) {
     size_t cap = p->capallocs ? p->capallocs * 2 : 256;
     void **a = realloc(p->allocs, cap * sizeof *a);
@@ -20,6 +20,8 @@ void *it_program_alloc(it_program *p, size_t size) {
   if (m) p->allocs[p->nallocs++] = m;
   return m;
 }
+
+void *it_program_alloc(it_program *p, size_t size) { return palloc(p, size); }
 
 /* ---- name -> slot (open addressing over the slot_names array) ---- */
 typedef struct {
@@ -114,14 +116,14 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
   op->type = m->type;
   op->name = op_name(m);
   op->nparams = (int)m->n_inputs;
-  op->params = it_program_alloc(p, m->n_inputs * sizeof *op->params);
+  op->params = palloc(p, m->n_inputs * sizeof *op->params);
   if (!op->params) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < m->n_inputs; i++) {
     const CoreML__Specification__MILSpec__Argument *a = m->inputs[i]->value;
     it_param *pr = &op->params[i];
     pr->name = m->inputs[i]->key;
     pr->n = a ? (int)a->n_arguments : 0;
-    pr->b = it_program_alloc(p, (size_t)pr->n * sizeof *pr->b);
+    pr->b = palloc(p, (size_t)pr->n * sizeof *pr->b);
     if (!pr->b) return mlsh_fail(e, NULL, "out of memory");
     for (int j = 0; j < pr->n; j++) {
       const CoreML__Specification__MILSpec__Argument__Binding *bd = a->arguments[j];
@@ -140,15 +142,15 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
     }
   }
   op->nblocks = (int)m->n_blocks;
-  op->blocks = it_program_alloc(p, m->n_blocks * sizeof *op->blocks);
+  op->blocks = palloc(p, m->n_blocks * sizeof *op->blocks);
   if (!op->blocks) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < m->n_blocks; i++) {
-    op->blocks[i] = it_program_alloc(p, sizeof(it_block));
+    op->blocks[i] = palloc(p, sizeof(it_block));
     if (!op->blocks[i] || load_block(L, m->blocks[i], op->blocks[i], c, fn, e) != 0) return -1;
   }
   op->nout = (int)m->n_outputs;
-  op->out_slots = it_program_alloc(p, m->n_outputs * sizeof(int));
-  op->out_types = it_program_alloc(p, m->n_outputs * sizeof(it_type));
+  op->out_slots = palloc(p, m->n_outputs * sizeof(int));
+  op->out_types = palloc(p, m->n_outputs * sizeof(it_type));
   if (!op->out_slots || !op->out_types) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < m->n_outputs; i++) {
     it_type_from_mil(m->outputs[i]->type, &op->out_types[i]);
@@ -206,7 +208,7 @@ static int plan_frees(loader *L, it_block *b, mlsh_err *e) {
   for (int s = 0; s < ns; s++)
     if (last[s] >= 0 && L->def_block[s] == b) cnt[last[s]]++;
   for (int i = 0; i < b->nops; i++) {
-    b->ops[i].free_after = it_program_alloc(p, (size_t)cnt[i] * sizeof(int));
+    b->ops[i].free_after = palloc(p, (size_t)cnt[i] * sizeof(int));
     b->ops[i].nfree = 0;
   }
   for (int s = 0; s < ns; s++)
@@ -223,7 +225,7 @@ static int plan_frees(loader *L, it_block *b, mlsh_err *e) {
 static int load_block(loader *L, const MBlock *mb, it_block *b, mlsh_container *c, const char *fn, mlsh_err *e) {
   it_program *p = L->p;
   b->nin = (int)mb->n_inputs;
-  b->in_slots = it_program_alloc(p, mb->n_inputs * sizeof(int));
+  b->in_slots = palloc(p, mb->n_inputs * sizeof(int));
   if (!b->in_slots) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < mb->n_inputs; i++) {
     it_type t;
@@ -233,12 +235,12 @@ static int load_block(loader *L, const MBlock *mb, it_block *b, mlsh_container *
     b->in_slots[i] = s;
   }
   b->nops = (int)mb->n_operations;
-  b->ops = it_program_alloc(p, mb->n_operations * sizeof *b->ops);
+  b->ops = palloc(p, mb->n_operations * sizeof *b->ops);
   if (!b->ops) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < mb->n_operations; i++)
     if (load_op(L, mb->operations[i], &b->ops[i], b, c, fn, e) != 0) return -1;
   b->nout = (int)mb->n_outputs;
-  b->out_slots = it_program_alloc(p, mb->n_outputs * sizeof(int));
+  b->out_slots = palloc(p, mb->n_outputs * sizeof(int));
   if (!b->out_slots) return mlsh_fail(e, NULL, "out of memory");
   for (size_t i = 0; i < mb->n_outputs; i++) {
     int s = find_slot(L, mb->outputs[i]);
@@ -302,9 +304,9 @@ int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c
   loader L = {p, NULL, 0, 0, NULL};
   int rc = -1;
   if (!p->function || !p->opset || grow(&L, e) != 0) goto done;
-  p->main = it_program_alloc(p, sizeof *p->main);
+  p->main = palloc(p, sizeof *p->main);
   p->nin = (int)f->n_inputs;
-  p->inputs = it_program_alloc(p, f->n_inputs * sizeof *p->inputs);
+  p->inputs = palloc(p, f->n_inputs * sizeof *p->inputs);
   if (!p->main || !p->inputs) { mlsh_fail(e, NULL, "out of memory"); goto done; }
   for (size_t i = 0; i < f->n_inputs; i++) {
     it_io *io = &p->inputs[i];
@@ -314,7 +316,7 @@ int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c
   }
   if (load_block(&L, mb, p->main, c, fn, e) != 0) goto done;
   p->nout = p->main->nout;
-  p->outputs = it_program_alloc(p, (size_t)p->nout * sizeof *p->outputs);
+  p->outputs = palloc(p, (size_t)p->nout * sizeof *p->outputs);
   if (!p->outputs) { mlsh_fail(e, NULL, "out of memory"); goto done; }
   for (int i = 0; i < p->nout; i++) {
     p->outputs[i].slot = p->main->out_slots[i];
