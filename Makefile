@@ -126,6 +126,7 @@ conformance: all
 	@$(LUA_ENV) lua5.4 tests/conformance/onnx.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/compress.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/runs.lua $(CURDIR)/../shared/corpus
+	@$(LUA_ENV) lua5.4 tests/conformance/classic_nn.lua $(CURDIR)/../shared/corpus
 	@$(LUA_ENV) lua5.4 tests/conformance/surgery.lua $(CURDIR)/../shared/corpus
 
 bench: all

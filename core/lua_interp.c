@@ -12,8 +12,12 @@
  *   core.interp.tensor(Array | {numbers}, dtype, shape) ; core.interp.random(dtype, shape, seed)
  *   core.interp.image(Tensor HWC uint8, colorspace "RGB"|"BGR"|"GRAYSCALE") -> Tensor fp32 [1,C,H,W]
  *   core.interp.ops() -> sorted list of supported op types ; core.interp.set_budget(bytes)
- *   Tensor: t:shape() t:dtype() t:stats() t:save(path) t:npy() (bytes) t:array() (mlsh.Array) #t */
+ *   core.interp.nn_layers() -> sorted list of supported NeuralNetwork layer types
+ *   (load also takes NeuralNetwork, tree ensemble and GLM models: core/interp/nn_program.c, classic.c)
+ *   Tensor: t:shape() t:dtype() t:stats() t:save(path) t:npy() (bytes) t:array() (mlsh.Array) #t
+ *   t:labels() (values as a Lua list; a classifier's string labels) */
 #include "interp/exec.h"
+#include "interp/nn_lower.h"
 #include "interp/npy.h"
 #include "interp/ops.h"
 #include "lua_array.h"
@@ -385,6 +389,14 @@ static int l_ops(lua_State *L) {
   return 1;
 }
 
+static int l_nn_layers(lua_State *L) {
+  const char *names[256];
+  size_t n = it_nn_layer_types(names, 256);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) { lua_pushstring(L, names[i]); lua_rawseti(L, -2, (int)i + 1); }
+  return 1;
+}
+
 static int l_budget(lua_State *L) {
   it_set_budget((size_t)luaL_checkinteger(L, 1));
   return 0;
@@ -425,6 +437,18 @@ static int t_array(lua_State *L) {
   if (t->rank == 0) { a->rank = 1; a->shape[0] = 1; }
   return 1;
 }
+/* t:labels() -> the values as a Lua list (strings of a string tensor, else numbers). */
+static int t_labels(lua_State *L) {
+  it_tensor *t = check_tensor(L, 1);
+  lua_createtable(L, (int)t->n, 0);
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->st == IT_STR) lua_pushstring(L, ((char **)t->data)[i] ? ((char **)t->data)[i] : "");
+    else if (t->st == IT_I64) lua_pushinteger(L, (lua_Integer)((int64_t *)t->data)[i]);
+    else lua_pushnumber(L, it_get_d(t, i));
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
 /* t:astype(dtype) -> a converted copy (fp16 rounds to nearest even; floats to ints truncate). */
 static int t_astype(lua_State *L) {
   it_tensor *t = check_tensor(L, 1);
@@ -451,9 +475,9 @@ int luaopen_mlsh_core_interp(lua_State *L) {
   static const luaL_Reg pm[] = {{"check", l_check}, {"inputs", l_inputs}, {"outputs", l_outputs}, {"run", l_run},
                                 {"function_name", l_fname}, {NULL, NULL}};
   static const luaL_Reg tm[] = {{"shape", t_shape}, {"dtype", t_dtype}, {"stats", t_stats}, {"save", t_save},
-                                {"npy", t_npy}, {"array", t_array}, {"astype", t_astype}, {NULL, NULL}};
+                                {"npy", t_npy}, {"array", t_array}, {"astype", t_astype}, {"labels", t_labels}, {NULL, NULL}};
   static const luaL_Reg fns[] = {{"load", l_load}, {"npy_load", l_npy_load}, {"npy_parse", l_npy_parse}, {"tensor", l_tensor},
-                                 {"random", l_random}, {"image", l_image}, {"ops", l_ops}, {"set_budget", l_budget}, {NULL, NULL}};
+                                 {"random", l_random}, {"image", l_image}, {"ops", l_ops}, {"nn_layers", l_nn_layers}, {"set_budget", l_budget}, {NULL, NULL}};
   if (luaL_newmetatable(L, PROG_MT)) {
     lua_pushcfunction(L, l_prog_gc);
     lua_setfield(L, -2, "__gc");

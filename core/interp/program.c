@@ -21,6 +21,8 @@ static void *palloc(it_program *p, size_t size) {
   return m;
 }
 
+void *it_program_alloc(it_program *p, size_t size) { return palloc(p, size); }
+
 /* ---- name -> slot (open addressing over the slot_names array) ---- */
 typedef struct {
   it_program *p;
@@ -275,8 +277,18 @@ static const CoreML__Specification__MILSpec__Function *pick_function(const CoreM
 int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c, const char *fn, it_precision prec,
                     it_program **out, mlsh_err *e) {
   *out = NULL;
+  switch (model->type_case) {
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_CLASSIFIER:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_REGRESSOR: return it_nn_load(model, c, prec, out, e);
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_TREE_ENSEMBLE_CLASSIFIER:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_TREE_ENSEMBLE_REGRESSOR:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_GLM_CLASSIFIER:
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_GLM_REGRESSOR: return it_classic_load(model, prec, out, e);
+  default: break;
+  }
   if (model->type_case != CORE_ML__SPECIFICATION__MODEL__TYPE_ML_PROGRAM || !model->mlprogram)
-    return mlsh_fail(e, NULL, "not an ML program (the interpreter runs mlProgram models; NeuralNetwork and other model types are not supported yet)");
+    return mlsh_fail(e, NULL, "not a model type the interpreter runs (it runs mlProgram, NeuralNetwork, tree ensemble and GLM models)");
   const CoreML__Specification__MILSpec__Function *f = pick_function(model, &fn, e);
   if (!f) return -1;
   const MBlock *mb = NULL;

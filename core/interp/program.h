@@ -46,6 +46,7 @@ typedef struct {
   int nfree;
   int *free_after;  /* slots whose last use is this op */
   int is_const;     /* const / constexpr: already materialised */
+  const void *aux;  /* per-op data of the non-MIL front ends (NN layer wrappers, tree ensembles) */
 } it_op;
 
 struct it_block {
@@ -85,6 +86,13 @@ typedef struct it_program {
 int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c, const char *fn, it_precision prec,
                     it_program **out, mlsh_err *e);
 void it_program_free(it_program *p);
+/* Zeroed memory owned by the program (freed with it). */
+void *it_program_alloc(it_program *p, size_t size);
+/* The other model types run through the same executor: NeuralNetwork (nn_program.c) and tree
+ * ensemble / GLM models (classic.c) are lowered to programs of kernels. */
+int it_nn_load(const CoreML__Specification__Model *model, mlsh_container *c, it_precision prec, it_program **out,
+               mlsh_err *e);
+int it_classic_load(const CoreML__Specification__Model *model, it_precision prec, it_program **out, mlsh_err *e);
 /* Every op type the program uses that has no kernel: writes the first as a full message. */
 int it_program_check_ops(const it_program *p, const char *model_name, mlsh_err *e);
 /* Slot of a named value, -1 if none. */

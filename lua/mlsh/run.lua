@@ -1,4 +1,6 @@
--- mlsh.run — running ML programs with the C interpreter (core/interp), and comparing outputs.
+-- mlsh.run — running ML programs (and NeuralNetwork, tree ensemble and GLM models) with the C
+-- interpreter (core/interp), and comparing outputs. A classifier's label output is a string or
+-- int64 Tensor listed in info.labels; its probabilities are a float vector.
 --   m:run(inputs, opts) -> {name = Tensor}, info          (raises on error, message names the model)
 --     inputs: {name = Tensor | "file.npy" | Array}; opts: precision ("model"|"fp32"|"fp16"), fn,
 --     random (seed for missing inputs), shapes ({name = {dims}}), trace (dir), memory_budget (bytes),
@@ -95,7 +97,17 @@ function M.run(m, inputs, opts)
   if not outs then error(m:_path() .. ": " .. info, 0) end
   info.inputs = ins
   info["function"] = prog:function_name()
+  info.labels = {} -- outputs holding class labels (strings or int64): reported, not written as .npy
+  for k, t in pairs(outs) do
+    if t:dtype() == "string" or (t:dtype() == "int64" and m:_spec() and M.is_label(m, k)) then info.labels[k] = true end
+  end
   return outs, info
+end
+
+-- Whether output k is a classifier's predicted label (the description's predictedFeatureName).
+function M.is_label(m, k)
+  local ok, d = pcall(function() return m:_spec().description end)
+  return ok and d and d.predictedFeatureName == k or false
 end
 
 local function values(t)
@@ -131,7 +143,9 @@ end
 -- like class scores (a last dimension of 2..100000 and at most 1024 rows).
 function M.compare(outs_a, outs_b)
   local names = {}
-  for k in pairs(outs_a) do names[#names + 1] = k end
+  for k, t in pairs(outs_a) do -- a classifier's string labels are left out: its probabilities are compared
+    if not (type(t) == "userdata" and t.dtype and t:dtype() == "string") then names[#names + 1] = k end
+  end
   table.sort(names)
   local res = {}
   for _, k in ipairs(names) do

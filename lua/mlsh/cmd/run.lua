@@ -2,7 +2,7 @@
 --   [--delegate N | METHOD:N] (a Core ML delegate of an ExecuTorch .pte, or a model of an ORT cache)
 --   [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget BYTES[K|M|G]]
 -- mlsh run --list-ops
--- Runs an ML program function on the C interpreter; writes <output>.npy files to -o DIR (and the
+-- Runs an ML program function (or a NeuralNetwork, tree ensemble or GLM model) on the C interpreter; writes <output>.npy files to -o DIR (and the
 -- final value of each state), prints per-output statistics, the first op with non-finite values
 -- and, in fp32 runs, the first op with values beyond the fp16 range. Exit 1 on any error.
 local mlsh = require "mlsh"
@@ -12,7 +12,7 @@ local argparse = require "mlsh.cli.args"
 local json = mlsh.json
 
 local C = {
-  summary = "run an ML program on the reference interpreter (outputs as .npy)",
+  summary = "run an ML program or NeuralNetwork/tree/GLM model on the reference interpreter (outputs as .npy)",
   usage = "mlsh run MODEL [--input NAME=FILE]... [--random SEED] [--shape NAME=AxBxC]... [--function F] "
     .. "[--delegate N] [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget N[K|M|G]] | mlsh run --list-ops",
 }
@@ -82,6 +82,7 @@ local function report(o, m, outs, info, names)
     local t = outs[k]
     local s = t:stats()
     doc.outputs[k] = { shape = json.array(t:shape()), dtype = t:dtype(), min = s.min, max = s.max, mean = s.mean, std = s.std, nan = s.nan, inf = s.inf }
+    if info.labels[k] then doc.outputs[k].labels = json.array(t:labels()) end
   end
   doc.first_nonfinite = info.nonfinite or json.null
   doc.first_fp16_overflow = info.fp16_overflow or json.null
@@ -89,8 +90,11 @@ local function report(o, m, outs, info, names)
   print(string.format("%s (function %s, precision %s): %.1f ms", o.model, info["function"], o.precision, info.seconds * 1000))
   for _, k in ipairs(names) do
     local d = doc.outputs[k]
-    print(string.format("  %s: %s[%s] min %.6g max %.6g mean %.6g std %.6g%s", k, d.dtype, shape_str(outs[k]:shape()), d.min, d.max, d.mean, d.std,
-      (d.nan + d.inf > 0) and string.format(" (%d NaN, %d inf)", d.nan, d.inf) or ""))
+    if d.labels then print(string.format("  %s: %s", k, table.concat(outs[k]:labels(), ", ")))
+    else
+      print(string.format("  %s: %s[%s] min %.6g max %.6g mean %.6g std %.6g%s", k, d.dtype, shape_str(outs[k]:shape()), d.min, d.max, d.mean, d.std,
+        (d.nan + d.inf > 0) and string.format(" (%d NaN, %d inf)", d.nan, d.inf) or ""))
+    end
   end
   if info.nonfinite then print(string.format("  first non-finite values: op %s (%s)", info.nonfinite.op, info.nonfinite.type)) end
   if info.fp16_overflow then print(string.format("  first values beyond fp16 range (|x| > 65504): op %s (%s)", info.fp16_overflow.op, info.fp16_overflow.type)) end
@@ -103,6 +107,11 @@ function C.run(args)
   if o.help then print("usage: " .. C.usage) return 0 end
   if o.list then
     for _, n in ipairs(core.interp.ops()) do print(n) end
+    print("")
+    print("NeuralNetwork layers:")
+    for _, n in ipairs(core.interp.nn_layers()) do print(n) end
+    print("")
+    print("models: treeEnsembleClassifier treeEnsembleRegressor glmClassifier glmRegressor")
     return 0
   end
   if not o.model then io.stderr:write("usage: ", C.usage, "\n") return 2 end
@@ -122,8 +131,10 @@ function C.run(args)
   local okw, werr = pcall(function()
     if o.out then
       for _, k in ipairs(names) do
-        local w, e = outs[k]:save(o.out .. "/" .. k .. ".npy")
-        if not w then error(e, 0) end
+        if not info.labels[k] then -- a classifier's label goes to the report, not to a .npy
+          local w, e = outs[k]:save(o.out .. "/" .. k .. ".npy")
+          if not w then error(e, 0) end
+        end
       end
       for k, t in pairs(info.states) do
         local w, e = t:save(o.out .. "/" .. k .. ".npy")
