@@ -1,6 +1,6 @@
 /* gemm.c — blocked, packed, threaded SGEMM (see gemm.h). */
 #include "gemm.h"
-#include "compress/threads.h"
+#include "pool.h"
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -12,8 +12,6 @@
 #define NR 16
 #define KC 256
 #define MC 72
-
-unsigned it_threads(void) { return mlsh_threads_default(); }
 
 /* B block (kc rows from k0) packed as panels of NR columns: panel j holds kc x NR, zero padded. */
 static void pack_b(const float *B, size_t ldb, int bt, size_t k0, size_t kc, size_t N, float *out) {
@@ -164,7 +162,7 @@ int it_sgemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const flo
       j.kc = K - k0 < KC ? K - k0 : KC;
       j.acc = accumulate || k0 > 0;
       pack_b(B, ldb, b_trans, k0, j.kc, N, bp);
-      mlsh_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
+      it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
     }
   }
   free(bp);

@@ -7,10 +7,9 @@
  * Accumulation is in fp32 in every precision mode. */
 #ifndef MLSH_IT_GEMM_H
 #define MLSH_IT_GEMM_H
+#include "pool.h"
 #include <stddef.h>
 
 int it_sgemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
              float *C, size_t ldc, int accumulate);
-/* Threads the interpreter uses (1..64). */
-unsigned it_threads(void);
 #endif
