@@ -88,6 +88,45 @@ describe("depthwise conv", function()
 end)
 
 describe("GEMM edges", function()
+  -- grouped conv through GEMM (1x1 without im2col, 3x3 with), bias added inside the GEMM
+  for _, k in ipairs({ 1, 3 }) do
+    it("grouped " .. k .. "x" .. k .. " conv with bias", function()
+      local N, Cin, Cout, G, H, Wd = 2, 4, 14, 2, 5, 9
+      local cg, og = Cin // G, Cout // G
+      local Wt, bias = values(Cout * cg * k * k, 61), values(Cout, 62)
+      local pad = (k - 1) // 2
+      local path = build("iOS17", function(f)
+        f:output("y", f:op("conv", { x = f:input("x", "fp32", { N, Cin, H, Wd }), groups = G, pad_type = "custom",
+          pad = { pad, pad, pad, pad }, weight = f:const("w", core.array.new(Wt), { shape = { Cout, cg, k, k } }),
+          bias = f:const("b", core.array.new(bias), { shape = { Cout } }) }))
+      end)
+      local X = values(N * Cin * H * Wd, 63)
+      local outs = run(path, { x = tensor(X, { N, Cin, H, Wd }) })
+      local want = {}
+      for n = 0, N - 1 do
+        for oc = 0, Cout - 1 do
+          for oh = 0, H - 1 do
+            for ow = 0, Wd - 1 do
+              local acc = bias[oc + 1]
+              for ic = 0, cg - 1 do
+                for kh = 0, k - 1 do
+                  for kw = 0, k - 1 do
+                    local ih, iw, c = oh - pad + kh, ow - pad + kw, (oc // og) * cg + ic
+                    if ih >= 0 and ih < H and iw >= 0 and iw < Wd then
+                      acc = acc + X[((n * Cin + c) * H + ih) * Wd + iw + 1] * Wt[((oc * cg + ic) * k + kh) * k + kw + 1]
+                    end
+                  end
+                end
+              end
+              want[#want + 1] = acc
+            end
+          end
+        end
+      end
+      close(outs.y, want, 1e-5)
+    end)
+  end
+
   it("matmul with M, N off the tile and K above one block", function()
     local M, K, N = 13, 300, 37
     local path = build("iOS17", function(f)

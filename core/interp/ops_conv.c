@@ -68,21 +68,14 @@ static int k_conv(it_ctx *c) {
       for (int64_t gi = 0; gi < G; gi++) {
         const float *xg = X + ((size_t)n * (size_t)Cin + (size_t)(gi * Cg)) * ind;
         if (!direct) im2col(xg, (size_t)Cg, &g, col);
-        if (it_sgemm(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
-                     direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0) != 0) {
+        if (it_sgemm_bias(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
+                          direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0,
+                          B ? B + (size_t)gi * Coutg : NULL, 1) != 0) {
           free(col);
           return it_fail(c, "out of memory");
         }
       }
     free(col);
-  }
-  if (b) {
-    const float *B = b->data;
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t oc = 0; oc < Cout; oc++) {
-        float *p = O + ((size_t)n * (size_t)Cout + (size_t)oc) * outd;
-        for (size_t i = 0; i < outd; i++) p[i] += B[oc];
-      }
   }
   return 0;
 }
