@@ -80,8 +80,8 @@ typedef struct {
   const float *P; /* source of the panel operand */
   size_t ldp;
   int p_trans;     /* panel source is cols x K (K-contiguous) rather than K x cols */
-  float *pp;       /* packed panels of the current K block */
-  size_t k0, kc;
+  float *pp;       /* packed panels, all of K: panel p at p * K * NR, block k0 at + k0 * NR */
+  size_t mc;       /* rows per task block */
   float *C;
   int acc, swapped;
   const float *bias;
@@ -93,54 +93,60 @@ typedef struct {
 static void pack_task(void *ctx, size_t p, unsigned worker) {
   (void)worker;
   const job *j = ctx;
-  float *o = j->pp + p * j->kc * NR;
+  float *o = j->pp + p * j->K * NR;
   size_t j0 = p * NR, w = j->cols - j0 < NR ? j->cols - j0 : NR;
-  for (size_t k = 0; k < j->kc; k++) {
+  for (size_t k = 0; k < j->K; k++) {
     size_t q = 0;
     if (!j->p_trans) {
-      const float *src = j->P + (j->k0 + k) * j->ldp + j0;
+      const float *src = j->P + k * j->ldp + j0;
       for (; q < w; q++) o[k * NR + q] = src[q];
     } else
-      for (; q < w; q++) o[k * NR + q] = j->P[(j0 + q) * j->ldp + j->k0 + k];
+      for (; q < w; q++) o[k * NR + q] = j->P[(j0 + q) * j->ldp + k];
     for (; q < NR; q++) o[k * NR + q] = 0;
   }
 }
 
 /* Tile (h x w at R row i, panel column jc) from t[MR][NR] into C, with accumulate and bias. */
-static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h, size_t w, int last) {
+static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h, size_t w) {
   for (size_t r = 0; r < h; r++)
     for (size_t q = 0; q < w; q++) {
       size_t ci = j->swapped ? jc + q : i + r, cj = j->swapped ? i + r : jc + q;
       float *d = j->C + ci * j->ldc + cj;
       float v = j->acc ? *d + t[r * NR + q] : t[r * NR + q];
-      if (last && j->bias) v += j->bias[j->bias_rows ? ci : cj];
+      if (j->bias) v += j->bias[j->bias_rows ? ci : cj];
       *d = v;
     }
+}
+
+/* One tile over all of K, block by block: straight into C when the layout allows, else summed in
+ * a local tile and stored once. */
+static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i, size_t jc, size_t h, size_t w) {
+  int direct = !j->swapped && h == MR && w == NR && (!j->bias || j->bias_rows);
+  float tile[MR * NR];
+  for (size_t k0 = 0; k0 < j->K; k0 += KC) {
+    size_t kc = j->K - k0 < KC ? j->K - k0 : KC;
+    int last = k0 + kc == j->K;
+    if (direct)
+      j->micro(kc, rw + k0, j->ldr, h, pan + k0 * NR, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
+               last && j->bias ? j->bias + i : NULL);
+    else
+      j->micro(kc, rw + k0, j->ldr, h, pan + k0 * NR, tile, NR, k0 > 0, NULL);
+  }
+  if (!direct) put_tile(j, tile, i, jc, h, w);
 }
 
 static void task(void *ctx, size_t t, unsigned worker) {
   (void)worker;
   const job *j = ctx;
   size_t mb = t / j->nchunks, nc = t % j->nchunks;
-  size_t i0 = mb * MC, mc = j->rows - i0 < MC ? j->rows - i0 : MC;
+  size_t i0 = mb * j->mc, mc = j->rows - i0 < j->mc ? j->rows - i0 : j->mc;
   size_t p0 = nc * j->chunk_panels, panels = (j->cols + NR - 1) / NR;
   size_t p1 = p0 + j->chunk_panels < panels ? p0 + j->chunk_panels : panels;
-  int last = j->k0 + j->kc == j->K;
-  /* the fast path stores straight into C: normal layout, and a bias (if any) along R's rows */
-  int direct = !j->swapped && (!last || !j->bias || j->bias_rows);
-  float tile[MR * NR];
   for (size_t p = p0; p < p1; p++) {
     size_t jc = p * NR, w = j->cols - jc < NR ? j->cols - jc : NR;
-    const float *pan = j->pp + p * j->kc * NR;
     for (size_t r0 = 0; r0 < mc; r0 += MR) {
       size_t h = mc - r0 < MR ? mc - r0 : MR, i = i0 + r0;
-      const float *rw = j->R + i * j->ldr + j->k0;
-      if (direct && h == MR && w == NR)
-        j->micro(j->kc, rw, j->ldr, h, pan, j->C + i * j->ldc + jc, j->ldc, j->acc, last && j->bias ? j->bias + i : NULL);
-      else {
-        j->micro(j->kc, rw, j->ldr, h, pan, tile, NR, 0, NULL);
-        put_tile(j, tile, i, jc, h, w, last);
-      }
+      tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
     }
   }
 }
@@ -171,26 +177,26 @@ int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, cons
   else { j.rows = M; j.cols = N; j.R = A; j.ldr = lda; j.P = B; j.ldp = ldb; j.p_trans = 0; }
   unsigned nt = it_threads();
   if ((double)M * N * K < 1 << 16) nt = 1; /* not worth a thread */
-  size_t panels = (j.cols + NR - 1) / NR, kcmax = K < KC ? K : KC;
-  j.pp = malloc(panels * kcmax * NR * sizeof *j.pp);
+  size_t panels = (j.cols + NR - 1) / NR;
+  j.pp = malloc(panels * K * NR * sizeof *j.pp);
   if (!j.pp) return -1;
-  j.mblocks = (j.rows + MC - 1) / MC;
+  /* a task's row block stays in L2 while the panels go by: ~192 KiB of R rows */
+  j.mc = (size_t)(49152 / K) / MR * MR;
+  if (j.mc < MR) j.mc = MR;
+  if (j.mc > MC) j.mc = MC;
+  j.mblocks = (j.rows + j.mc - 1) / j.mc;
   j.nchunks = 1;
   j.chunk_panels = panels;
-  size_t want = (size_t)nt * 2;
+  size_t want = (size_t)nt * 4;
   if (nt > 1 && j.mblocks < want) {
     j.nchunks = (want + j.mblocks - 1) / j.mblocks;
     if (j.nchunks > panels) j.nchunks = panels;
     j.chunk_panels = (panels + j.nchunks - 1) / j.nchunks;
     j.nchunks = (panels + j.chunk_panels - 1) / j.chunk_panels;
   }
-  for (size_t k0 = 0; k0 < K; k0 += KC) {
-    j.k0 = k0;
-    j.kc = K - k0 < KC ? K - k0 : KC;
-    j.acc = accumulate || k0 > 0;
-    it_parallel_for(panels * j.kc * NR >= 1 << 15 ? nt : 1, panels, pack_task, &j);
-    it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
-  }
+  j.acc = accumulate;
+  it_parallel_for(panels * K * NR >= 1 << 15 ? nt : 1, panels, pack_task, &j);
+  it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
   free(j.pp);
   return 0;
 }
