@@ -77,17 +77,26 @@ typedef struct {
   row_fn row;
 } dw_job;
 
+/* q in [lo, hi) reads input column q*s2 + p - pb2 inside [0, W): zeros around a strided copy. */
 static void fill_rows(const dw_job *j, const float *x, float *sc) {
   const it_window *g = j->g;
   size_t rows = (size_t)(g->in[0] * g->in[1]), s2 = (size_t)g->s[2], W = (size_t)g->in[2];
-  for (size_t r = 0; r < rows; r++) {
-    const float *xr = x + r * W;
-    for (size_t p = 0; p < s2; p++) {
+  for (size_t p = 0; p < s2; p++) {
+    int64_t first = g->pb[2] - (int64_t)p; /* q*s2 >= first */
+    int64_t lo = first <= 0 ? 0 : (first + (int64_t)s2 - 1) / (int64_t)s2;
+    int64_t hi = ((int64_t)W + first + (int64_t)s2 - 1) / (int64_t)s2;
+    if (hi < 0) hi = 0;
+    if (lo > (int64_t)j->wph) lo = (int64_t)j->wph;
+    if (hi > (int64_t)j->wph) hi = (int64_t)j->wph;
+    if (hi < lo) hi = lo;
+    for (size_t r = 0; r < rows; r++) {
+      const float *xr = x + r * W;
       float *d = sc + (r * s2 + p) * j->wph;
-      for (size_t q = 0; q < j->wph; q++) {
-        int64_t iw = (int64_t)(q * s2 + p) - g->pb[2];
-        d[q] = iw >= 0 && iw < (int64_t)W ? xr[iw] : 0.0f;
-      }
+      memset(d, 0, (size_t)lo * sizeof *d);
+      if (s2 == 1) memcpy(d + lo, xr + (lo - first), (size_t)(hi - lo) * sizeof *d);
+      else
+        for (int64_t q = lo; q < hi; q++) d[q] = xr[q * (int64_t)s2 - first];
+      memset(d + hi, 0, (j->wph - (size_t)hi) * sizeof *d);
     }
   }
 }
