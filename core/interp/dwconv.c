@@ -139,9 +139,13 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   if (!row) row = pick_row();
   size_t kn = (size_t)(g->k[0] * g->k[1] * g->k[2]), s2 = (size_t)g->s[2];
   size_t wph = (size_t)g->out[2] + (size_t)((g->k[2] - 1) * g->d[2]) / s2;
-  size_t base = ((size_t)(g->in[0] * g->in[1]) * s2 * wph + 3) & ~(size_t)3; /* pointer-aligned */
-  size_t ptr_floats = (sizeof(const float *) + sizeof(float) - 1) / sizeof(float);
-  size_t floats = base + kn * (ptr_floats + 1);
+  size_t ptr_floats = (sizeof(const float *) + sizeof(float) - 1) / sizeof(float), base, floats;
+  /* strides come from the file: a scratch size that overflows is refused, not wrapped */
+  if (__builtin_mul_overflow((size_t)(g->in[0] * g->in[1]), s2, &base) || __builtin_mul_overflow(base, wph, &base) ||
+      base > ((size_t)1 << 40) || kn > ((size_t)1 << 30))
+    return -1;
+  base = (base + 3) & ~(size_t)3; /* pointer-aligned */
+  floats = base + kn * (ptr_floats + 1);
   unsigned nt = it_threads();
   if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * N * C * kn < 65536) nt = 1;
   if (nt > N * C) nt = (unsigned)(N * C);

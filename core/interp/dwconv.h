@@ -4,7 +4,8 @@
  * so every tap reads contiguous memory with no bounds test; 8 output columns accumulate in
  * registers (AVX2+FMA when the CPU has it, checked at run time; portable C otherwise). Channels
  * are split over the interpreter's threads. Each output is one sum in tap order, whatever the
- * thread count. Returns 0, or -1 when scratch memory cannot be allocated. */
+ * thread count. Returns 0, or -1 when scratch memory cannot be allocated (or its size, from
+ * the strides, would overflow). */
 #ifndef MLSH_IT_DWCONV_H
 #define MLSH_IT_DWCONV_H
 #include "spatial.h"

@@ -151,9 +151,8 @@ static void task(void *ctx, size_t t, unsigned worker) {
   }
 }
 
-int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
-                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
-  if (M == 0 || N == 0) return 0;
+static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                     float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
   if (K == 0) {
     for (size_t i = 0; i < M; i++)
       for (size_t q = 0; q < N; q++) {
@@ -198,6 +197,31 @@ int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, cons
   it_parallel_for(panels * K * NR >= 1 << 15 ? nt : 1, panels, pack_task, &j);
   it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
   free(j.pp);
+  return 0;
+}
+
+/* The packed copy covers at most SLAB floats (16 MiB): a wider panel operand (im2col columns,
+ * many rows of a linear's input) is done in slabs of its columns, one after the other. */
+#ifndef SLAB
+#define SLAB ((size_t)4 << 20)
+#endif
+
+int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
+  if (M == 0 || N == 0) return 0;
+  size_t cols = b_trans ? M : N, step = K ? SLAB / K / (NR * 8) * (NR * 8) : cols;
+  if (step < NR * 8) step = NR * 8;
+  for (size_t c0 = 0; c0 < cols; c0 += step) {
+    size_t w = cols - c0 < step ? cols - c0 : step;
+    int rc;
+    if (b_trans) /* slab of A's rows = C's rows */
+      rc = gemm_slab(w, N, K, A + c0 * lda, lda, B, ldb, 1, C + c0 * ldc, ldc, accumulate,
+                     bias && bias_rows ? bias + c0 : bias, bias_rows);
+    else /* slab of B's columns = C's columns */
+      rc = gemm_slab(M, w, K, A, lda, B + c0, ldb, 0, C + c0, ldc, accumulate, bias && !bias_rows ? bias + c0 : bias,
+                     bias_rows);
+    if (rc != 0) return rc;
+  }
   return 0;
 }
 

@@ -9,7 +9,8 @@
  * has it (checked at run time, portable C otherwise; $MLSH_NO_SIMD forces C), tasks split over
  * the interpreter's pool by row and column blocks. Every output element is one fp32 sum in k
  * order per 256-block, whatever the thread count. Accumulation is in fp32 in every precision
- * mode. Returns 0, or -1 when scratch memory cannot be allocated. */
+ * mode. The packed copy is at most 16 MiB: wider operands go in column slabs. Returns 0, or -1
+ * when scratch memory cannot be allocated. */
 #ifndef MLSH_IT_GEMM_H
 #define MLSH_IT_GEMM_H
 #include "pool.h"
