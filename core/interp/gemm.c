@@ -1,8 +1,9 @@
 /* gemm.c — blocked, threaded SGEMM with one packed operand (see gemm.h).
  * Roles: the "row operand" R (rows x K, K-contiguous, read in place) and the "panel operand" P
- * (packed per K block as panels of NR columns: panel p holds kc x NR, zero padded). Normal:
+ * (packed once as panels of NR columns: panel p holds K x NR, zero padded). Normal:
  * R = A, P = B, tile (r, q) is C[r][q]. Swapped (b_trans): R = B (N x K), P = Aᵀ, tile (r, q)
- * is C[q][r]. A 6-row tile past the last row re-reads the last row; those results are dropped. */
+ * is C[q][r]. A 6-row tile past the last row re-reads the last row; those results are dropped.
+ * A task owns a block of R rows and a run of panels; each tile runs K in blocks of KC. */
 #include "gemm.h"
 #include <stdlib.h>
 #include <string.h>
