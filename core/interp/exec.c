@@ -28,13 +28,8 @@ static void note_first(it_first *f, const it_op *op) {
 
 static void check_values(it_env *env, const it_op *op, it_tensor *t) {
   if (t->st != IT_F32 || (env->nonfinite.found && (env->fp16_overflow.found || env->prec != IT_PREC_FP32))) return;
-  const float *d = t->data;
-  int bad = 0, big = 0;
-  for (size_t i = 0; i < t->n; i++) {
-    float a = fabsf(d[i]);
-    bad |= !(a <= 3.4028235e38f);
-    big |= a > 65504.0f;
-  }
+  int bad, big;
+  it_f32_scan(t->data, t->n, &bad, &big);
   if (bad) note_first(&env->nonfinite, op);
   if (big && env->prec == IT_PREC_FP32) note_first(&env->fp16_overflow, op);
 }

@@ -1,6 +1,10 @@
-/* gemm.c — blocked, packed, threaded SGEMM (see gemm.h). */
+/* gemm.c — blocked, threaded SGEMM with one packed operand (see gemm.h).
+ * Roles: the "row operand" R (rows x K, K-contiguous, read in place) and the "panel operand" P
+ * (packed once as panels of NR columns: panel p holds K x NR, zero padded). Normal:
+ * R = A, P = B, tile (r, q) is C[r][q]. Swapped (b_trans): R = B (N x K), P = Aᵀ, tile (r, q)
+ * is C[q][r]. A 6-row tile past the last row re-reads the last row; those results are dropped.
+ * A task owns a block of R rows and a run of panels; each tile runs K in blocks of KC. */
 #include "gemm.h"
-#include "compress/threads.h"
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -13,161 +17,216 @@
 #define KC 256
 #define MC 72
 
-unsigned it_threads(void) { return mlsh_threads_default(); }
+/* tile[MR][NR] (row stride ldc) = (acc ? tile : 0) + R rows [0, MR) x panel (+ bias[r] if bias). */
+typedef void (*micro_fn)(size_t kc, const float *r, size_t ldr, size_t h, const float *b, float *c, size_t ldc, int acc,
+                         const float *bias);
 
-/* B block (kc rows from k0) packed as panels of NR columns: panel j holds kc x NR, zero padded. */
-static void pack_b(const float *B, size_t ldb, int bt, size_t k0, size_t kc, size_t N, float *out) {
-  size_t panels = (N + NR - 1) / NR;
-  for (size_t p = 0; p < panels; p++) {
-    float *o = out + p * kc * NR;
-    size_t j0 = p * NR, w = N - j0 < NR ? N - j0 : NR;
-    for (size_t k = 0; k < kc; k++) {
-      size_t j = 0;
-      if (!bt) {
-        const float *src = B + (k0 + k) * ldb + j0;
-        for (; j < w; j++) o[k * NR + j] = src[j];
-      } else
-        for (; j < w; j++) o[k * NR + j] = B[(j0 + j) * ldb + k0 + k];
-      for (; j < NR; j++) o[k * NR + j] = 0;
-    }
-  }
-}
-
-static void pack_a(const float *A, size_t lda, size_t i0, size_t mc, size_t k0, size_t kc, float *out) {
-  for (size_t r0 = 0; r0 < mc; r0 += MR) {
-    float *o = out + r0 * kc;
-    size_t h = mc - r0 < MR ? mc - r0 : MR;
-    for (size_t k = 0; k < kc; k++) {
-      size_t r = 0;
-      for (; r < h; r++) o[k * MR + r] = A[(i0 + r0 + r) * lda + k0 + k];
-      for (; r < MR; r++) o[k * MR + r] = 0;
-    }
-  }
-}
-
-static void micro_c(size_t kc, const float *a, const float *b, float *c, size_t ldc, int acc) {
+static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, const float *b, float *c, size_t ldc, int acc,
+                    const float *bias) {
   float t[MR][NR];
+  const float *rows[MR];
+  for (size_t r = 0; r < MR; r++) rows[r] = rw + (r < h ? r : h - 1) * ldr;
   memset(t, 0, sizeof t);
-  for (size_t k = 0; k < kc; k++, a += MR, b += NR)
+  for (size_t k = 0; k < kc; k++, b += NR)
     for (int r = 0; r < MR; r++) {
-      float av = a[r];
+      float av = rows[r][k];
       for (int j = 0; j < NR; j++) t[r][j] += av * b[j];
     }
   for (int r = 0; r < MR; r++)
-    for (int j = 0; j < NR; j++) c[r * ldc + j] = acc ? c[r * ldc + j] + t[r][j] : t[r][j];
+    for (int j = 0; j < NR; j++) {
+      float v = acc ? c[r * ldc + j] + t[r][j] : t[r][j];
+      c[r * ldc + j] = bias ? v + bias[r] : v;
+    }
 }
 
 #ifdef HAVE_X86
-__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                                          int acc) {
+#define ROW(i, p)                                                                                                   \
+  av = _mm256_broadcast_ss(p + k);                                                                                  \
+  c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                                                       \
+  c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1)
+#define STORE(i)                                                                                                    \
+  do {                                                                                                              \
+    float *ci = c + (size_t)(i) * ldc;                                                                              \
+    if (acc) { c##i##0 = _mm256_add_ps(c##i##0, _mm256_loadu_ps(ci)); c##i##1 = _mm256_add_ps(c##i##1, _mm256_loadu_ps(ci + 8)); } \
+    if (bias) { __m256 bv = _mm256_broadcast_ss(bias + (i)); c##i##0 = _mm256_add_ps(c##i##0, bv); c##i##1 = _mm256_add_ps(c##i##1, bv); } \
+    _mm256_storeu_ps(ci, c##i##0);                                                                                  \
+    _mm256_storeu_ps(ci + 8, c##i##1);                                                                              \
+  } while (0)
+
+__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *rw, size_t ldr, size_t h, const float *b,
+                                                          float *c, size_t ldc, int acc, const float *bias) {
+  const float *r0 = rw, *r1 = rw + (h > 1 ? 1 : h - 1) * ldr, *r2 = rw + (h > 2 ? 2 : h - 1) * ldr;
+  const float *r3 = rw + (h > 3 ? 3 : h - 1) * ldr, *r4 = rw + (h > 4 ? 4 : h - 1) * ldr, *r5 = rw + (h > 5 ? 5 : h - 1) * ldr;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (size_t k = 0; k < kc; k++, a += MR, b += NR) {
-    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
-    av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00, av;
+  for (size_t k = 0; k < kc; k++, b += NR) {
+    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    ROW(0, r0); ROW(1, r1); ROW(2, r2); ROW(3, r3); ROW(4, r4); ROW(5, r5);
   }
-  __m256 r[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  for (int i = 0; i < MR; i++) {
-    float *ci = c + (size_t)i * ldc;
-    if (acc) {
-      r[i][0] = _mm256_add_ps(r[i][0], _mm256_loadu_ps(ci));
-      r[i][1] = _mm256_add_ps(r[i][1], _mm256_loadu_ps(ci + 8));
-    }
-    _mm256_storeu_ps(ci, r[i][0]);
-    _mm256_storeu_ps(ci + 8, r[i][1]);
-  }
+  STORE(0); STORE(1); STORE(2); STORE(3); STORE(4); STORE(5);
 }
 #endif
 
-typedef void (*micro_fn)(size_t, const float *, const float *, float *, size_t, int);
 static micro_fn pick_micro(void) {
 #ifdef HAVE_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return micro_avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) return micro_avx2;
 #endif
   return micro_c;
 }
 
 typedef struct {
-  size_t M, N, K, lda, ldc;
-  const float *A;
-  const float *bp; /* packed B block */
-  size_t k0, kc;
+  size_t rows, cols, K, ldr, ldc;
+  const float *R;
+  const float *P; /* source of the panel operand */
+  size_t ldp;
+  int p_trans;     /* panel source is cols x K (K-contiguous) rather than K x cols */
+  float *pp;       /* packed panels, all of K: panel p at p * K * NR, block k0 at + k0 * NR */
+  size_t mc;       /* rows per task block */
   float *C;
-  int acc;
+  int acc, swapped;
+  const float *bias;
+  int bias_rows; /* bias indexed by C's row (else by C's column) */
   size_t mblocks, nchunks, chunk_panels;
-  float **abuf;
   micro_fn micro;
 } job;
 
+static void pack_task(void *ctx, size_t p, unsigned worker) {
+  (void)worker;
+  const job *j = ctx;
+  float *o = j->pp + p * j->K * NR;
+  size_t j0 = p * NR, w = j->cols - j0 < NR ? j->cols - j0 : NR;
+  for (size_t k = 0; k < j->K; k++) {
+    size_t q = 0;
+    if (!j->p_trans) {
+      const float *src = j->P + k * j->ldp + j0;
+      for (; q < w; q++) o[k * NR + q] = src[q];
+    } else
+      for (; q < w; q++) o[k * NR + q] = j->P[(j0 + q) * j->ldp + k];
+    for (; q < NR; q++) o[k * NR + q] = 0;
+  }
+}
+
+/* Tile (h x w at R row i, panel column jc) from t[MR][NR] into C, with accumulate and bias. */
+static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h, size_t w) {
+  for (size_t r = 0; r < h; r++)
+    for (size_t q = 0; q < w; q++) {
+      size_t ci = j->swapped ? jc + q : i + r, cj = j->swapped ? i + r : jc + q;
+      float *d = j->C + ci * j->ldc + cj;
+      float v = j->acc ? *d + t[r * NR + q] : t[r * NR + q];
+      if (j->bias) v += j->bias[j->bias_rows ? ci : cj];
+      *d = v;
+    }
+}
+
+/* One tile over all of K, block by block: straight into C when the layout allows, else summed in
+ * a local tile and stored once. */
+static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i, size_t jc, size_t h, size_t w) {
+  int direct = !j->swapped && h == MR && w == NR && (!j->bias || j->bias_rows);
+  float tile[MR * NR];
+  for (size_t k0 = 0; k0 < j->K; k0 += KC) {
+    size_t kc = j->K - k0 < KC ? j->K - k0 : KC;
+    int last = k0 + kc == j->K;
+    if (direct)
+      j->micro(kc, rw + k0, j->ldr, h, pan + k0 * NR, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
+               last && j->bias ? j->bias + i : NULL);
+    else
+      j->micro(kc, rw + k0, j->ldr, h, pan + k0 * NR, tile, NR, k0 > 0, NULL);
+  }
+  if (!direct) put_tile(j, tile, i, jc, h, w);
+}
+
 static void task(void *ctx, size_t t, unsigned worker) {
-  job *j = ctx;
+  (void)worker;
+  const job *j = ctx;
   size_t mb = t / j->nchunks, nc = t % j->nchunks;
-  size_t i0 = mb * MC, mc = j->M - i0 < MC ? j->M - i0 : MC;
-  size_t p0 = nc * j->chunk_panels, panels = (j->N + NR - 1) / NR;
+  size_t i0 = mb * j->mc, mc = j->rows - i0 < j->mc ? j->rows - i0 : j->mc;
+  size_t p0 = nc * j->chunk_panels, panels = (j->cols + NR - 1) / NR;
   size_t p1 = p0 + j->chunk_panels < panels ? p0 + j->chunk_panels : panels;
-  if (p0 >= p1) return;
-  float *ap = j->abuf[worker];
-  pack_a(j->A, j->lda, i0, mc, j->k0, j->kc, ap);
-  float edge[MR * NR];
   for (size_t p = p0; p < p1; p++) {
-    size_t jc = p * NR, w = j->N - jc < NR ? j->N - jc : NR;
-    const float *bpan = j->bp + p * j->kc * NR;
+    size_t jc = p * NR, w = j->cols - jc < NR ? j->cols - jc : NR;
     for (size_t r0 = 0; r0 < mc; r0 += MR) {
-      size_t h = mc - r0 < MR ? mc - r0 : MR;
-      float *c = j->C + (i0 + r0) * j->ldc + jc;
-      if (h == MR && w == NR) j->micro(j->kc, ap + r0 * j->kc, bpan, c, j->ldc, j->acc);
-      else {
-        j->micro(j->kc, ap + r0 * j->kc, bpan, edge, NR, 0);
-        for (size_t r = 0; r < h; r++)
-          for (size_t q = 0; q < w; q++) c[r * j->ldc + q] = j->acc ? c[r * j->ldc + q] + edge[r * NR + q] : edge[r * NR + q];
-      }
+      size_t h = mc - r0 < MR ? mc - r0 : MR, i = i0 + r0;
+      tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
     }
   }
 }
 
-int it_sgemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans, float *C,
-             size_t ldc, int accumulate) {
-  if (M == 0 || N == 0) return 0;
+static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                     float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
   if (K == 0) {
-    if (!accumulate)
-      for (size_t i = 0; i < M; i++) memset(C + i * ldc, 0, N * sizeof *C);
+    for (size_t i = 0; i < M; i++)
+      for (size_t q = 0; q < N; q++) {
+        float v = accumulate ? C[i * ldc + q] : 0.0f;
+        C[i * ldc + q] = bias ? v + bias[bias_rows ? i : q] : v;
+      }
     return 0;
   }
   static micro_fn micro;
   if (!micro) micro = pick_micro();
+  job j;
+  memset(&j, 0, sizeof j);
+  j.K = K;
+  j.ldc = ldc;
+  j.C = C;
+  j.bias = bias;
+  j.bias_rows = bias_rows;
+  j.micro = micro;
+  j.swapped = b_trans;
+  if (b_trans) { j.rows = N; j.cols = M; j.R = B; j.ldr = ldb; j.P = A; j.ldp = lda; j.p_trans = 1; }
+  else { j.rows = M; j.cols = N; j.R = A; j.ldr = lda; j.P = B; j.ldp = ldb; j.p_trans = 0; }
   unsigned nt = it_threads();
   if ((double)M * N * K < 1 << 16) nt = 1; /* not worth a thread */
-  size_t panels = (N + NR - 1) / NR, kcmax = K < KC ? K : KC;
-  float *bp = malloc(panels * kcmax * NR * sizeof *bp);
-  float *abuf[MLSH_MAX_THREADS];
-  int ok = bp != NULL;
-  for (unsigned w = 0; w < nt; w++) {
-    abuf[w] = malloc(MC * kcmax * sizeof(float));
-    ok = ok && abuf[w];
+  size_t panels = (j.cols + NR - 1) / NR;
+  j.pp = malloc(panels * K * NR * sizeof *j.pp);
+  if (!j.pp) return -1;
+  /* a task's row block stays in L2 while the panels go by: ~192 KiB of R rows */
+  j.mc = (size_t)(49152 / K) / MR * MR;
+  if (j.mc < MR) j.mc = MR;
+  if (j.mc > MC) j.mc = MC;
+  j.mblocks = (j.rows + j.mc - 1) / j.mc;
+  j.nchunks = 1;
+  j.chunk_panels = panels;
+  size_t want = (size_t)nt * 4;
+  if (nt > 1 && j.mblocks < want) {
+    j.nchunks = (want + j.mblocks - 1) / j.mblocks;
+    if (j.nchunks > panels) j.nchunks = panels;
+    j.chunk_panels = (panels + j.nchunks - 1) / j.nchunks;
+    j.nchunks = (panels + j.chunk_panels - 1) / j.chunk_panels;
   }
-  if (ok) {
-    job j = {M, N, K, lda, ldc, A, bp, 0, 0, C, accumulate, (M + MC - 1) / MC, 1, panels, abuf, micro};
-    size_t want = (size_t)nt * 2;
-    if (j.mblocks < want) {
-      j.nchunks = (want + j.mblocks - 1) / j.mblocks;
-      if (j.nchunks > panels) j.nchunks = panels;
-      j.chunk_panels = (panels + j.nchunks - 1) / j.nchunks;
-    }
-    for (size_t k0 = 0; k0 < K; k0 += KC) {
-      j.k0 = k0;
-      j.kc = K - k0 < KC ? K - k0 : KC;
-      j.acc = accumulate || k0 > 0;
-      pack_b(B, ldb, b_trans, k0, j.kc, N, bp);
-      mlsh_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
-    }
+  j.acc = accumulate;
+  it_parallel_for(panels * K * NR >= 1 << 15 ? nt : 1, panels, pack_task, &j);
+  it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
+  free(j.pp);
+  return 0;
+}
+
+/* The packed copy covers at most SLAB floats (16 MiB): a wider panel operand (im2col columns,
+ * many rows of a linear's input) is done in slabs of its columns, one after the other. */
+#ifndef SLAB
+#define SLAB ((size_t)4 << 20)
+#endif
+
+int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
+  if (M == 0 || N == 0) return 0;
+  size_t cols = b_trans ? M : N, step = K ? SLAB / K / (NR * 8) * (NR * 8) : cols;
+  if (step < NR * 8) step = NR * 8;
+  for (size_t c0 = 0; c0 < cols; c0 += step) {
+    size_t w = cols - c0 < step ? cols - c0 : step;
+    int rc;
+    if (b_trans) /* slab of A's rows = C's rows */
+      rc = gemm_slab(w, N, K, A + c0 * lda, lda, B, ldb, 1, C + c0 * ldc, ldc, accumulate,
+                     bias && bias_rows ? bias + c0 : bias, bias_rows);
+    else /* slab of B's columns = C's columns */
+      rc = gemm_slab(M, w, K, A, lda, B + c0, ldb, 0, C + c0, ldc, accumulate, bias && !bias_rows ? bias + c0 : bias,
+                     bias_rows);
+    if (rc != 0) return rc;
   }
-  free(bp);
-  for (unsigned w = 0; w < nt; w++) free(abuf[w]);
-  return ok ? 0 : -1;
+  return 0;
+}
+
+int it_sgemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans, float *C,
+             size_t ldc, int accumulate) {
+  return it_sgemm_bias(M, N, K, A, lda, B, ldb, b_trans, C, ldc, accumulate, NULL, 0);
 }

@@ -1,16 +1,23 @@
 /* gemm.h — single-precision matrix multiply for the heavy kernels (linear, matmul, conv).
  * C[M,N] (row stride ldc) = A[M,K] (row-major, stride lda) x B, where B is K x N row-major
  * (stride ldb) or, with b_trans, N x K row-major (a linear layer's weight). With `accumulate`
- * the product is added to C. Blocked (K in blocks of 256), packed (A in 6-row, B in 16-column
- * panels), a 6x16 AVX2+FMA micro-kernel when the CPU has it (checked at run time, portable C
- * otherwise), split over $MLSH_THREADS (default: all cores) by row and column blocks.
- * Accumulation is in fp32 in every precision mode. */
+ * the product is added to C. it_sgemm_bias also adds bias[i] to row i (bias_rows) or bias[j] to
+ * column j, once, after the sum.
+ * Method: K in blocks of 256; the operand whose rows are K-contiguous and large (A, or B when
+ * b_trans: then C^T = B A^T is computed and stored transposed) is read in place, 6 rows at a
+ * time; the other is packed into 16-column panels. A 6x16 AVX2+FMA micro-kernel when the CPU
+ * has it (checked at run time, portable C otherwise; $MLSH_NO_SIMD forces C), tasks split over
+ * the interpreter's pool by row and column blocks. Every output element is one fp32 sum in k
+ * order per 256-block, whatever the thread count. Accumulation is in fp32 in every precision
+ * mode. The packed copy is at most 16 MiB: wider operands go in column slabs. Returns 0, or -1
+ * when scratch memory cannot be allocated. */
 #ifndef MLSH_IT_GEMM_H
 #define MLSH_IT_GEMM_H
+#include "pool.h"
 #include <stddef.h>
 
 int it_sgemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
              float *C, size_t ldc, int accumulate);
-/* Threads the interpreter uses (1..64). */
-unsigned it_threads(void);
+int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows);
 #endif

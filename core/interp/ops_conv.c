@@ -1,7 +1,7 @@
 /* ops_conv.c — conv and conv_transpose, 1-D/2-D/3-D, groups, dilations, every pad type. conv is
  * im2col + GEMM per group (1x1 stride-1 unpadded convs skip im2col; depthwise convs run a direct
  * loop); conv_transpose is GEMM (weightᵀ · x) then col2im. Accumulation in fp32. */
-#include "compress/threads.h"
+#include "dwconv.h"
 #include "gemm.h"
 #include "spatial.h"
 #include <stdlib.h>
@@ -10,54 +10,6 @@
 static int float_args(it_ctx *c, it_tensor *x, it_tensor *w, it_tensor *b) {
   if (x->st != IT_F32 || w->st != IT_F32 || (b && b->st != IT_F32)) return it_fail(c, "needs float x, weight and bias");
   return 0;
-}
-
-/* Depthwise: one channel per task; each kernel tap adds w * x over the output row's columns whose
- * input column is inside the image (computed once per tap), so the inner loop has no branches. */
-typedef struct { const float *X, *W; float *O; const it_window *g; } dw_job;
-
-static void depthwise_task(void *ctx, size_t ch, unsigned worker) {
-  (void)worker;
-  const dw_job *j = ctx;
-  const it_window *g = j->g;
-  size_t ind = (size_t)(g->in[0] * g->in[1] * g->in[2]), outd = (size_t)(g->out[0] * g->out[1] * g->out[2]);
-  size_t kn = (size_t)(g->k[0] * g->k[1] * g->k[2]);
-  const float *x = j->X + ch * ind, *w = j->W + ch * kn;
-  float *o = j->O + ch * outd;
-  memset(o, 0, outd * sizeof *o);
-  int64_t OW = g->out[2], s2 = g->s[2];
-  for (int64_t od = 0; od < g->out[0]; od++)
-    for (int64_t oh = 0; oh < g->out[1]; oh++) {
-      float *orow = o + (size_t)((od * g->out[1] + oh) * OW);
-      for (int64_t kd = 0; kd < g->k[0]; kd++) {
-        int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
-        if (id < 0 || id >= g->in[0]) continue;
-        for (int64_t kh = 0; kh < g->k[1]; kh++) {
-          int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
-          if (ih < 0 || ih >= g->in[1]) continue;
-          const float *xr = x + (size_t)((id * g->in[1] + ih) * g->in[2]);
-          for (int64_t kw = 0; kw < g->k[2]; kw++) {
-            float wv = w[(size_t)((kd * g->k[1] + kh) * g->k[2] + kw)];
-            int64_t off = kw * g->d[2] - g->pb[2]; /* iw = ow * s2 + off */
-            int64_t lo = off >= 0 ? 0 : (-off + s2 - 1) / s2;
-            int64_t hi = g->in[2] - off <= 0 ? 0 : (g->in[2] - off + s2 - 1) / s2;
-            if (hi > OW) hi = OW;
-            if (s2 == 1) {
-              const float *xs = xr + off;
-              for (int64_t ow = lo; ow < hi; ow++) orow[ow] += wv * xs[ow];
-            } else
-              for (int64_t ow = lo; ow < hi; ow++) orow[ow] += wv * xr[ow * s2 + off];
-          }
-        }
-      }
-    }
-}
-
-static void depthwise(const float *X, const float *W, float *O, const it_window *g, size_t C) {
-  dw_job j = {X, W, O, g};
-  unsigned nt = it_threads();
-  if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * C < 32768) nt = 1;
-  mlsh_parallel_for(nt, C, depthwise_task, &j);
 }
 
 /* col[(c*kn + kidx), outpos] for channels [0, Cg) of x. */
@@ -106,29 +58,24 @@ static int k_conv(it_ctx *c) {
   float *O = o->data;
   int direct = kn == 1 && g.s[0] * g.s[1] * g.s[2] == 1 && !(g.pb[0] | g.pb[1] | g.pb[2] | g.pe[0] | g.pe[1] | g.pe[2]);
   float *col = NULL;
+  const float *B = b ? b->data : NULL;
   if (G == Cin && Cg == 1 && Cout == Cin) {
-    for (int64_t n = 0; n < N; n++) depthwise(X + (size_t)n * (size_t)Cin * ind, W, O + (size_t)n * (size_t)Cout * outd, &g, (size_t)Cin);
+    if (it_depthwise(X, W, B, O, &g, (size_t)N, (size_t)Cin) != 0) return it_fail(c, "out of memory");
+    return 0;
   } else {
     if (!direct && !(col = malloc((size_t)Cg * kn * outd * sizeof *col))) return it_fail(c, "out of memory");
     for (int64_t n = 0; n < N; n++)
       for (int64_t gi = 0; gi < G; gi++) {
         const float *xg = X + ((size_t)n * (size_t)Cin + (size_t)(gi * Cg)) * ind;
         if (!direct) im2col(xg, (size_t)Cg, &g, col);
-        if (it_sgemm(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
-                     direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0) != 0) {
+        if (it_sgemm_bias(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
+                          direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0,
+                          B ? B + (size_t)gi * Coutg : NULL, 1) != 0) {
           free(col);
           return it_fail(c, "out of memory");
         }
       }
     free(col);
-  }
-  if (b) {
-    const float *B = b->data;
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t oc = 0; oc < Cout; oc++) {
-        float *p = O + ((size_t)n * (size_t)Cout + (size_t)oc) * outd;
-        for (size_t i = 0; i < outd; i++) p[i] += B[oc];
-      }
   }
   return 0;
 }

@@ -34,10 +34,11 @@ static int k_linear(it_ctx *c) {
   int rc = -1;
   if (W) {
     float *O = o->data;
-    if (b)
+    int fused = b && b->st == IT_F32 && b->n == N; /* the bias is added in the GEMM's last pass */
+    if (b && !fused)
       for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++) O[i * N + j] = (float)it_get_d(b, b->n == 1 ? 0 : j);
-    rc = it_sgemm(M, N, K, X, K, W, K, 1, O, N, b != NULL) == 0 ? 0 : it_fail(c, "out of memory");
+    rc = it_sgemm_bias(M, N, K, X, K, W, K, 1, O, N, b && !fused, fused ? b->data : NULL, 0) == 0 ? 0 : it_fail(c, "out of memory");
     free(tw);
   }
   free(tx);

@@ -1,9 +1,15 @@
 /* tensor.c — typed tensors, conversions and fp16 rounding (see tensor.h). */
 #include "tensor.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define IT_X86 1
+#endif
 
 /* Default budget: half the physical memory (a single tensor larger than that is refused). */
 static size_t budget_bytes = (size_t)-1;
@@ -189,6 +195,95 @@ float it_fp16_round1(float x) {
   return y;
 }
 
+#ifdef IT_X86
+/* F16C: vcvtps2ph with round-to-nearest-even then back, 8 at a time; the same values as
+ * it_fp16_round1 (a NaN keeps its sign and the top 10 bits of its payload, quiet). */
+__attribute__((target("avx,f16c"))) static void round_f16c(float *p, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(p + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_ps(p + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; i++) p[i] = it_fp16_round1(p[i]);
+}
+#endif
+
+static int have_f16c;
+static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
+static void detect_f16c(void) {
+#ifdef IT_X86
+  __builtin_cpu_init();
+  unsigned a, b, c, d; /* F16C: CPUID leaf 1, ECX bit 29 (clang's builtin does not know "f16c") */
+  int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+  have_f16c = __builtin_cpu_supports("avx") && f16c && !getenv("MLSH_NO_SIMD");
+#endif
+}
+
 void it_round_fp16(float *p, size_t n) {
+  pthread_once(&f16c_once, detect_f16c);
+#ifdef IT_X86
+  if (have_f16c) { round_f16c(p, n); return; }
+#endif
   for (size_t i = 0; i < n; i++) p[i] = it_fp16_round1(p[i]);
+}
+
+/* On the magnitude bits: non-finite iff >= 0x7f800000, above fp16's max iff > 0x477fe000 and
+ * not NaN (> 0x7f800000). Lanes OR their flags (SSE2 compares are signed; magnitudes < 2^31). */
+#ifdef IT_X86
+__attribute__((target("avx2"))) static size_t scan_avx2(const float *d, size_t n, uint32_t *bad, uint32_t *big) {
+  __m256i m = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f7fffff), top = _mm256_set1_epi32(0x477fe000);
+  __m256i pinf = _mm256_set1_epi32(0x7f800000), vb = _mm256_setzero_si256(), vg = vb;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(d + i)), m);
+    vb = _mm256_or_si256(vb, _mm256_cmpgt_epi32(a, inf));
+    vg = _mm256_or_si256(vg, _mm256_andnot_si256(_mm256_cmpgt_epi32(a, pinf), _mm256_cmpgt_epi32(a, top)));
+  }
+  *bad = (uint32_t)_mm256_movemask_epi8(vb);
+  *big = (uint32_t)_mm256_movemask_epi8(vg);
+  return i;
+}
+static int have_avx2;
+static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
+static void detect_avx2(void) {
+  __builtin_cpu_init();
+  have_avx2 = __builtin_cpu_supports("avx2") && !getenv("MLSH_NO_SIMD");
+}
+#endif
+
+#if defined(__SSE2__)
+static size_t scan_sse2(const float *d, size_t n, uint32_t *bad, uint32_t *big) {
+  __m128i m = _mm_set1_epi32(0x7fffffff), inf = _mm_set1_epi32(0x7f7fffff), top = _mm_set1_epi32(0x477fe000);
+  __m128i pinf = _mm_set1_epi32(0x7f800000), vb = _mm_setzero_si128(), vg = vb;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(d + i)), m);
+    vb = _mm_or_si128(vb, _mm_cmpgt_epi32(a, inf));
+    vg = _mm_or_si128(vg, _mm_andnot_si128(_mm_cmpgt_epi32(a, pinf), _mm_cmpgt_epi32(a, top)));
+  }
+  *bad |= (uint32_t)_mm_movemask_epi8(vb);
+  *big |= (uint32_t)_mm_movemask_epi8(vg);
+  return i;
+}
+#endif
+
+void it_f32_scan(const float *d, size_t n, int *nonfinite, int *over_fp16) {
+  size_t i = 0;
+  uint32_t bad = 0, big = 0;
+#ifdef IT_X86
+  pthread_once(&avx2_once, detect_avx2);
+  if (have_avx2) i = scan_avx2(d, n, &bad, &big);
+#endif
+#if defined(__SSE2__)
+  if (i == 0) i = scan_sse2(d, n, &bad, &big);
+#endif
+  for (; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, d + i, 4);
+    u &= 0x7fffffffu;
+    bad |= u > 0x7f7fffffu;
+    big |= u > 0x477fe000u && u <= 0x7f800000u;
+  }
+  *nonfinite = bad != 0;
+  *over_fp16 = big != 0;
 }

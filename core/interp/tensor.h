@@ -47,9 +47,12 @@ double it_get_d(const it_tensor *t, size_t i);
 int64_t it_get_i(const it_tensor *t, size_t i);
 /* Convert to another dtype (new tensor). Floats to ints truncate toward zero, as MIL cast does. */
 it_tensor *it_convert(const it_tensor *t, mlsh_dtype dt, mlsh_err *e);
-/* Round every element of a float tensor to the nearest fp16 value (ties to even; overflow to inf). */
+/* Round every element of a float tensor to the nearest fp16 value (ties to even; overflow to inf).
+ * F16C when the CPU has it (checked once at run time; $MLSH_NO_SIMD forces the portable loop). */
 void it_round_fp16(float *p, size_t n);
 float it_fp16_round1(float x);
+/* Whether any of n floats is NaN/inf, and whether any non-NaN magnitude exceeds 65504. */
+void it_f32_scan(const float *d, size_t n, int *nonfinite, int *over_fp16);
 /* "fp32[1,3,224,224]" into buf. */
 const char *it_describe(const it_tensor *t, char *buf, size_t len);
 size_t it_numel(int rank, const int64_t *shape); /* SIZE_MAX on overflow or negative dim */

@@ -1,0 +1,161 @@
+/* dwconv.c — depthwise convolution (see dwconv.h).
+ * Scratch layout per input row (depth d, height h): s2 phases of `wph` floats; phase p, index j
+ * holds input column j*s2 + p - pb2 (0 outside the image). Output column ow of tap kw reads
+ * padded column ow*s2 + kw*d2, i.e. phase (kw*d2) % s2 at index ow + (kw*d2) / s2: contiguous in
+ * ow. Rows outside the image are skipped tap by tap (they would contribute zeros). */
+#include "dwconv.h"
+#include "pool.h"
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+typedef void (*row_fn)(float *o, size_t ow, const float *const *p, const float *w, size_t nt, float b);
+
+/* o[i] = b + sum_t w[t] * p[t][i], each sum in tap order. */
+static void row_c(float *o, size_t ow, const float *const *p, const float *w, size_t nt, float b) {
+  for (size_t i = 0; i < ow; i++) {
+    float acc = b;
+    for (size_t t = 0; t < nt; t++) acc += w[t] * p[t][i];
+    o[i] = acc;
+  }
+}
+
+#ifdef HAVE_X86
+/* Same sums, 32 then 8 columns at a time; the last < 8 with masked loads and stores. fma rounds
+ * once where the C loop rounds twice: differences stay within fp32 accumulation error. */
+__attribute__((target("avx2,fma"))) static void row_avx2(float *o, size_t ow, const float *const *p, const float *w,
+                                                        size_t nt, float b) {
+  size_t i = 0;
+  __m256 bv = _mm256_set1_ps(b);
+  for (; i + 32 <= ow; i += 32) {
+    __m256 a0 = bv, a1 = bv, a2 = bv, a3 = bv;
+    for (size_t t = 0; t < nt; t++) {
+      __m256 wv = _mm256_broadcast_ss(w + t);
+      const float *q = p[t] + i;
+      a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a0);
+      a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 8), a1);
+      a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 16), a2);
+      a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 24), a3);
+    }
+    _mm256_storeu_ps(o + i, a0);
+    _mm256_storeu_ps(o + i + 8, a1);
+    _mm256_storeu_ps(o + i + 16, a2);
+    _mm256_storeu_ps(o + i + 24, a3);
+  }
+  for (; i + 8 <= ow; i += 8) {
+    __m256 a = bv;
+    for (size_t t = 0; t < nt; t++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(p[t] + i), a);
+    _mm256_storeu_ps(o + i, a);
+  }
+  if (i < ow) {
+    int left = (int)(ow - i);
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 a = bv;
+    for (size_t t = 0; t < nt; t++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(p[t] + i, m), a);
+    _mm256_maskstore_ps(o + i, m, a);
+  }
+}
+#endif
+
+static row_fn pick_row(void) {
+#ifdef HAVE_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) return row_avx2;
+#endif
+  return row_c;
+}
+
+typedef struct {
+  const float *X, *W, *bias;
+  float *O;
+  const it_window *g;
+  size_t C, wph, kn, base;
+  float **scratch; /* per worker: rows * s2 * wph floats (padded to `base`), kn pointers, kn weights */
+  row_fn row;
+} dw_job;
+
+/* q in [lo, hi) reads input column q*s2 + p - pb2 inside [0, W): zeros around a strided copy. */
+static void fill_rows(const dw_job *j, const float *x, float *sc) {
+  const it_window *g = j->g;
+  size_t rows = (size_t)(g->in[0] * g->in[1]), s2 = (size_t)g->s[2], W = (size_t)g->in[2];
+  for (size_t p = 0; p < s2; p++) {
+    int64_t first = g->pb[2] - (int64_t)p; /* q*s2 >= first */
+    int64_t lo = first <= 0 ? 0 : (first + (int64_t)s2 - 1) / (int64_t)s2;
+    int64_t hi = ((int64_t)W + first + (int64_t)s2 - 1) / (int64_t)s2;
+    if (hi < 0) hi = 0;
+    if (lo > (int64_t)j->wph) lo = (int64_t)j->wph;
+    if (hi > (int64_t)j->wph) hi = (int64_t)j->wph;
+    if (hi < lo) hi = lo;
+    for (size_t r = 0; r < rows; r++) {
+      const float *xr = x + r * W;
+      float *d = sc + (r * s2 + p) * j->wph;
+      memset(d, 0, (size_t)lo * sizeof *d);
+      if (s2 == 1) memcpy(d + lo, xr + (lo - first), (size_t)(hi - lo) * sizeof *d);
+      else
+        for (int64_t q = lo; q < hi; q++) d[q] = xr[q * (int64_t)s2 - first];
+      memset(d + hi, 0, (j->wph - (size_t)hi) * sizeof *d);
+    }
+  }
+}
+
+static void channel_task(void *ctx, size_t nc, unsigned worker) {
+  const dw_job *j = ctx;
+  const it_window *g = j->g;
+  size_t ch = nc % j->C, rows = (size_t)(g->in[0] * g->in[1]), s2 = (size_t)g->s[2];
+  size_t ind = rows * (size_t)g->in[2], OW = (size_t)g->out[2];
+  float *sc = j->scratch[worker];
+  const float **taps = (const float **)(void *)(sc + j->base);
+  float *tw = (float *)(void *)(taps + j->kn);
+  const float *w = j->W + ch * j->kn;
+  float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW;
+  float b = j->bias ? j->bias[ch] : 0.0f;
+  fill_rows(j, j->X + nc * ind, sc);
+  for (int64_t od = 0; od < g->out[0]; od++)
+    for (int64_t oh = 0; oh < g->out[1]; oh++, o += OW) {
+      size_t nt = 0;
+      for (int64_t kd = 0; kd < g->k[0]; kd++) {
+        int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
+        if (id < 0 || id >= g->in[0]) continue;
+        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+          int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
+          if (ih < 0 || ih >= g->in[1]) continue;
+          const float *row = sc + (size_t)(id * g->in[1] + ih) * s2 * j->wph;
+          for (int64_t kw = 0; kw < g->k[2]; kw++) {
+            size_t off = (size_t)(kw * g->d[2]);
+            taps[nt] = row + (off % s2) * j->wph + off / s2;
+            tw[nt++] = w[(size_t)((kd * g->k[1] + kh) * g->k[2] + kw)];
+          }
+        }
+      }
+      j->row(o, OW, taps, tw, nt, b);
+    }
+}
+
+int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C) {
+  static row_fn row;
+  if (!row) row = pick_row();
+  size_t kn = (size_t)(g->k[0] * g->k[1] * g->k[2]), s2 = (size_t)g->s[2];
+  size_t wph = (size_t)g->out[2] + (size_t)((g->k[2] - 1) * g->d[2]) / s2;
+  size_t ptr_floats = (sizeof(const float *) + sizeof(float) - 1) / sizeof(float), base, floats;
+  /* strides come from the file: a scratch size that overflows is refused, not wrapped */
+  if (__builtin_mul_overflow((size_t)(g->in[0] * g->in[1]), s2, &base) || __builtin_mul_overflow(base, wph, &base) ||
+      base > ((size_t)1 << 40) || kn > ((size_t)1 << 30))
+    return -1;
+  base = (base + 3) & ~(size_t)3; /* pointer-aligned */
+  floats = base + kn * (ptr_floats + 1);
+  unsigned nt = it_threads();
+  if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * N * C * kn < 65536) nt = 1;
+  if (nt > N * C) nt = (unsigned)(N * C);
+  float *scratch[MLSH_MAX_THREADS] = {0};
+  int ok = 1;
+  for (unsigned w = 0; w < nt; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
+  if (ok) {
+    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row};
+    it_parallel_for(nt, N * C, channel_task, &j);
+  }
+  for (unsigned w = 0; w < nt; w++) free(scratch[w]);
+  return ok ? 0 : -1;
+}

@@ -1,0 +1,14 @@
+/* dwconv.h — depthwise convolution (groups == input channels == output channels) for 1-3
+ * spatial dims: out[n,c] = bias[c] + sum over taps of w[c,tap] * x[n,c,window].
+ * Per channel the input rows are copied once into zero-padded, stride-phase-split scratch rows,
+ * so every tap reads contiguous memory with no bounds test; 8 output columns accumulate in
+ * registers (AVX2+FMA when the CPU has it, checked at run time; portable C otherwise). Channels
+ * are split over the interpreter's threads. Each output is one sum in tap order, whatever the
+ * thread count. Returns 0, or -1 when scratch memory cannot be allocated (or its size, from
+ * the strides, would overflow). */
+#ifndef MLSH_IT_DWCONV_H
+#define MLSH_IT_DWCONV_H
+#include "spatial.h"
+
+int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C);
+#endif
