@@ -380,7 +380,8 @@ static int l_png_load(lua_State *L) {
   int want = (int)luaL_optinteger(L, 2, 0);
   mlsh_png_image img;
   mlsh_err e;
-  if (mlsh_png_read(path, want, &img, &e) != 0) return push_err(L, e.msg);
+  /* the tensor holds 8 bytes per sample (uint8 is stored as int64): refuse what the budget cannot */
+  if (mlsh_png_read(path, want, it_budget() / sizeof(int64_t), &img, &e) != 0) return push_err(L, e.msg);
   int64_t s[3] = {img.h, img.w, img.c};
   it_tensor *t = it_tensor_new(MLSH_DT_UINT8, 3, s, &e);
   if (!t) {

@@ -44,6 +44,12 @@ static const png_api *loaded;
 static char why[512];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The first loader error is kept: it is the telling one (the build's own libdir). */
+static void note_dlerror(void) {
+  const char *d = dlerror();
+  if (d && !why[0]) snprintf(why, sizeof why, "%s", d);
+}
+
 static void *open_lib(void) {
   static const char *const names[] = {"libpng16.so.16", "libpng16.so", "libpng.so", "libpng16.16.dylib", "libpng.dylib"};
   char full[1024];
@@ -51,9 +57,11 @@ static void *open_lib(void) {
   for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++) {
     if (*MLSH_LIBPNG_DIR && snprintf(full, sizeof full, "%s/%s", MLSH_LIBPNG_DIR, names[i]) < (int)sizeof full)
       h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
+    if (!h) note_dlerror();
     if (!h) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) note_dlerror();
   }
-  if (!h) snprintf(why, sizeof why, "%s", dlerror());
+  if (h) why[0] = 0;
   return h;
 }
 
@@ -127,7 +135,7 @@ static void luma(const uint8_t *rgb, uint8_t *grey, size_t n) {
 }
 
 /* The decode proper; returns -1 with r->msg set (or e set) on failure. Called after setjmp. */
-static int decode(reader *r, int want, mlsh_png_image *img, const char *path, mlsh_err *e) {
+static int decode(reader *r, int want, size_t max_bytes, mlsh_png_image *img, const char *path, mlsh_err *e) {
   png_uint_32 w, h;
   int depth, type, interlace;
   api.set_read_fn(r->png, r, on_read);
@@ -145,7 +153,8 @@ static int decode(reader *r, int want, mlsh_png_image *img, const char *path, ml
   if ((n != 1 && n != 3) || api.get_rowbytes(r->png, r->info) != (size_t)w * (size_t)n)
     return mlsh_fail(e, path, "unsupported PNG layout (%d channels of %d bits after conversion)", n, depth);
   size_t pixels = (size_t)w * (size_t)h;
-  if (pixels > SIZE_MAX / 4) return mlsh_fail(e, path, "PNG of %ux%u pixels is too large", (unsigned)w, (unsigned)h);
+  if (pixels > SIZE_MAX / 4 || (max_bytes && pixels * (size_t)(n > c ? n : c) > max_bytes))
+    return mlsh_fail(e, path, "PNG of %ux%u pixels is larger than the memory budget", (unsigned)w, (unsigned)h);
   r->px = malloc(pixels * (size_t)c + 1);
   r->tmp = n != c ? malloc(pixels * (size_t)n + 1) : NULL;
   r->rows = malloc(((size_t)h + 1) * sizeof *r->rows);
@@ -163,7 +172,8 @@ static int decode(reader *r, int want, mlsh_png_image *img, const char *path, ml
   return 0;
 }
 
-static int read_mem(const char *path, const uint8_t *data, size_t len, int want, mlsh_png_image *img, mlsh_err *e) {
+static int read_mem(const char *path, const uint8_t *data, size_t len, int want, size_t max_bytes, mlsh_png_image *img,
+                    mlsh_err *e) {
   reader *r = calloc(1, sizeof *r);
   if (!r) return mlsh_fail(e, path, "out of memory");
   r->data = data;
@@ -173,7 +183,7 @@ static int read_mem(const char *path, const uint8_t *data, size_t len, int want,
   if (r->png) r->info = api.create_info_struct(r->png);
   if (!r->png || !r->info) mlsh_fail(e, path, "libpng could not start a decoder (version mismatch with " PNG_LIBPNG_VER_STRING "?)");
   else if (setjmp(r->jb)) mlsh_fail(e, path, "%s", r->msg);
-  else rc = decode(r, want, img, path, e);
+  else rc = decode(r, want, max_bytes, img, path, e);
   if (r->png) api.destroy_read_struct(&r->png, r->info ? &r->info : NULL, NULL);
   free(r->px);
   free(r->tmp);
@@ -182,11 +192,25 @@ static int read_mem(const char *path, const uint8_t *data, size_t len, int want,
   return rc;
 }
 
-int mlsh_png_read(const char *path, int want, mlsh_png_image *img, mlsh_err *e) {
+static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+static int ready(const char *path, int want, mlsh_png_image *img, mlsh_err *e) {
   memset(img, 0, sizeof *img);
   if (want != 0 && want != 1 && want != 3) return mlsh_fail(e, path, "PNG channels must be 1 or 3 (asked %d)", want);
   pthread_once(&once, load);
   if (!loaded) return mlsh_fail(e, path, "libpng could not be loaded (%s); install libpng (Debian: libpng16-16)", why);
+  return 0;
+}
+
+int mlsh_png_decode(const char *name, const void *data, size_t len, int want, size_t max_bytes, mlsh_png_image *img,
+                    mlsh_err *e) {
+  if (ready(name, want, img, e) != 0) return -1;
+  if (len < 8 || memcmp(data, sig, 8) != 0) return mlsh_fail(e, name, "not a PNG file (no PNG signature)");
+  return read_mem(name, data, len, want, max_bytes, img, e);
+}
+
+int mlsh_png_read(const char *path, int want, size_t max_bytes, mlsh_png_image *img, mlsh_err *e) {
+  if (ready(path, want, img, e) != 0) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return mlsh_fail(e, path, "cannot open (%s)", strerror(errno));
   struct stat st;
@@ -194,7 +218,6 @@ int mlsh_png_read(const char *path, int want, mlsh_png_image *img, mlsh_err *e) 
     close(fd);
     return mlsh_fail(e, path, "not a regular file");
   }
-  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   size_t len = (size_t)st.st_size;
   void *map = len >= 8 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
   close(fd);
@@ -202,7 +225,7 @@ int mlsh_png_read(const char *path, int want, mlsh_png_image *img, mlsh_err *e) 
     if (map != MAP_FAILED) munmap(map, len);
     return mlsh_fail(e, path, "not a PNG file (no PNG signature)");
   }
-  int rc = read_mem(path, map, len, want, img, e);
+  int rc = read_mem(path, map, len, want, max_bytes, img, e);
   munmap(map, len);
   return rc;
 }

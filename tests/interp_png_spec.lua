@@ -160,3 +160,16 @@ describe("PNG input errors", function()
     assert.matches("'image' is not an image input", err, 1, true)
   end)
 end)
+
+describe("PNG input size limits", function()
+  it("a PNG beyond --memory-budget is refused from its header, naming the file", function()
+    local path = model("RGB", 1, nil, 40, 40)
+    local file = png { width = 40, height = 40, color = 2, depth = 8, pixel = function() return 1, 2, 3 end }
+    -- 40 x 40 x 3 samples held as 8-byte ints: 38400 bytes, over a 16 KiB budget
+    local out, err, code = F.run(string.format("run %s --input image=%s --memory-budget 16K", F.q(path), F.q(file)))
+    assert.are.equal(1, code, out)
+    assert.matches(file .. ": PNG of 40x40 pixels is larger than the memory budget", err, 1, true)
+    local _, err2, code2 = F.run(string.format("run %s --input image=%s --memory-budget 64K", F.q(path), F.q(file)))
+    assert.are.equal(0, code2, err2)
+  end)
+end)
