@@ -106,6 +106,13 @@ describe("PNG image inputs", function()
     end))
   end)
 
+  it("a PNG is known by its signature whatever its name", function()
+    local file = dir .. "/photo.img"
+    W.write(file, { width = 3, height = 2, color = 2, depth = 8, pixel = rgb8 })
+    local input = run(model("RGB"), file)
+    same(input, planar(3, function(ch, x, yy) return (select(ch, rgb8(x, yy))) end))
+  end)
+
   it("`mlsh run --input image=FILE.png` writes the same output", function()
     local file = png { color = 2, depth = 8, pixel = rgb8 }
     local out, err, code = F.run(string.format("run %s --input image=%s -o %s/png_out", F.q(model("RGB", 0.5, { -1, 2, 3 })), F.q(file), F.q(dir)))

@@ -70,9 +70,19 @@ local function png_input(name, path, feat)
   return t
 end
 
+-- A PNG by its name or its signature (whatever the file is called).
+local function is_png(path)
+  if path:lower():match("%.png$") then return true end
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8)
+  f:close()
+  return head == "\x89PNG\r\n\x1a\n"
+end
+
 local function load_input(name, v, feat)
   local src = type(v) == "string" and " in " .. v or ""
-  if type(v) == "string" and v:lower():match("%.png$") then
+  if type(v) == "string" and is_png(v) then
     v = png_input(name, v, feat)
   elseif type(v) == "string" then
     local t, err = interp.npy_load(v)
