@@ -230,7 +230,12 @@ function C.run(args)
   -- --check-outputs: the original runs before the write (--in-place replaces it), the result after
   local chk_ok, chk = true, nil
   if o.check then chk_ok, chk = pcall(check.reference, m, o.check) end
-  if not o.dry_run and chk_ok then
+  if not chk_ok then
+    m:close()
+    io.stderr:write("mlsh compress: --check-outputs: ", tostring(chk), " (nothing written)\n")
+    return 1
+  end
+  if not o.dry_run then
     local sok, serr = pcall(require("mlsh.model.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
     if not sok then
       m:close()
@@ -238,9 +243,9 @@ function C.run(args)
       return 1
     end
   end
-  if chk_ok and chk then chk_ok, chk = pcall(check.check_file, chk, o.out) end
+  if chk then chk_ok, chk = pcall(check.check_file, chk, o.out) end
   m:close()
-  if not chk_ok then io.stderr:write("mlsh compress: --check-outputs: ", tostring(chk), "\n") return 1 end
+  if not chk_ok then io.stderr:write("mlsh compress: --check-outputs: ", tostring(chk), " (", o.out, " was written)\n") return 1 end
   if o.json then
     local doc = C.report_json(report, o)
     doc.outputs_check = chk and check.json(chk) or nil
