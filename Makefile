@@ -22,7 +22,7 @@ endif
 # Lua 5.4's pkg-config name: lua5.4 on Debian, plain lua (5.4) on Homebrew.
 LUA_PC   := $(or $(shell for p in lua5.4 lua-5.4 lua54; do pkg-config --exists $$p 2>/dev/null && { echo $$p; break; }; done), \
               $(shell pkg-config --exists 'lua >= 5.4' 'lua < 5.5' 2>/dev/null && echo lua),lua5.4)
-PKGS      = $(LUA_PC) libprotobuf-c libzip
+PKGS      = $(LUA_PC) libprotobuf-c libzip libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 READLINE_LIBS := $(or $(shell pkg-config --libs readline 2>/dev/null),$(shell test -e /usr/include/readline/readline.h && echo -lreadline))
@@ -31,7 +31,9 @@ READLINE_DEFS := $(if $(READLINE_LIBS),-DMLSH_HAVE_READLINE $(READLINE_INC))
 # libzip is not linked: core/zipdl.c loads it when the first zip is opened (start-up cost), from
 # its pkg-config libdir first.
 ZIP_LIBDIR := $(shell pkg-config --variable=libdir libzip 2>/dev/null)
-LINK_LIBS  = $(filter-out -lzip,$(PKG_LIBS))
+# libpng likewise: core/pngdl.c loads it on the first PNG input.
+PNG_LIBDIR := $(shell pkg-config --variable=libdir libpng 2>/dev/null)
+LINK_LIBS  = $(filter-out -lzip -lpng%,$(PKG_LIBS))
 LDLIBS    = $(LINK_LIBS) $(READLINE_LIBS) -ldl -lpthread -lm
 # core.so gets its Lua symbols from the interpreter that loads it.
 SO_LDFLAGS = $(if $(filter Darwin,$(UNAME_S)),-bundle -undefined dynamic_lookup,-shared)
@@ -52,7 +54,7 @@ CORE_SRC = $(wildcard core/*.c core/compress/*.c core/interp/*.c)
 CORE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PB_C)) $(B)/obj/gen/core_modules.o $(B)/obj/gen/proto_registry.o
 REPL_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(wildcard repl/*.c))
 BINDINGS = $(wildcard core/lua_*.c)
-INC      = -Icore -I$(B)/gen $(PKG_CFLAGS) -DMLSH_LIBZIP_DIR='"$(ZIP_LIBDIR)"'
+INC      = -Icore -I$(B)/gen $(PKG_CFLAGS) -DMLSH_LIBZIP_DIR='"$(ZIP_LIBDIR)"' -DMLSH_LIBPNG_DIR='"$(PNG_LIBDIR)"'
 
 MLSH     = mlsh
 LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/support/?.lua;;" \
@@ -143,8 +145,8 @@ demo: deps
 # What `make deps` installs. Optional extras, not installed: tmux (the REPL pty specs) and
 # graphviz (the real-dot spec); without them those specs are reported as skipped.
 DEB_DEPS  = build-essential pkg-config lua5.4 liblua5.4-dev libprotobuf-c-dev protobuf-c-compiler \
-            protobuf-compiler libzip-dev lua-busted libreadline-dev
-BREW_DEPS = lua protobuf-c protobuf libzip readline pkg-config luarocks
+            protobuf-compiler libzip-dev lua-busted libreadline-dev libpng-dev
+BREW_DEPS = lua protobuf-c protobuf libzip readline pkg-config luarocks libpng
 
 # Sets $missing to the DEB_DEPS not installed (no recursive make: `make -n` must not reach apt-get).
 missing_debs = missing=""; for p in $(DEB_DEPS); do \
@@ -163,7 +165,7 @@ deps:
 	elif command -v brew >/dev/null 2>&1; then \
 	  for f in $(BREW_DEPS); do brew list --versions $$f >/dev/null 2>&1 || brew install $$f || exit 2; done; \
 	  lua=$(LUA); [ -n "$$lua" ] && $$lua -e 'require "busted.runner"' >/dev/null 2>&1 || luarocks --lua-version 5.4 install busted || exit 2; \
-	else echo "make deps: install Lua 5.4 (with headers), protobuf-c (library and protoc-c), libzip, busted, pkg-config and readline with your package manager"; fi
+	else echo "make deps: install Lua 5.4 (with headers), protobuf-c (library and protoc-c), libzip, libpng, busted, pkg-config and readline with your package manager"; fi
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mlsh $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh

@@ -11,6 +11,7 @@
  *   core.interp.npy_load(path) -> Tensor | nil, err ; core.interp.npy_parse(bytes, name)
  *   core.interp.tensor(Array | {numbers}, dtype, shape) ; core.interp.random(dtype, shape, seed)
  *   core.interp.image(Tensor HWC uint8, colorspace "RGB"|"BGR"|"GRAYSCALE") -> Tensor fp32 [1,C,H,W]
+ *   core.interp.png_load(path, channels 1|3|nil) -> Tensor uint8 [H,W,C] | nil, err (core/pngdl.c)
  *   core.interp.ops() -> sorted list of supported op types ; core.interp.set_budget(bytes)
  *   core.interp.nn_layers() -> sorted list of supported NeuralNetwork layer types
  *   (load also takes NeuralNetwork, tree ensemble and GLM models: core/interp/nn_program.c, classic.c)
@@ -24,6 +25,7 @@
 #include "lua_model.h"
 #include "lua_proto.h"
 #include "fsutil.h"
+#include "pngdl.h"
 #include <lauxlib.h>
 #include <math.h>
 #include <stdlib.h>
@@ -376,6 +378,27 @@ static int l_image(lua_State *L) {
   return 1;
 }
 
+/* A PNG file as HWC uint8 pixels (1 or 3 channels; see pngdl.h for the conversions). */
+static int l_png_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int want = (int)luaL_optinteger(L, 2, 0);
+  mlsh_png_image img;
+  mlsh_err e;
+  /* the tensor holds 8 bytes per sample (uint8 is stored as int64): refuse what the budget cannot */
+  if (mlsh_png_read(path, want, it_budget() / sizeof(int64_t), &img, &e) != 0) return push_err(L, e.msg);
+  int64_t s[3] = {img.h, img.w, img.c};
+  it_tensor *t = it_tensor_new(MLSH_DT_UINT8, 3, s, &e);
+  if (!t) {
+    free(img.px);
+    return push_err(L, e.msg);
+  }
+  int64_t *o = t->data;
+  for (size_t i = 0; i < t->n; i++) o[i] = img.px[i];
+  free(img.px);
+  push_tensor(L, t);
+  return 1;
+}
+
 static int l_ops(lua_State *L) {
   size_t n;
   const char *const *names = it_kernel_names(&n);
@@ -477,7 +500,8 @@ int luaopen_mlsh_core_interp(lua_State *L) {
   static const luaL_Reg tm[] = {{"shape", t_shape}, {"dtype", t_dtype}, {"stats", t_stats}, {"save", t_save},
                                 {"npy", t_npy}, {"array", t_array}, {"astype", t_astype}, {"labels", t_labels}, {NULL, NULL}};
   static const luaL_Reg fns[] = {{"load", l_load}, {"npy_load", l_npy_load}, {"npy_parse", l_npy_parse}, {"tensor", l_tensor},
-                                 {"random", l_random}, {"image", l_image}, {"ops", l_ops}, {"nn_layers", l_nn_layers}, {"set_budget", l_budget}, {NULL, NULL}};
+                                 {"random", l_random}, {"image", l_image}, {"png_load", l_png_load}, {"ops", l_ops}, {"nn_layers", l_nn_layers},
+                                 {"set_budget", l_budget}, {NULL, NULL}};
   if (luaL_newmetatable(L, PROG_MT)) {
     lua_pushcfunction(L, l_prog_gc);
     lua_setfield(L, -2, "__gc");

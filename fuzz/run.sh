@@ -13,7 +13,7 @@ make -s all >/dev/null
 seeds=$out/fixtures
 rm -rf "$seeds"
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; assert(require('mlsh.core').fs.mkdir_p('$seeds')); require('fixtures').build_all('$seeds')" >/dev/null
-for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso; do mkdir -p "$out/seeds-$h"; done
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png; do mkdir -p "$out/seeds-$h"; done
 find "$seeds" -name '*.mlmodel' -exec cp {} "$out/seeds-mlmodel/" \;
 i=0; for f in $(find "$seeds" -name Manifest.json); do i=$((i+1)); cp "$f" "$out/seeds-json/m$i.json"; done
 i=0; for f in $(find "$seeds" -name weight.bin); do i=$((i+1)); cp "$f" "$out/seeds-blob/w$i.bin"; done
@@ -31,14 +31,16 @@ find "$out/pte-fixtures" -size -1000k \( -name '*.pte' -o -name '*.bpte' \) -exe
 rm -rf "$out/pte-fixtures"
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; require('pte_fixtures').espresso_mlmodelc('$out/esp.mlmodelc')" >/dev/null
 cp "$out/esp.mlmodelc/model.espresso.weights" "$out/seeds-espresso/w1"; rm -rf "$out/esp.mlmodelc"
+# PNG seeds from the specs' own encoder (tests/support/png_write.lua): colour types, depths, Adam7
+./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; local W = require('png_write'); for k, c in ipairs({{0,1},{0,16},{2,8},{2,16},{3,4},{4,8},{6,16}}) do local ch = ({[0]=1,[2]=3,[3]=1,[4]=2,[6]=4})[c[1]]; W.write('$out/seeds-png/p' .. k .. '.png', {width = 5, height = 3, color = c[1], depth = c[2], interlace = k % 2 == 0, palette = c[1] == 3 and {{1,2,3},{4,5,6}} or nil, pixel = function(x, y) local v = {} for i = 1, ch do v[i] = (x + y + i) % (c[1] == 3 and 2 or (1 << c[2])) end return table.unpack(v) end}) end" >/dev/null
 src=""
 for f in core/*.c core/interp/*.c core/compress/threads.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
 gen=$(ls build/gen/*.pb-c.c) 
 status=0
-for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso; do
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png; do
   bin=$out/fuzz_$h
   clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
-    fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip lua5.4) -lm -o "$bin"
+    fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip libpng lua5.4) -lm -o "$bin"
   rm -rf "$out/crashes-$h"
   mkdir -p "$out/corpus-$h" "$out/crashes-$h"
   echo "fuzz_$h: $secs s"

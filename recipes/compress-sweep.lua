@@ -5,6 +5,11 @@
 --                                         [--prune] [--json] [--threads N]
 -- --prune adds pruning rungs (50% magnitude, alone and with 4-bit palettization on iOS18).
 -- iOS18-only rungs (3-bit, int4 per-block, grouped LUTs, joint) are tried only on iOS18 programs.
+-- Each candidate is also written to a temporary folder and run on the interpreter against the
+-- original (mlsh.compress_check): its output SNR (worst output) and top-1 agreement sit next to its
+-- worst weight SNR. --random SEED / --samples N / --input NAME=FILE choose the inputs (default: one
+-- random sample, seed 0); --no-check-outputs skips the runs. A model the interpreter cannot run
+-- gets "-" and a note.
 -- Exit status: 0, 1 when the model cannot be read or written, 2 on bad usage.
 local mlsh = require "mlsh"
 local json = mlsh.json
@@ -13,9 +18,10 @@ local config = require "mlsh.compress.config"
 local select = require "mlsh.compress.select"
 local target = require "mlsh.compress.target"
 local spec = require "mlsh.spec"
+local check = require "mlsh.compress_check"
 
 local USAGE = "usage: mlsh recipes/compress-sweep.lua MODEL --min-snr DB -o OUT [--weight-threshold N] [--dry-run] "
-  .. "[--prune] [--json] [--threads N]"
+  .. "[--prune] [--json] [--threads N] [--random SEED] [--samples N] [--input NAME=FILE]... [--no-check-outputs]"
 
 local LADDER = {
   { label = "palettize 2-bit", s = { palettize = { nbits = 2 } } },
@@ -46,7 +52,7 @@ end
 local function fmt_snr(v) return v == math.huge and "inf" or string.format("%.2f", v) end
 
 local function parse_args(args)
-  local o = { min_snr = nil, threshold = config.DEFAULTS.weight_threshold }
+  local o = { min_snr = nil, threshold = config.DEFAULTS.weight_threshold, check = { inputs = {} } }
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -64,6 +70,13 @@ local function parse_args(args)
       elseif a == "--dry-run" then o.dry_run = true
       elseif a == "--prune" then o.prune = true
       elseif a == "--json" then o.json = true
+      elseif a == "--no-check-outputs" then o.no_check = true
+      elseif a == "--random" then o.check.random = math.tointeger(tonumber(val())) or error("--random needs an integer", 0)
+      elseif a == "--samples" then o.check.samples = math.tointeger(tonumber(val())) or error("--samples needs an integer", 0)
+      elseif a == "--input" then
+        local k, v = val():match("^([^=]+)=(.+)$")
+        if not k then error("--input takes NAME=FILE", 0) end
+        o.check.inputs[k] = v
       elseif a == "-h" or a == "--help" then o.help = true
       elseif a:sub(1, 1) == "-" then error("unknown option " .. a, 0)
       elseif o.path then error("one model at a time", 0)
@@ -169,6 +182,50 @@ local function candidates_of(weights, rungs, fixed, o)
   return candidates, mix
 end
 
+-- The policy each candidate stands for: every uniform rung, then the mix.
+local function candidate_policies(rungs, mix, o)
+  local list = {}
+  for k, r in ipairs(rungs) do
+    local p = { weight_threshold = o.threshold, threads = o.threads, quiet = true }
+    for key, v in pairs(r.s) do p[key] = v end
+    list[k] = p
+  end
+  list[#list + 1] = { op_name = mix, weight_threshold = o.threshold, threads = o.threads, quiet = true }
+  return list
+end
+
+local function temp_dir()
+  local name = os.tmpname()
+  os.remove(name)
+  assert(mlsh.core.fs.mkdir_p(name))
+  return name
+end
+
+-- Output SNR of every candidate against the original (c.outputs: mlsh.compress_check's result, or
+-- c.output_error). Returns a note when the original itself cannot be run.
+local function check_outputs(m, o, rungs, candidates, mix)
+  local ok, st = pcall(check.reference, m, o.check)
+  if not ok then return "output SNR not measured: " .. tostring(st) end
+  local dir = temp_dir()
+  for k, policy in ipairs(candidate_policies(rungs, mix, o)) do
+    local c, path = candidates[k], string.format("%s/c%d.mlpackage", dir, k)
+    local cok, res = pcall(function()
+      compress.save(m, path, policy)
+      return check.check_file(st, path)
+    end)
+    if cok then c.outputs = res else c.output_error = type(res) == "table" and res.msg or tostring(res) end
+    mlsh.core.fs.remove_tree(path)
+  end
+  mlsh.core.fs.remove_tree(dir)
+  return nil, st
+end
+
+local function out_cell(c)
+  if not c.outputs then return "-" end
+  local t = c.outputs.outputs[1] and c.outputs.outputs[1].top1_agreement
+  return check.fmt_db(c.outputs.min_snr_db) .. (t and string.format(" (top-1 %.0f%%)", 100 * t) or "")
+end
+
 -- Write the winner through compress.model (or the model unchanged): the report, or nil, why.
 local function write_winner(m, o, mix)
   local report
@@ -187,11 +244,12 @@ local function write_winner(m, o, mix)
   return report or true
 end
 
-local function print_json(o, candidates, weights, rungs, original)
+local function print_json(o, candidates, weights, rungs, original, note)
   local cands, per = {}, {}
   for k, c in ipairs(candidates) do
     cands[k] = { label = c.label, bytes = c.bytes, worst_snr_db = c.worst == math.huge and json.null or c.worst,
-                 below_floor = c.fails, compressed = c.n }
+                 below_floor = c.fails, compressed = c.n, outputs_check = c.outputs and check.json(c.outputs) or json.null,
+                 output_snr_db = c.outputs and check.json(c.outputs).min_snr_db or json.null }
   end
   for k, w in ipairs(weights) do
     local tries = {}
@@ -203,18 +261,23 @@ local function print_json(o, candidates, weights, rungs, original)
                candidates = json.array(tries) }
   end
   print(json.encode({ model = o.path, output = o.dry_run and json.null or o.out, min_snr = o.min_snr,
-                      original_bytes = original, candidates = json.array(cands), weights = json.array(per) }, true))
+                      original_bytes = original, candidates = json.array(cands), weights = json.array(per),
+                      outputs_note = note or json.null }, true))
 end
 
-local function print_text(o, candidates, weights, rungs, original, inv, report)
+local function print_text(o, candidates, weights, rungs, original, inv, report, note)
   print(string.format("%s: %d weights to compress (of %d), floor %.4g dB, %d settings tried each",
     o.path, #weights, #inv, o.min_snr, #rungs))
   print("")
-  print(string.format("%-28s %12s %8s %14s", "candidate", "size", "ratio", "worst SNR dB"))
-  print(string.format("%-28s %12s %8s %14s", "original", fmt_bytes(original), "1.00x", "inf"))
+  print(string.format("%-28s %12s %8s %14s %24s", "candidate", "size", "ratio", "worst SNR dB", "output SNR dB"))
+  print(string.format("%-28s %12s %8s %14s %24s", "original", fmt_bytes(original), "1.00x", "inf", "inf"))
   for _, c in ipairs(candidates) do
-    print(string.format("%-28s %12s %7.2fx %14s%s", c.label, fmt_bytes(c.bytes), original / c.bytes,
-      c.worst == math.huge and "-" or fmt_snr(c.worst), c.fails > 0 and string.format("  (%d under the floor)", c.fails) or ""))
+    print(string.format("%-28s %12s %7.2fx %14s %24s%s", c.label, fmt_bytes(c.bytes), original / c.bytes,
+      c.worst == math.huge and "-" or fmt_snr(c.worst), out_cell(c), c.fails > 0 and string.format("  (%d under the floor)", c.fails) or ""))
+  end
+  if note then print(note) end
+  for _, c in ipairs(candidates) do
+    if c.output_error then print(string.format("%s: output SNR not measured: %s", c.label, c.output_error)) end
   end
   print("")
   for _, w in ipairs(weights) do
@@ -263,14 +326,15 @@ local function main(args)
   local candidates, mix = candidates_of(weights, rungs, fixed, o)
   local original = fixed
   for _, w in ipairs(weights) do original = original + w.dense end
+  local note = not o.no_check and check_outputs(m, o, rungs, candidates, mix) or nil
   local report, werr = write_winner(m, o, mix)
   m:close()
   if not report then io.stderr:write("mlsh: ", werr, "\n") return 1 end
   if o.json then
-    print_json(o, candidates, weights, rungs, original)
+    print_json(o, candidates, weights, rungs, original, note)
     return 0
   end
-  print_text(o, candidates, weights, rungs, original, inv, report ~= true and report or nil)
+  print_text(o, candidates, weights, rungs, original, inv, report ~= true and report or nil, note)
   return 0
 end
 

@@ -105,6 +105,15 @@ function replay.espresso(bytes, tmp) -- model.espresso.weights of a compiled Neu
   if m then exercise(m) else assert.truthy(err:find(p, 1, true), err) end
 end
 
+function replay.png(bytes, tmp) -- a PNG through core/pngdl.c in each channel mode
+  local p = tmp .. "/r.png"
+  F.write(p, bytes)
+  for _, c in ipairs({ 1, 3 }) do
+    local t, err = core.interp.png_load(p, c)
+    if t then assert.are.equal(c, t:shape()[3]) else assert.truthy(err:find(p, 1, true), err) end
+  end
+end
+
 describe("fuzz regressions", function()
   local tmp
   setup(function()

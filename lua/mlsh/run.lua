@@ -2,7 +2,7 @@
 -- interpreter (core/interp), and comparing outputs. A classifier's label output is a string or
 -- int64 Tensor listed in info.labels; its probabilities are a float vector.
 --   m:run(inputs, opts) -> {name = Tensor}, info          (raises on error, message names the model)
---     inputs: {name = Tensor | "file.npy" | Array}; opts: precision ("model"|"fp32"|"fp16"), fn,
+--     inputs: {name = Tensor | "file.npy" | "image.png" (image inputs) | Array}; opts: precision ("model"|"fp32"|"fp16"), fn,
 --     random (seed for missing inputs), shapes ({name = {dims}}), trace (dir), memory_budget (bytes),
 --     keep (every op's outputs kept as Tensors in info.trace)
 --   M.prepare(m, inputs, opts) -> program, {name = Tensor}   (the same, without running)
@@ -33,8 +33,60 @@ local function feature_kinds(m, fn)
   return kinds
 end
 
+-- Whether an image of h x w pixels fits the image feature (its fixed size, enumerated sizes or
+-- size ranges): Core ML refuses any other size (it resizes only when the caller asks, through
+-- MLFeatureValue's image constraints), so mlsh does not resize either.
+local function size_ok(feat, h, w)
+  local fl = feat.flexibility
+  if fl and fl.kind == "enumerated" then
+    for _, s in ipairs(fl.shapes) do if s[1] == h and s[2] == w then return true end end
+    return false
+  elseif fl and fl.kind == "range" then
+    local function inside(v, r) return v >= r[1] and (r[2] < 0 or v <= r[2]) end
+    return inside(h, fl.ranges[1]) and inside(w, fl.ranges[2])
+  end
+  return (feat.height or h) == h and (feat.width or w) == w
+end
+
+local function sizes_of(feat)
+  local fl = feat.flexibility
+  if fl and fl.kind == "enumerated" then
+    local t = {}
+    for i, s in ipairs(fl.shapes) do t[i] = string.format("%dx%d", s[2], s[1]) end
+    return "one of " .. table.concat(t, ", ")
+  elseif fl and fl.kind == "range" then
+    local function r(x) return string.format("%d..%s", x[1], x[2] < 0 and "any" or tostring(x[2])) end
+    return string.format("width %s, height %s", r(fl.ranges[2]), r(fl.ranges[1]))
+  end
+  return string.format("%dx%d", feat.width or 0, feat.height or 0)
+end
+
+-- A PNG file for an image input: decoded to 8-bit RGB (or grey for a grayscale input) as
+-- core/pngdl.c documents; the model's colour layout, scale and bias follow as for .npy pixels.
+local function png_input(name, path, feat)
+  if not (feat and feat.kind == "image") then
+    error(string.format("input '%s': %s is a PNG, but '%s' is not an image input (give its values as .npy)", name, path, name), 0)
+  end
+  local t, err = interp.png_load(path, (feat.color_space or "rgb"):lower():find("^gray") and 1 or 3)
+  if not t then error(err, 0) end
+  return t
+end
+
+-- A PNG by its name or its signature (whatever the file is called).
+local function is_png(path)
+  if path:lower():match("%.png$") then return true end
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8)
+  f:close()
+  return head == "\x89PNG\r\n\x1a\n"
+end
+
 local function load_input(name, v, feat)
-  if type(v) == "string" then
+  local src = type(v) == "string" and " in " .. v or ""
+  if type(v) == "string" and is_png(v) then
+    v = png_input(name, v, feat)
+  elseif type(v) == "string" then
     local t, err = interp.npy_load(v)
     if not t then error(err, 0) end
     v = t
@@ -44,6 +96,10 @@ local function load_input(name, v, feat)
     v = t
   end
   if feat and feat.kind == "image" and v:dtype() == "uint8" then
+    local sh = v:shape()
+    if #sh >= 2 and not size_ok(feat, sh[1], sh[2]) then
+      error(string.format("input '%s': expected an image of %s (width x height), got %dx%d%s", name, sizes_of(feat), sh[2], sh[1], src), 0)
+    end
     local cs = (feat.color_space or "rgb"):upper()
     local t, err = interp.image(v, cs)
     if not t then error("input '" .. name .. "': " .. err, 0) end

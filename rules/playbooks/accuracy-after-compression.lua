@@ -2,8 +2,29 @@
 -- applied and how (constexpr ops: LUT size and granularity, quantized dtype and scale shape, sparsity
 -- from the mask), and with --original PATH mlsh decompresses each weight and measures its SNR
 -- against the uncompressed one, which tells whether the error sits in a few layers or everywhere.
--- Only how calibration was done (W8A8) has to be asked.
+-- Only how calibration was done (W8A8) has to be asked. With --original the interpreter also runs
+-- both models on the same inputs (mlsh.compress_check): the output SNR is shown as evidence next to
+-- the weight SNR, and outputs that still match the original's (>= OUTPUT_MATCH_DB, same top-1)
+-- lead to "outputs-match" instead of the per-layer questions.
 local pb = require "mlsh.engine.playbook"
+
+local OUTPUT_MATCH_DB = 40
+
+-- The output comparison with --original (nil without one; {error} when it cannot run), and the
+-- module that made it.
+local function outputs_vs_original(ctx)
+  if not ctx.original then return nil end
+  local ok, cc = pcall(require, "mlsh.compress_check")
+  if not ok then return { error = "the interpreter is not available here (--safe)" }, nil end
+  return cc.context_compare(ctx), cc
+end
+
+local function output_line(ctx)
+  local res, cc = outputs_vs_original(ctx)
+  if not res then return nil end
+  if not cc then return "output SNR vs --original not measured: " .. res.error end
+  return cc.evidence(res), cc.matches(res, OUTPUT_MATCH_DB)
+end
 
 local SPREAD_WHY = "compare per-layer outputs, or give the uncompressed model with --original PATH so mlsh can compare the weights"
 
@@ -42,6 +63,7 @@ local function facts(kind)
   return function(m, ctx)
     local out = list_compressed(ctx, kind)
     for _, l in ipairs(compare_facts(ctx)) do out[#out + 1] = l end
+    out[#out + 1] = output_line(ctx)
     return out
   end
 end
@@ -64,11 +86,19 @@ local function outlier_ratio(ctx, op_name)
   return nil
 end
 
+-- Weight SNR spread; with --original, the output SNR first: outputs that match need no layer hunt.
 local function spread_check(m, ctx)
   local verdict, ev = ctx:error_spread()
+  local out, match = output_line(ctx)
+  if out then
+    ev = out .. "; weights: " .. (ev or SPREAD_WHY)
+    if match then return "outputs-match", ev end
+  end
   if not verdict then return nil, ev or SPREAD_WHY end
   return verdict, ev
 end
+
+local OUTPUTS_MATCH = { id = "outputs-match", text = "neither: the outputs match the original's (measured with --original)", next = "outputs-match" }
 
 return {
   id = "accuracy-after-compression",
@@ -136,6 +166,7 @@ return {
       answers = {
         { id = "few", text = "yes, a few layers lose most", next = "palette-sensitive-layers" },
         { id = "everywhere", text = "no, it is spread over the model", next = "palette-training-time" },
+        OUTPUTS_MATCH,
       },
     },
     -- 4b
@@ -195,6 +226,7 @@ return {
       answers = {
         { id = "few", text = "yes, a few layers lose most", next = "quant-sensitive-layers" },
         { id = "everywhere", text = "no, it is spread over the model", next = "quant-training-time" },
+        OUTPUTS_MATCH,
       },
     },
     -- 4c
@@ -224,6 +256,7 @@ return {
       answers = {
         { id = "few", text = "yes, a few layers lose most", next = "prune-sensitive-layers" },
         { id = "everywhere", text = "no, it is spread over the model", next = "prune-fine-tune" },
+        OUTPUTS_MATCH,
       },
     },
     -- leaves -------------------------------------------------------------------------------------
@@ -452,6 +485,23 @@ pruner.prepare(); fine_tune(torch_model); pruner.finalize()]],
       },
       tradeoff = "A fine-tuning run and its data.",
       facts = facts("sparse"),
+    },
+    {
+      id = "outputs-match", pattern = "5b",
+      title = "The compressed model's outputs match the original's",
+      cause = "Run on the same inputs, the compressed model's outputs agree with the original's (output SNR of 40 dB or more, the same top-1 class): the weight error does not reach the outputs, so the accuracy drop comes from elsewhere.",
+      steps = {
+        "Check that the evaluation feeds both models the same preprocessing (scale, bias, colour order) and data.",
+        "Compare on the inputs that fail, not random ones: mlsh compare ORIGINAL MODEL --outputs --input NAME=FILE.",
+        "Compare the device's outputs (fp16 on the GPU/ANE) with the CPU's: mlsh run MODEL --precision fp16.",
+      },
+      fix = "Look outside the weights: the evaluation pipeline, the inputs that fail, or fp16 on the device.",
+      snippet = {
+        python = [[ref = ct.models.MLModel("Original.mlpackage").predict(inputs)
+got = ct.models.MLModel("Compressed.mlpackage").predict(inputs)   # same inputs, then compare per output]],
+      },
+      tradeoff = "None.",
+      facts = function(m, ctx) return { (output_line(ctx)) } end,
     },
     {
       id = "not-compressed", pattern = "5b",

@@ -2,6 +2,27 @@
 -- output" (5b). For 5b the converted file shows missing image preprocessing, training-only ops
 -- left in, and whether it computes in fp16; how the conversion failed, and the layout the app
 -- feeds, have to be asked. Without a model file (conversion failed) every question is asked.
+-- With --original (a reference model taking the same inputs: the fp32 conversion, the source's
+-- known-good export), the interpreter runs both (mlsh.compress_check): the model as it computes
+-- (fp16 where declared) and upcast to fp32, each against the original in fp32. Output SNR decides
+-- the precision question: right in fp32 but not as declared is fp16; wrong in both is not precision.
+local MATCH_DB = 40
+
+local function outputs_by_precision(ctx)
+  if not ctx.original then return nil, nil end
+  local ok, cc = pcall(require, "mlsh.compress_check")
+  if not ok then return nil, "output SNR vs --original not measured: the interpreter is not available here (--safe)" end
+  local as_is = cc.context_compare(ctx, { precision = "fp32", precision_model = "model" })
+  if as_is.error then return nil, cc.evidence(as_is) end
+  local fp32 = cc.context_compare(ctx, { precision = "fp32", precision_model = "fp32" })
+  if fp32.error then return nil, cc.evidence(as_is, "(as declared)") end
+  local ev = cc.evidence(as_is, "(as declared)") .. "; " .. cc.evidence(fp32, "(in fp32)")
+  local ok_decl, ok_32 = cc.matches(as_is, MATCH_DB), cc.matches(fp32, MATCH_DB)
+  if ok_32 and not ok_decl then return "fp16", ev end
+  if not ok_32 then return "not-precision", ev end
+  return nil, ev .. ": both match the original, so the difference is not in this file"
+end
+
 return {
   id = "conversion-failure",
   title = "Conversion fails or gives wrong output",
@@ -76,6 +97,8 @@ return {
       ask = "Are the outputs right with computeUnits = .cpuOnly and wrong on the GPU/Neural Engine?",
       why = "the CPU computes in fp32; the GPU and ANE in fp16, where values above 65504 overflow",
       check = function(m, ctx)
+        local answer, ev = outputs_by_precision(ctx)
+        if ev then return answer, ev end
         if ctx:is_program() then
           local c = ctx:compute_dtypes()
           if c.total > 0 and c.fp16 == 0 then

@@ -16,6 +16,32 @@ for _, name in ipairs({ "cnn_fp16", "cnn_fp32", "encoder_fp16_tanh", "encoder_fp
   if exists(corpus .. "/" .. name .. "/case.json") then cases[#cases + 1] = name end
 end
 
+-- Image cases again from PNG files of the same HWC uint8 pixels (tests/support/png_write.lua, not
+-- libpng): the PNG path must agree with torch as the .npy path does. Returns the failures.
+local function png_pass(m, name, dir, case, bar)
+  local W = require "png_write"
+  local fails = 0
+  for k = 0, (case.samples or 1) - 1 do
+    local px = assert(core.interp.npy_load(string.format("%s/input.%s.%d.npy", dir, case.image.input, k)))
+    local s, a = px:shape(), px:array()
+    local file = os.tmpname()
+    W.write(file, { width = s[2], height = s[1], color = 2, depth = 8, pixel = function(x, y)
+      local i = (y * s[2] + x) * 3
+      return a[i + 1], a[i + 2], a[i + 3]
+    end })
+    local ok, outs = pcall(run.run, m, { [case.image.input] = file }, {})
+    os.remove(file)
+    for _, oname in ipairs(case.outputs) do
+      local want = assert(core.interp.npy_load(string.format("%s/expected.%s.%d.npy", dir, oname, k)))
+      local snr = ok and outs[oname] and run.snr(want, outs[oname]) or -math.huge
+      if snr < bar then fails = fails + 1 end
+      print(string.format("%s %-18s sample %d %-14s %s (bar %d dB, from PNG)", snr >= bar and "ok  " or "FAIL", name, k, oname,
+        ok and string.format("%.1f dB", snr) or tostring(outs), bar))
+    end
+  end
+  return fails
+end
+
 local failed = 0
 for _, name in ipairs(cases) do
   local dir = corpus .. "/" .. name
@@ -49,6 +75,7 @@ for _, name in ipairs(cases) do
       end
     end
   end
+  if case.image then failed = failed + png_pass(m, name, dir, case, bar) end
   m:close()
 end
 print(string.format("runs: %d cases, %d failures", #cases, failed))

@@ -6,6 +6,7 @@ local mlsh = require "mlsh"
 local json = mlsh.json
 local compress = require "mlsh.compress"
 local wcmd = require "mlsh.cmd.weights"
+local check = require "mlsh.compress_check"
 
 local C = {
   summary = "palettize / quantize / prune weights (coremltools-compatible constexpr ops)",
@@ -17,6 +18,7 @@ local C = {
     "  --prune SPARSITY | --n-m N:M [--block B] [--dim 0|1] | --prune-threshold T",
     "  --weight-threshold N (default 2048)   --config FILE.lua (per-op-type / per-op-name settings)",
     "  --json   --quiet   --dry-run   --threads N",
+    "  --check-outputs [--random SEED] [--samples N] [--input NAME=FILE]...  (output SNR vs the original)",
   }, "\n"),
 }
 
@@ -100,6 +102,7 @@ local OPTIONS = {
   ["--threads"] = function(st, a) st.o.threads = st:int(a) end,
   ["--help"] = function(st) st.o.help = true end,
 }
+check.add_flags(OPTIONS)
 OPTIONS["--output"], OPTIONS["--no-symmetric"], OPTIONS["-q"], OPTIONS["-h"] =
   OPTIONS["-o"], OPTIONS["--affine"], OPTIONS["--quiet"], OPTIONS["--help"]
 
@@ -144,6 +147,7 @@ function C.parse(args)
     o.out = o.model
   end
   if not o.out and not o.dry_run then error("give -o OUT (or --in-place, or --dry-run)", 0) end
+  if o.check and o.dry_run then error("--check-outputs runs the written model: not with --dry-run", 0) end
   check_combination(o, st.pal_t, st.quant_t, st.prune_t)
   return o
 end
@@ -223,6 +227,14 @@ function C.run(args)
     return 1
   end
   for _, n in ipairs(report.notes) do io.stderr:write("mlsh compress: ", n, "\n") end
+  -- --check-outputs: the original runs before the write (--in-place replaces it), the result after
+  local chk_ok, chk = true, nil
+  if o.check then chk_ok, chk = pcall(check.reference, m, o.check) end
+  if not chk_ok then
+    m:close()
+    io.stderr:write("mlsh compress: --check-outputs: ", tostring(chk), " (nothing written)\n")
+    return 1
+  end
   if not o.dry_run then
     local sok, serr = pcall(require("mlsh.model.writer").save, spec, read_blob, o.out, { source = m.path, in_place = o.in_place })
     if not sok then
@@ -231,9 +243,14 @@ function C.run(args)
       return 1
     end
   end
+  if chk then chk_ok, chk = pcall(check.check_file, chk, o.out) end
   m:close()
-  if o.json then print(json.encode(C.report_json(report, o), true))
-  elseif not o.quiet then print(C.report_text(report, o.out, o.dry_run)) end
+  if not chk_ok then io.stderr:write("mlsh compress: --check-outputs: ", tostring(chk), " (", o.out, " was written)\n") return 1 end
+  if o.json then
+    local doc = C.report_json(report, o)
+    doc.outputs_check = chk and check.json(chk) or nil
+    print(json.encode(doc, true))
+  elseif not o.quiet then print(C.report_text(report, o.out, o.dry_run) .. (chk and ("\n" .. check.text(chk, report.totals.snr_db)) or "")) end
   return 0
 end
 

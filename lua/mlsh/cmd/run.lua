@@ -1,4 +1,4 @@
--- mlsh run MODEL [--input NAME=FILE]... [--random SEED] [--shape NAME=1x3x224x224]... [--function F]
+-- mlsh run MODEL [--input NAME=FILE(.npy, or .png for image inputs)]... [--random SEED] [--shape NAME=1x3x224x224]... [--function F]
 --   [--delegate N | METHOD:N] (a Core ML delegate of an ExecuTorch .pte, or a model of an ORT cache)
 --   [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget BYTES[K|M|G]]
 -- mlsh run --list-ops
