@@ -104,7 +104,7 @@ static int parse(it_ctx *c, const char *eq, it_tensor **t, int n, eq_t *E) {
       int64_t s = t[o]->shape[d];
       if (E->size[l] >= 0 && E->size[l] != s && s != 1 && E->size[l] != 1)
         return it_fail(c, "subscript sizes %lld and %lld do not match", (long long)E->size[l], (long long)s);
-      if (E->size[l] < s) E->size[l] = s;
+      if (E->size[l] < 0 || E->size[l] == 1) E->size[l] = s; /* 1 broadcasts, also against 0 */
       E->used[l]++;
     }
   if (arrow) {

@@ -20,6 +20,8 @@ int it_kernel_takes_lists(const char *type) {
 
 /* A new list value of len elements (cap >= len), items NULL, shape fields from proto (if any). */
 static it_tensor *list_new(it_ctx *c, const it_list *proto, mlsh_dtype dt, size_t len) {
+  size_t budget = it_budget();
+  if (budget && len > budget / sizeof(it_tensor *)) return it_fail(c, "a list of %zu elements is larger than the memory budget", len), NULL;
   it_tensor *t = calloc(1, sizeof *t);
   it_list *l = calloc(1, sizeof *l);
   size_t cap = len ? len : 1;
@@ -232,7 +234,7 @@ static int k_list_gather(it_ctx *c) {
   const it_list *l = ls->data;
   int64_t shape[IT_MAX_RANK];
   shape[0] = (int64_t)k;
-  int er = k ? els[0]->rank : (l->erank > 0 ? l->erank : 0);
+  int er = rc ? 0 : k ? els[0]->rank : (l->erank > 0 ? l->erank : 0);
   if (rc == 0 && er + 1 > IT_MAX_RANK) rc = it_fail(c, "elements of rank %d are too large to stack", er);
   for (int d = 0; rc == 0 && d < er; d++) shape[d + 1] = k ? els[0]->shape[d] : (l->eshape[d] > 0 ? l->eshape[d] : 0);
   it_tensor *o = rc == 0 ? it_out(c, 0, ls->dt, er + 1, shape) : NULL;
