@@ -139,6 +139,11 @@ describe("list ops", function()
     close(outs.n, { 5 }, 0)
     close(outs.s, { 20, 21, 22, 10, 11, 12 }, 0) -- element 0 overwritten, element 4 appended
     close(outs.z, { 0, 0, 0 }, 0)
+    -- --trace skips list values (no .npy for a list) and writes every tensor
+    local out, err, code = F.run(string.format("run %s --random 1 --trace %s", F.q(path), F.q(IH.dir .. "/list_trace")))
+    assert.are.equal(0, code, err .. out)
+    local index = assert(io.open(IH.dir .. "/list_trace/index.json")):read("a")
+    assert.truthy(index:find('"type": "list_gather"', 1, true))
   end)
 
   local function expect_error(pattern, outputs, fill)

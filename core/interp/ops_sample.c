@@ -49,7 +49,13 @@ static float pix(const float *img, int64_t H, int64_t W, int64_t y, int64_t x, p
   return yy < 0 || xx < 0 ? pad : img[yy * W + xx];
 }
 
+/* Coordinates far outside any image are clamped (they read padding either way); NaN stays NaN. */
+static double tame(double v) { return v > 1e12 ? 1e12 : v < -1e12 ? -1e12 : v; }
+
 static float bilinear(const float *img, int64_t H, int64_t W, double y, double x, padmode m, float pad) {
+  if (y != y || x != x) return NAN;
+  y = tame(y);
+  x = tame(x);
   double fy = floor(y), fx = floor(x);
   double wy = y - fy, wx = x - fx;
   int64_t y0 = (int64_t)fy, x0 = (int64_t)fx;
@@ -136,7 +142,7 @@ static int k_crop_resize(it_ctx *c) {
     for (int64_t k = 0; k < per; k++) b[k] = (float)it_get_d(bt, (size_t)(n * per + k));
     double yx[4] = {0, 0, 0, 0};
     if (box_pixels(c, per == 5 ? b + 1 : b, H, W, yx) != 0) return -1;
-    int64_t img = bi ? it_get_i(bi, (size_t)n) : per == 5 ? (int64_t)b[0] : boxes ? n : 0;
+    int64_t img = bi ? it_get_i(bi, (size_t)n) : per == 5 ? it_d2i(b[0]) : boxes ? n : 0;
     for (int64_t k = all ? 0 : img; k < (all ? B : img + 1); k++) {
       if (k < 0 || k >= B) return it_fail(c, "box %lld refers to image %lld of %lld", (long long)n, (long long)k, (long long)B);
       for (int64_t ch = 0; ch < C; ch++, O += th * tw)
@@ -180,7 +186,7 @@ static double unnorm(const rs_cfg *g, double v, int64_t n) {
 
 static float sample(const rs_cfg *g, const float *img, int64_t H, int64_t W, double xn, double yn) {
   double x = unnorm(g, xn, W), y = unnorm(g, yn, H);
-  if (g->nearest) return pix(img, H, W, (int64_t)floor(y + 0.5), (int64_t)floor(x + 0.5), g->pm, g->pad);
+  if (g->nearest) return y != y || x != x ? NAN : pix(img, H, W, (int64_t)floor(tame(y) + 0.5), (int64_t)floor(tame(x) + 0.5), g->pm, g->pad);
   return bilinear(img, H, W, y, x, g->pm, g->pad);
 }
 
