@@ -20,7 +20,8 @@ static int block_args(it_ctx *c, const it_tensor *x, const char *padname, int64_
   if (!p || p->n != 4 || p->st == IT_STR) return it_fail(c, "%s must be a [2, 2] int tensor", padname);
   for (int i = 0; i < 4; i++) pad[i] = it_get_i(p, (size_t)i);
   for (int i = 0; i < 2; i++)
-    if (bs[i] < 1 || pad[2 * i] < 0 || pad[2 * i + 1] < 0) return it_fail(c, "block_shape must be positive and %s non-negative", padname);
+    if (bs[i] < 1 || bs[i] > (1 << 16) || pad[2 * i] < 0 || pad[2 * i + 1] < 0 || pad[2 * i] > (1 << 30) || pad[2 * i + 1] > (1 << 30))
+      return it_fail(c, "block_shape must be in [1, 65536] and %s in [0, 2^30]", padname);
   return 0;
 }
 
