@@ -55,6 +55,53 @@ describe("crop_resize", function()
     close(outs.p, { 7, px(0, 0, 0), 7, px(1, 0, 0) }, 1e-6)  -- row -1 is outside: pad_value
   end)
 
+  it("every sampling mode and box coordinate mode against a bilinear loop over the documented grid", function()
+    local H, W, th, tw = 5, 6, 3, 4
+    local X = IH.values(H * W, 9)
+    local y0, x0, y1, x1 = 0.5, 1, 3.5, 4.5
+    local forms = {
+      CORNERS_HEIGHT_FIRST = { y0, x0, y1, x1 }, CORNERS_WIDTH_FIRST = { x0, y0, x1, y1 },
+      CENTER_SIZE_HEIGHT_FIRST = { (y0 + y1) / 2, (x0 + x1) / 2, y1 - y0, x1 - x0 },
+      CENTER_SIZE_WIDTH_FIRST = { (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0 },
+    }
+    local grids = {
+      STRICT_ALIGN_CORNERS = function(s, e, i, n) return s + i * (e - s) / (n - 1) end,
+      ALIGN_CORNERS = function(s, e, i, n) return s + i * (e - s) / (n - 1) end,
+      DEFAULT = function(s, e, i, n) return s + i * (e - s) / n end,
+      OFFSET_CORNERS = function(s, e, i, n) return s + (i + 0.5) * (e - s) / n end,
+      UNALIGN_CORNERS = function(s, e, i, n) return s + (i + 0.5) * (e - s) / n - 0.5 end,
+    }
+    local function at(y, x) return X[y * W + x + 1] end
+    local function bil(y, x)
+      if y < 0 or y > H - 1 or x < 0 or x > W - 1 then return 0 end
+      local fy, fx = math.floor(y), math.floor(x)
+      local cy, cx = math.min(fy + 1, H - 1), math.min(fx + 1, W - 1)
+      local wy, wx = y - fy, x - fx
+      return (1 - wy) * ((1 - wx) * at(fy, fx) + wx * at(fy, cx)) + wy * ((1 - wx) * at(cy, fx) + wx * at(cy, cx))
+    end
+    local names = {}
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 1, 1, H, W })
+      for form, box in pairs(forms) do
+        for mode in pairs(grids) do
+          local name = (form .. "_" .. mode):lower()
+          names[#names + 1] = { name, mode }
+          f:output(name, f:op("crop_resize", { x = x, boxes = f:const(name .. "_b", B.tensor("fp32", box, { 1, 4 })), target_height = th,
+            target_width = tw, box_coordinate_mode = form, sampling_mode = mode }, { dtype = "fp32", shape = { 1, 1, th, tw }, check = false }))
+        end
+      end
+    end)
+    local outs = run(path, { x = tensor(X, { 1, 1, H, W }) })
+    for _, nm in ipairs(names) do
+      local want, g = {}, grids[nm[2]]
+      for i = 0, th - 1 do
+        for j = 0, tw - 1 do want[#want + 1] = bil(g(y0, y1, i, th), g(x0, x1, j, tw)) end
+      end
+      local ok, err = pcall(close, outs[nm[1]], want, 1e-5)
+      assert(ok, nm[1] .. ": " .. tostring(err))
+    end
+  end)
+
   it("refuses a box index past the batch", function()
     local path = build("iOS17", function(f)
       local x = f:input("x", "fp32", { 2, 1, 4, 5 })
