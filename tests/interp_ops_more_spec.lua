@@ -120,6 +120,31 @@ describe("random ops", function()
     assert.has_error(function() close(o2.u, o1.u:array(), 0) end)
   end)
 
+  it("categorical reads probabilities in probs mode; fp16 outputs hold fp16 values", function()
+    local path = build("iOS17", function(f)
+      local x = f:input("x", "fp32", { 1 })
+      local p = f:const("p", B.tensor("fp32", { 0.5, 0.5, 0 }, { 1, 3 }))
+      f:output("c", f:op("random_categorical", { x = p, mode = "probs", size = 2000, seed = 3 }, { dtype = "fp32", shape = { 1, 2000 } }))
+      local n = f:op("random_normal", { shape = { 64 }, mean = B.tensor("fp16", 0), stddev = B.tensor("fp16", 1), seed = 4 },
+        { dtype = "fp16", shape = { 64 } })
+      f:output("n", f:op("cast", { x = n, dtype = "fp32" }))
+      f:output("y", f:op("relu", { x = x }))
+    end)
+    local outs = run(path, { x = tensor({ 1 }, { 1 }) }, { precision = "model" })
+    local a = outs.c:array()
+    local zeros, ones = 0, 0
+    for i = 1, #a do
+      assert.is_true(a[i] == 0 or a[i] == 1, "category 2 has probability 0")
+      if a[i] == 0 then zeros = zeros + 1 else ones = ones + 1 end
+    end
+    assert.is_true(math.abs(zeros - ones) < 200, zeros .. " vs " .. ones)
+    local n = outs.n:array()
+    for i = 1, #n do
+      local h = tensor({ n[i] }, { 1 }, "fp16"):array()[1] -- the nearest fp16 value
+      assert.are.equal(h, n[i])
+    end
+  end)
+
   it("refuses a probability outside [0, 1]", function()
     local path = build("iOS17", function(f)
       local x = f:input("x", "fp32", { 1 })
