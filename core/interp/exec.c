@@ -56,6 +56,20 @@ static void prof_dump(void) {
   nprof = 0;
 }
 
+/* A list value reaches only the ops that take lists (it_kernel_takes_lists); anything else would
+ * read its it_list as tensor data. Checked per binding (pointer tests; the name test only on a hit). */
+static int check_lists(it_env *env, const it_op *op) {
+  for (int i = 0; i < op->nparams; i++)
+    for (int j = 0; j < op->params[i].n; j++) {
+      const it_binding *b = &op->params[i].b[j];
+      const it_tensor *t = b->imm ? b->imm : env->slots[b->slot];
+      if (t && t->st == IT_LIST && !it_kernel_takes_lists(op->type))
+        return mlsh_fail(env->e, NULL, "op '%s' (%s): input '%s' is a list, which this op does not take", op->name, op->type,
+                         op->params[i].name);
+    }
+  return 0;
+}
+
 static int run_op(it_env *env, const it_op *op) {
   double t0 = env->op_seconds >= 0 ? now() : 0;
   if (op->is_const) {
@@ -70,6 +84,7 @@ static int run_op(it_env *env, const it_op *op) {
     c.op = op;
     if (op->nout > IT_MAX_OUT) return mlsh_fail(env->e, NULL, "op '%s' (%s) has too many outputs", op->name, op->type);
     if (!op->k) return mlsh_fail(env->e, NULL, "op %s (type %s) is not supported by the interpreter", op->name, op->type);
+    if (check_lists(env, op) != 0) return -1;
     if (op->k->fn(&c) != 0) {
       for (int i = 0; i < IT_MAX_OUT; i++) it_unref(c.out[i]);
       return -1;
@@ -84,7 +99,10 @@ static int run_op(it_env *env, const it_op *op) {
   }
   if (env->observe) {
     it_tensor *outs[IT_MAX_OUT];
-    for (int i = 0; i < op->nout && i < IT_MAX_OUT; i++) outs[i] = env->slots[op->out_slots[i]];
+    for (int i = 0; i < op->nout && i < IT_MAX_OUT; i++) {
+      outs[i] = env->slots[op->out_slots[i]];
+      if (outs[i] && outs[i]->st == IT_LIST) outs[i] = NULL; /* no .npy for a list */
+    }
     env->observe(env->ud, op, outs);
   }
   for (int i = 0; i < op->nfree; i++) set_slot(env, op->free_after[i], NULL);
@@ -159,6 +177,9 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
     } else env.slots[p->inputs[i].slot] = it_ref(t);
   }
   if (rc == 0) rc = it_exec_block(&env, p->main);
+  for (int j = 0; rc == 0 && j < p->nout; j++)
+    if (env.slots[p->outputs[j].slot] && env.slots[p->outputs[j].slot]->st == IT_LIST)
+      rc = mlsh_fail(e, NULL, "output '%s' is a list, not a tensor", p->outputs[j].name);
   if (env.op_seconds >= 0) prof_dump();
   for (int j = 0; j < p->nout; j++) outputs[j] = rc == 0 ? it_ref(env.slots[p->outputs[j].slot]) : NULL;
   if (states_out)

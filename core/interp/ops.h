@@ -21,6 +21,8 @@ typedef struct it_kernel_def {
 } it_kernel_def;
 
 const it_kernel_def *it_kernel_find(const char *type);
+/* Whether op `type` may take list values as inputs (list ops, cond, while_loop, identity). */
+int it_kernel_takes_lists(const char *type);
 /* Every supported op type, sorted, NULL-terminated (static storage). */
 const char *const *it_kernel_names(size_t *n);
 
@@ -53,5 +55,6 @@ int it_broadcast_shape(int ra, const int64_t *a, int rb, const int64_t *b, int *
 /* The kernel families. */
 extern const it_kernel_def it_ops_elementwise[], it_ops_activation[], it_ops_linalg[], it_ops_conv[],
     it_ops_pool[], it_ops_norm[], it_ops_reduce[], it_ops_shape[], it_ops_index[], it_ops_rnn[],
-    it_ops_control[], it_ops_image[], it_ops_extra[];
+    it_ops_control[], it_ops_image[], it_ops_extra[], it_ops_list[], it_ops_quant[], it_ops_random[], it_ops_detect[],
+    it_ops_einsum[], it_ops_layout[], it_ops_sample[];
 #endif

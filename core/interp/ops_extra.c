@@ -1,6 +1,5 @@
-/* ops_extra.c — the less common ops converters emit: einsum (any two-operand equation without
- * ellipsis, by direct summation), scatter / scatter_along_axis / scatter_nd (modes update, add,
- * sub, mul, div, max, min), scaled_dot_product_attention (iOS18: softmax(QKᵀ/√E + mask)·V, bool
+/* ops_extra.c — the less common ops converters emit (einsum: ops_einsum.c): scatter /
+ * scatter_along_axis / scatter_nd (modes update, add, sub, mul, div, max, min), scaled_dot_product_attention (iOS18: softmax(QKᵀ/√E + mask)·V, bool
  * masks keep True), reverse, flatten2d, crop, resize_nearest_neighbor, resize_bilinear
  * (ALIGN_CORNERS / STRICT_ALIGN_CORNERS / UNALIGN_CORNERS / DEFAULT), non_zero, fill_like. */
 #include "gemm.h"
@@ -10,80 +9,6 @@
 #include <string.h>
 
 static size_t esz(const it_tensor *t) { return it_storage_size(t->st); }
-
-/* ---- einsum ---- */
-static int k_einsum(it_ctx *c) {
-  const char *eq = it_arg_str(c, "equation", NULL);
-  int n = it_arg_count(c, "values");
-  if (!eq || n < 1 || n > 2) return it_fail(c, "needs an equation and one or two values");
-  char in[2][IT_MAX_RANK + 1] = {{0}}, out[IT_MAX_RANK + 1] = {0};
-  const char *arrow = strstr(eq, "->");
-  if (!arrow) return it_fail(c, "equation '%s' has no '->'", eq);
-  int k = 0, which = 0, len = 0;
-  for (const char *p = eq; p < arrow; p++) {
-    if (*p == ',') { which++; len = 0; if (which > 1) return it_fail(c, "more than two operands"); continue; }
-    if (*p == ' ') continue;
-    if (*p < 'a' || *p > 'z' || len >= IT_MAX_RANK) return it_fail(c, "unsupported equation '%s'", eq);
-    in[which][len++] = *p;
-  }
-  for (const char *p = arrow + 2; *p; p++) if (*p != ' ') { if (k >= IT_MAX_RANK) return it_fail(c, "rank too large"); out[k++] = *p; }
-  if (which + 1 != n) return it_fail(c, "equation names %d operands, %d given", which + 1, n);
-  int64_t size[26];
-  for (int i = 0; i < 26; i++) size[i] = -1;
-  it_tensor *t[2] = {it_arg_at(c, "values", 0), n > 1 ? it_arg_at(c, "values", 1) : NULL};
-  for (int o = 0; o < n; o++) {
-    if ((int)strlen(in[o]) != t[o]->rank) return it_fail(c, "operand %d has rank %d, the equation %zu", o, t[o]->rank, strlen(in[o]));
-    if (t[o]->st != IT_F32) return it_fail(c, "needs float operands");
-    for (int d = 0; d < t[o]->rank; d++) {
-      int l = in[o][d] - 'a';
-      if (size[l] >= 0 && size[l] != t[o]->shape[d] && t[o]->shape[d] != 1 && size[l] != 1) return it_fail(c, "label %c has sizes %lld and %lld", in[o][d], (long long)size[l], (long long)t[o]->shape[d]);
-      if (size[l] < t[o]->shape[d]) size[l] = t[o]->shape[d];
-    }
-  }
-  int64_t oshape[IT_MAX_RANK];
-  for (int d = 0; d < k; d++) {
-    if (out[d] < 'a' || out[d] > 'z' || size[out[d] - 'a'] < 0) return it_fail(c, "output label %c is not an input label", out[d]);
-    oshape[d] = size[out[d] - 'a'];
-  }
-  /* all labels: output ones first, then summed ones */
-  char labels[27] = {0};
-  int nl = 0;
-  for (int d = 0; d < k; d++) labels[nl++] = out[d];
-  for (int l = 0; l < 26; l++) if (size[l] >= 0 && !strchr(out, 'a' + l)) labels[nl++] = (char)('a' + l);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, k, oshape);
-  if (!o) return -1;
-  int64_t st[2][26];
-  for (int q = 0; q < n; q++) {
-    for (int l = 0; l < 26; l++) st[q][l] = 0;
-    int64_t s = 1;
-    for (int d = t[q]->rank - 1; d >= 0; d--) {
-      if (t[q]->shape[d] != 1) st[q][in[q][d] - 'a'] += s;
-      s *= t[q]->shape[d];
-    }
-  }
-  size_t on = o->n, sum = 1;
-  for (int i = k; i < nl; i++) sum *= (size_t)size[labels[i] - 'a'];
-  float *O = o->data;
-  int64_t idx[26];
-  for (size_t oi = 0; oi < on; oi++) {
-    size_t r = oi;
-    for (int d = k - 1; d >= 0; d--) { idx[d] = (int64_t)(r % (size_t)oshape[d]); r /= (size_t)oshape[d]; }
-    double acc = 0;
-    for (size_t si = 0; si < sum; si++) {
-      size_t rr = si;
-      for (int i = nl - 1; i >= k; i--) { int64_t sz = size[labels[i] - 'a']; idx[i] = (int64_t)(rr % (size_t)sz); rr /= (size_t)sz; }
-      double v = 1;
-      for (int q = 0; q < n; q++) {
-        size_t off = 0;
-        for (int i = 0; i < nl; i++) off += (size_t)(idx[i] * st[q][labels[i] - 'a']);
-        v *= ((const float *)t[q]->data)[off];
-      }
-      acc += v;
-    }
-    O[oi] = (float)acc;
-  }
-  return 0;
-}
 
 /* ---- scatter ---- */
 typedef enum { S_UPDATE, S_ADD, S_SUB, S_MUL, S_DIV, S_MAX, S_MIN } smode;
@@ -367,7 +292,7 @@ static int k_fill_like(it_ctx *c) {
 }
 
 const it_kernel_def it_ops_extra[] = {
-  {"einsum", k_einsum}, {"scatter", k_scatter}, {"scatter_along_axis", k_scatter_along_axis}, {"scatter_nd", k_scatter_nd},
+  {"scatter", k_scatter}, {"scatter_along_axis", k_scatter_along_axis}, {"scatter_nd", k_scatter_nd},
   {"scaled_dot_product_attention", k_sdpa}, {"reverse", k_reverse}, {"flatten2d", k_flatten2d}, {"crop", k_crop},
   {"resize_nearest_neighbor", k_resize_nearest_neighbor}, {"resize_bilinear", k_resize_bilinear}, {"non_zero", k_non_zero},
   {"fill_like", k_fill_like}, {NULL, NULL},

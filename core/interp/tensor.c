@@ -49,6 +49,7 @@ size_t it_numel(int rank, const int64_t *shape) {
 }
 
 const char *it_describe(const it_tensor *t, char *buf, size_t len) {
+  if (t->st == IT_LIST) return snprintf(buf, len, "list<%s>", mlsh_dtype_name(t->dt)), buf;
   int k = snprintf(buf, len, "%s[", t->dt == MLSH_DT_INVALID ? "string" : mlsh_dtype_name(t->dt));
   for (int i = 0; i < t->rank && k > 0 && (size_t)k < len; i++)
     k += snprintf(buf + k, len - (size_t)k, "%s%lld", i ? "," : "", (long long)t->shape[i]);
@@ -106,6 +107,11 @@ it_tensor *it_ref(it_tensor *t) {
 
 void it_unref(it_tensor *t) {
   if (!t || --t->refs > 0) return;
+  if (t->st == IT_LIST) {
+    it_list *l = t->data;
+    for (size_t i = 0; l && i < l->len; i++) it_unref(l->items[i]);
+    if (l) free(l->items);
+  }
   if (t->st == IT_STR && !t->borrowed) {
     char **s = t->data;
     for (size_t i = 0; i < t->n; i++) free(s[i]);

@@ -4,6 +4,7 @@
  *   IT_I64  int64_t (int8..int64, uint8..uint64, sub-byte ints)
  *   IT_B8   uint8_t (bool, 0 or 1)
  *   IT_STR  char *  (string consts only)
+ *   IT_LIST it_list (a MIL list value: data is an it_list, n = 0, rank 0, dt = element dtype)
  * data is owned (freed by it_tensor_free) unless `borrowed` (an mmap'd weight); a tensor is
  * refcounted so a value used by several ops (or a const) is freed once. Shapes have rank <= 8. */
 #ifndef MLSH_IT_TENSOR_H
@@ -15,7 +16,18 @@
 
 #define IT_MAX_RANK 8
 
-typedef enum { IT_F32, IT_I64, IT_B8, IT_STR } it_storage;
+typedef enum { IT_F32, IT_I64, IT_B8, IT_STR, IT_LIST } it_storage;
+
+struct it_tensor;
+/* A list value (make_list / list_write ...): items[i] is a tensor or NULL (never written). Lists
+ * are values like tensors: an op that changes one makes a new list sharing the items. */
+typedef struct it_list {
+  size_t len, cap;
+  struct it_tensor **items;
+  int dynamic;                      /* may grow past len */
+  int erank;                        /* element rank, -1 unknown */
+  int64_t eshape[IT_MAX_RANK];      /* element dims, -1 unknown */
+} it_list;
 
 typedef struct it_tensor {
   mlsh_dtype dt;
