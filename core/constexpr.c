@@ -3,6 +3,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* n must be the product of the shape (a caller's inconsistency would index out of bounds). */
+static int val_ok(const mlsh_cx_val *v, const char *what, mlsh_err *e) {
+  if (v->rank < 0 || v->rank > MLSH_CX_MAX_RANK) return mlsh_fail(e, NULL, "%s has rank %d", what, v->rank);
+  size_t n = 1;
+  for (int d = 0; d < v->rank; d++) {
+    if (v->shape[d] < 0 || (v->shape[d] > 0 && n > SIZE_MAX / (size_t)v->shape[d]))
+      return mlsh_fail(e, NULL, "%s has a bad dimension %lld", what, (long long)v->shape[d]);
+    n *= (size_t)v->shape[d];
+  }
+  if (n != v->n) return mlsh_fail(e, NULL, "%s holds %zu values, its shape %zu", what, v->n, n);
+  return 0;
+}
+
+void mlsh_cx_round(float *v, size_t n, mlsh_dtype dt) {
+  if (dt != MLSH_DT_FP16) return;
+  for (size_t i = 0; i < n; i++) v[i] = mlsh_fp16_to_f32(mlsh_f32_to_fp16(v[i]));
+}
+
+void mlsh_cx_cast(const mlsh_cx_val *src, mlsh_dtype dt, float *out) {
+  if (src->n) memcpy(out, src->v, src->n * sizeof *out);
+  mlsh_cx_round(out, src->n, dt);
+}
+
 /* Flat parameter index of data element i when pshape (same rank as shape) tiles it in blocks. */
 typedef struct {
   int rank;
@@ -40,6 +63,8 @@ static size_t blockmap_at(const blockmap *b, size_t i) {
 int mlsh_cx_affine(const mlsh_cx_val *q, const mlsh_cx_val *zp, const mlsh_cx_val *sc, int64_t axis, float *out,
                    mlsh_err *e) {
   size_t ns = sc->n > zp->n ? sc->n : zp->n;
+  if (val_ok(q, "quantized_data", e) != 0) return -1;
+  if (sc->n == 0 || zp->n == 0) return mlsh_fail(e, NULL, "scale or zero_point is empty");
   if ((sc->n != 1 && sc->n != ns) || (zp->n != 1 && zp->n != ns))
     return mlsh_fail(e, NULL, "scale and zero_point lengths differ (%zu, %zu)", sc->n, zp->n);
   if (axis < 0) axis += q->rank;
@@ -51,8 +76,8 @@ int mlsh_cx_affine(const mlsh_cx_val *q, const mlsh_cx_val *zp, const mlsh_cx_va
   }
   for (size_t i = 0; i < q->n; i++) {
     size_t p = ns > 1 ? (i / inner) % ns : 0;
-    float s = sc->v[sc->n == 1 ? 0 : p], z = zp->v[zp->n == 1 ? 0 : p];
-    out[i] = s * (q->v[i] - z);
+    double s = sc->v[sc->n == 1 ? 0 : p], z = zp->v[zp->n == 1 ? 0 : p];
+    out[i] = (float)(s * ((double)q->v[i] - z));
   }
   return 0;
 }
@@ -86,9 +111,13 @@ int mlsh_cx_lut16(const uint8_t *bytes, size_t nbytes, const float *lut, size_t 
 }
 
 int mlsh_cx_lut(const mlsh_cx_val *ix, const mlsh_cx_val *lut, int64_t va, float *out, int64_t *oshape, mlsh_err *e) {
+  if (val_ok(ix, "indices", e) != 0 || val_ok(lut, "lut", e) != 0) return -1;
   int K = ix->rank;
+  if (K + 2 > MLSH_CX_MAX_RANK) return mlsh_fail(e, NULL, "indices of rank %d (at most %d)", K, MLSH_CX_MAX_RANK - 2);
   if (lut->rank != K + 2) return mlsh_fail(e, NULL, "lut has rank %d, indices rank %d (needs rank + 2)", lut->rank, K);
   int64_t size = lut->shape[K], V = lut->shape[K + 1];
+  if (size < 1 || V < 1) return mlsh_fail(e, NULL, "lut of %lld entries of %lld values", (long long)size, (long long)V);
+  if (ix->n > SIZE_MAX / sizeof(float) / (size_t)V) return mlsh_fail(e, NULL, "%zu indices of %lld values overflow", ix->n, (long long)V);
   blockmap bm;
   if (blockmap_init(&bm, K, ix->shape, K, lut->shape, "lut", e) != 0) return -1;
   memcpy(oshape, ix->shape, (size_t)K * sizeof *oshape);
@@ -116,88 +145,85 @@ int mlsh_cx_lut(const mlsh_cx_val *ix, const mlsh_cx_val *lut, int64_t va, float
   return 0;
 }
 
+static size_t ones(const float *mask, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) k += mask[i] != 0;
+  return k;
+}
+
 int mlsh_cx_sparse(const float *mask, size_t n, const float *nz, size_t nnz, float *out, mlsh_err *e) {
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (mask[i] != 0) {
-      if (j >= nnz) return mlsh_fail(e, NULL, "mask selects more elements than nonzero_data holds (%zu)", nnz);
-      out[i] = nz[j++];
-    } else out[i] = 0;
-  }
-  if (j != nnz) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", j, nnz);
+  size_t k = ones(mask, n), j = 0;
+  if (k != nnz) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", k, nnz);
+  for (size_t i = 0; i < n; i++) out[i] = mask[i] != 0 ? nz[j++] : 0.0f;
   return 0;
 }
 
 int mlsh_cx_shift_scale(const mlsh_cx_val *d, const mlsh_cx_val *sc, const mlsh_cx_val *off, float *out, mlsh_err *e) {
+  if (val_ok(d, "data", e) != 0 || val_ok(sc, "scale", e) != 0) return -1;
   blockmap bm;
   if (blockmap_init(&bm, d->rank, d->shape, sc->rank, sc->shape, "scale", e) != 0) return -1;
   if (off && off->n != sc->n) return mlsh_fail(e, NULL, "offset has %zu values, scale %zu", off->n, sc->n);
   for (size_t i = 0; i < d->n; i++) {
     size_t p = blockmap_at(&bm, i);
-    out[i] = sc->v[p] * (d->v[i] - (off ? off->v[p] : 0.0f));
+    out[i] = (float)((double)sc->v[p] * ((double)d->v[i] - (off ? (double)off->v[p] : 0.0)));
   }
   return 0;
 }
 
 int mlsh_cx_sparse_shift_scale(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *sc,
                                const mlsh_cx_val *off, float *out, mlsh_err *e) {
+  if (val_ok(mask, "data_mask", e) != 0 || val_ok(sc, "scale", e) != 0) return -1;
   blockmap bm;
   if (blockmap_init(&bm, mask->rank, mask->shape, sc->rank, sc->shape, "scale", e) != 0) return -1;
   if (off && off->n != sc->n) return mlsh_fail(e, NULL, "offset has %zu values, scale %zu", off->n, sc->n);
-  size_t j = 0;
+  size_t k = ones(mask->v, mask->n), j = 0;
+  if (k != nz->n) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", k, nz->n);
   for (size_t i = 0; i < mask->n; i++) {
     if (mask->v[i] == 0) continue;
-    if (j >= nz->n) return mlsh_fail(e, NULL, "mask selects more elements than nonzero_data holds (%zu)", nz->n);
     size_t p = blockmap_at(&bm, i);
-    out[j] = sc->v[p] * (nz->v[j] - (off ? off->v[p] : 0.0f));
+    out[j] = (float)((double)sc->v[p] * ((double)nz->v[j] - (off ? (double)off->v[p] : 0.0)));
     j++;
   }
-  if (j != nz->n) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", j, nz->n);
   return 0;
 }
 
 int mlsh_cx_lut_to_sparse(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *lut, int64_t va,
                           float *out_mask, int64_t *oshape, float *out_nz, mlsh_err *e) {
+  if (val_ok(mask, "indices_mask", e) != 0 || val_ok(lut, "lut", e) != 0) return -1;
   int K = mask->rank;
   if (lut->rank != K + 2) return mlsh_fail(e, NULL, "lut has rank %d, indices_mask rank %d (needs rank + 2)", lut->rank, K);
   size_t V = (size_t)lut->shape[K + 1];
+  if (V < 1 || mask->n > SIZE_MAX / sizeof(float) / V - 1) return mlsh_fail(e, NULL, "lut vectors of %zu values for %zu positions", V, mask->n);
   /* dense index tensor (0 where masked out), then a dense lookup, then keep the expanded mask */
   float *dense_ix = malloc((mask->n ? mask->n : 1) * sizeof *dense_ix);
   float *dense = malloc((mask->n * V + 1) * sizeof *dense);
   float *onesm = malloc((mask->n * V + 1) * sizeof *onesm);
   int rc = -1;
   if (!dense_ix || !dense || !onesm) { mlsh_fail(e, NULL, "out of memory"); goto done; }
-  size_t j = 0;
-  for (size_t i = 0; i < mask->n; i++) {
-    if (mask->v[i] != 0) {
-      if (j >= nz->n) { mlsh_fail(e, NULL, "indices_mask selects more elements than indices_nonzero_data holds"); goto done; }
-      dense_ix[i] = nz->v[j++];
-    } else dense_ix[i] = 0;
-  }
-  if (j != nz->n) { mlsh_fail(e, NULL, "indices_mask selects %zu elements, indices_nonzero_data holds %zu", j, nz->n); goto done; }
+  size_t nones = ones(mask->v, mask->n), j = 0;
+  if (nones != nz->n) { mlsh_fail(e, NULL, "indices_mask selects %zu elements, indices_nonzero_data holds %zu", nones, nz->n); goto done; }
+  for (size_t i = 0; i < mask->n; i++) dense_ix[i] = mask->v[i] != 0 ? nz->v[j++] : 0.0f;
   mlsh_cx_val ix = *mask;
   ix.v = dense_ix;
   if (mlsh_cx_lut(&ix, lut, va, dense, oshape, e) != 0) goto done;
   /* the mask expanded the same way: look it up through a LUT of ones */
   mlsh_cx_val mm = *mask;
-  float *ones = malloc((size_t)lut->shape[K] * V * sizeof *ones);
-  if (!ones) { mlsh_fail(e, NULL, "out of memory"); goto done; }
   /* expand the mask with a one-block LUT: entry 0 -> zeros, entry 1 -> ones */
   mlsh_cx_val ml = {MLSH_DT_FP32, K + 2, {0}, 2 * V, NULL};
   for (int d = 0; d < K; d++) ml.shape[d] = 1;
   ml.shape[K] = 2;
   ml.shape[K + 1] = (int64_t)V;
   float *ol = malloc(2 * V * sizeof *ol);
-  if (!ol) { free(ones); mlsh_fail(e, NULL, "out of memory"); goto done; }
+  if (!ol) { mlsh_fail(e, NULL, "out of memory"); goto done; }
   for (size_t v = 0; v < V; v++) { ol[v] = 0; ol[V + v] = 1; }
   ml.v = ol;
   int64_t oshape2[MLSH_CX_MAX_RANK];
   float *mv = malloc((mask->n ? mask->n : 1) * sizeof *mv);
-  if (!mv) { free(ones); free(ol); mlsh_fail(e, NULL, "out of memory"); goto done; }
+  if (!mv) { free(ol); mlsh_fail(e, NULL, "out of memory"); goto done; }
   for (size_t i = 0; i < mask->n; i++) mv[i] = mask->v[i] != 0;
   mm.v = mv;
   int r2 = mlsh_cx_lut(&mm, &ml, va, onesm, oshape2, e);
-  free(mv); free(ol); free(ones);
+  free(mv); free(ol);
   if (r2 != 0) goto done;
   size_t k = 0;
   for (size_t i = 0; i < mask->n * V; i++) {
