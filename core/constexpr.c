@@ -26,9 +26,13 @@ void mlsh_cx_cast(const mlsh_cx_val *src, mlsh_dtype dt, float *out) {
   mlsh_cx_round(out, src->n, dt);
 }
 
-/* Flat parameter index of data element i when pshape (same rank as shape) tiles it in blocks. */
+/* Flat parameter index of data element i when pshape (same rank as shape) tiles it in blocks.
+ * Elements are visited in runs: `run` consecutive elements (row-major) share one block (the block
+ * size along the last tiled dimension times the dimensions after it), so the loops below compute
+ * the parameter index once per run. */
 typedef struct {
   int rank;
+  size_t run;
   int64_t bsz[MLSH_CX_MAX_RANK], dst[MLSH_CX_MAX_RANK], pst[MLSH_CX_MAX_RANK];
 } blockmap;
 
@@ -47,6 +51,13 @@ static int blockmap_init(blockmap *b, int rank, const int64_t *shape, int prank,
     s *= shape[d];
     ps *= pshape[d];
   }
+  b->run = (size_t)s; /* no tiled dimension: one run of every element */
+  for (int d = rank - 1; d >= 0; d--)
+    if (pshape[d] > 1) {
+      b->run = (size_t)(b->bsz[d] * b->dst[d]);
+      break;
+    }
+  if (b->run == 0) b->run = 1;
   return 0;
 }
 
@@ -74,10 +85,12 @@ int mlsh_cx_affine(const mlsh_cx_val *q, const mlsh_cx_val *zp, const mlsh_cx_va
       return mlsh_fail(e, NULL, "%zu scales/zero points do not match axis %lld of the data", ns, (long long)axis);
     for (int d = (int)axis + 1; d < q->rank; d++) inner *= (size_t)q->shape[d];
   }
-  for (size_t i = 0; i < q->n; i++) {
-    size_t p = ns > 1 ? (i / inner) % ns : 0;
+  size_t run = ns > 1 ? inner : q->n;
+  if (run == 0) run = 1;
+  for (size_t i0 = 0; i0 < q->n; i0 += run) { /* one scale and zero point per run */
+    size_t p = ns > 1 ? (i0 / inner) % ns : 0, end = q->n - i0 < run ? q->n : i0 + run;
     double s = sc->v[sc->n == 1 ? 0 : p], z = zp->v[zp->n == 1 ? 0 : p];
-    out[i] = (float)(s * ((double)q->v[i] - z));
+    for (size_t i = i0; i < end; i++) out[i] = (float)(s * ((double)q->v[i] - z));
   }
   return 0;
 }
@@ -129,6 +142,18 @@ int mlsh_cx_lut(const mlsh_cx_val *ix, const mlsh_cx_val *lut, int64_t va, float
   /* output strides, to place the V components of index i along vector_axis */
   int64_t ost[MLSH_CX_MAX_RANK], s = 1;
   for (int d = K - 1; d >= 0; d--) { ost[d] = s; s *= oshape[d]; }
+  if (V == 1) {
+    for (size_t i0 = 0; i0 < ix->n; i0 += bm.run) {
+      const float *base = lut->v + blockmap_at(&bm, i0) * (size_t)size;
+      size_t end = ix->n - i0 < bm.run ? ix->n : i0 + bm.run;
+      for (size_t i = i0; i < end; i++) {
+        float c = ix->v[i];
+        if (!(c >= 0) || c >= (float)size) return mlsh_fail(e, NULL, "index %g is outside the LUT of %lld entries", c, (long long)size);
+        out[i] = base[(size_t)c];
+      }
+    }
+    return 0;
+  }
   for (size_t i = 0; i < ix->n; i++) {
     float c = ix->v[i];
     if (!(c >= 0) || c >= (float)size) return mlsh_fail(e, NULL, "index %g is outside the LUT of %lld entries", c, (long long)size);
@@ -163,9 +188,10 @@ int mlsh_cx_shift_scale(const mlsh_cx_val *d, const mlsh_cx_val *sc, const mlsh_
   blockmap bm;
   if (blockmap_init(&bm, d->rank, d->shape, sc->rank, sc->shape, "scale", e) != 0) return -1;
   if (off && off->n != sc->n) return mlsh_fail(e, NULL, "offset has %zu values, scale %zu", off->n, sc->n);
-  for (size_t i = 0; i < d->n; i++) {
-    size_t p = blockmap_at(&bm, i);
-    out[i] = (float)((double)sc->v[p] * ((double)d->v[i] - (off ? (double)off->v[p] : 0.0)));
+  for (size_t i0 = 0; i0 < d->n; i0 += bm.run) {
+    size_t p = blockmap_at(&bm, i0), end = d->n - i0 < bm.run ? d->n : i0 + bm.run;
+    double s = sc->v[p], o = off ? off->v[p] : 0.0;
+    for (size_t i = i0; i < end; i++) out[i] = (float)(s * ((double)d->v[i] - o));
   }
   return 0;
 }
@@ -178,12 +204,41 @@ int mlsh_cx_sparse_shift_scale(const mlsh_cx_val *mask, const mlsh_cx_val *nz, c
   if (off && off->n != sc->n) return mlsh_fail(e, NULL, "offset has %zu values, scale %zu", off->n, sc->n);
   size_t k = ones(mask->v, mask->n), j = 0;
   if (k != nz->n) return mlsh_fail(e, NULL, "mask selects %zu elements, nonzero_data holds %zu", k, nz->n);
-  for (size_t i = 0; i < mask->n; i++) {
-    if (mask->v[i] == 0) continue;
-    size_t p = blockmap_at(&bm, i);
-    out[j] = (float)((double)sc->v[p] * ((double)nz->v[j] - (off ? (double)off->v[p] : 0.0)));
-    j++;
+  for (size_t i0 = 0; i0 < mask->n; i0 += bm.run) {
+    size_t p = blockmap_at(&bm, i0), end = mask->n - i0 < bm.run ? mask->n : i0 + bm.run;
+    double s = sc->v[p], o = off ? off->v[p] : 0.0;
+    for (size_t i = i0; i < end; i++)
+      if (mask->v[i] != 0) {
+        out[j] = (float)(s * ((double)nz->v[j] - o));
+        j++;
+      }
   }
+  return 0;
+}
+
+/* lut_to_sparse with scalar LUT entries: each nonzero index looked up in the LUT of its dense
+ * position's block; the mask passes through as 0/1. */
+static int lut_to_sparse1(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *lut, float *out_mask,
+                          int64_t *oshape, float *out_nz, mlsh_err *e) {
+  int K = mask->rank;
+  int64_t size = lut->shape[K];
+  if (size < 1) return mlsh_fail(e, NULL, "lut of %lld entries of 1 values", (long long)size);
+  blockmap bm;
+  if (blockmap_init(&bm, K, mask->shape, K, lut->shape, "lut", e) != 0) return -1;
+  size_t nones = ones(mask->v, mask->n), j = 0;
+  if (nones != nz->n) return mlsh_fail(e, NULL, "indices_mask selects %zu elements, indices_nonzero_data holds %zu", nones, nz->n);
+  for (size_t i0 = 0; i0 < mask->n; i0 += bm.run) {
+    const float *base = lut->v + blockmap_at(&bm, i0) * (size_t)size;
+    size_t end = mask->n - i0 < bm.run ? mask->n : i0 + bm.run;
+    for (size_t i = i0; i < end; i++) {
+      out_mask[i] = mask->v[i] != 0;
+      if (mask->v[i] == 0) continue;
+      float c = nz->v[j];
+      if (!(c >= 0) || c >= (float)size) return mlsh_fail(e, NULL, "index %g is outside the LUT of %lld entries", c, (long long)size);
+      out_nz[j++] = base[(size_t)c];
+    }
+  }
+  if (K) memcpy(oshape, mask->shape, (size_t)K * sizeof *oshape);
   return 0;
 }
 
@@ -194,6 +249,7 @@ int mlsh_cx_lut_to_sparse(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const 
   if (lut->rank != K + 2) return mlsh_fail(e, NULL, "lut has rank %d, indices_mask rank %d (needs rank + 2)", lut->rank, K);
   size_t V = (size_t)lut->shape[K + 1];
   if (V < 1 || mask->n > SIZE_MAX / sizeof(float) / V - 1) return mlsh_fail(e, NULL, "lut vectors of %zu values for %zu positions", V, mask->n);
+  if (V == 1) return lut_to_sparse1(mask, nz, lut, out_mask, oshape, out_nz, e);
   /* dense index tensor (0 where masked out), then a dense lookup, then keep the expanded mask */
   float *dense_ix = malloc((mask->n ? mask->n : 1) * sizeof *dense_ix);
   float *dense = malloc((mask->n * V + 1) * sizeof *dense);
