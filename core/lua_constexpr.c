@@ -67,12 +67,11 @@ static int source(lua_State *L, int t, const char *what, mlsh_cx_val *v, mlsh_er
   t = lua_absindex(L, t);
   luaL_checktype(L, t, LUA_TTABLE);
   memset(v, 0, sizeof *v);
-  lua_getfield(L, t, "dtype");
-  v->dt = mlsh_dtype_from_name(luaL_checkstring(L, -1));
+  if (lua_getfield(L, t, "dtype") != LUA_TSTRING) luaL_error(L, "core.constexpr: %s needs a dtype name", what);
+  v->dt = mlsh_dtype_from_name(lua_tostring(L, -1));
   lua_pop(L, 1);
   if (v->dt == MLSH_DT_INVALID) return mlsh_fail(e, NULL, "%s has an unknown dtype", what);
-  lua_getfield(L, t, "shape");
-  luaL_checktype(L, -1, LUA_TTABLE);
+  if (lua_getfield(L, t, "shape") != LUA_TTABLE) luaL_error(L, "core.constexpr: %s needs a shape table", what);
   lua_Integer rank = luaL_len(L, -1);
   if (rank > MLSH_CX_MAX_RANK) { lua_pop(L, 1); return mlsh_fail(e, NULL, "%s has rank %lld (at most %d)", what, (long long)rank, MLSH_CX_MAX_RANK); }
   v->rank = (int)rank;
@@ -218,10 +217,9 @@ static int l_shift_scale(lua_State *L) {
 }
 
 /* The mask as 0/1 (a mask stored one element per byte may hold any nonzero value). */
-static mlsh_array *mask01(lua_State *L, const mlsh_cx_val *m) {
+static void mask01(lua_State *L, const mlsh_cx_val *m) {
   mlsh_array *a = result(L, m->n, m->rank, m->shape);
   for (size_t i = 0; i < m->n; i++) a->data[i] = m->v[i] != 0;
-  return a;
 }
 
 static int l_sparse_shift_scale(lua_State *L) {
@@ -232,11 +230,10 @@ static int l_sparse_shift_scale(lua_State *L) {
   if (source(L, 1, "data_mask", &m, &e) || source(L, 2, "nonzero_data", &nz, &e) || source(L, 3, "scale", &sc, &e) ||
       offset_arg(L, 4, &o, &e, &po))
     return fail(L, &e);
-  mlsh_array *am = mask01(L, &m);
+  mask01(L, &m); /* the first result */
   mlsh_array *a = result(L, nz.n, 0, NULL);
   if (mlsh_cx_sparse_shift_scale(&m, &nz, &sc, po, a->data, &e) != 0) return fail(L, &e);
   mlsh_cx_round(a->data, a->n, dt);
-  (void)am;
   return 2;
 }
 
