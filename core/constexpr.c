@@ -293,3 +293,15 @@ done:
   free(onesm);
   return rc;
 }
+
+int mlsh_cx_nn_linear(const mlsh_cx_val *q, const float *scale, size_t ns, const float *bias, size_t nb, float *out,
+                      mlsh_err *e) {
+  size_t per = ns > 1 ? q->n / ns : q->n;
+  if (ns > 1 && per == 0) return mlsh_fail(e, NULL, "%zu scales for %zu quantized values", ns, q->n);
+  for (size_t i0 = 0; i0 < q->n; i0 += per) { /* one scale and bias per run */
+    size_t c = i0 / per, end = q->n - i0 < per ? q->n : i0 + per;
+    double s = ns ? scale[c < ns ? c : 0] : 1.0, b = nb ? bias[c < nb ? c : 0] : 0.0;
+    for (size_t i = i0; i < end; i++) out[i] = (float)(s * (double)q->v[i] + b);
+  }
+  return 0;
+}

@@ -52,6 +52,11 @@ int mlsh_cx_shift_scale(const mlsh_cx_val *data, const mlsh_cx_val *scale, const
 /* Sparse forms: mask has the dense shape; nz the values at its ones, in order. out_nz gets nnz. */
 int mlsh_cx_sparse_shift_scale(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *scale,
                                const mlsh_cx_val *offset, float *out_nz, mlsh_err *e);
+/* NeuralNetwork quantized WeightParams (linearQuantization, not a constexpr op): out[i] =
+ * scale[c] * q[i] + bias[c] with c = i / (q->n / ns) when ns > 1 (else 0); a c past the end
+ * reads element 0; no scale reads 1, no bias 0. Fails when ns > q->n. */
+int mlsh_cx_nn_linear(const mlsh_cx_val *q, const float *scale, size_t ns, const float *bias, size_t nb, float *out,
+                      mlsh_err *e);
 /* lut_to_sparse: out_mask (mask->n * V, 0/1, the expanded mask) and out_nz (nnz * V values). */
 int mlsh_cx_lut_to_sparse(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *lut, int64_t vector_axis,
                           float *out_mask, int64_t *oshape, float *out_nz, mlsh_err *e);

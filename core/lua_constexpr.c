@@ -15,6 +15,8 @@
  *   shift_scale(data, scale, offset|nil, out_dtype)          -> Array (data's shape)
  *   sparse_shift_scale(mask, nonzero, scale, offset|nil, out_dtype) -> mask Array, values Array
  *   lut_to_sparse(mask, nonzero, lut, vector_axis, out_dtype) -> mask Array (expanded), values Array
+ *   nn_linear(q, scale Array, bias Array, out_dtype)          -> Array (a NeuralNetwork WeightParams'
+ *        linearQuantization: scale * q + bias per output channel)
  * Bad data (sizes, shapes, indices) gives nil, message; a wrong argument type raises. Values are
  * rounded to out_dtype (fp16) as Core ML materialises them. */
 #include "blobfile.h"
@@ -270,9 +272,22 @@ static int l_lut_to_sparse(lua_State *L) {
   return 2;
 }
 
+static int l_nn_linear(lua_State *L) {
+  mlsh_dtype dt = out_dtype(L, 4);
+  mlsh_array *sc = mlsh_array_check(L, 2), *bias = mlsh_array_check(L, 3);
+  mlsh_cx_val q;
+  mlsh_err e;
+  if (source(L, 1, "quantized values", &q, &e)) return fail(L, &e);
+  mlsh_array *a = result(L, q.n, q.rank, q.shape);
+  if (mlsh_cx_nn_linear(&q, sc->data, sc->n, bias->data, bias->n, a->data, &e) != 0) return fail(L, &e);
+  mlsh_cx_round(a->data, a->n, dt);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
   {"affine", l_affine}, {"cast", l_cast}, {"lut", l_lut}, {"sparse", l_sparse}, {"shift_scale", l_shift_scale},
-  {"sparse_shift_scale", l_sparse_shift_scale}, {"lut_to_sparse", l_lut_to_sparse}, {NULL, NULL}};
+  {"sparse_shift_scale", l_sparse_shift_scale}, {"lut_to_sparse", l_lut_to_sparse}, {"nn_linear", l_nn_linear},
+  {NULL, NULL}};
 
 int luaopen_mlsh_core_constexpr(lua_State *L) {
   luaL_newlib(L, funcs);

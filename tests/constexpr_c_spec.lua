@@ -346,6 +346,29 @@ describe("core.constexpr against naive references", function()
     same(a, want)
   end)
 
+  it("nn_linear: NeuralNetwork linearQuantization, scale * q + bias per output channel", function()
+    local rnd = lcg(20)
+    for _, case in ipairs({ { 4, 4 }, { 1, 1 }, { 3, 0 }, { 0, 2 }, { 5, 5 } }) do
+      local ns, nb = case[1], case[2]
+      local n = 22 -- 22 // 5 = 4 per channel leaves two values past the last channel: they read [1]
+      local q = codes(rnd, n, 0, 255)
+      local sc, bias = floats(rnd, ns, 0.1), floats(rnd, nb, 2)
+      local a, err = C.nn_linear(src("uint8", { n }, q), A.new(sc), A.new(bias), "fp32")
+      assert.is_nil(err)
+      local per = ns > 1 and n // ns or n
+      local want = {}
+      for i = 1, n do
+        local c = (i - 1) // per + 1
+        local s = ns == 0 and 1 or (sc[c] or sc[1])
+        local b = nb == 0 and 0 or (bias[c] or bias[1])
+        want[i] = f32(s * q[i] + b)
+      end
+      same(a, want, string.format("%d scales, %d biases", ns, nb))
+    end
+    local _, err = C.nn_linear(src("uint8", { 2 }, { 1, 2 }), A.new({ 1, 2, 3 }), A.new({}), "fp32")
+    assert.truthy(err and err:find("3 scales for 2 quantized values", 1, true), tostring(err))
+  end)
+
   it("reads blobs of a weight file from the mmap (model, file, offset)", function()
     local dir = CF.tmpdir()
     local rnd = lcg(19)
