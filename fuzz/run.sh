@@ -13,7 +13,7 @@ make -s all >/dev/null
 seeds=$out/fixtures
 rm -rf "$seeds"
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; assert(require('mlsh.core').fs.mkdir_p('$seeds')); require('fixtures').build_all('$seeds')" >/dev/null
-for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png; do mkdir -p "$out/seeds-$h"; done
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr; do mkdir -p "$out/seeds-$h"; done
 find "$seeds" -name '*.mlmodel' -exec cp {} "$out/seeds-mlmodel/" \;
 i=0; for f in $(find "$seeds" -name Manifest.json); do i=$((i+1)); cp "$f" "$out/seeds-json/m$i.json"; done
 i=0; for f in $(find "$seeds" -name weight.bin); do i=$((i+1)); cp "$f" "$out/seeds-blob/w$i.bin"; done
@@ -37,7 +37,7 @@ src=""
 for f in core/*.c core/interp/*.c core/compress/threads.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
 gen=$(ls build/gen/*.pb-c.c) 
 status=0
-for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png; do
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr; do
   bin=$out/fuzz_$h
   clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
     fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip libpng lua5.4) -lm -o "$bin"

@@ -114,6 +114,51 @@ function replay.png(bytes, tmp) -- a PNG through core/pngdl.c in each channel mo
   end
 end
 
+-- fuzz_constexpr.c's input layout (op, argument, flag, then tensors: rank, dims 0..8, dtype, data)
+-- replayed through core.constexpr, the binding over the same functions of core/constexpr.c.
+local CX_DTYPES = { "int4", "uint4", "int8", "uint8", "uint1", "uint2", "fp16", "fp32" }
+local CX_BITS = { int4 = 4, uint4 = 4, int8 = 8, uint8 = 8, uint1 = 1, uint2 = 2, fp16 = 16, fp32 = 32 }
+function replay.constexpr(bytes)
+  local pos = 1
+  local function take()
+    local b = bytes:byte(pos) or 0
+    if pos <= #bytes then pos = pos + 1 end
+    return b
+  end
+  local function tensor(max_rank)
+    local shape, n = {}, 1
+    for d = 1, take() % (max_rank + 1) do
+      shape[d] = take() % 9
+      n = n * shape[d]
+    end
+    local dtype = CX_DTYPES[take() % 8 + 1]
+    local need = (n * CX_BITS[dtype] + 7) // 8
+    if need > #bytes - pos + 1 then return nil end
+    local s = { dtype = dtype, shape = shape, bytes = bytes:sub(pos, pos + need - 1) }
+    pos = pos + need
+    return s
+  end
+  local C = core.constexpr
+  local op, arg = take() % 7, take()
+  if arg >= 128 then arg = arg - 256 end
+  local with_d = take() % 2 == 1
+  local a, b = tensor(4), nil
+  b = a and tensor(6)
+  if not b then return end
+  local calls = {
+    [0] = function() local c = tensor(4); return c and C.affine(a, b, c, arg, "fp16") end,
+    function() return C.lut(a, b, arg, "fp32") end,
+    function() return C.sparse(a, b, "fp32") end,
+    function() return C.shift_scale(a, b, with_d and tensor(6) or nil, "fp16") end,
+    function() local c = tensor(4); return c and C.sparse_shift_scale(a, b, c, with_d and tensor(4) or nil, "fp32") end,
+    function() local c = tensor(6); return c and C.lut_to_sparse(a, b, c, arg, "fp32") end,
+    function() return C.lut({ dtype = "uint8", shape = { #bytes - pos + 1 }, bytes = bytes:sub(pos) }, b, nil, "fp32") end,
+  }
+  local ok, r, err = pcall(calls[op]) -- a result, nil + a message, or nil when the input ran out
+  assert.is_true(ok, r)
+  if r == nil and err ~= nil then assert.is_string(err) end
+end
+
 describe("fuzz regressions", function()
   local tmp
   setup(function()

@@ -6,7 +6,7 @@
 --   local cx = require "mlsh.model.constexpr"
 --   local a = cx.dense(m, op)          -- op: an Op of m:ops() (the final op of a chain); Array in the
 --                                      -- op's output dtype (fp16 outputs are rounded to fp16)
---   local outs = cx.eval(m, op)        -- every output: {dtype, shape, array = Array} (masks as codes)
+--   local outs = cx.eval(m, op)        -- every output: {dtype, shape, array = Array} (masks as 0/1)
 --   local d = cx.describe(m, op)       -- {kind = "palettized"|"quantized"|"sparse"|"joint", ...}
 --   cx.param(op, name)                 -- {dtype, shape, value_msg | ref} of a parameter
 --   cx.chain(op)                       -- the constexpr ops feeding op, producers first, op last
@@ -15,19 +15,19 @@
 -- indices and masks plus a `shape`), iOS18 ops take them as inputs (typed sub-byte tensors, inputs
 -- that name another constexpr's output). Sub-byte data is LSB-first, row-major (SubByteTypes.cpp).
 --
--- Speed: the element loops are plain Lua, except LUT lookups and 0/1 masks, which run through
--- string.gsub/find over one-byte-per-code strings (C speed): palettized weights decompress at tens
--- of millions of elements per second, affine ones at a few million.
+-- The values are computed in C (core.constexpr over core/constexpr.c, the decompressor the
+-- interpreter uses too); this module and constexpr_ops only find each op's parameters, follow
+-- chains and describe what a chain is.
 local ops = require "mlsh.model.constexpr_ops"
 
 local M = {}
 
 M.BITS, M.OPS, M.is_constexpr, M.numel, M.param = ops.BITS, ops.OPS, ops.is_constexpr, ops.numel, ops.param
-M.block_runs, M.context = ops.block_runs, ops.context
+M.context = ops.context
 local UNSIGNED_CODES, context, count_ones, eval = ops.UNSIGNED_CODES, ops.context, ops.count_ones, ops.eval
 local fetch, mask_codes, numel, scalar, strides = ops.fetch, ops.mask_codes, ops.numel, ops.scalar, ops.strides
 
--- Every output of op: list of {dtype, shape, n, array?, codes?}; :get_array() on each.
+-- Every output of op: list of {dtype, shape, n, array}; :get_array() on each.
 function M.eval(m, op, cache) return eval(context(m, cache), op) end
 
 -- The dense values of op's first output (an Array, shaped).

@@ -1,6 +1,7 @@
 -- mlsh.model.constexpr_values — reading constexpr parameters: attributes (iOS16/17) or inputs
--- (iOS18), their values as arrays or sub-byte codes (Val), and the block layouts of scales and
--- LUTs. Used by the op evaluators (mlsh.model.constexpr_ops).
+-- (iOS18), their values (Val): as the C decompressor's sources (Val:source(): the stored bytes,
+-- borrowed from the weight file's mmap, or an Array), as arrays, or as one-byte codes (masks, for
+-- describing). Used by the op evaluators (mlsh.model.constexpr_ops).
 local core = require "mlsh.core"
 local types = require "mlsh.types"
 
@@ -59,68 +60,47 @@ function M.param(op, name)
   return nil
 end
 
--- Raw stored bytes of a Value (blob data or immediate bytes).
-local function value_bytes(root, v)
+-- A stored Value as a source of core.constexpr (see core/lua_constexpr.c): s gets the weight
+-- file's blob (read by C from the mmap), the immediate bytes, or an Array of the literal numbers.
+local function value_source(root, v, s)
   if v:has("blobFileValue") then
     local bf = v.blobFileValue
-    local b, err = root:_blob_bytes(bf.fileName, bf.offset)
-    if not b then error(err, 0) end
-    return b
+    s.model, s.file, s.offset = root, bf.fileName, bf.offset
+    return s
   end
   local tv = v.immediateValue and v.immediateValue.tensor
   local kind = tv and tv:which("floats")
-  if kind == "bytes" then return tv.bytes.values end
-  return nil
+  if kind == "bytes" then s.bytes = tv.bytes.values
+  elseif kind then s.array, s.dtype = tv[kind]:array("values"), "fp32"
+  else error("value holds no tensor", 0) end
+  return s
 end
 
--- A Value as an Array of n elements of dtype.
-local function value_array(root, v, dtype, n)
-  if v:has("blobFileValue") then
-    local bf = v.blobFileValue
-    local a, err = root:_blob_values(bf.fileName, bf.offset, n, dtype)
-    if not a then error(err, 0) end
-    return a
-  end
-  local tv = v.immediateValue and v.immediateValue.tensor
-  local kind = tv and tv:which("floats")
-  if kind == "bytes" then return core.array.decode(tv.bytes.values, dtype, n) end
-  if kind then return tv[kind]:array("values") end
-  error("value holds no tensor", 0)
-end
-
--- A "value" is {dtype, shape, n, array = Array?, codes = string?} where codes hold one byte per
--- element (unsigned code types and masks), filled lazily from the stored Value.
+-- A "value" is {dtype, shape, n, array = Array?, msg = Value?, root = Model?}: a stored Value
+-- (read lazily) or a producer's output.
 local Val = {}
 Val.__index = Val
 
 function Val:get_array()
   if not self.array then
-    if self.codes then self.array = core.array.decode(self.codes, "uint8", self.n)
-    else self.array = value_array(self.root, self.msg, self.dtype, self.n) end
+    local a, err = core.constexpr.cast(value_source(self.root, self.msg, { dtype = self.dtype, shape = { self.n } }), "fp32")
+    if not a then error(err, 0) end
+    self.array = a
   end
   return self.array
 end
 
-function Val:get_codes()
-  if not self.codes then
-    if self.msg and UNSIGNED_CODES[self.dtype] then
-      local bytes = value_bytes(self.root, self.msg)
-      local bits = M.BITS[self.dtype]
-      if bytes and bits == 8 then
-        if #bytes < self.n then error(string.format("%s data holds %d bytes, needs %d", self.dtype, #bytes, self.n), 0) end
-        self.codes = #bytes == self.n and bytes or bytes:sub(1, self.n)
-      elseif bytes then
-        self.codes = core.compress.unpack(bytes, bits, self.n)
-      end
-    end
-    if not self.codes then
-      local a = self:get_array()
-      local s = a:stats()
-      if s.count > 0 and (s.min < 0 or s.max > 255) then error("values outside 0..255 used as codes", 0) end
-      self.codes = a:encode("uint8")
-    end
+-- The value as a source of core.constexpr: its stored bytes read as `dtype` (default: its own) and
+-- `shape` (default: its own), or its Array (computed by a producer op).
+function Val:source(dtype, shape)
+  local s = { dtype = dtype or self.dtype, shape = shape or self.shape }
+  if self.msg then return value_source(self.root, self.msg, s) end
+  if dtype and dtype ~= self.dtype then
+    s.bytes = self:get_array():encode(self.dtype)
+  else
+    s.array, s.dtype = self:get_array(), "fp32"
   end
-  return self.codes
+  return s
 end
 
 local function new_val(t) return setmetatable(t, Val) end
@@ -163,9 +143,9 @@ local function scalar(ctx, op, name, default)
   return #a > 0 and math.tointeger(a[1]) or (#a > 0 and a[1]) or default
 end
 
--- Round to the output dtype, as Core ML materialises it.
-local function finish(a, dtype, shape)
-  if dtype == "fp16" then a = core.array.decode(a:encode("fp16"), "fp16", #a) end
+-- An Array from core.constexpr, or the op's error; shaped like the output when the sizes agree.
+local function shaped(op, a, err, shape)
+  if not a then fail(op, "%s", err) end
   if shape and #shape > 0 and #shape <= 8 and numel(shape) == #a then pcall(a.reshape, a, shape) end
   return a
 end
@@ -178,51 +158,13 @@ local function out_type(op, j)
   return o.dtype, o.shape, n
 end
 
--- ---- block layouts ------------------------------------------------------------------------------------
--- A parameter of shape pshape (same rank as shape, each dim dividing it) applies per block. Blocks
--- are visited as "runs": maximal stretches of consecutive elements (row-major) sharing one block.
--- run(r) -> 0-based first element, length, 0-based flat index into the parameter.
-local function block_runs(op, shape, pshape, what)
-  local rank = #shape
-  if #pshape ~= rank then fail(op, "%s has rank %d, the data rank %d", what, #pshape, rank) end
-  local bsz = {}
-  local last = 0
-  for d = 1, rank do
-    local g = pshape[d]
-    if g < 1 or shape[d] % g ~= 0 then
-      fail(op, "%s dimension %d (%d) does not divide the data dimension (%d)", what, d - 1, g, shape[d])
-    end
-    bsz[d] = shape[d] // g
-    if g > 1 then last = d end
-  end
-  local n = numel(shape)
-  if last == 0 then return 1, function() return 0, n, 0 end end
-  local run = bsz[last]
-  for d = last + 1, rank do run = run * shape[d] end
-  local st, pst = strides(shape), strides(pshape)
-  local nruns = n // run
-  return nruns, function(r)
-    local i0 = r * run
-    local rem, p = i0, 0
-    for d = 1, last do
-      local idx = rem // st[d]
-      rem = rem % st[d]
-      p = p + (idx // bsz[d]) * pst[d]
-    end
-    return i0, run, p
-  end
-end
-M.block_runs = block_runs
-
--- gsub maps from one-byte codes to the 4-byte float32 encoding of LUT entries.
 M.UNSIGNED_CODES = UNSIGNED_CODES
 M.Val = Val
 M.fail = fail
 M.fetch = fetch
-M.finish = finish
+M.shaped = shaped
 M.new_val = new_val
 M.out_type = out_type
 M.scalar = scalar
 M.strides = strides
-M.value_bytes = value_bytes
 return M

@@ -127,6 +127,12 @@ local GRU_FIELDS = { "updateGateWeightMatrix", "resetGateWeightMatrix", "outputG
   "updateGateRecursionMatrix", "resetGateRecursionMatrix", "outputGateRecursionMatrix",
   "updateGateBiasVector", "resetGateBiasVector", "outputGateBiasVector", "weightMatrix", "recursionMatrix", "biasVector" }
 
+local function list_array(list)
+  local t = {}
+  for i = 1, #list do t[i] = list[i] end
+  return core.array.new(t)
+end
+
 -- Dense values of a WeightParams: float, fp16, or quantized raw bytes (linear or lookup table).
 local function decode_params(wp)
   local nf = wp:count("floatValue")
@@ -141,24 +147,19 @@ local function decode_params(wp)
   local bits = q.numberOfBits
   local dt = ({ [1] = "uint1", [2] = "uint2", [3] = "uint3", [4] = "uint4", [6] = "uint6", [8] = "uint8" })[bits]
   if not dt then return nil, "unsupported " .. tostring(bits) .. "-bit quantized weights" end
-  local n = #raw * 8 // bits
-  local codes = core.array.decode(raw, dt, n)
+  local codes = { dtype = dt, shape = { #raw * 8 // bits }, bytes = raw }
   local which = q:which("linearQuantization")
-  local out = core.array.new(n)
+  -- the values are computed by the C decompressor (core/constexpr.c), as for constexpr ops
   if which == "linearQuantization" then
-    local scale, bias = q.linearQuantization.scale, q.linearQuantization.bias
-    local per = (#scale > 1) and n // #scale or n
-    for i = 1, n do
-      local c = (i - 1) // per + 1
-      out[i] = (scale[c] or scale[1] or 1) * codes[i] + (bias[c] or bias[1] or 0)
-    end
+    local lq = q.linearQuantization
+    return core.constexpr.nn_linear(codes, list_array(lq.scale), list_array(lq.bias), "fp32")
   elseif which == "lookupTableQuantization" then
-    local lut = q.lookupTableQuantization.floatValue
-    for i = 1, n do out[i] = lut[codes[i] + 1] or 0 end
-  else
-    return nil, "unknown quantization kind"
+    -- a code past the end of the table reads 0: the table padded to 2^bits entries
+    local lut, t = q.lookupTableQuantization.floatValue, {}
+    for c = 1, 1 << bits do t[c] = lut[c] or 0 end
+    return core.constexpr.lut(codes, { dtype = "fp32", shape = { #t }, array = core.array.new(t) }, nil, "fp32")
   end
-  return out
+  return nil, "unknown quantization kind"
 end
 
 local function params_info(wp)
