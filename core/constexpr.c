@@ -123,6 +123,19 @@ int mlsh_cx_lut16(const uint8_t *bytes, size_t nbytes, const float *lut, size_t 
   return 0;
 }
 
+int mlsh_cx_nn_codes(const uint8_t *bytes, size_t nbytes, unsigned nbits, size_t n, float *out, mlsh_err *e) {
+  if (nbits < 1 || nbits > 8) return mlsh_fail(e, NULL, "%u-bit quantized weights (1 to 8 bits)", nbits);
+  if (n > SIZE_MAX / nbits || (n * nbits + 7) / 8 > nbytes)
+    return mlsh_fail(e, NULL, "%zu bytes hold fewer than %zu codes of %u bits", nbytes, n, nbits);
+  size_t bit = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned v = 0;
+    for (unsigned b = 0; b < nbits; b++, bit++) v = (v << 1) | ((bytes[bit >> 3] >> (7 - (bit & 7))) & 1u);
+    out[i] = (float)v;
+  }
+  return 0;
+}
+
 int mlsh_cx_lut(const mlsh_cx_val *ix, const mlsh_cx_val *lut, int64_t va, float *out, int64_t *oshape, mlsh_err *e) {
   if (val_ok(ix, "indices", e) != 0 || val_ok(lut, "lut", e) != 0) return -1;
   int K = ix->rank;

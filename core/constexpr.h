@@ -57,6 +57,10 @@ int mlsh_cx_sparse_shift_scale(const mlsh_cx_val *mask, const mlsh_cx_val *nz, c
  * reads element 0; no scale reads 1, no bias 0. Fails when ns > q->n. */
 int mlsh_cx_nn_linear(const mlsh_cx_val *q, const float *scale, size_t ns, const float *bias, size_t nb, float *out,
                       mlsh_err *e);
+/* NeuralNetwork quantized WeightParams codes: n codes of nbits (1..8) each, packed most significant
+ * bit first (coremltools' _convert_array_to_nbit_quantized_bytes), unlike MIL's sub-byte types,
+ * whose first element sits in the lowest bits. Fails when bytes[nbytes] holds fewer than n codes. */
+int mlsh_cx_nn_codes(const uint8_t *bytes, size_t nbytes, unsigned nbits, size_t n, float *out, mlsh_err *e);
 /* lut_to_sparse: out_mask (mask->n * V, 0/1, the expanded mask) and out_nz (nnz * V values). */
 int mlsh_cx_lut_to_sparse(const mlsh_cx_val *mask, const mlsh_cx_val *nz, const mlsh_cx_val *lut, int64_t vector_axis,
                           float *out_mask, int64_t *oshape, float *out_nz, mlsh_err *e);

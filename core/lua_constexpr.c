@@ -284,9 +284,27 @@ static int l_nn_linear(lua_State *L) {
   return 1;
 }
 
+/* nn_codes(bytes, nbits, n) -> Array of n codes (NeuralNetwork packing, most significant bit first) */
+static int l_nn_codes(lua_State *L) {
+  size_t len;
+  const uint8_t *p = (const uint8_t *)luaL_checklstring(L, 1, &len);
+  lua_Integer bits = luaL_checkinteger(L, 2), n = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, n >= 0, 3, "negative count");
+  mlsh_err e;
+  if (bits < 1 || bits > 8 || (uint64_t)n > (uint64_t)len * 8) {
+    mlsh_fail(&e, NULL, "%lld codes of %lld bits in %zu bytes", (long long)n, (long long)bits, len);
+    return fail(L, &e);
+  }
+  int64_t shape[1] = {n};
+  mlsh_array *a = result(L, (size_t)n, 1, shape);
+  if (mlsh_cx_nn_codes(p, len, (unsigned)bits, (size_t)n, a->data, &e) != 0) return fail(L, &e);
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
   {"affine", l_affine}, {"cast", l_cast}, {"lut", l_lut}, {"sparse", l_sparse}, {"shift_scale", l_shift_scale},
   {"sparse_shift_scale", l_sparse_shift_scale}, {"lut_to_sparse", l_lut_to_sparse}, {"nn_linear", l_nn_linear},
+  {"nn_codes", l_nn_codes},
   {NULL, NULL}};
 
 int luaopen_mlsh_core_constexpr(lua_State *L) {

@@ -183,7 +183,7 @@ describe("NeuralNetwork layers (more)", function()
     close(y, want, 1e-5)
   end)
 
-  it("8-bit linear quantized innerProduct weights dequantize; 4-bit ones are a clear error", function()
+  it("8- and 4-bit linear quantized innerProduct weights dequantize (MSB-first packing); 5-bit ones are a clear error", function()
     local function ip(nbits, raw)
       local q = P.new("CoreML.Specification.WeightParams")
       q.rawValue = raw
@@ -203,10 +203,27 @@ describe("NeuralNetwork layers (more)", function()
     local y = run(path, { x = tensor({ 1, 2 }, { 1, 2 }) }).y
     -- rows: [2*0.5-1, 4*0.5-1] = [0, 1]; [8*0.25+1, 16*0.25+1] = [3, 5]
     close(y, { 0 * 1 + 1 * 2, 3 * 1 + 5 * 2 }, 1e-6)
-    local bad = ip(4, string.char(0x21, 0x43))
+    -- 4-bit codes are packed most significant bit first (coremltools'
+    -- _convert_array_to_nbit_quantized_bytes): 0x21, 0x43 -> codes 2, 1, 4, 3
+    -- rows: [2*0.5-1, 1*0.5-1] = [0, -0.5]; [4*0.25+1, 3*0.25+1] = [2, 1.75]
+    local four = ip(4, string.char(0x21, 0x43))
+    close(run(four, { x = tensor({ 1, 2 }, { 1, 2 }) }).y, { 0 * 1 - 0.5 * 2, 2 * 1 + 1.75 * 2 }, 1e-6)
+    -- the same codes through mlsh.model.weights (w:values()) agree
+    local m = mlsh.load(four)
+    local vals = {}
+    for _, w in ipairs(m:weights()) do
+      if w.values then
+        local a = w:values()
+        for i = 1, #a do vals[#vals + 1] = a[i] end
+        if #vals == 4 then break end
+        vals = {}
+      end
+    end
+    assert.are.same({ 0, -0.5, 2, 1.75 }, vals)
+    local bad = ip(5, string.char(0x21, 0x43))
     local _, err, code = F.run("run " .. F.q(bad) .. " --random 1")
     assert.are.equal(1, code)
-    assert.matches("4%-bit quantized weights are not supported", err)
+    assert.matches("5%-bit quantized weights are not supported", err)
   end)
 
   it("image input: the model's scale and per-channel bias (BGR order) before the first layer", function()

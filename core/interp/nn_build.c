@@ -1,5 +1,7 @@
 /* nn_build.c — building programs for the non-MIL front ends (see nn_build.h). */
 #include "nn_build.h"
+#include "constexpr.h"
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,38 +224,47 @@ static float half(uint16_t h) {
   return f;
 }
 
+/* Quantized WeightParams: the codes decoded with the dtype table, then the one decompressor's
+ * NeuralNetwork linear form (core/constexpr.c, as mlsh.model.weights uses it) or a table lookup
+ * (a code past the end of the table reads 0, as in mlsh.model.weights). */
 static it_tensor *dequant(nn_b *B, const CoreML__Specification__WeightParams *w, size_t count, int rank,
                           const int64_t *shape, const char *what) {
   const CoreML__Specification__QuantizationParams *q = w->quantization;
-  if (q->numberofbits != 8)
-    return nn_fail(B, "%s: %u-bit quantized weights are not supported by the interpreter (8-bit are)", what,
-                   (unsigned)q->numberofbits), NULL;
-  if (w->rawvalue.len != count) return nn_fail(B, "%s: %zu quantized bytes, %zu weights expected", what, w->rawvalue.len, count), NULL;
+  unsigned nbits = q->numberofbits;
+  if (nbits != 1 && nbits != 2 && nbits != 3 && nbits != 4 && nbits != 6 && nbits != 8)
+    return nn_fail(B, "%s: %u-bit quantized weights are not supported (1, 2, 3, 4, 6 or 8 bits are)", what, nbits), NULL;
   it_tensor *t = it_tensor_new(MLSH_DT_FP32, rank, shape, B->e);
-  if (!t) return NULL;
+  float *codes = t ? malloc((count ? count : 1) * sizeof *codes) : NULL;
+  if (!codes) {
+    it_unref(t);
+    return t ? nn_fail(B, "%s: out of memory", what), NULL : NULL;
+  }
   float *o = t->data;
-  const uint8_t *r = w->rawvalue.data;
+  int ok = 0;
+  mlsh_err e2;
+  if (mlsh_cx_nn_codes(w->rawvalue.data, w->rawvalue.len, nbits, count, codes, &e2) != 0) {
+    free(codes);
+    it_unref(t);
+    return nn_fail(B, "%s: %s", what, e2.msg), NULL;
+  }
   if (q->quantization_type_case == CORE_ML__SPECIFICATION__QUANTIZATION_PARAMS__QUANTIZATION_TYPE_LINEAR_QUANTIZATION) {
     const CoreML__Specification__QuantizationParams__LinearQuantizationParams *l = q->linearquantization;
-    size_t ns = l->n_scale, nb = l->n_bias, rows = ns > 1 ? ns : 1;
-    if (ns == 0 || (ns > 1 && count % ns) || (nb != ns && nb > 1)) {
-      it_unref(t);
-      return nn_fail(B, "%s: linear quantization has %zu scales and %zu biases for %zu weights", what, ns, nb, count), NULL;
-    }
-    size_t per = count / rows;
+    mlsh_cx_val cv = {.dt = MLSH_DT_FP32, .rank = 1, .shape = {(int64_t)count}, .n = count, .v = codes};
+    if (mlsh_cx_nn_linear(&cv, l->scale, l->n_scale, l->bias, l->n_bias, o, &e2) == 0) ok = 1;
+    else nn_fail(B, "%s: %s", what, e2.msg);
+  } else if (q->quantization_type_case ==
+             CORE_ML__SPECIFICATION__QUANTIZATION_PARAMS__QUANTIZATION_TYPE_LOOKUP_TABLE_QUANTIZATION) {
+    const CoreML__Specification__QuantizationParams__LookUpTableQuantizationParams *lt = q->lookuptablequantization;
     for (size_t i = 0; i < count; i++) {
-      size_t ch = ns > 1 ? i / per : 0;
-      o[i] = (float)r[i] * l->scale[ch] + (nb ? l->bias[nb > 1 ? ch : 0] : 0.0f);
+      size_t c = (size_t)codes[i];
+      o[i] = c < lt->n_floatvalue ? lt->floatvalue[c] : 0.0f;
     }
-    return t;
-  }
-  if (q->quantization_type_case == CORE_ML__SPECIFICATION__QUANTIZATION_PARAMS__QUANTIZATION_TYPE_LOOKUP_TABLE_QUANTIZATION &&
-      q->lookuptablequantization->n_floatvalue == 256) {
-    for (size_t i = 0; i < count; i++) o[i] = q->lookuptablequantization->floatvalue[r[i]];
-    return t;
-  }
+    ok = 1;
+  } else nn_fail(B, "%s: this weight quantization is not supported by the interpreter", what);
+  free(codes);
+  if (ok) return t;
   it_unref(t);
-  return nn_fail(B, "%s: this weight quantization is not supported by the interpreter", what), NULL;
+  return NULL;
 }
 
 it_tensor *nn_weights(nn_b *B, const CoreML__Specification__WeightParams *w, size_t count, int rank,

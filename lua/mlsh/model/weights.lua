@@ -145,9 +145,14 @@ local function decode_params(wp)
   local q = wp.quantization
   if not q then return nil, "raw weight bytes without quantization parameters" end
   local bits = q.numberOfBits
-  local dt = ({ [1] = "uint1", [2] = "uint2", [3] = "uint3", [4] = "uint4", [6] = "uint6", [8] = "uint8" })[bits]
-  if not dt then return nil, "unsupported " .. tostring(bits) .. "-bit quantized weights" end
-  local codes = { dtype = dt, shape = { #raw * 8 // bits }, bytes = raw }
+  if not ({ [1] = true, [2] = true, [3] = true, [4] = true, [6] = true, [8] = true })[bits] then
+    return nil, "unsupported " .. tostring(bits) .. "-bit quantized weights"
+  end
+  -- NeuralNetwork codes are packed most significant bit first (not MIL's sub-byte order)
+  local n = #raw * 8 // bits
+  local carr, cerr = core.constexpr.nn_codes(raw, bits, n)
+  if not carr then return nil, cerr end
+  local codes = { dtype = "fp32", shape = { n }, array = carr }
   local which = q:which("linearQuantization")
   -- the values are computed by the C decompressor (core/constexpr.c), as for constexpr ops
   if which == "linearQuantization" then
