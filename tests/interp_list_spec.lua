@@ -184,22 +184,39 @@ describe("list ops", function()
     end)
   end)
 
-  it("a classifier's classify (a list literal of classes) is refused as an unsupported op, before running", function()
-    local path = model({ { "label", "FLOAT32", { 1 } } }, function(main)
-      local o = op(main, "classify", { { "probabilities", "x" } }, { { "label", { "STRING", {} } } })
+  -- classify(probabilities, classes): coremltools writes `classes` as a list literal of scalar
+  -- string (or int) tensors; the label is the class of the highest probability (the first on ties).
+  local function classify_model(items, field, dtype)
+    return model({ { "label", "FLOAT32", { 1 } }, { "probs", "FLOAT32", { 3 } } }, function(main)
+      local o = op(main, "classify", { { "probabilities", "x" } }, { { "label", { dtype, {} } }, { "probs", { "FLOAT32", { 3 } } } })
       local e = o:add("inputs")
       e.key = "classes"
       local v = e:mutable("value"):add("arguments"):mutable("value")
       ltype(v:mutable("type"), {})
       local lst = v:mutable("immediateValue"):mutable("list")
-      for _, name in ipairs({ "cat", "dog", "cow" }) do
+      for _, item_v in ipairs(items) do
         local item = lst:add("values")
-        ttype(item:mutable("type"), "STRING", {})
-        item:mutable("immediateValue"):mutable("tensor"):mutable("strings").values = { name }
+        ttype(item:mutable("type"), dtype, {})
+        item:mutable("immediateValue"):mutable("tensor"):mutable(field).values = { item_v }
       end
     end)
+  end
+
+  it("classify: the label of the highest probability from a list literal of strings or ints", function()
+    local outs = run(classify_model({ "cat", "dog", "cow" }, "strings", "STRING"), { x = tensor({ 0.2, 0.5, 0.3 }, { 3 }) })
+    assert.are.same({ "dog" }, outs.label:labels())
+    close(outs.probs, { 0.2, 0.5, 0.3 }, 1e-7) -- fp32 copies of the inputs
+    outs = run(classify_model({ 10, 20, 30 }, "ints", "INT32"), { x = tensor({ 0.1, 0.2, 0.7 }, { 3 }) })
+    assert.are.same({ 30 }, outs.label:labels())
+    -- ties: the first class
+    outs = run(classify_model({ "a", "b", "c" }, "strings", "STRING"), { x = tensor({ 0.4, 0.4, 0.2 }, { 3 }) })
+    assert.are.same({ "a" }, outs.label:labels())
+  end)
+
+  it("classify with classes that are not strings or ints is refused before running", function()
+    local path = classify_model({ 0.5, 1.5, 2.5 }, "floats", "FLOAT32")
     local out, err, code = F.run("run " .. F.q(path) .. " --random 1")
     assert.are.equal(1, code, out)
-    assert.matches(": op label %(type classify, function main%) is not supported by the interpreter\n$", err)
+    assert.matches("'classes' must be a literal list of strings or ints\n$", err)
   end)
 end)

@@ -62,7 +62,7 @@ static int check_lists(it_env *env, const it_op *op) {
   for (int i = 0; i < op->nparams; i++)
     for (int j = 0; j < op->params[i].n; j++) {
       const it_binding *b = &op->params[i].b[j];
-      const it_tensor *t = b->imm ? b->imm : env->slots[b->slot];
+      const it_tensor *t = b->imm ? b->imm : b->slot >= 0 ? env->slots[b->slot] : NULL; /* classify's classes: neither */
       if (t && t->st == IT_LIST && !it_kernel_takes_lists(op->type))
         return mlsh_fail(env->e, NULL, "op '%s' (%s): input '%s' is a list, which this op does not take", op->name, op->type,
                          op->params[i].name);

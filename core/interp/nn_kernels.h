@@ -30,6 +30,11 @@ extern const it_kernel_def nn_k_wrap, nn_k_reshape_chw, nn_k_flatten, nn_k_permu
     nn_k_embedding, nn_k_embedding_nd, nn_k_reshape_to, nn_k_norm;
 /* classify (nn_classify.c): x = probabilities (aux: nn_labels) -> out 0 label(s), out 1 probabilities. */
 extern const it_kernel_def nn_k_classify;
+/* The ML-program op `classify`: binds nn_k_classify with the labels of its `classes` literal. */
+struct it_program;
+struct CoreML__Specification__MILSpec__Operation;
+int it_classify_bind(struct it_program *p, it_op *op, const struct CoreML__Specification__MILSpec__Operation *m,
+                     mlsh_err *e);
 
 /* Run kernel k for the current op with parameters names[i] = vals[i] (borrowed); its nout
  * outputs land in c->out. */

@@ -20,7 +20,7 @@ static const it_param *find(it_ctx *c, const char *name) {
 }
 
 static it_tensor *bound(it_ctx *c, const it_binding *b) {
-  return b->imm ? b->imm : c->env->slots[b->slot];
+  return b->imm ? b->imm : b->slot >= 0 ? c->env->slots[b->slot] : NULL;
 }
 
 it_tensor *it_arg(it_ctx *c, const char *name) {

@@ -57,4 +57,6 @@ extern const it_kernel_def it_ops_elementwise[], it_ops_activation[], it_ops_lin
     it_ops_pool[], it_ops_norm[], it_ops_reduce[], it_ops_shape[], it_ops_index[], it_ops_rnn[],
     it_ops_control[], it_ops_image[], it_ops_extra[], it_ops_list[], it_ops_quant[], it_ops_random[], it_ops_detect[],
     it_ops_einsum[], it_ops_layout[], it_ops_sample[];
+/* classify (nn_classify.c; program.c binds its classes literal) */
+extern const it_kernel_def it_ops_classify[];
 #endif

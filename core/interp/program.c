@@ -1,5 +1,6 @@
 /* program.c — loading an ML program function for execution (see program.h). */
 #include "program.h"
+#include "nn_kernels.h"
 #include "materialize.h"
 #include "ops.h"
 #include <stdlib.h>
@@ -137,7 +138,8 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
         mlsh_err e2;
         it_tensor *t = it_value_decode(bd->value, c, &e2);
         /* an op without a kernel (classify's list of classes) is reported by it_program_check_ops */
-        if (!t && !it_kernel_find(op->type) && strncmp(op->type, "const", 5) != 0) continue;
+        if (!t && (!it_kernel_find(op->type) || strcmp(op->type, "classify") == 0) && strncmp(op->type, "const", 5) != 0)
+          continue;
         if (!t) return mlsh_fail(e, NULL, "op '%s' (%s): input '%s': %s", op->name, op->type, pr->name, e2.msg);
         pr->b[j].imm = t;
       } else return mlsh_fail(e, NULL, "op '%s' (%s): input '%s' has an empty binding", op->name, op->type, pr->name);
@@ -161,6 +163,7 @@ static int load_op(loader *L, const MOp *m, it_op *op, it_block *b, mlsh_contain
     op->out_slots[i] = s;
   }
   op->k = it_kernel_find(op->type);
+  if (strcmp(op->type, "classify") == 0 && it_classify_bind(p, op, m, e) != 0) return -1;
   if (strcmp(op->type, "const") == 0 || strncmp(op->type, "constexpr_", 10) == 0) {
     op->is_const = 1;
     it_tensor *outs[4] = {0};

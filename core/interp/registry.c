@@ -9,6 +9,7 @@ static const it_kernel_def *const FAMILIES[] = {
   it_ops_elementwise, it_ops_activation, it_ops_linalg, it_ops_conv, it_ops_pool, it_ops_norm,
   it_ops_reduce, it_ops_shape, it_ops_index, it_ops_rnn, it_ops_control, it_ops_image, it_ops_extra,
   it_ops_list, it_ops_quant, it_ops_random, it_ops_detect, it_ops_einsum, it_ops_layout, it_ops_sample,
+  it_ops_classify,
 };
 
 static const it_kernel_def **table;
