@@ -25,14 +25,17 @@ LUA_PC   := $(or $(shell for p in lua5.4 lua-5.4 lua54; do pkg-config --exists $
 PKGS      = $(LUA_PC) libprotobuf-c libzip
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-READLINE_LIBS := $(or $(shell pkg-config --libs readline 2>/dev/null),$(shell test -e /usr/include/readline/readline.h && echo -lreadline))
+# readline is not linked either: core/readlinedl.c loads it when the REPL first needs it, from
+# its pkg-config libdir first. Its header decides whether the REPL has line editing at all.
+READLINE_HDR  := $(or $(shell pkg-config --exists readline 2>/dev/null && echo yes),$(shell test -e /usr/include/readline/readline.h && echo yes))
 READLINE_INC  := $(shell pkg-config --cflags-only-I readline 2>/dev/null)
-READLINE_DEFS := $(if $(READLINE_LIBS),-DMLSH_HAVE_READLINE $(READLINE_INC))
+READLINE_DIR  := $(shell pkg-config --variable=libdir readline 2>/dev/null)
+READLINE_DEFS := $(if $(READLINE_HDR),-DMLSH_HAVE_READLINE $(READLINE_INC) -DMLSH_READLINE_DIR='"$(READLINE_DIR)"')
 # libzip is not linked: core/zipdl.c loads it when the first zip is opened (start-up cost), from
 # its pkg-config libdir first.
 ZIP_LIBDIR := $(shell pkg-config --variable=libdir libzip 2>/dev/null)
 LINK_LIBS  = $(filter-out -lzip,$(PKG_LIBS))
-LDLIBS    = $(LINK_LIBS) $(READLINE_LIBS) -ldl -lpthread -lm
+LDLIBS    = $(LINK_LIBS) -ldl -lpthread -lm
 # core.so gets its Lua symbols from the interpreter that loads it.
 SO_LDFLAGS = $(if $(filter Darwin,$(UNAME_S)),-bundle -undefined dynamic_lookup,-shared)
 # The Lua 5.4 interpreter (lua5.4 on Debian, where plain `lua` may be 5.1; lua on Homebrew), and
@@ -110,7 +113,7 @@ $(MLSH): $(CORE_OBJ) $(REPL_OBJ)
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
 $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(LINK_LIBS)) $(READLINE_LIBS) -ldl -lpthread -lm
+	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(LINK_LIBS)) -ldl -lpthread -lm
 
 # deps first, then a new make that computes the pkg-config flags with the packages in place
 # (on every core unless make was given -j itself).
