@@ -35,7 +35,19 @@ READLINE_DEFS := $(if $(READLINE_HDR),-DMLSH_HAVE_READLINE $(READLINE_INC) -DMLS
 # its pkg-config libdir first.
 ZIP_LIBDIR := $(shell pkg-config --variable=libdir libzip 2>/dev/null)
 LINK_LIBS  = $(filter-out -lzip,$(PKG_LIBS))
-LDLIBS    = $(LINK_LIBS) -ldl -lpthread -lm
+# The mlsh program on Linux (start-up cost, bench/README.md): not position-independent (a PIE
+# relocates ~5,700 pointers of the protobuf descriptors at every start, dirtying ~30 pages), with
+# Lua and protobuf-c linked statically when their .a files are there; it then exports the Lua API,
+# as Debian's lua5.4 does, for C modules that `require` loads. core.so links as before.
+ifeq ($(UNAME_S),Linux)
+LUA_LIB   := $(patsubst -l%,%,$(firstword $(filter -llua%,$(PKG_LIBS))))
+LUA_A     := $(if $(LUA_LIB),$(wildcard $(shell pkg-config --variable=libdir $(LUA_PC) 2>/dev/null)/lib$(LUA_LIB).a))
+PBC_A     := $(wildcard $(shell pkg-config --variable=libdir libprotobuf-c 2>/dev/null)/libprotobuf-c.a)
+EXE_EXPORTS = -Wl,--dynamic-list=$(B)/lua_exports.list
+EXE_LDFLAGS = -no-pie $(if $(LUA_A),$(EXE_EXPORTS))
+endif
+EXE_LIBS  = $(LUA_A) $(PBC_A) $(filter-out $(if $(LUA_A),-l$(LUA_LIB)) $(if $(PBC_A),-lprotobuf-c),$(LINK_LIBS))
+LDLIBS    = $(EXE_LIBS) -ldl -lpthread -lm
 # core.so gets its Lua symbols from the interpreter that loads it.
 SO_LDFLAGS = $(if $(filter Darwin,$(UNAME_S)),-bundle -undefined dynamic_lookup,-shared)
 # The Lua 5.4 interpreter (lua5.4 on Debian, where plain `lua` may be 5.1; lua on Homebrew), and
@@ -107,8 +119,13 @@ $(B)/obj/%.o: %.c $(PB_H) | build-env
 
 -include $(CORE_OBJ:.o=.d) $(REPL_OBJ:.o=.d)
 
-$(MLSH): $(CORE_OBJ) $(REPL_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(MLSH): $(CORE_OBJ) $(REPL_OBJ) | $(B)/lua_exports.list
+	$(CC) $(CFLAGS) $(EXE_LDFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# What a statically linked Lua exports to the C modules scripts load (the API of liblua.so).
+$(B)/lua_exports.list:
+	@mkdir -p $(B)
+	@printf '{\n  lua_*;\n  luaL_*;\n  luaopen_*;\n};\n' > $@
 
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
 $(B)/lua/mlsh/core.so: $(CORE_OBJ)
