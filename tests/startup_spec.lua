@@ -1,7 +1,7 @@
--- GNU readline is loaded when the REPL starts (core/readlinedl.c), not linked: commands, -e code
--- and scripts never map it; the REPL does, and keeps working with a one-line notice when the
--- library cannot be loaded ($MLSH_READLINE names the file to load instead of searching).
--- Linux (/proc/self/maps); the terminal case needs tmux.
+-- What a start loads. GNU readline is loaded when the REPL starts (core/readlinedl.c), not linked:
+-- commands, -e code and scripts never map it; the REPL does, and keeps working with a one-line
+-- notice when the library cannot be loaded ($MLSH_READLINE names the file to load instead of
+-- searching). Linux (/proc/self/maps); the terminal case needs tmux. Timings: bench/startup_bench.lua.
 local F = require "fixtures"
 local core = require "mlsh.core"
 
@@ -25,6 +25,19 @@ local function piped_repl(input, env)
   local _, _, code = p:close()
   return out, F.read(errf), code, home
 end
+
+describe("the mlsh binary", function()
+  -- Lua may be linked into mlsh statically (Makefile): the binary must then export the Lua API, as
+  -- a shared liblua does, or C modules (which take it from their host) fail to load. core.so is one.
+  it("gives C modules that require loads the Lua API", function()
+    local so = (os.getenv("MLSH_HOME") or ".") .. "/build/lua/mlsh/core.so"
+    local code = string.format("local f = assert(package.loadlib(%q, 'luaopen_mlsh_core')) "
+      .. "io.write(type(f().dtype.bits))", so)
+    local out, err, code_ = F.run("-e " .. F.q(code))
+    assert.equal(0, code_, err)
+    assert.equal("table", out)
+  end)
+end)
 
 if not readable_maps() then
   pending("which libraries a process maps (needs /proc/self/maps)")
