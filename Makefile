@@ -35,16 +35,15 @@ READLINE_DEFS := $(if $(READLINE_HDR),-DMLSH_HAVE_READLINE $(READLINE_INC) -DMLS
 # its pkg-config libdir first.
 ZIP_LIBDIR := $(shell pkg-config --variable=libdir libzip 2>/dev/null)
 LINK_LIBS  = $(filter-out -lzip,$(PKG_LIBS))
-# The mlsh program on Linux (start-up cost, bench/README.md): not position-independent (a PIE
-# relocates ~5,700 pointers of the protobuf descriptors at every start, dirtying ~30 pages), with
-# Lua and protobuf-c linked statically when their .a files are there; it then exports the Lua API,
-# as Debian's lua5.4 does, for C modules that `require` loads. core.so links as before.
+# The mlsh program on Linux (start-up cost, bench/README.md): a PIE (full ASLR: it parses untrusted
+# files), with Lua and protobuf-c linked statically when their .a files are there; it then exports
+# the Lua API, as Debian's lua5.4 does, for C modules that `require` loads. core.so links as before.
 ifeq ($(UNAME_S),Linux)
 LUA_LIB   := $(patsubst -l%,%,$(firstword $(filter -llua%,$(PKG_LIBS))))
 LUA_A     := $(if $(LUA_LIB),$(wildcard $(shell pkg-config --variable=libdir $(LUA_PC) 2>/dev/null)/lib$(LUA_LIB).a))
 PBC_A     := $(wildcard $(shell pkg-config --variable=libdir libprotobuf-c 2>/dev/null)/libprotobuf-c.a)
 EXE_EXPORTS = -Wl,--dynamic-list=$(B)/lua_exports.list
-EXE_LDFLAGS = -no-pie $(if $(LUA_A),$(EXE_EXPORTS))
+EXE_LDFLAGS = $(if $(LUA_A),$(EXE_EXPORTS))
 endif
 EXE_LIBS  = $(LUA_A) $(PBC_A) $(filter-out $(if $(LUA_A),-l$(LUA_LIB)) $(if $(PBC_A),-lprotobuf-c),$(LINK_LIBS))
 LDLIBS    = $(EXE_LIBS) -ldl -lpthread -lm
@@ -60,6 +59,12 @@ busted    = b=$$(command -v busted) || { echo "busted is not on PATH (make deps 
             $(LUA_ENV) $(1) "$$b"
 
 B        = build
+# Lua modules precompiled to bytecode (debug info kept), which the mlsh program loads instead of
+# the source while the bytecode is at least as new (repl/bytecode.h); luac from Lua 5.4 (Debian's
+# lua5.4 ships luac5.4). Without one, no bytecode: the sources are loaded.
+LUAC     := $(or $(shell for c in luac5.4 luac-5.4 luac54 luac; do command -v $$c >/dev/null 2>&1 && $$c -v 2>&1 | grep -q '^Lua 5\.4' && { echo $$c; break; }; done),)
+LUA_SRC  := $(shell find lua -name '*.lua' 2>/dev/null)
+LUA_BC   = $(if $(LUAC),$(patsubst lua/%.lua,$(B)/lua/%.luac,$(LUA_SRC)))
 PROTOS   = $(wildcard core/proto/*.proto)
 PB_C     = $(patsubst core/proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PB_H     = $(PB_C:.c=.h)
@@ -76,7 +81,7 @@ LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/test
 .SECONDARY:
 .PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz valgrind \
         test-installed-binary lint fresh-check build-env deps-test
-all: build-env $(MLSH) $(B)/lua/mlsh/core.so
+all: build-env $(MLSH) $(B)/lua/mlsh/core.so $(LUA_BC)
 
 # A clear message instead of "lua.h: No such file or directory" when the build tools are missing.
 build-env:
@@ -121,6 +126,10 @@ $(B)/obj/%.o: %.c $(PB_H) | build-env
 
 $(MLSH): $(CORE_OBJ) $(REPL_OBJ) | $(B)/lua_exports.list
 	$(CC) $(CFLAGS) $(EXE_LDFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(B)/lua/%.luac: lua/%.lua
+	@mkdir -p $(dir $@)
+	@$(LUAC) -o $@ $<
 
 # What a statically linked Lua exports to the C modules scripts load (the API of liblua.so).
 $(B)/lua_exports.list:
@@ -189,6 +198,8 @@ install: all
 	install -m 755 $(MLSH) $(DESTDIR)$(PREFIX)/bin/mlsh
 	install -m 755 $(B)/lua/mlsh/core.so $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh/core.so
 	cp -R lua rules recipes $(DESTDIR)$(PREFIX)/share/mlsh/
+	@# bytecode beside each source, copied after it so that it is the newer (repl/bytecode.h)
+	@for f in $(patsubst $(B)/lua/%,%,$(LUA_BC)); do cp $(B)/lua/$$f $(DESTDIR)$(PREFIX)/share/mlsh/lua/$$f || exit 1; done
 	@if [ -d examples ]; then cp -R examples $(DESTDIR)$(PREFIX)/share/mlsh/; fi
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 docs/mlsh.1 $(DESTDIR)$(PREFIX)/share/man/man1/mlsh.1
@@ -197,6 +208,7 @@ install: all
 # instrumented mlsh, and every mlsh the tests start is the instrumented one. Any report fails.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize:
+	@$(if $(LUA_BC),$(MAKE) --no-print-directory $(LUA_BC))
 	@$(MAKE) --no-print-directory B=build/asan MLSH=build/asan/mlsh CC=clang CFLAGS="$(SAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" build/asan/mlsh
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

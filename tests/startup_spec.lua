@@ -39,6 +39,73 @@ describe("the mlsh binary", function()
   end)
 end)
 
+-- Precompiled modules (repl/bytecode.h): a module's bytecode is loaded only while it is at least as
+-- new as its source, only from mlsh's own folder, and reads as the source in messages. A copy of the
+-- library in a temporary home (MLSH_HOME) gets a probe module whose source and bytecode answer
+-- differently; mtimes are set with touch.
+describe("precompiled Lua modules", function()
+  local LIB = (os.getenv("MLSH_HOME") or ".") .. "/lua"
+  local SRC = "local M = {}\nfunction M.where() return 'source' end\nfunction M.boom() error('boom') end\nreturn M\n"
+  local BC = "local M = {}\nfunction M.where() return 'bytecode' end\nfunction M.boom() error('boom') end\nreturn M\n"
+  local ASK = "local p = require 'mlsh.zz_probe' local ok, e = pcall(p.boom) "
+    .. "io.write(p.where(), ' ', e, ' ', debug.getinfo(p.where, 'S').source)"
+
+  local function home_with_probe()
+    local home = F.tmpdir()
+    assert(os.execute("cp -R " .. F.q(LIB) .. " " .. F.q(home .. "/lua")))
+    F.write(home .. "/lua/mlsh/zz_probe.lua", SRC)
+    assert(core.fs.mkdir_p(home .. "/build/lua/mlsh"))
+    F.write(home .. "/build/lua/mlsh/zz_probe.luac", string.dump(assert(load(BC, "=elsewhere"))))
+    return home
+  end
+  local function touch(path, when) assert(os.execute("touch -d " .. F.q(when) .. " " .. F.q(path))) end
+  local function ask(home, env)
+    local p = io.popen(string.format("env MLSH_HOME=%s %s %s -e %s 2>&1", F.q(home), env or "", F.q(BIN), F.q(ASK)))
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  local has_luac = os.execute("for c in luac5.4 luac-5.4 luac54 luac; do command -v $c >/dev/null 2>&1 "
+    .. "&& $c -v 2>&1 | grep -q '^Lua 5\\.4' && exit 0; done; exit 1") == true
+  local it_luac = has_luac and it or pending
+  it_luac("the build made bytecode for every module, not older than its source", function()
+    local p = io.popen("cd " .. F.q(LIB) .. " && find mlsh -name '*.lua'")
+    local n = 0
+    for rel in p:lines() do
+      local bc = LIB .. "/../build/lua/" .. rel .. "c"
+      assert.is_true(os.execute(string.format("test -f %s && ! test %s -nt %s", F.q(bc), F.q(LIB .. "/" .. rel), F.q(bc))) == true, bc)
+      n = n + 1
+    end
+    p:close()
+    assert.is_true(n > 100)
+  end)
+
+  it("is loaded while fresh, named after its source; the source once it is newer", function()
+    local home = home_with_probe()
+    local src, bc = home .. "/lua/mlsh/zz_probe.lua", home .. "/build/lua/mlsh/zz_probe.luac"
+    touch(src, "2020-01-01 00:00:00")
+    touch(bc, "2020-01-01 00:00:01")
+    assert.equal("bytecode " .. src .. ":3: boom @" .. src, ask(home))
+    touch(bc, "2020-01-01 00:00:00") -- the same time counts as fresh
+    assert.equal("bytecode " .. src .. ":3: boom @" .. src, ask(home))
+    touch(src, "2020-01-01 00:00:02") -- edited after the build
+    assert.equal("source " .. src .. ":3: boom @" .. src, ask(home))
+  end)
+
+  it("is loaded beside the source in an installed layout, never without a source or from LUA_PATH", function()
+    local home = home_with_probe()
+    local src = home .. "/lua/mlsh/zz_probe.lua"
+    assert(os.rename(home .. "/build/lua/mlsh/zz_probe.luac", src .. "c"))
+    touch(src, "2020-01-01 00:00:00")
+    assert.equal("bytecode " .. src .. ":3: boom @" .. src, ask(home))
+    os.remove(src)
+    assert.matches("module 'mlsh.zz_probe' not found", ask(home))
+    local out = ask(home, "LUA_PATH=" .. F.q(home .. "/lua/?.luac"))
+    assert.matches("attempt to load a binary chunk", out, 1, true)
+  end)
+end)
+
 if not readable_maps() then
   pending("which libraries a process maps (needs /proc/self/maps)")
   return
