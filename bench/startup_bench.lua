@@ -1,7 +1,9 @@
 -- Benchmark: what a start costs. `mlsh --version` should cost about one Lua start (`lua5.4 -e ''`)
 -- and `mlsh info MODEL` at most two: modules load when first used (lua/mlsh/init.lua's FIELDS,
 -- commands found by name), readline and libzip are loaded by the C core when first needed, and
--- the Linux binary is linked without PIE, with Lua and protobuf-c static (Makefile).
+-- the Linux binary links Lua and protobuf-c statically (Makefile; still a PIE), and the mlsh
+-- program loads the Lua modules from the bytecode `make` precompiles while it is fresh
+-- (repl/bytecode.h).
 -- Run: make bench (or ./mlsh bench/startup_bench.lua [RUNS]). For each command: the CPU time of
 -- one run (task-clock from `perf stat`, the runs of all commands interleaved, median and lower
 -- quartile), its ratio to the bare Lua start, and the mlsh Lua files it loads. Without perf: the
