@@ -25,16 +25,30 @@ LUA_PC   := $(or $(shell for p in lua5.4 lua-5.4 lua54; do pkg-config --exists $
 PKGS      = $(LUA_PC) libprotobuf-c libzip libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-READLINE_LIBS := $(or $(shell pkg-config --libs readline 2>/dev/null),$(shell test -e /usr/include/readline/readline.h && echo -lreadline))
+# readline is not linked either: core/readlinedl.c loads it when the REPL first needs it, from
+# its pkg-config libdir first. Its header decides whether the REPL has line editing at all.
+READLINE_HDR  := $(or $(shell pkg-config --exists readline 2>/dev/null && echo yes),$(shell test -e /usr/include/readline/readline.h && echo yes))
 READLINE_INC  := $(shell pkg-config --cflags-only-I readline 2>/dev/null)
-READLINE_DEFS := $(if $(READLINE_LIBS),-DMLSH_HAVE_READLINE $(READLINE_INC))
+READLINE_DIR  := $(shell pkg-config --variable=libdir readline 2>/dev/null)
+READLINE_DEFS := $(if $(READLINE_HDR),-DMLSH_HAVE_READLINE $(READLINE_INC) -DMLSH_READLINE_DIR='"$(READLINE_DIR)"')
 # libzip is not linked: core/zipdl.c loads it when the first zip is opened (start-up cost), from
 # its pkg-config libdir first.
 ZIP_LIBDIR := $(shell pkg-config --variable=libdir libzip 2>/dev/null)
 # libpng likewise: core/pngdl.c loads it on the first PNG input.
 PNG_LIBDIR := $(shell pkg-config --variable=libdir libpng 2>/dev/null)
 LINK_LIBS  = $(filter-out -lzip -lpng%,$(PKG_LIBS))
-LDLIBS    = $(LINK_LIBS) $(READLINE_LIBS) -ldl -lpthread -lm
+# The mlsh program on Linux (start-up cost, bench/README.md): a PIE (full ASLR: it parses untrusted
+# files), with Lua and protobuf-c linked statically when their .a files are there; it then exports
+# the Lua API, as Debian's lua5.4 does, for C modules that `require` loads. core.so links as before.
+ifeq ($(UNAME_S),Linux)
+LUA_LIB   := $(patsubst -l%,%,$(firstword $(filter -llua%,$(PKG_LIBS))))
+LUA_A     := $(if $(LUA_LIB),$(wildcard $(shell pkg-config --variable=libdir $(LUA_PC) 2>/dev/null)/lib$(LUA_LIB).a))
+PBC_A     := $(wildcard $(shell pkg-config --variable=libdir libprotobuf-c 2>/dev/null)/libprotobuf-c.a)
+EXE_EXPORTS = -Wl,--dynamic-list=$(B)/lua_exports.list
+EXE_LDFLAGS = $(if $(LUA_A),$(EXE_EXPORTS))
+endif
+EXE_LIBS  = $(LUA_A) $(PBC_A) $(filter-out $(if $(LUA_A),-l$(LUA_LIB)) $(if $(PBC_A),-lprotobuf-c),$(LINK_LIBS))
+LDLIBS    = $(EXE_LIBS) -ldl -lpthread -lm
 # core.so gets its Lua symbols from the interpreter that loads it.
 SO_LDFLAGS = $(if $(filter Darwin,$(UNAME_S)),-bundle -undefined dynamic_lookup,-shared)
 # The Lua 5.4 interpreter (lua5.4 on Debian, where plain `lua` may be 5.1; lua on Homebrew), and
@@ -47,6 +61,12 @@ busted    = b=$$(command -v busted) || { echo "busted is not on PATH (make deps 
             $(LUA_ENV) $(1) "$$b"
 
 B        = build
+# Lua modules precompiled to bytecode (debug info kept), which the mlsh program loads instead of
+# the source while the bytecode is at least as new (repl/bytecode.h); luac from Lua 5.4 (Debian's
+# lua5.4 ships luac5.4). Without one, no bytecode: the sources are loaded.
+LUAC     := $(or $(shell for c in luac5.4 luac-5.4 luac54 luac; do command -v $$c >/dev/null 2>&1 && $$c -v 2>&1 | grep -q '^Lua 5\.4' && { echo $$c; break; }; done),)
+LUA_SRC  := $(shell find lua -name '*.lua' 2>/dev/null)
+LUA_BC   = $(if $(LUAC),$(patsubst lua/%.lua,$(B)/lua/%.luac,$(LUA_SRC)))
 PROTOS   = $(wildcard core/proto/*.proto)
 PB_C     = $(patsubst core/proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PB_H     = $(PB_C:.c=.h)
@@ -63,7 +83,7 @@ LUA_ENV  = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/test
 .SECONDARY:
 .PHONY: all test conformance bench install demo deps examples clean check-deps sanitize fuzz valgrind \
         test-installed-binary lint fresh-check build-env deps-test
-all: build-env $(MLSH) $(B)/lua/mlsh/core.so
+all: build-env $(MLSH) $(B)/lua/mlsh/core.so $(LUA_BC)
 
 # A clear message instead of "lua.h: No such file or directory" when the build tools are missing.
 build-env:
@@ -106,13 +126,22 @@ $(B)/obj/%.o: %.c $(PB_H) | build-env
 
 -include $(CORE_OBJ:.o=.d) $(REPL_OBJ:.o=.d)
 
-$(MLSH): $(CORE_OBJ) $(REPL_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(MLSH): $(CORE_OBJ) $(REPL_OBJ) | $(B)/lua_exports.list
+	$(CC) $(CFLAGS) $(EXE_LDFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(B)/lua/%.luac: lua/%.lua
+	@mkdir -p $(dir $@)
+	@$(LUAC) -o $@ $<
+
+# What a statically linked Lua exports to the C modules scripts load (the API of liblua.so).
+$(B)/lua_exports.list:
+	@mkdir -p $(B)
+	@printf '{\n  lua_*;\n  luaL_*;\n  luaopen_*;\n};\n' > $@
 
 # The same core as a Lua 5.4 C module, for `require "mlsh"` from a plain lua5.4 (and busted).
 $(B)/lua/mlsh/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(LINK_LIBS)) $(READLINE_LIBS) -ldl -lpthread -lm
+	$(CC) $(CFLAGS) $(SO_LDFLAGS) -o $@ $^ $(LDFLAGS) $(filter-out -llua%,$(LINK_LIBS)) -ldl -lpthread -lm
 
 # deps first, then a new make that computes the pkg-config flags with the packages in place
 # (on every core unless make was given -j itself).
@@ -172,6 +201,8 @@ install: all
 	install -m 755 $(MLSH) $(DESTDIR)$(PREFIX)/bin/mlsh
 	install -m 755 $(B)/lua/mlsh/core.so $(DESTDIR)$(PREFIX)/lib/mlsh/lua/mlsh/core.so
 	cp -R lua rules recipes $(DESTDIR)$(PREFIX)/share/mlsh/
+	@# bytecode beside each source, copied after it so that it is the newer (repl/bytecode.h)
+	@for f in $(patsubst $(B)/lua/%,%,$(LUA_BC)); do cp $(B)/lua/$$f $(DESTDIR)$(PREFIX)/share/mlsh/lua/$$f || exit 1; done
 	@if [ -d examples ]; then cp -R examples $(DESTDIR)$(PREFIX)/share/mlsh/; fi
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 docs/mlsh.1 $(DESTDIR)$(PREFIX)/share/man/man1/mlsh.1
@@ -180,6 +211,7 @@ install: all
 # instrumented mlsh, and every mlsh the tests start is the instrumented one. Any report fails.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize:
+	@$(if $(LUA_BC),$(MAKE) --no-print-directory $(LUA_BC))
 	@$(MAKE) --no-print-directory B=build/asan MLSH=build/asan/mlsh CC=clang CFLAGS="$(SAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" build/asan/mlsh
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

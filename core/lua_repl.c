@@ -1,10 +1,12 @@
 /* lua_repl.c — what the REPL needs from C: line editing with history (GNU readline when built
- * with it, plain stdin otherwise), tab completion through a Lua callback, whether a stream is a
- * terminal, and calls that Ctrl-C can interrupt (the lua.c technique: a signal handler sets a
- * hook that raises "interrupted!" at the next Lua instruction).
+ * with its header, loaded by readlinedl.c on the first call that needs it; plain stdin otherwise,
+ * with a one-line notice on a terminal when the library cannot be loaded), tab completion through
+ * a Lua callback, whether a stream is a terminal, and calls that Ctrl-C can interrupt (the lua.c
+ * technique: a signal handler sets a hook that raises "interrupted!" at the next Lua instruction).
  * Lua: repl.readline(prompt) -> line | nil ; repl.add_history(line) ; repl.load_history(path) ;
  *      repl.save_history(path [, max]) ; repl.set_completer(fn(text, line) -> {candidates}) ;
- *      repl.isatty(fd) ; repl.pcall(f, ...) -> ok, err_or_results (traceback on error). */
+ *      repl.isatty(fd) ; repl.pcall(f, ...) -> ok, err_or_results (traceback on error) ;
+ *      repl.has_readline (built with the header; the library may still be missing at run time). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <signal.h>
@@ -12,10 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef MLSH_HAVE_READLINE
-#include <readline/history.h>
-#include <readline/readline.h>
-#endif
+#include "readlinedl.h"
 
 static lua_State *interrupt_L = NULL;
 
@@ -59,6 +58,13 @@ static int l_isatty(lua_State *L) {
 }
 
 #ifdef MLSH_HAVE_READLINE
+static const mlsh_rl_api *rl; /* set by rl_api() once loaded */
+
+static const mlsh_rl_api *rl_api(void) {
+  if (!rl) rl = mlsh_readlinedl();
+  return rl;
+}
+
 static lua_State *complete_L = NULL;
 static int completer_ref = LUA_NOREF;
 
@@ -71,7 +77,7 @@ static char *generator(const char *text, int state) {
     n = 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, completer_ref);
     lua_pushstring(L, text);
-    lua_pushstring(L, rl_line_buffer);
+    lua_pushstring(L, *rl->line_buffer);
     if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
       lua_pop(L, 1);
       lua_newtable(L);
@@ -94,9 +100,9 @@ static char *generator(const char *text, int state) {
 static char **complete(const char *text, int start, int end) {
   (void)start;
   (void)end;
-  rl_attempted_completion_over = 1; /* no filename fallback unless the Lua side offers paths */
-  rl_completion_append_character = 0; /* "m:functions" then "(" reads better than a space */
-  return rl_completion_matches(text, generator);
+  *rl->attempted_completion_over = 1; /* no filename fallback unless the Lua side offers paths */
+  *rl->completion_append_character = 0; /* "m:functions" then "(" reads better than a space */
+  return rl->completion_matches(text, generator);
 }
 #endif
 
@@ -107,8 +113,10 @@ static int l_set_completer(lua_State *L) {
   lua_pushvalue(L, 1);
   completer_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   complete_L = L;
-  rl_attempted_completion_function = complete;
-  rl_basic_word_break_characters = " \t\n\"'([{,=+-*/<>~;";
+  if (rl_api()) {
+    *rl->attempted_completion_function = complete;
+    *rl->basic_word_break_characters = " \t\n\"'([{,=+-*/<>~;";
+  }
 #endif
   return 0;
 }
@@ -117,27 +125,38 @@ static int l_set_completer(lua_State *L) {
 /* Ctrl-C at the prompt drops the line being typed and shows a fresh prompt, as shells do. */
 static void on_sigint_at_prompt(int sig) {
   (void)sig;
-  rl_crlf();
-  rl_replace_line("", 0);
-  rl_on_new_line();
-  rl_redisplay();
+  rl->crlf();
+  rl->replace_line("", 0);
+  rl->on_new_line();
+  rl->redisplay();
 }
 #endif
 
+/* On a terminal without readline: say so once, then read plain lines. */
+static void notice_no_readline(void) {
+  static int said;
+  if (said) return;
+  said = 1;
+  fprintf(stderr, "mlsh: no line editing or history (readline could not be loaded: %s)\n", mlsh_readlinedl_error());
+}
+
 static int l_readline(lua_State *L) {
   const char *prompt = luaL_optstring(L, 1, "> ");
-#ifdef MLSH_HAVE_READLINE
   if (isatty(0)) {
-    rl_catch_signals = 0;
-    void (*old)(int) = signal(SIGINT, on_sigint_at_prompt);
-    char *line = readline(prompt);
-    signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
-    if (!line) return 0;
-    lua_pushstring(L, line);
-    free(line);
-    return 1;
-  }
+#ifdef MLSH_HAVE_READLINE
+    if (rl_api()) {
+      *rl->catch_signals = 0;
+      void (*old)(int) = signal(SIGINT, on_sigint_at_prompt);
+      char *line = rl->readline(prompt);
+      signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
+      if (!line) return 0;
+      lua_pushstring(L, line);
+      free(line);
+      return 1;
+    }
 #endif
+    notice_no_readline();
+  }
   fputs(prompt, stdout);
   fflush(stdout);
   luaL_Buffer b;
@@ -155,7 +174,7 @@ static int l_readline(lua_State *L) {
 static int l_add_history(lua_State *L) {
   const char *line = luaL_checkstring(L, 1);
 #ifdef MLSH_HAVE_READLINE
-  if (*line) add_history(line);
+  if (*line && rl_api()) rl->add_history(line);
 #else
   (void)line;
 #endif
@@ -165,7 +184,7 @@ static int l_add_history(lua_State *L) {
 static int l_load_history(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
 #ifdef MLSH_HAVE_READLINE
-  lua_pushboolean(L, read_history(path) == 0);
+  lua_pushboolean(L, rl_api() && rl->read_history(path) == 0);
 #else
   (void)path;
   lua_pushboolean(L, 0);
@@ -177,8 +196,8 @@ static int l_save_history(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_Integer max = luaL_optinteger(L, 2, 1000);
 #ifdef MLSH_HAVE_READLINE
-  int rc = write_history(path);
-  if (rc == 0 && max > 0) history_truncate_file(path, (int)max);
+  int rc = rl_api() ? rl->write_history(path) : -1;
+  if (rc == 0 && max > 0) rl->history_truncate_file(path, (int)max);
   lua_pushboolean(L, rc == 0);
 #else
   (void)path;

@@ -1,8 +1,10 @@
 /* main.c — the mlsh program: set up a Lua 5.4 state with the mlsh core preloaded, find the Lua
  * library (MLSH_HOME, the source tree beside the binary, or PREFIX/share/mlsh) and hand the
  * command line to lua/mlsh/cli/main.lua, which implements the REPL, scripts, -e and subcommands.
+ * Modules under that folder load from their precompiled bytecode while it is fresh (bytecode.h).
  * Exit status: whatever cli.main returns (0 ok, 1 findings/errors, 2 bad usage or input). */
 #include "alloc.h"
+#include "bytecode.h"
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -69,6 +71,7 @@ static int pmain(lua_State *L) {
   lua_pushstring(L, home);
   lua_setfield(L, -2, "mlsh.home"); /* require "mlsh.home" -> the folder */
   lua_pop(L, 2);
+  mlsh_bytecode_searcher(L, home);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "mlsh.cli.main");
   lua_call(L, 1, 1);

@@ -1,6 +1,7 @@
 -- mlsh.containers — the one entry point mlsh.try_load asks first: is this path a container of
 -- another tool that carries Core ML models? ExecuTorch programs (.pte/.bpte, by their ET12/BP08
--- identifier) and ONNX Runtime's Core ML cache folders (mlsh.ortcache). Returns the container
+-- identifier) and ONNX Runtime's Core ML cache folders (mlsh.ortcache, asked through the C scan
+-- alone so a plain model loads neither that module nor mlsh.json). Returns the container
 -- object, or (with opts, for commands that need one Model) the selected Core ML model; nil, nil
 -- when the path is none of these.
 local core = require "mlsh.core"
@@ -20,8 +21,8 @@ function M.try_open(path, opts)
   local kind
   if core.pte.sniff(path) then kind = "mlsh.pte"
   else
-    local ort = require "mlsh.ortcache"
-    if ort.is_cache(path) then kind = "mlsh.ortcache" end
+    local list = core.ortcache.scan(path) -- what mlsh.ortcache.is_cache asks
+    if list and #list > 0 then kind = "mlsh.ortcache" end
   end
   if not kind then return nil, nil end
   local c, err = require(kind).open(path)
