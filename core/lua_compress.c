@@ -54,6 +54,7 @@
 #include "compress/quantize.h"
 #include "compress/randn.h"
 #include "compress/threads.h"
+#include "bigbuf.h"
 #include "dtype.h"
 #include "lua_array.h"
 #include <lauxlib.h>
@@ -117,14 +118,19 @@ static mlsh_array *check_input(lua_State *L, int idx, const char *fn) {
 
 static int cz_error(lua_State *L, const char *fn, int st) { return luaL_error(L, "%s: %s", fn, mlsh_cz_strerror(st)); }
 
+/* A new Array the caller writes in full before Lua sees it (kernel outputs): not zero-filled. */
 static mlsh_array *push_array(lua_State *L, size_t n, int rank, const int64_t *shape) {
-  mlsh_array *r = mlsh_array_push(L, n);
+  mlsh_array *r = mlsh_array_push_uninit(L, n);
   r->rank = rank;
   for (int i = 0; i < rank; i++) r->shape[i] = shape[i];
   return r;
 }
 
-static void *push_buffer(lua_State *L, size_t n) { return lua_newuserdatauv(L, n ? n : 1, 0); }
+static void *push_buffer(lua_State *L, size_t n) {
+  void *p = lua_newuserdatauv(L, n ? n : 1, 0);
+  mlsh_bigbuf_hint(p, n);
+  return p;
+}
 
 static void push_packed(lua_State *L, const uint8_t *codes, size_t n, unsigned bits, unsigned threads) {
   size_t nb = (n * bits + 7) / 8;
@@ -181,7 +187,7 @@ static int l_result_index(lua_State *L) {
       mlsh_dtype dt = (raw_field(L, 1, "dtype"), mlsh_dtype_from_name(luaL_optstring(L, -1, "")));
       raw_field(L, 1, "reconstructed");
       mlsh_array *rec = luaL_testudata(L, -1, "mlsh.Array");
-      mlsh_array *a = mlsh_array_push(L, n < 0 ? 0 : (size_t)n);
+      mlsh_array *a = mlsh_array_push_uninit(L, n < 0 ? 0 : (size_t)n); /* decoded in full below */
       if (rec && rec->n == a->n) {
         a->rank = rec->rank;
         memcpy(a->shape, rec->shape, sizeof a->shape);
@@ -558,7 +564,7 @@ static int l_prune(lua_State *L) {
   int dense_idx = lua_gettop(L) - 1;
   new_result(L);
   set_prune_fields(L, &r, a->n, o.threads);
-  mlsh_array *nz = mlsh_array_push(L, r.info.nnz);
+  mlsh_array *nz = mlsh_array_push_uninit(L, r.info.nnz); /* the gather writes all nnz */
   mlsh_gather_f32(r.dense->data, r.mask, a->n, nz->data, o.threads);
   lua_setfield(L, -2, "nonzero");
   lua_pushvalue(L, dense_idx);

@@ -42,6 +42,7 @@ local NEW_FILE = spec_edit.NEW_FILE
 local rename_refs, block_of, sequence_blobs = spec_edit.rename_refs, spec_edit.block_of, spec_edit.sequence_blobs
 
 local RUN_KEYS = { threads = true, progress = true, quiet = true }
+local BIG_WEIGHT = 1 << 20 -- weights from which a full GC after the job pays for itself
 
 
 -- ---- one tensor ---------------------------------------------------------------------------------------
@@ -217,19 +218,24 @@ end
 -- Where new blobs go: identical new blobs are stored once, as coremltools stores them (e.g. the
 -- all-zero zero points of two int8 weights of the same width). Returns the list and the sink.
 local function new_sink()
-  local new_blobs, by_content = {}, {}
+  local new_blobs, by_shape = {}, {}
   local sink = {
     -- identical new blobs are stored once, as coremltools stores them (e.g. the all-zero
-    -- zero points of two int8 weights of the same width)
+    -- zero points of two int8 weights of the same width); candidates share dtype and count,
+    -- so a blob is compared (memcmp) only with those, never hashed or copied into a key
     add = function(dtype, bytes, n)
-      local key = dtype .. ":" .. n .. ":" .. bytes
-      local k = by_content[key]
-      if not k then
-        new_blobs[#new_blobs + 1] = { dtype = dtype, bytes = bytes, n = n }
-        k = #new_blobs
-        by_content[key] = k
+      local key = dtype .. ":" .. n
+      local list = by_shape[key]
+      if not list then
+        list = {}
+        by_shape[key] = list
       end
-      return NEW_FILE, k
+      for _, k in ipairs(list) do
+        if new_blobs[k].bytes == bytes then return NEW_FILE, k end
+      end
+      new_blobs[#new_blobs + 1] = { dtype = dtype, bytes = bytes, n = n }
+      list[#list + 1] = #new_blobs
+      return NEW_FILE, #new_blobs
     end,
   }
   return new_blobs, sink
@@ -285,6 +291,7 @@ local function run_job(job, plan, sink, run)
     row.status, row.kind, row.form, row.output = "compressed", kind, form >= 9 and "iOS18" or "iOS16", out_name
     row.op_types, row.bytes_after = chain_types, bytes
     row.snr_db, row.psnr_db, row.cosine, row.max_abs_err = mt.snr_db, mt.psnr_db, mt.cosine, mt.max_abs_err
+    -- the signal as a:stats() sums it (in element order): the totals' SNR digits depend on it
     row.mse, row.sum_sq = mt.mse, values:stats().sum_sq
     row.sparsity = r.sparsity
     row.nbits = r.nbits
@@ -370,6 +377,9 @@ function M.model(m, opts)
     local e = job.e
     if type(bar) == "function" then bar(i - 1, #jobs, e.name) elseif bar then bar:update(i - 1, e.name) end
     local rep = run_job(job, plan, sink, run)
+    -- free this weight's float32 working copies (its values and the reconstruction, 2 x 4 bytes
+    -- a weight) before the next one is decoded: peak memory is one weight's, not the model's
+    if (job.e.count or 0) >= BIG_WEIGHT then collectgarbage() end
     if rep then
       replace[e["function"]] = replace[e["function"]] or {}
       replace[e["function"]][e.op] = rep
