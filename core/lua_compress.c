@@ -772,6 +772,7 @@ static const luaL_Reg funcs[] = {
   {"threads", l_threads}, {"clock", l_clock}, {NULL, NULL}};
 
 int luaopen_mlsh_core_compress(lua_State *L) {
+  mlsh_bigbuf_keep(); /* tensor after tensor: a freed weight's pages serve the next (bigbuf.h) */
   if (luaL_newmetatable(L, RESULT_MT)) {
     lua_pushcfunction(L, l_result_index);
     lua_setfield(L, -2, "__index");
