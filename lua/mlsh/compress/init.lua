@@ -265,6 +265,8 @@ local function run_job(job, plan, sink, run)
   local form = fplan.form
   local wd = e.dtype == "fp16" and "fp16" or "fp32"
   local values = e:values()
+  -- the weight is decoded once: its weight-file pages need not stay resident (peak RSS)
+  if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT then e.root:_blob_drop(e.file, e.offset) end
   local ok, r, kind = pcall(M.tensor, values, s, { weight_dtype = wd, axis = job.axis, input_axis = job.in_axis,
                                                     threads = run.threads })
   if ok and kind == "prune" and s.prune.mode == "threshold" and r.sparsity < 0.5 then
