@@ -784,6 +784,43 @@ describe("compress.metrics", function()
     assert.has_error(function() C.metrics({ 1, 2 }, { 1 }) end, "compress.metrics: arrays differ in length (2 vs 1)")
     assert.has_error(function() C.metrics({}, {}) end, "compress.metrics: empty array")
   end)
+  it("sums each 64K chunk in element order and combines the chunks in order (bit-exact)", function()
+    -- 4 whole chunks (the vector path takes them together), one more and a tail, zeros
+    local CH = 1 << 16
+    local n = 5 * CH + 1234
+    local x = C.randn(n, { seed = 3, std = 0.02, weight_dtype = "fp16" })
+    local y = C.quantize(x, { dtype = "int4", granularity = "per_tensor" }).reconstructed
+    x[10] = 0; y[10] = 0; y[CH + 7] = 0
+    local S = { xx = 0, yy = 0, xy = 0, ee = 0, ae = 0, maxe = 0, maxxx = 0, zeros = 0 }
+    for c0 = 1, n, CH do
+      local p = { xx = 0, yy = 0, xy = 0, ee = 0, ae = 0, maxe = 0, maxxx = 0, zeros = 0 }
+      for i = c0, math.min(n, c0 + CH - 1) do
+        local a, b = x[i], y[i]
+        local e = a - b
+        local ae = math.abs(e)
+        p.xx = p.xx + a * a; p.yy = p.yy + b * b; p.xy = p.xy + a * b; p.ee = p.ee + e * e; p.ae = p.ae + ae
+        if ae > p.maxe or ae ~= ae then p.maxe = ae end
+        if a * a > p.maxxx then p.maxxx = a * a end
+        if b == 0 then p.zeros = p.zeros + 1 end
+      end
+      for _, k in ipairs({ "xx", "yy", "xy", "ee", "ae", "zeros" }) do S[k] = S[k] + p[k] end
+      if p.maxe > S.maxe or p.maxe ~= p.maxe then S.maxe = p.maxe end
+      if p.maxxx > S.maxxx then S.maxxx = p.maxxx end
+    end
+    for _, th in ipairs({ 1, 2 }) do
+      local m = C.metrics(x, y, { threads = th })
+      assert.are.equal(S.ee / n, m.mse)
+      assert.are.equal(10 * math.log(S.xx / S.ee, 10), m.snr_db)
+      assert.are.equal(S.xy / math.sqrt(S.xx * S.yy), m.cosine)
+      assert.are.equal(S.ae / n, m.mean_abs_err)
+      assert.are.equal(S.zeros / n, m.sparsity)
+      assert.are.equal(S.maxe, m.max_abs_err)
+      assert.are.equal(10 * math.log(S.maxxx / (S.ee / n), 10), m.psnr_db)
+    end
+    x[3 * CH + 5] = 0 / 0 -- a NaN in a vector-path chunk is the max error
+    local m = C.metrics(x, y)
+    assert.is_true(m.max_abs_err ~= m.max_abs_err)
+  end)
 end)
 
 describe("compress threads", function()
