@@ -39,9 +39,10 @@
  *      codes, scale, nbits, groups, ...} or quantize's {data, codes, scale, zero_point, ...},
  *      where indices / codes / data hold the nnz kept entries in row-major order, and
  *      reconstructed / nbytes describe the joint result. weight_dtype defaults to prune's.
- * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads}?)
+ * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads, signal}?)
  *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n
- *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]}
+ *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]
+ *       [, sum_sq when signal: original:stats().sum_sq, summed beside the error terms]}
  * compress.pack(codes, nbits) -> string ; compress.unpack(bytes, nbits, n) -> string of codes
  *   (codes: a string with one byte per code, or a table of integers).
  * compress.randn(n | shape, {seed=0, mean=0, std=1, weight_dtype, threads}) -> Array
@@ -633,7 +634,7 @@ static int l_prune_quantize(lua_State *L) {
 
 /* ---------- metrics, packing, random ---------- */
 
-static const char *const m_keys[] = {"weight_dtype", "nbytes", "threads", NULL};
+static const char *const m_keys[] = {"weight_dtype", "nbytes", "threads", "signal", NULL};
 
 static int l_metrics(lua_State *L) {
   const char *fn = "compress.metrics";
@@ -646,7 +647,8 @@ static int l_metrics(lua_State *L) {
   lua_Integer nb = mlsh_opt_int(L, 3, fn, "nbytes", 0);
   if (mlsh_opt_has(L, 3, "nbytes") && nb <= 0) return luaL_error(L, "%s: nbytes must be a positive integer", fn);
   mlsh_metrics m;
-  int st = mlsh_metrics_compute(x->data, y->data, x->n, threads, &m);
+  int signal = mlsh_opt_bool(L, 3, fn, "signal", 0);
+  int st = mlsh_metrics_compute(x->data, y->data, x->n, threads, signal, &m);
   if (st) return cz_error(L, fn, st);
   lua_createtable(L, 0, 12);
   set_num(L, "snr_db", m.snr_db);
@@ -657,6 +659,7 @@ static int l_metrics(lua_State *L) {
   set_num(L, "cosine", m.cosine);
   set_num(L, "sparsity", m.sparsity);
   set_int(L, "n", (lua_Integer)m.n);
+  if (signal) set_num(L, "sum_sq", m.sum_sq);
   if (nb > 0) {
     double before = (double)x->n * mlsh_wd_bytes(wd);
     set_num(L, "bytes_before", before);

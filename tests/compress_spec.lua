@@ -816,10 +816,16 @@ describe("compress.metrics", function()
       assert.are.equal(S.zeros / n, m.sparsity)
       assert.are.equal(S.maxe, m.max_abs_err)
       assert.are.equal(10 * math.log(S.maxxx / (S.ee / n), 10), m.psnr_db)
+      assert.is_nil(m.sum_sq)
+      local ss = 0
+      for i = 1, n do ss = ss + x[i] * x[i] end -- one run in element order
+      assert.are.equal(ss, C.metrics(x, y, { threads = th, signal = true }).sum_sq)
+      assert.are.equal(x:stats().sum_sq, C.metrics(x, y, { threads = th, signal = true }).sum_sq)
     end
     x[3 * CH + 5] = 0 / 0 -- a NaN in a vector-path chunk is the max error
-    local m = C.metrics(x, y)
+    local m = C.metrics(x, y, { signal = true })
     assert.is_true(m.max_abs_err ~= m.max_abs_err)
+    assert.are.equal(x:stats().sum_sq, m.sum_sq) -- NaNs are left out, as stats() leaves them
   end)
 end)
 

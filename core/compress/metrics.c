@@ -25,7 +25,8 @@ typedef struct {
   const float *x, *y;
   size_t n;
   partial *p;
-  int avx;
+  int avx, signal; /* signal: task 0 is the element-order sum of squares */
+  double sum_sq;
 } m_ctx;
 
 static void chunk_scalar(const float *x, const float *y, size_t n, partial *out) {
@@ -82,6 +83,18 @@ __attribute__((target("avx"))) static void chunks4_avx(const float *x, const flo
 static void task(void *pv, size_t t, unsigned w) {
   (void)w;
   m_ctx *c = pv;
+  if (c->signal) {
+    if (t == 0) {
+      double s = 0;
+      for (size_t i = 0; i < c->n; i++) {
+        double v = c->x[i];
+        if (!isnan(v)) s += v * v;
+      }
+      c->sum_sq = s;
+      return;
+    }
+    t--;
+  }
   size_t c0 = t * LANES;
 #ifdef MLSH_METRICS_X86
   if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
@@ -95,13 +108,13 @@ static void task(void *pv, size_t t, unsigned w) {
   }
 }
 
-int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, mlsh_metrics *m) {
+int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m) {
   if (n == 0) return MLSH_CZ_EINVAL;
   size_t chunks = (n + CHUNK - 1) / CHUNK;
   int avx2;
-  m_ctx c = {x, y, n, malloc(chunks * sizeof(partial)), mlsh_cpu_f16c(&avx2) != 0 /* F16C implies AVX */};
+  m_ctx c = {x, y, n, malloc(chunks * sizeof(partial)), mlsh_cpu_f16c(&avx2) != 0 /* F16C implies AVX */, signal != 0, 0};
   if (!c.p) return MLSH_CZ_ENOMEM;
-  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES, task, &c);
+  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES + (size_t)c.signal, task, &c);
   partial s = {0, 0, 0, 0, 0, 0, 0, 0};
   for (size_t t = 0; t < chunks; t++) {
     partial p = c.p[t];
@@ -124,5 +137,6 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
   if (s.xx == 0 || s.yy == 0) m->cosine = (s.xx == 0 && s.yy == 0) ? 1.0 : 0.0;
   else m->cosine = s.xy / sqrt(s.xx * s.yy);
   m->sparsity = (double)s.zeros / (double)n;
+  m->sum_sq = c.sum_sq;
   return MLSH_CZ_OK;
 }
