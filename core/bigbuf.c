@@ -1,6 +1,7 @@
 /* bigbuf.c — huge-page hint and heap retention for large buffers (see bigbuf.h). */
 #include "bigbuf.h"
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -26,4 +27,12 @@ void mlsh_bigbuf_keep(void) {
   (void)mallopt(M_MMAP_MAX, 0);
   (void)mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 #endif
+}
+
+int mlsh_bigbuf_reserve(size_t n) {
+  void *p = malloc(n); /* from the heap's top (keep: no mmap), left unwritten */
+  if (!p) return -1;
+  mlsh_bigbuf_hint(p, n);
+  free(p); /* back to the top chunk; keep: never trimmed, so the hinted range stays mapped */
+  return 0;
 }

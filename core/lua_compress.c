@@ -47,6 +47,7 @@
  *   (codes: a string with one byte per code, or a table of integers).
  * compress.randn(n | shape, {seed=0, mean=0, std=1, weight_dtype, threads}) -> Array
  * compress.threads() -> the default thread count.
+ * compress.reserve(bytes) -> true | false: huge-page-hinted heap for a model pass (bigbuf.h).
  * compress.clock() -> monotonic wall-clock seconds (for timing; os.clock counts CPU time). */
 #include "compress/metrics.h"
 #include "compress/pack.h"
@@ -763,6 +764,14 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* compress.reserve(bytes): mlsh_bigbuf_reserve (huge pages for what a model pass will allocate). */
+static int l_reserve(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "negative size");
+  lua_pushboolean(L, mlsh_bigbuf_reserve((size_t)n) == 0);
+  return 1;
+}
+
 static int l_threads(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)mlsh_threads_default());
   return 1;
@@ -772,7 +781,7 @@ static const luaL_Reg funcs[] = {
   {"palettize", l_palettize}, {"quantize", l_quantize}, {"prune", l_prune},
   {"prune_palettize", l_prune_palettize}, {"prune_quantize", l_prune_quantize},
   {"metrics", l_metrics}, {"pack", l_pack}, {"unpack", l_unpack}, {"randn", l_randn},
-  {"threads", l_threads}, {"clock", l_clock}, {NULL, NULL}};
+  {"threads", l_threads}, {"clock", l_clock}, {"reserve", l_reserve}, {NULL, NULL}};
 
 int luaopen_mlsh_core_compress(lua_State *L) {
   mlsh_bigbuf_keep(); /* tensor after tensor: a freed weight's pages serve the next (bigbuf.h) */

@@ -375,6 +375,11 @@ function M.model(m, opts)
   local bar = run.progress
   if bar == nil then bar = progress.new{ total = #jobs, quiet = run.quiet } end
   local replace = {} -- [function][op name] = {ops, out, old}
+  -- the heap this pass will use (float32 values and reconstruction of a weight, the packed blobs
+  -- of all) in 2 MiB pages: costs address space, not memory
+  local total = 0
+  for _, job in ipairs(jobs) do total = total + (job.e.count or 0) end
+  if total >= BIG_WEIGHT then K.reserve(12 * total) end
   for i, job in ipairs(jobs) do
     local e = job.e
     if type(bar) == "function" then bar(i - 1, #jobs, e.name) elseif bar then bar:update(i - 1, e.name) end
