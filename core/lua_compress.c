@@ -28,7 +28,8 @@
  *   axis before the last when axis is the last). block_sizes={b0, b1, ...} sets them directly.
  * compress.prune(a, {mode="magnitude"|"threshold", sparsity, threshold=1e-12, block_size, n_m={n,m},
  *     dim, shape, weight_dtype, threads})
- *   -> {mask=string (uint1 packed LSB-first), mask_bytes=string (0/1 per element), nonzero=Array,
+ *   -> {mask=string (uint1 packed LSB-first), mask_bytes=string (0/1 per element), nonzero=Array
+ *       (made when read), nonzero_bytes=string (the kept values stored as nonzero_dtype, the weight dtype),
  *       reconstructed=Array, sparsity, nnz, threshold (compared value, nil for n:m), nbytes}
  *   magnitude takes exactly one of sparsity / n_m; block_size (> 1) makes it block-structured;
  *   dim defaults to 0 with block_size and 1 with n_m.
@@ -61,6 +62,7 @@
 #include "lua_array.h"
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -196,6 +198,22 @@ static int l_result_index(lua_State *L) {
       }
       if (dt == MLSH_DT_INVALID || mlsh_decode_f32(p, len, dt, a->n, a->data)) return luaL_error(L, "result.codes: inconsistent result");
     } else return 0;
+  } else if (strcmp(k, "nonzero") == 0) { /* prune: the kept values of the reconstruction, in order */
+    size_t len;
+    if (raw_field(L, 1, "mask") != LUA_TSTRING) return 0;
+    const uint8_t *mask = (const uint8_t *)lua_tolstring(L, -1, &len);
+    lua_Integer nnz = (raw_field(L, 1, "nnz"), lua_tointeger(L, -1));
+    raw_field(L, 1, "reconstructed");
+    mlsh_array *rec = luaL_testudata(L, -1, "mlsh.Array");
+    if (!rec || (rec->n + 7) / 8 > len || nnz < 0 || (size_t)nnz > rec->n) return luaL_error(L, "result.nonzero: inconsistent result");
+    mlsh_array *nz = mlsh_array_push_uninit(L, (size_t)nnz);
+    size_t k2 = 0;
+    for (size_t i = 0; i < rec->n; i++)
+      if ((mask[i >> 3] >> (i & 7)) & 1) {
+        if (k2 == (size_t)nnz) return luaL_error(L, "result.nonzero: inconsistent result");
+        nz->data[k2++] = rec->data[i];
+      }
+    if (k2 != (size_t)nnz) return luaL_error(L, "result.nonzero: inconsistent result");
   } else if (strcmp(k, "mask_bytes") == 0) {
     size_t len;
     if (raw_field(L, 1, "mask") != LUA_TSTRING) return 0;
@@ -566,9 +584,22 @@ static int l_prune(lua_State *L) {
   int dense_idx = lua_gettop(L) - 1;
   new_result(L);
   set_prune_fields(L, &r, a->n, o.threads);
-  mlsh_array *nz = mlsh_array_push_uninit(L, r.info.nnz); /* the gather writes all nnz */
-  mlsh_gather_f32(r.dense->data, r.mask, a->n, nz->data, o.threads);
-  lua_setfield(L, -2, "nonzero");
+  /* the kept values go straight to their stored form (nonzero_bytes, in the weight dtype) through
+   * a scratch buffer freed before the string is made, so the string can take its pages; the
+   * `nonzero` Array is made only when read (l_result_index) */
+  size_t nnz = r.info.nnz, esz = mlsh_wd_bytes(o.wdtype);
+  mlsh_dtype edt = o.wdtype == MLSH_WD_FP16 ? MLSH_DT_FP16 : MLSH_DT_FP32;
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, nnz * esz); /* may raise: before tmp exists */
+  float *tmp = malloc(nnz ? nnz * sizeof(float) : 1);
+  if (!tmp) return cz_error(L, fn, MLSH_CZ_ENOMEM);
+  mlsh_gather_f32(r.dense->data, r.mask, a->n, tmp, o.threads);
+  int est = mlsh_encode_f32(tmp, nnz, edt, p, nnz * esz);
+  free(tmp);
+  if (est != 0) return luaL_error(L, "%s: cannot encode the kept values", fn);
+  luaL_pushresultsize(&b, nnz * esz);
+  lua_setfield(L, -2, "nonzero_bytes");
+  set_str(L, "nonzero_dtype", mlsh_dtype_name(edt));
   lua_pushvalue(L, dense_idx);
   lua_setfield(L, -2, "reconstructed");
   set_int(L, "nbytes", (lua_Integer)((a->n + 7) / 8 + r.info.nnz * mlsh_wd_bytes(o.wdtype)));

@@ -632,6 +632,26 @@ describe("compress.prune", function()
     assert.are.equal(6 + #nz * 4, r.nbytes)
   end)
 
+  it("gives the non-zeros stored in the weight dtype (nonzero_bytes) and the Array when read", function()
+    for _, wd in ipairs({ "fp32", "fp16" }) do
+      local vals = randn(1000, 1, wd, 33)
+      local r = C.prune(vals, { sparsity = 0.5, weight_dtype = wd })
+      local nz = {}
+      for i = 1, #vals do
+        if r.mask:byte((i - 1) // 8 + 1) >> ((i - 1) % 8) & 1 == 1 then nz[#nz + 1] = r.reconstructed[i] end
+      end
+      assert.are.equal(wd, r.nonzero_dtype)
+      assert.are.equal(#nz, r.nnz)
+      local want = {}
+      for i, v in ipairs(nz) do want[i] = string.pack("<f", v) end
+      -- fp32 by hand; fp16 as the Array encoder (the path emit took before) writes it
+      local bytes = wd == "fp32" and table.concat(want) or require("mlsh.core").array.new(nz):encode("fp16")
+      assert.are.equal(#nz * (wd == "fp16" and 2 or 4), #r.nonzero_bytes)
+      assert.are.equal(bytes, r.nonzero_bytes)
+      same_list(r.nonzero, nz, "nonzero " .. wd)
+    end
+  end)
+
   it("block mode scores runs of channels by their L2 norm (dim 0 and 1, padding)", function()
     for _, wd in ipairs({ "fp32", "fp16" }) do
       for _, case in ipairs({
