@@ -136,6 +136,36 @@ static void *push_buffer(lua_State *L, size_t n) {
   return p;
 }
 
+/* Scratch memory a call frees as soon as it is done with it (so the strings it makes next can
+ * take its pages), or the GC frees when an error cuts the call short. */
+#define SCRATCH_MT "mlsh.compress.Scratch"
+typedef struct {
+  void *p;
+} scratch;
+
+static int scratch_gc(lua_State *L) {
+  scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
+  free(s->p);
+  s->p = NULL;
+  return 0;
+}
+
+static void *push_scratch(lua_State *L, size_t n, scratch **out) {
+  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->p = NULL;
+  luaL_setmetatable(L, SCRATCH_MT);
+  s->p = malloc(n ? n : 1);
+  if (!s->p) luaL_error(L, "not enough memory");
+  mlsh_bigbuf_hint(s->p, n);
+  *out = s;
+  return s->p;
+}
+
+static void release(scratch *s) {
+  free(s->p);
+  s->p = NULL;
+}
+
 static void push_packed(lua_State *L, const uint8_t *codes, size_t n, unsigned bits, unsigned threads) {
   size_t nb = (n * bits + 7) / 8;
   luaL_Buffer b;
@@ -541,6 +571,7 @@ typedef struct {
   mlsh_prune_info info;
   mlsh_array *dense;
   uint8_t *mask;
+  scratch *mask_s; /* the mask's memory: release() it after its last use */
 } pr_run;
 
 /* Leaves the dense Array and the mask buffer on the stack. */
@@ -555,10 +586,12 @@ static void run_prune(lua_State *L, const char *fn, const mlsh_array *a, const m
   }
   if (st) cz_error(L, fn, st);
   r->dense = push_array(L, a->n, o->rank, o->shape);
-  r->mask = push_buffer(L, a->n);
+  r->mask = push_scratch(L, a->n, &r->mask_s);
   st = mlsh_prune(a->data, a->n, o, r->dense->data, r->mask, &r->info);
   if (st) cz_error(L, fn, st);
 }
+
+static void set_prune_stats(lua_State *L, const pr_run *r, size_t n);
 
 /* mask, sparsity, nnz, threshold into the table on top (mask_bytes is derived on demand). */
 static void set_prune_fields(lua_State *L, const pr_run *r, size_t n, unsigned threads) {
@@ -568,6 +601,10 @@ static void set_prune_fields(lua_State *L, const pr_run *r, size_t n, unsigned t
   mlsh_pack_mask(r->mask, n, (uint8_t *)p, threads);
   luaL_pushresultsize(&b, nb);
   lua_setfield(L, -2, "mask");
+  set_prune_stats(L, r, n);
+}
+
+static void set_prune_stats(lua_State *L, const pr_run *r, size_t n) {
   set_num(L, "sparsity", (double)(n - r->info.nnz) / (double)n);
   set_int(L, "nnz", (lua_Integer)r->info.nnz);
   if (r->info.threshold == r->info.threshold) set_num(L, "threshold", r->info.threshold);
@@ -582,27 +619,33 @@ static int l_prune(lua_State *L) {
   pr_run r;
   run_prune(L, fn, a, &o, &r);
   int dense_idx = lua_gettop(L) - 1;
-  new_result(L);
-  set_prune_fields(L, &r, a->n, o.threads);
-  /* the kept values go straight to their stored form (nonzero_bytes, in the weight dtype) through
-   * a scratch buffer freed before the string is made, so the string can take its pages; the
-   * `nonzero` Array is made only when read (l_result_index) */
-  size_t nnz = r.info.nnz, esz = mlsh_wd_bytes(o.wdtype);
+  /* Everything that reads the byte mask first (packing it, gathering the kept values), then the
+   * scratch is released and the strings are made, so they can take the freed pages. The kept
+   * values go straight to their stored form (nonzero_bytes, in the weight dtype); the `nonzero`
+   * Array is made only when read (l_result_index). */
+  size_t n = a->n, nb = (n + 7) / 8, nnz = r.info.nnz, esz = mlsh_wd_bytes(o.wdtype);
   mlsh_dtype edt = o.wdtype == MLSH_WD_FP16 ? MLSH_DT_FP16 : MLSH_DT_FP32;
-  luaL_Buffer b;
-  char *p = luaL_buffinitsize(L, &b, nnz * esz); /* may raise: before tmp exists */
-  float *tmp = malloc(nnz ? nnz * sizeof(float) : 1);
-  if (!tmp) return cz_error(L, fn, MLSH_CZ_ENOMEM);
-  mlsh_gather_f32(r.dense->data, r.mask, a->n, tmp, o.threads);
-  int est = mlsh_encode_f32(tmp, nnz, edt, p, nnz * esz);
-  free(tmp);
-  if (est != 0) return luaL_error(L, "%s: cannot encode the kept values", fn);
-  luaL_pushresultsize(&b, nnz * esz);
+  scratch *packed_s, *kept_s, *enc_s;
+  uint8_t *packed = push_scratch(L, nb, &packed_s);
+  mlsh_pack_mask(r.mask, n, packed, o.threads);
+  float *kept = push_scratch(L, nnz * sizeof(float), &kept_s);
+  mlsh_gather_f32(r.dense->data, r.mask, n, kept, o.threads);
+  release(r.mask_s);
+  void *enc = push_scratch(L, nnz * esz, &enc_s);
+  if (mlsh_encode_f32(kept, nnz, edt, enc, nnz * esz) != 0) return luaL_error(L, "%s: cannot encode the kept values", fn);
+  release(kept_s);
+  new_result(L);
+  lua_pushlstring(L, (const char *)packed, nb);
+  release(packed_s);
+  lua_setfield(L, -2, "mask");
+  set_prune_stats(L, &r, n);
+  lua_pushlstring(L, (const char *)enc, nnz * esz);
+  release(enc_s);
   lua_setfield(L, -2, "nonzero_bytes");
   set_str(L, "nonzero_dtype", mlsh_dtype_name(edt));
   lua_pushvalue(L, dense_idx);
   lua_setfield(L, -2, "reconstructed");
-  set_int(L, "nbytes", (lua_Integer)((a->n + 7) / 8 + r.info.nnz * mlsh_wd_bytes(o.wdtype)));
+  set_int(L, "nbytes", (lua_Integer)(nb + nnz * esz));
   return 1;
 }
 
@@ -816,6 +859,11 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_mlsh_core_compress(lua_State *L) {
   mlsh_bigbuf_keep(); /* tensor after tensor: a freed weight's pages serve the next (bigbuf.h) */
+  if (luaL_newmetatable(L, SCRATCH_MT)) {
+    lua_pushcfunction(L, scratch_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   if (luaL_newmetatable(L, RESULT_MT)) {
     lua_pushcfunction(L, l_result_index);
     lua_setfield(L, -2, "__index");
