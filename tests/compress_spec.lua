@@ -849,6 +849,26 @@ describe("compress.metrics", function()
   end)
 end)
 
+describe("compress.reserve", function()
+  it("hints heap address space without growing the resident set; bad sizes are refused", function()
+    local function rss()
+      local f = io.open("/proc/self/status", "r")
+      if not f then return nil end
+      local t = f:read("a")
+      f:close()
+      return tonumber(t:match("VmRSS:%s*(%d+)"))
+    end
+    local before = rss()
+    assert.is_true(C.reserve(256 << 20))
+    local after = rss()
+    if before and after then assert.is_true(after - before < 16 * 1024, ("VmRSS %d -> %d KiB"):format(before, after)) end
+    local a = C.randn(1 << 20, { seed = 1 }) -- memory from the reserved range works as any other
+    assert.are.equal(1 << 20, #a)
+    assert.has_error(function() C.reserve(-1) end)
+    assert.has_error(function() C.reserve("x") end)
+  end)
+end)
+
 describe("compress threads", function()
   it("gives identical results for 1 and 2 threads", function()
     local a = C.randn({ 512, 1024 }, { seed = 17, std = 0.02, weight_dtype = "fp16" })
