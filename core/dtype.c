@@ -1,5 +1,6 @@
 /* dtype.c — element type names and float32 conversions (see dtype.h). */
 #include "dtype.h"
+#include "compress/threads.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -172,13 +173,34 @@ static void fp16_pick(void) {
 #endif
 }
 
+#define FP16_PAR_MIN ((size_t)1 << 20) /* from here a decode goes parallel */
+#define FP16_PAR_TASK ((size_t)1 << 18) /* elements per task: a multiple of 8 */
+
+typedef struct {
+  const uint8_t *p;
+  size_t n;
+  float *out;
+} fp16_job;
+
+static void fp16_task(void *ctx, size_t t, unsigned w) {
+  (void)w;
+  const fp16_job *j = ctx;
+  size_t i0 = t * FP16_PAR_TASK, k = j->n - i0 < FP16_PAR_TASK ? j->n - i0 : FP16_PAR_TASK;
+  fp16_decode(j->p + 2 * i0, k, j->out + i0);
+}
+
 int mlsh_decode_f32(const void *src, size_t srclen, mlsh_dtype dt, size_t n, float *out) {
   size_t need = mlsh_dtype_nbytes(dt, n);
   if (need == SIZE_MAX || need > srclen) return -1;
   const uint8_t *p = src;
   if (dt == MLSH_DT_FP16) { /* the common weight type: no per-element dispatch */
     pthread_once(&fp16_once, fp16_pick);
-    fp16_decode(p, n, out);
+    if (n >= FP16_PAR_MIN) {
+      fp16_job j = {p, n, out};
+      mlsh_parallel_for(mlsh_threads_clamp(0), (n + FP16_PAR_TASK - 1) / FP16_PAR_TASK, fp16_task, &j);
+    } else {
+      fp16_decode(p, n, out);
+    }
     return 0;
   }
   if (dt == MLSH_DT_FP32) {

@@ -35,7 +35,8 @@ float mlsh_bf16_to_f32(uint16_t h);
  * compare with). Ask once per call of a kernel, not per element: CPUID can trap in a VM. */
 int mlsh_cpu_f16c(int *avx2);
 /* Decode n elements of dt from src (srclen bytes) into out. 0 on success, -1 if too short.
- * fp16 decodes 8 at a time with F16C when the CPU has it; bit-exact with mlsh_fp16_to_f32. */
+ * fp16 decodes 8 at a time with F16C when the CPU has it; bit-exact with mlsh_fp16_to_f32. From
+ * 1M elements fp16 is decoded on mlsh_threads_default() threads (each writes its own range). */
 int mlsh_decode_f32(const void *src, size_t srclen, mlsh_dtype dt, size_t n, float *out);
 /* Encode n floats as dt into dst (dstlen bytes, >= mlsh_dtype_nbytes). Integers are rounded to
  * nearest and saturated; returns -1 if dst is too small or dt cannot be encoded. */

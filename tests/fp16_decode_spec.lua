@@ -42,5 +42,12 @@ describe("fp16 decoding", function()
     local off, n = 3, 65525
     local got = core.array.decode(src:sub(2 * off + 1, 2 * (off + n)), "fp16", n):encode("fp32")
     assert.is_nil(first_diff(got, expect:sub(4 * off + 1, 4 * (off + n))))
+    -- from 1M elements the decode runs on several threads, each on its own range: all codes 17
+    -- times over, then an odd length, so the ranges end in a partial group and a tail
+    local big, bigwant = src:rep(17), expect:rep(17)
+    assert.is_nil(first_diff(core.array.decode(big, "fp16", 17 * 65536):encode("fp32"), bigwant))
+    n = 17 * 65536 - 11
+    got = core.array.decode(big:sub(2 * off + 1, 2 * (off + n)), "fp16", n):encode("fp32")
+    assert.is_nil(first_diff(got, bigwant:sub(4 * off + 1, 4 * (off + n))))
   end)
 end)
