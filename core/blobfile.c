@@ -1,7 +1,9 @@
 /* blobfile.c — weight.bin reader and writer (see blobfile.h). */
 #include "blobfile.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const mlsh_dtype code_map[] = {
   [1] = MLSH_DT_FP16, [2] = MLSH_DT_FP32, [3] = MLSH_DT_UINT8, [4] = MLSH_DT_INT8, [5] = MLSH_DT_BF16,
@@ -63,9 +65,8 @@ static int grow(mlsh_blob_writer *w, size_t need) {
     if (cap > SIZE_MAX / 2) return -1;
     cap *= 2;
   }
-  uint8_t *p = realloc(w->buf, cap);
+  uint8_t *p = realloc(w->buf, cap); /* not zero-filled: add writes every byte up to len */
   if (!p) return -1;
-  memset(p + w->cap, 0, cap - w->cap);
   w->buf = p;
   w->cap = cap;
   return 0;
@@ -73,11 +74,58 @@ static int grow(mlsh_blob_writer *w, size_t need) {
 
 int mlsh_blob_writer_init(mlsh_blob_writer *w) {
   memset(w, 0, sizeof *w);
+  w->fd = -1;
   if (grow(w, 64) != 0) return -1;
+  memset(w->buf, 0, 64);
   w->len = 64;
   uint32_t version = 2;
   memcpy(w->buf + 4, &version, 4);
   return 0;
+}
+
+/* Write all of [p, p+n) at the current position of fd. */
+static int write_all(int fd, const void *p, size_t n, const char *name, mlsh_err *e) {
+  const uint8_t *b = p;
+  while (n > 0) {
+    ssize_t k = write(fd, b, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return mlsh_fail(e, name, "write failed: %s", strerror(k < 0 ? errno : ENOSPC));
+    b += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+int mlsh_blob_writer_stream(mlsh_blob_writer *w, int fd, const char *name, mlsh_err *e) {
+  memset(w, 0, sizeof *w);
+  w->fd = fd;
+  uint8_t h[64] = {0};
+  uint32_t version = 2;
+  memcpy(h + 4, &version, 4);
+  if (write_all(fd, h, sizeof h, name, e) != 0) return -1;
+  w->len = 64;
+  return 0;
+}
+
+int mlsh_blob_writer_finish(mlsh_blob_writer *w, const char *name, mlsh_err *e) {
+  if (w->fd < 0) return mlsh_fail(e, name, "not a streaming writer");
+  uint8_t c[4];
+  memcpy(c, &w->count, 4);
+  ssize_t k;
+  do k = pwrite(w->fd, c, 4, 0); while (k < 0 && errno == EINTR);
+  if (k != 4) return mlsh_fail(e, name, "write failed: %s", strerror(k < 0 ? errno : ENOSPC));
+  return 0;
+}
+
+/* The 64-byte metadata record of a blob (reserved fields zero). */
+static void fill_meta(uint8_t *m, uint32_t code, uint64_t size, uint64_t off, uint64_t pad) {
+  uint32_t sentinel = MLSH_BLOB_SENTINEL;
+  memset(m, 0, 64);
+  memcpy(m, &sentinel, 4);
+  memcpy(m + 4, &code, 4);
+  memcpy(m + 8, &size, 8);
+  memcpy(m + 16, &off, 8);
+  memcpy(m + 24, &pad, 8);
 }
 
 int mlsh_blob_writer_add(mlsh_blob_writer *w, mlsh_dtype dt, const void *data, size_t nbytes, size_t n_elements,
@@ -90,19 +138,22 @@ int mlsh_blob_writer_add(mlsh_blob_writer *w, mlsh_dtype dt, const void *data, s
   size_t meta = (w->len + MLSH_BLOB_ALIGN - 1) / MLSH_BLOB_ALIGN * MLSH_BLOB_ALIGN, start = meta + 64;
   if (nbytes > SIZE_MAX - start - MLSH_BLOB_ALIGN) return mlsh_fail(e, NULL, "weight file too large");
   size_t end = start + nbytes; /* the next record aligns itself; like coremltools, no trailing pad */
-  if (grow(w, end) != 0) return mlsh_fail(e, NULL, "out of memory growing the weight file");
-  uint8_t *m = w->buf + meta;
-  uint32_t sentinel = MLSH_BLOB_SENTINEL;
-  uint64_t size = nbytes, off = start, pad = (8 - (n_elements * mlsh_dtype_bits(dt)) % 8) % 8;
-  memcpy(m, &sentinel, 4);
-  memcpy(m + 4, &code, 4);
-  memcpy(m + 8, &size, 8);
-  memcpy(m + 16, &off, 8);
-  memcpy(m + 24, &pad, 8);
-  if (nbytes) memcpy(w->buf + start, data, nbytes);
+  uint64_t pad = (8 - (n_elements * mlsh_dtype_bits(dt)) % 8) % 8;
+  if (w->fd >= 0) {
+    uint8_t rec[2 * MLSH_BLOB_ALIGN] = {0}; /* the zero gap up to the record, then the record */
+    size_t gap = meta - w->len;
+    fill_meta(rec + gap, code, nbytes, start, pad);
+    if (write_all(w->fd, rec, gap + 64, NULL, e) != 0) return -1;
+    if (nbytes && write_all(w->fd, data, nbytes, NULL, e) != 0) return -1;
+  } else {
+    if (grow(w, end) != 0) return mlsh_fail(e, NULL, "out of memory growing the weight file");
+    memset(w->buf + w->len, 0, meta - w->len);
+    fill_meta(w->buf + meta, code, nbytes, start, pad);
+    if (nbytes) memcpy(w->buf + start, data, nbytes);
+  }
   w->len = end;
   w->count++;
-  memcpy(w->buf, &w->count, 4);
+  if (w->fd < 0) memcpy(w->buf, &w->count, 4);
   *offset = meta;
   return 0;
 }
@@ -110,4 +161,5 @@ int mlsh_blob_writer_add(mlsh_blob_writer *w, mlsh_dtype dt, const void *data, s
 void mlsh_blob_writer_free(mlsh_blob_writer *w) {
   free(w->buf);
   memset(w, 0, sizeof *w);
+  w->fd = -1;
 }

@@ -105,6 +105,19 @@ static int map_file(const char *path, mapped *m, uint64_t max, mlsh_err *e) {
   return 0;
 }
 
+int mlsh_container_drop_pages(mlsh_container *c, const void *p, size_t len) {
+  uintptr_t a = (uintptr_t)p;
+  for (const mapped *m = c->maps; m; m = m->next) {
+    uintptr_t base = (uintptr_t)m->map;
+    if (!m->map || a < base || len > m->maplen || a - base > m->maplen - len) continue;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = a & ~(page - 1), hi = a + len;
+    hi = hi > base + m->maplen ? base + m->maplen : hi; /* the last partial page is whole in the map */
+    if (hi <= lo) return 0;
+    return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+  }
+  return 0;
+}
+
 /* MLSH_MAX_ZIP_RATIO in the environment lowers or raises the bomb threshold. */
 static uint64_t zip_ratio_limit(void) {
   const char *s = getenv("MLSH_MAX_ZIP_RATIO");

@@ -41,6 +41,12 @@ int mlsh_container_spec(mlsh_container *c, const uint8_t **data, size_t *len, co
  * The bytes stay valid until close. `name_out` (optional) gets a printable path. */
 int mlsh_container_map(mlsh_container *c, const char *relpath, const uint8_t **data, size_t *len,
                        const char **name_out, mlsh_err *e);
+/* Drop the resident pages of [p, p+len) when it lies in a read-only file mapping of c (MADV_DONTNEED
+ * on the whole pages it touches: the file is unchanged, so a later read faults the same bytes back
+ * in from the page cache). Bytes held in memory (zip entries, in-memory trees) are left alone.
+ * Returns 1 when pages were dropped, 0 otherwise. Lowers peak RSS when a caller decodes a file's
+ * blobs one by one and does not read them again soon. */
+int mlsh_container_drop_pages(mlsh_container *c, const void *p, size_t len);
 /* A printable name for relpath: the real path, or zip:entry. */
 void mlsh_container_display(const mlsh_container *c, const char *relpath, char *buf, size_t len);
 /* Whether relpath exists in the model folder, and its size. */

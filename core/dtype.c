@@ -1,7 +1,36 @@
 /* dtype.c — element type names and float32 conversions (see dtype.h). */
 #include "dtype.h"
+#include "compress/threads.h"
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define MLSH_HAVE_F16C_PATH 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+/* (Asked directly because clang 14's __builtin_cpu_supports does not know "f16c".) */
+int mlsh_cpu_f16c(int *avx2) {
+  *avx2 = 0;
+#ifdef MLSH_HAVE_F16C_PATH
+  const char *e = getenv("MLSH_NO_F16C");
+  if (e && *e && *e != '0') return 0;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  if (!(c & (1u << 27)) || !(c & (1u << 28)) || !(c & (1u << 29))) return 0;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  if ((lo & 6u) != 6u) return 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) *avx2 = (b >> 5) & 1u;
+  return 1;
+#else
+  return 0;
+#endif
+}
 
 static const struct { const char *name; unsigned bits; int is_float; } dtypes[MLSH_DT_COUNT] = {
   [MLSH_DT_INVALID] = {"invalid", 0, 0},
@@ -112,10 +141,72 @@ void mlsh_bitpack(const uint8_t *codes, size_t n, unsigned bits, uint8_t *out) {
   }
 }
 
+static void fp16_scalar(const uint8_t *p, size_t n, float *out) {
+  for (size_t i = 0; i < n; i++) {
+    uint16_t v;
+    memcpy(&v, p + 2 * i, 2);
+    out[i] = mlsh_fp16_to_f32(v);
+  }
+}
+
+#ifdef MLSH_HAVE_F16C_PATH
+/* 8 at a time; a group holding an inf/NaN code goes the scalar way (vcvtph2ps quiets signalling
+ * NaNs, mlsh_fp16_to_f32 keeps every payload bit). */
+__attribute__((target("avx,f16c"))) static void fp16_f16c(const uint8_t *p, size_t n, float *out) {
+  const __m128i expmask = _mm_set1_epi16(0x7c00);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, expmask), expmask))) fp16_scalar(p + 2 * i, 8, out + i);
+    else _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  fp16_scalar(p + 2 * i, n - i, out + i);
+}
+#endif
+
+static void (*fp16_decode)(const uint8_t *, size_t, float *) = fp16_scalar;
+static pthread_once_t fp16_once = PTHREAD_ONCE_INIT;
+static void fp16_pick(void) {
+#ifdef MLSH_HAVE_F16C_PATH
+  int avx2;
+  if (mlsh_cpu_f16c(&avx2)) fp16_decode = fp16_f16c;
+#endif
+}
+
+#define FP16_PAR_MIN ((size_t)1 << 20) /* from here a decode goes parallel */
+#define FP16_PAR_TASK ((size_t)1 << 18) /* elements per task: a multiple of 8 */
+
+typedef struct {
+  const uint8_t *p;
+  size_t n;
+  float *out;
+} fp16_job;
+
+static void fp16_task(void *ctx, size_t t, unsigned w) {
+  (void)w;
+  const fp16_job *j = ctx;
+  size_t i0 = t * FP16_PAR_TASK, k = j->n - i0 < FP16_PAR_TASK ? j->n - i0 : FP16_PAR_TASK;
+  fp16_decode(j->p + 2 * i0, k, j->out + i0);
+}
+
 int mlsh_decode_f32(const void *src, size_t srclen, mlsh_dtype dt, size_t n, float *out) {
   size_t need = mlsh_dtype_nbytes(dt, n);
   if (need == SIZE_MAX || need > srclen) return -1;
   const uint8_t *p = src;
+  if (dt == MLSH_DT_FP16) { /* the common weight type: no per-element dispatch */
+    pthread_once(&fp16_once, fp16_pick);
+    if (n >= FP16_PAR_MIN) {
+      fp16_job j = {p, n, out};
+      mlsh_parallel_for(mlsh_threads_clamp(0), (n + FP16_PAR_TASK - 1) / FP16_PAR_TASK, fp16_task, &j);
+    } else {
+      fp16_decode(p, n, out);
+    }
+    return 0;
+  }
+  if (dt == MLSH_DT_FP32) {
+    memcpy(out, p, 4 * n);
+    return 0;
+  }
   unsigned bits = mlsh_dtype_bits(dt);
   if (bits < 8) { /* sub-byte: unpack in place through a small buffer */
     uint8_t codes[256];

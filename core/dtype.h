@@ -30,7 +30,13 @@ float mlsh_fp16_to_f32(uint16_t h);
 uint16_t mlsh_f32_to_fp16(float f);                  /* round to nearest even */
 float mlsh_bf16_to_f32(uint16_t h);
 
-/* Decode n elements of dt from src (srclen bytes) into out. 0 on success, -1 if too short. */
+/* CPU support (CPUID, and XGETBV: the OS saves YMM state) for AVX + F16C, the half-precision
+ * conversions; *avx2 tells AVX2. MLSH_NO_F16C=1 forces 0 (the portable code, which the tests
+ * compare with). Ask once per call of a kernel, not per element: CPUID can trap in a VM. */
+int mlsh_cpu_f16c(int *avx2);
+/* Decode n elements of dt from src (srclen bytes) into out. 0 on success, -1 if too short.
+ * fp16 decodes 8 at a time with F16C when the CPU has it; bit-exact with mlsh_fp16_to_f32. From
+ * 1M elements fp16 is decoded on mlsh_threads_default() threads (each writes its own range). */
 int mlsh_decode_f32(const void *src, size_t srclen, mlsh_dtype dt, size_t n, float *out);
 /* Encode n floats as dt into dst (dstlen bytes, >= mlsh_dtype_nbytes). Integers are rounded to
  * nearest and saturated; returns -1 if dst is too small or dt cannot be encoded. */

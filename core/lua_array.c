@@ -3,6 +3,7 @@
  * a:encode(dtype) -> string ; #a ; a[i] (1-based) ; a[i] = v ; a:shape() ; a:totable([max]);
  * a:stats() -> {count, min, max, mean, std, sum, sum_sq, sparsity, nan} ; a:slice(i, j) ; a:reshape{...}. */
 #include "lua_array.h"
+#include "bigbuf.h"
 #include "dtype.h"
 #include <lauxlib.h>
 #include <math.h>
@@ -17,6 +18,7 @@ mlsh_array *mlsh_array_push_uninit(lua_State *L, size_t n) {
   a->rank = 1;
   a->shape[0] = (int64_t)n;
   a->data = (float *)(a + 1);
+  mlsh_bigbuf_hint(a->data, n * sizeof(float));
   luaL_setmetatable(L, ARRAY_MT);
   return a;
 }

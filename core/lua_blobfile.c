@@ -1,9 +1,17 @@
 /* lua_blobfile.c — binding for writing weight.bin images (see blobfile.h).
  * Lua: local w = blobfile.writer() ; off = w:add(dtype, bytes, n_elements) ; w:bytes() -> string ;
  *      w:count() ; blobfile.read(bytes, offset) -> {dtype, size, data_offset, padding_bits} | nil, err
- *      (reads a weight.bin image held in a Lua string, e.g. to check what a writer produced). */
+ *      (reads a weight.bin image held in a Lua string, e.g. to check what a writer produced).
+ *      local s = blobfile.stream(path) ; s:add(...) as above, each blob written to path at once ;
+ *      s:close() (header count, fsync, close; raises "path: reason"). The file is created or
+ *      truncated: give it a temporary path and rename it into place. A stream not closed is
+ *      closed by the GC without its count: the caller removes such a file. */
 #include "blobfile.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define WRITER_MT "mlsh.BlobWriter"
 
@@ -14,6 +22,7 @@ static int l_writer(lua_State *L) {
   w->buf = NULL;
   w->len = w->cap = 0;
   w->count = 0;
+  w->fd = -1;
   luaL_setmetatable(L, WRITER_MT);
   if (mlsh_blob_writer_init(w) != 0) return luaL_error(L, "out of memory");
   return 1;
@@ -27,15 +36,22 @@ static int l_add(lua_State *L) {
   const char *data = luaL_checklstring(L, 3, &len);
   lua_Integer n = luaL_checkinteger(L, 4);
   luaL_argcheck(L, n >= 0, 4, "negative element count");
+  if (w->fd < 0 && !w->buf) return luaL_error(L, "blob writer: add() after close()");
   uint64_t off;
   mlsh_err e;
-  if (mlsh_blob_writer_add(w, dt, data, len, (size_t)n, &off, &e) != 0) return luaL_error(L, "%s", e.msg);
+  if (mlsh_blob_writer_add(w, dt, data, len, (size_t)n, &off, &e) != 0) {
+    if (w->fd < 0) return luaL_error(L, "%s", e.msg);
+    lua_getiuservalue(L, 1, 1); /* a stream: name its file, as fs.write_atomic does */
+    lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), e.msg);
+    return lua_error(L);
+  }
   lua_pushinteger(L, (lua_Integer)off);
   return 1;
 }
 
 static int l_bytes(lua_State *L) {
   mlsh_blob_writer *w = check(L);
+  if (w->fd >= 0 || !w->buf) return luaL_error(L, "blob writer: bytes() of a stream");
   lua_pushlstring(L, (const char *)w->buf, w->len);
   return 1;
 }
@@ -46,8 +62,51 @@ static int l_count(lua_State *L) {
 }
 
 static int l_gc(lua_State *L) {
-  mlsh_blob_writer_free(check(L));
+  mlsh_blob_writer *w = check(L);
+  if (w->fd >= 0) close(w->fd);
+  mlsh_blob_writer_free(w);
   return 0;
+}
+
+static int l_stream(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  mlsh_blob_writer *w = lua_newuserdatauv(L, sizeof *w, 1);
+  memset(w, 0, sizeof *w);
+  w->fd = -1;
+  luaL_setmetatable(L, WRITER_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return luaL_error(L, "%s: cannot create: %s", path, strerror(errno));
+  mlsh_err e;
+  if (mlsh_blob_writer_stream(w, fd, path, &e) != 0) {
+    close(fd);
+    return luaL_error(L, "%s", e.msg);
+  }
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  mlsh_blob_writer *w = check(L);
+  lua_getiuservalue(L, 1, 1);
+  const char *path = lua_tostring(L, -1);
+  if (w->fd < 0) return luaL_error(L, "blob writer: close() of a writer that is not an open stream");
+  int fd = w->fd;
+  mlsh_err e;
+  int st = mlsh_blob_writer_finish(w, path, &e);
+  w->fd = -1;
+  if (st != 0) {
+    close(fd);
+    return luaL_error(L, "%s", e.msg);
+  }
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    int err = errno;
+    close(fd);
+    return luaL_error(L, "%s: write failed: %s", path, strerror(err));
+  }
+  if (close(fd) != 0) return luaL_error(L, "%s: write failed: %s", path, strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static int l_read(lua_State *L) {
@@ -69,8 +128,8 @@ static int l_read(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg methods[] = {{"add", l_add}, {"bytes", l_bytes}, {"count", l_count}, {NULL, NULL}};
-static const luaL_Reg funcs[] = {{"writer", l_writer}, {"read", l_read}, {NULL, NULL}};
+static const luaL_Reg methods[] = {{"add", l_add}, {"bytes", l_bytes}, {"count", l_count}, {"close", l_close}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"writer", l_writer}, {"stream", l_stream}, {"read", l_read}, {NULL, NULL}};
 
 int luaopen_mlsh_core_blobfile(lua_State *L) {
   if (luaL_newmetatable(L, WRITER_MT)) {

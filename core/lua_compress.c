@@ -28,7 +28,8 @@
  *   axis before the last when axis is the last). block_sizes={b0, b1, ...} sets them directly.
  * compress.prune(a, {mode="magnitude"|"threshold", sparsity, threshold=1e-12, block_size, n_m={n,m},
  *     dim, shape, weight_dtype, threads})
- *   -> {mask=string (uint1 packed LSB-first), mask_bytes=string (0/1 per element), nonzero=Array,
+ *   -> {mask=string (uint1 packed LSB-first), mask_bytes=string (0/1 per element), nonzero=Array
+ *       (made when read), nonzero_bytes=string (the kept values stored as nonzero_dtype, the weight dtype),
  *       reconstructed=Array, sparsity, nnz, threshold (compared value, nil for n:m), nbytes}
  *   magnitude takes exactly one of sparsity / n_m; block_size (> 1) makes it block-structured;
  *   dim defaults to 0 with block_size and 1 with n_m.
@@ -39,13 +40,15 @@
  *      codes, scale, nbits, groups, ...} or quantize's {data, codes, scale, zero_point, ...},
  *      where indices / codes / data hold the nnz kept entries in row-major order, and
  *      reconstructed / nbytes describe the joint result. weight_dtype defaults to prune's.
- * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads}?)
+ * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads, signal}?)
  *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n
- *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]}
+ *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]
+ *       [, sum_sq when signal: original:stats().sum_sq, summed beside the error terms]}
  * compress.pack(codes, nbits) -> string ; compress.unpack(bytes, nbits, n) -> string of codes
  *   (codes: a string with one byte per code, or a table of integers).
  * compress.randn(n | shape, {seed=0, mean=0, std=1, weight_dtype, threads}) -> Array
  * compress.threads() -> the default thread count.
+ * compress.reserve(bytes) -> true | false: huge-page-hinted heap for a model pass (bigbuf.h).
  * compress.clock() -> monotonic wall-clock seconds (for timing; os.clock counts CPU time). */
 #include "compress/metrics.h"
 #include "compress/pack.h"
@@ -54,10 +57,12 @@
 #include "compress/quantize.h"
 #include "compress/randn.h"
 #include "compress/threads.h"
+#include "bigbuf.h"
 #include "dtype.h"
 #include "lua_array.h"
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -117,14 +122,49 @@ static mlsh_array *check_input(lua_State *L, int idx, const char *fn) {
 
 static int cz_error(lua_State *L, const char *fn, int st) { return luaL_error(L, "%s: %s", fn, mlsh_cz_strerror(st)); }
 
+/* A new Array the caller writes in full before Lua sees it (kernel outputs): not zero-filled. */
 static mlsh_array *push_array(lua_State *L, size_t n, int rank, const int64_t *shape) {
-  mlsh_array *r = mlsh_array_push(L, n);
+  mlsh_array *r = mlsh_array_push_uninit(L, n);
   r->rank = rank;
   for (int i = 0; i < rank; i++) r->shape[i] = shape[i];
   return r;
 }
 
-static void *push_buffer(lua_State *L, size_t n) { return lua_newuserdatauv(L, n ? n : 1, 0); }
+static void *push_buffer(lua_State *L, size_t n) {
+  void *p = lua_newuserdatauv(L, n ? n : 1, 0);
+  mlsh_bigbuf_hint(p, n);
+  return p;
+}
+
+/* Scratch memory a call frees as soon as it is done with it (so the strings it makes next can
+ * take its pages), or the GC frees when an error cuts the call short. */
+#define SCRATCH_MT "mlsh.compress.Scratch"
+typedef struct {
+  void *p;
+} scratch;
+
+static int scratch_gc(lua_State *L) {
+  scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
+  free(s->p);
+  s->p = NULL;
+  return 0;
+}
+
+static void *push_scratch(lua_State *L, size_t n, scratch **out) {
+  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->p = NULL;
+  luaL_setmetatable(L, SCRATCH_MT);
+  s->p = malloc(n ? n : 1);
+  if (!s->p) luaL_error(L, "not enough memory");
+  mlsh_bigbuf_hint(s->p, n);
+  *out = s;
+  return s->p;
+}
+
+static void release(scratch *s) {
+  free(s->p);
+  s->p = NULL;
+}
 
 static void push_packed(lua_State *L, const uint8_t *codes, size_t n, unsigned bits, unsigned threads) {
   size_t nb = (n * bits + 7) / 8;
@@ -181,13 +221,29 @@ static int l_result_index(lua_State *L) {
       mlsh_dtype dt = (raw_field(L, 1, "dtype"), mlsh_dtype_from_name(luaL_optstring(L, -1, "")));
       raw_field(L, 1, "reconstructed");
       mlsh_array *rec = luaL_testudata(L, -1, "mlsh.Array");
-      mlsh_array *a = mlsh_array_push(L, n < 0 ? 0 : (size_t)n);
+      mlsh_array *a = mlsh_array_push_uninit(L, n < 0 ? 0 : (size_t)n); /* decoded in full below */
       if (rec && rec->n == a->n) {
         a->rank = rec->rank;
         memcpy(a->shape, rec->shape, sizeof a->shape);
       }
       if (dt == MLSH_DT_INVALID || mlsh_decode_f32(p, len, dt, a->n, a->data)) return luaL_error(L, "result.codes: inconsistent result");
     } else return 0;
+  } else if (strcmp(k, "nonzero") == 0) { /* prune: the kept values of the reconstruction, in order */
+    size_t len;
+    if (raw_field(L, 1, "mask") != LUA_TSTRING) return 0;
+    const uint8_t *mask = (const uint8_t *)lua_tolstring(L, -1, &len);
+    lua_Integer nnz = (raw_field(L, 1, "nnz"), lua_tointeger(L, -1));
+    raw_field(L, 1, "reconstructed");
+    mlsh_array *rec = luaL_testudata(L, -1, "mlsh.Array");
+    if (!rec || (rec->n + 7) / 8 > len || nnz < 0 || (size_t)nnz > rec->n) return luaL_error(L, "result.nonzero: inconsistent result");
+    mlsh_array *nz = mlsh_array_push_uninit(L, (size_t)nnz);
+    size_t k2 = 0;
+    for (size_t i = 0; i < rec->n; i++)
+      if ((mask[i >> 3] >> (i & 7)) & 1) {
+        if (k2 == (size_t)nnz) return luaL_error(L, "result.nonzero: inconsistent result");
+        nz->data[k2++] = rec->data[i];
+      }
+    if (k2 != (size_t)nnz) return luaL_error(L, "result.nonzero: inconsistent result");
   } else if (strcmp(k, "mask_bytes") == 0) {
     size_t len;
     if (raw_field(L, 1, "mask") != LUA_TSTRING) return 0;
@@ -515,6 +571,7 @@ typedef struct {
   mlsh_prune_info info;
   mlsh_array *dense;
   uint8_t *mask;
+  scratch *mask_s; /* the mask's memory: release() it after its last use */
 } pr_run;
 
 /* Leaves the dense Array and the mask buffer on the stack. */
@@ -529,10 +586,12 @@ static void run_prune(lua_State *L, const char *fn, const mlsh_array *a, const m
   }
   if (st) cz_error(L, fn, st);
   r->dense = push_array(L, a->n, o->rank, o->shape);
-  r->mask = push_buffer(L, a->n);
+  r->mask = push_scratch(L, a->n, &r->mask_s);
   st = mlsh_prune(a->data, a->n, o, r->dense->data, r->mask, &r->info);
   if (st) cz_error(L, fn, st);
 }
+
+static void set_prune_stats(lua_State *L, const pr_run *r, size_t n);
 
 /* mask, sparsity, nnz, threshold into the table on top (mask_bytes is derived on demand). */
 static void set_prune_fields(lua_State *L, const pr_run *r, size_t n, unsigned threads) {
@@ -542,6 +601,10 @@ static void set_prune_fields(lua_State *L, const pr_run *r, size_t n, unsigned t
   mlsh_pack_mask(r->mask, n, (uint8_t *)p, threads);
   luaL_pushresultsize(&b, nb);
   lua_setfield(L, -2, "mask");
+  set_prune_stats(L, r, n);
+}
+
+static void set_prune_stats(lua_State *L, const pr_run *r, size_t n) {
   set_num(L, "sparsity", (double)(n - r->info.nnz) / (double)n);
   set_int(L, "nnz", (lua_Integer)r->info.nnz);
   if (r->info.threshold == r->info.threshold) set_num(L, "threshold", r->info.threshold);
@@ -556,14 +619,33 @@ static int l_prune(lua_State *L) {
   pr_run r;
   run_prune(L, fn, a, &o, &r);
   int dense_idx = lua_gettop(L) - 1;
+  /* Everything that reads the byte mask first (packing it, gathering the kept values), then the
+   * scratch is released and the strings are made, so they can take the freed pages. The kept
+   * values go straight to their stored form (nonzero_bytes, in the weight dtype); the `nonzero`
+   * Array is made only when read (l_result_index). */
+  size_t n = a->n, nb = (n + 7) / 8, nnz = r.info.nnz, esz = mlsh_wd_bytes(o.wdtype);
+  mlsh_dtype edt = o.wdtype == MLSH_WD_FP16 ? MLSH_DT_FP16 : MLSH_DT_FP32;
+  scratch *packed_s, *kept_s, *enc_s;
+  uint8_t *packed = push_scratch(L, nb, &packed_s);
+  mlsh_pack_mask(r.mask, n, packed, o.threads);
+  float *kept = push_scratch(L, nnz * sizeof(float), &kept_s);
+  mlsh_gather_f32(r.dense->data, r.mask, n, kept, o.threads);
+  release(r.mask_s);
+  void *enc = push_scratch(L, nnz * esz, &enc_s);
+  if (mlsh_encode_f32(kept, nnz, edt, enc, nnz * esz) != 0) return luaL_error(L, "%s: cannot encode the kept values", fn);
+  release(kept_s);
   new_result(L);
-  set_prune_fields(L, &r, a->n, o.threads);
-  mlsh_array *nz = mlsh_array_push(L, r.info.nnz);
-  mlsh_gather_f32(r.dense->data, r.mask, a->n, nz->data, o.threads);
-  lua_setfield(L, -2, "nonzero");
+  lua_pushlstring(L, (const char *)packed, nb);
+  release(packed_s);
+  lua_setfield(L, -2, "mask");
+  set_prune_stats(L, &r, n);
+  lua_pushlstring(L, (const char *)enc, nnz * esz);
+  release(enc_s);
+  lua_setfield(L, -2, "nonzero_bytes");
+  set_str(L, "nonzero_dtype", mlsh_dtype_name(edt));
   lua_pushvalue(L, dense_idx);
   lua_setfield(L, -2, "reconstructed");
-  set_int(L, "nbytes", (lua_Integer)((a->n + 7) / 8 + r.info.nnz * mlsh_wd_bytes(o.wdtype)));
+  set_int(L, "nbytes", (lua_Integer)(nb + nnz * esz));
   return 1;
 }
 
@@ -627,7 +709,7 @@ static int l_prune_quantize(lua_State *L) {
 
 /* ---------- metrics, packing, random ---------- */
 
-static const char *const m_keys[] = {"weight_dtype", "nbytes", "threads", NULL};
+static const char *const m_keys[] = {"weight_dtype", "nbytes", "threads", "signal", NULL};
 
 static int l_metrics(lua_State *L) {
   const char *fn = "compress.metrics";
@@ -640,7 +722,8 @@ static int l_metrics(lua_State *L) {
   lua_Integer nb = mlsh_opt_int(L, 3, fn, "nbytes", 0);
   if (mlsh_opt_has(L, 3, "nbytes") && nb <= 0) return luaL_error(L, "%s: nbytes must be a positive integer", fn);
   mlsh_metrics m;
-  int st = mlsh_metrics_compute(x->data, y->data, x->n, threads, &m);
+  int signal = mlsh_opt_bool(L, 3, fn, "signal", 0);
+  int st = mlsh_metrics_compute(x->data, y->data, x->n, threads, signal, &m);
   if (st) return cz_error(L, fn, st);
   lua_createtable(L, 0, 12);
   set_num(L, "snr_db", m.snr_db);
@@ -651,6 +734,7 @@ static int l_metrics(lua_State *L) {
   set_num(L, "cosine", m.cosine);
   set_num(L, "sparsity", m.sparsity);
   set_int(L, "n", (lua_Integer)m.n);
+  if (signal) set_num(L, "sum_sq", m.sum_sq);
   if (nb > 0) {
     double before = (double)x->n * mlsh_wd_bytes(wd);
     set_num(L, "bytes_before", before);
@@ -754,6 +838,14 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* compress.reserve(bytes): mlsh_bigbuf_reserve (huge pages for what a model pass will allocate). */
+static int l_reserve(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "negative size");
+  lua_pushboolean(L, mlsh_bigbuf_reserve((size_t)n) == 0);
+  return 1;
+}
+
 static int l_threads(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)mlsh_threads_default());
   return 1;
@@ -763,9 +855,15 @@ static const luaL_Reg funcs[] = {
   {"palettize", l_palettize}, {"quantize", l_quantize}, {"prune", l_prune},
   {"prune_palettize", l_prune_palettize}, {"prune_quantize", l_prune_quantize},
   {"metrics", l_metrics}, {"pack", l_pack}, {"unpack", l_unpack}, {"randn", l_randn},
-  {"threads", l_threads}, {"clock", l_clock}, {NULL, NULL}};
+  {"threads", l_threads}, {"clock", l_clock}, {"reserve", l_reserve}, {NULL, NULL}};
 
 int luaopen_mlsh_core_compress(lua_State *L) {
+  mlsh_bigbuf_keep(); /* tensor after tensor: a freed weight's pages serve the next (bigbuf.h) */
+  if (luaL_newmetatable(L, SCRATCH_MT)) {
+    lua_pushcfunction(L, scratch_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   if (luaL_newmetatable(L, RESULT_MT)) {
     lua_pushcfunction(L, l_result_index);
     lua_setfield(L, -2, "__index");

@@ -10,6 +10,8 @@
  *   m:_blob_header(file) -> {count, version} | nil, err
  *   m:_blob_values(file, offset, n [, dtype]) -> mlsh.Array | nil, err
  *   m:_blob_stats(file, offset, n [, dtype]) -> the stats table of those values | nil, err (streamed)
+ *   m:_blob_drop(file, offset) -> true when the blob's resident pages of a mapped weight file were
+ *     dropped (mlsh_container_drop_pages), false for bytes held in memory | nil, err
  *   m:_blob_bytes(file, offset) -> string | nil, err
  *   m:close() (also __close/__gc).
  * Weight files are mapped on first use and stay mapped until close. */
@@ -243,6 +245,15 @@ static int l_blob_stats(lua_State *L) {
   return 1;
 }
 
+static int l_blob_drop(lua_State *L) {
+  lmodel *m = check_open(L, 1);
+  mlsh_blob b;
+  mlsh_err e;
+  if (get_blob(L, m, &b, &e) != 0) return push_err(L, &e);
+  lua_pushboolean(L, mlsh_container_drop_pages(m->c, b.data, b.size));
+  return 1;
+}
+
 static int l_blob_bytes(lua_State *L) {
   lmodel *m = check_open(L, 1);
   mlsh_blob b;
@@ -300,7 +311,7 @@ static int l_tostring(lua_State *L) {
 static const luaL_Reg methods[] = {
   {"_format", l_format}, {"_path", l_path}, {"_spec", l_spec}, {"_set_spec", l_set_spec}, {"_cache", l_cache},
   {"_files", l_files}, {"_read", l_read}, {"_blob", l_blob}, {"_blob_header", l_blob_header},
-  {"_blob_values", l_blob_values}, {"_blob_stats", l_blob_stats}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
+  {"_blob_values", l_blob_values}, {"_blob_stats", l_blob_stats}, {"_blob_drop", l_blob_drop}, {"_blob_bytes", l_blob_bytes}, {"close", l_close}, {NULL, NULL}};
 static const luaL_Reg meta[] = {
   {"__index", l_index}, {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
 

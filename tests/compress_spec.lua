@@ -632,6 +632,26 @@ describe("compress.prune", function()
     assert.are.equal(6 + #nz * 4, r.nbytes)
   end)
 
+  it("gives the non-zeros stored in the weight dtype (nonzero_bytes) and the Array when read", function()
+    for _, wd in ipairs({ "fp32", "fp16" }) do
+      local vals = randn(1000, 1, wd, 33)
+      local r = C.prune(vals, { sparsity = 0.5, weight_dtype = wd })
+      local nz = {}
+      for i = 1, #vals do
+        if r.mask:byte((i - 1) // 8 + 1) >> ((i - 1) % 8) & 1 == 1 then nz[#nz + 1] = r.reconstructed[i] end
+      end
+      assert.are.equal(wd, r.nonzero_dtype)
+      assert.are.equal(#nz, r.nnz)
+      local want = {}
+      for i, v in ipairs(nz) do want[i] = string.pack("<f", v) end
+      -- fp32 by hand; fp16 as the Array encoder (the path emit took before) writes it
+      local bytes = wd == "fp32" and table.concat(want) or require("mlsh.core").array.new(nz):encode("fp16")
+      assert.are.equal(#nz * (wd == "fp16" and 2 or 4), #r.nonzero_bytes)
+      assert.are.equal(bytes, r.nonzero_bytes)
+      same_list(r.nonzero, nz, "nonzero " .. wd)
+    end
+  end)
+
   it("block mode scores runs of channels by their L2 norm (dim 0 and 1, padding)", function()
     for _, wd in ipairs({ "fp32", "fp16" }) do
       for _, case in ipairs({
@@ -783,6 +803,69 @@ describe("compress.metrics", function()
     assert.are.equal(1, same.cosine)
     assert.has_error(function() C.metrics({ 1, 2 }, { 1 }) end, "compress.metrics: arrays differ in length (2 vs 1)")
     assert.has_error(function() C.metrics({}, {}) end, "compress.metrics: empty array")
+  end)
+  it("sums each 64K chunk in element order and combines the chunks in order (bit-exact)", function()
+    -- 4 whole chunks (the vector path takes them together), one more and a tail, zeros
+    local CH = 1 << 16
+    local n = 5 * CH + 1234
+    local x = C.randn(n, { seed = 3, std = 0.02, weight_dtype = "fp16" })
+    local y = C.quantize(x, { dtype = "int4", granularity = "per_tensor" }).reconstructed
+    x[10] = 0; y[10] = 0; y[CH + 7] = 0
+    local S = { xx = 0, yy = 0, xy = 0, ee = 0, ae = 0, maxe = 0, maxxx = 0, zeros = 0 }
+    for c0 = 1, n, CH do
+      local p = { xx = 0, yy = 0, xy = 0, ee = 0, ae = 0, maxe = 0, maxxx = 0, zeros = 0 }
+      for i = c0, math.min(n, c0 + CH - 1) do
+        local a, b = x[i], y[i]
+        local e = a - b
+        local ae = math.abs(e)
+        p.xx = p.xx + a * a; p.yy = p.yy + b * b; p.xy = p.xy + a * b; p.ee = p.ee + e * e; p.ae = p.ae + ae
+        if ae > p.maxe or ae ~= ae then p.maxe = ae end
+        if a * a > p.maxxx then p.maxxx = a * a end
+        if b == 0 then p.zeros = p.zeros + 1 end
+      end
+      for _, k in ipairs({ "xx", "yy", "xy", "ee", "ae", "zeros" }) do S[k] = S[k] + p[k] end
+      if p.maxe > S.maxe or p.maxe ~= p.maxe then S.maxe = p.maxe end
+      if p.maxxx > S.maxxx then S.maxxx = p.maxxx end
+    end
+    for _, th in ipairs({ 1, 2 }) do
+      local m = C.metrics(x, y, { threads = th })
+      assert.are.equal(S.ee / n, m.mse)
+      assert.are.equal(10 * math.log(S.xx / S.ee, 10), m.snr_db)
+      assert.are.equal(S.xy / math.sqrt(S.xx * S.yy), m.cosine)
+      assert.are.equal(S.ae / n, m.mean_abs_err)
+      assert.are.equal(S.zeros / n, m.sparsity)
+      assert.are.equal(S.maxe, m.max_abs_err)
+      assert.are.equal(10 * math.log(S.maxxx / (S.ee / n), 10), m.psnr_db)
+      assert.is_nil(m.sum_sq)
+      local ss = 0
+      for i = 1, n do ss = ss + x[i] * x[i] end -- one run in element order
+      assert.are.equal(ss, C.metrics(x, y, { threads = th, signal = true }).sum_sq)
+      assert.are.equal(x:stats().sum_sq, C.metrics(x, y, { threads = th, signal = true }).sum_sq)
+    end
+    x[3 * CH + 5] = 0 / 0 -- a NaN in a vector-path chunk is the max error
+    local m = C.metrics(x, y, { signal = true })
+    assert.is_true(m.max_abs_err ~= m.max_abs_err)
+    assert.are.equal(x:stats().sum_sq, m.sum_sq) -- NaNs are left out, as stats() leaves them
+  end)
+end)
+
+describe("compress.reserve", function()
+  it("hints heap address space without growing the resident set; bad sizes are refused", function()
+    local function rss()
+      local f = io.open("/proc/self/status", "r")
+      if not f then return nil end
+      local t = f:read("a")
+      f:close()
+      return tonumber(t:match("VmRSS:%s*(%d+)"))
+    end
+    local before = rss()
+    assert.is_true(C.reserve(256 << 20))
+    local after = rss()
+    if before and after then assert.is_true(after - before < 16 * 1024, ("VmRSS %d -> %d KiB"):format(before, after)) end
+    local a = C.randn(1 << 20, { seed = 1 }) -- memory from the reserved range works as any other
+    assert.are.equal(1 << 20, #a)
+    assert.has_error(function() C.reserve(-1) end)
+    assert.has_error(function() C.reserve("x") end)
   end)
 end)
 

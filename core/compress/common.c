@@ -1,11 +1,9 @@
 /* common.c — status strings and tensor views shared by the compression kernels (see common.h). */
 #include "compress/common.h"
 #include "dtype.h"
-#include <stdlib.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define MLSH_HAVE_F16C_PATH 1
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -70,32 +68,8 @@ __attribute__((target("avx,f16c"))) static void bits_batch_f16c(const float *v, 
 }
 #endif
 
-/* CPUID: OSXSAVE, AVX and F16C, and XGETBV: the OS saves YMM state. (Asked directly because
- * clang 14's __builtin_cpu_supports does not know "f16c".) MLSH_NO_F16C=1 forces the portable
- * code, which the tests use to compare both. Callers resolve once per kernel call: CPUID can
- * trap to the hypervisor in a VM. */
-static int use_f16c(int *avx2) {
-  *avx2 = 0;
-#ifdef MLSH_HAVE_F16C_PATH
-  const char *e = getenv("MLSH_NO_F16C");
-  if (e && *e && *e != '0') return 0;
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-  if (!(c & (1u << 27)) || !(c & (1u << 28)) || !(c & (1u << 29))) return 0;
-  unsigned lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  (void)hi;
-  if ((lo & 6u) != 6u) return 0;
-  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) *avx2 = (b >> 5) & 1u;
-  return 1;
-#else
-  return 0;
-#endif
-}
-
-
 void mlsh_cz_cpu_init(mlsh_cz_cpu *c) {
-  int f = use_f16c(&c->avx2);
+  int f = mlsh_cpu_f16c(&c->avx2);
 #ifdef MLSH_HAVE_F16C_PATH
   c->round16 = f ? round_batch_f16c : round_batch_scalar;
   c->bits16 = f ? bits_batch_f16c : bits_batch_scalar;

@@ -5,16 +5,18 @@
  *   cosine  = x.y / (|x| |y|)  (1 when both are all zero, 0 when only one is)
  *   max/mean absolute error, and sparsity = fraction of y that is exactly 0.
  * No epsilon terms (coremltools' test helper adds 1e-5 to the signal, which swamps small
- * weights). Sums are double, per fixed chunk, combined in chunk order: thread-count independent. */
+ * weights). Sums are double, per fixed chunk, combined in chunk order: thread-count independent.
+ * With `signal` set, sum_sq is also computed: sum x^2 over the non-NaN x in one run in element
+ * order (exactly a:stats().sum_sq, wstats.h), on a thread of its own beside the chunks; else 0. */
 #ifndef MLSH_COMPRESS_METRICS_H
 #define MLSH_COMPRESS_METRICS_H
 #include <stddef.h>
 
 typedef struct {
   size_t n;
-  double snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity;
+  double snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, sum_sq;
 } mlsh_metrics;
 
 /* 0, or MLSH_CZ_EINVAL (n == 0) / MLSH_CZ_ENOMEM. threads 0 = default. */
-int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, mlsh_metrics *m);
+int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m);
 #endif

@@ -160,7 +160,10 @@ end
 
 function M.prune(ctx, w, r, form)
   local out = w.name .. "_sparsified"
-  local nz = { key = "nonzero_data", dtype = w.dtype, shape = { r.nnz }, bytes = r.nonzero:encode(w.dtype), data = r.nonzero }
+  -- the kernel's nonzero_bytes when stored in this dtype (the Array is made only when needed)
+  local direct = r.nonzero_dtype == w.dtype and r.nnz >= mil.MIN_BLOB_ELEMENTS
+  local nz = { key = "nonzero_data", dtype = w.dtype, shape = { r.nnz }, bytes = direct and r.nonzero_bytes or r.nonzero:encode(w.dtype),
+               data = not direct and r.nonzero or nil }
   if form < 9 then
     return { new_op(ctx, "constexpr_sparse_to_dense", out, {
       nz, { key = "mask", dtype = "uint8", shape = { #r.mask }, bytes = r.mask }, shape_param(w.shape),

@@ -42,6 +42,7 @@ local NEW_FILE = spec_edit.NEW_FILE
 local rename_refs, block_of, sequence_blobs = spec_edit.rename_refs, spec_edit.block_of, spec_edit.sequence_blobs
 
 local RUN_KEYS = { threads = true, progress = true, quiet = true }
+local BIG_WEIGHT = 1 << 20 -- weights from which a full GC after the job pays for itself
 
 
 -- ---- one tensor ---------------------------------------------------------------------------------------
@@ -165,9 +166,10 @@ end
 
 M.sequence_blobs = sequence_blobs
 
+-- signal: also the original's sum of squares as values:stats() sums it (in element order; the
+-- totals' SNR digits depend on it), computed beside the error terms
 local function metrics_of(orig, recon, wd, nbytes)
-  local mt = K.metrics(orig, recon, { weight_dtype = wd, nbytes = nbytes })
-  return mt
+  return K.metrics(orig, recon, { weight_dtype = wd, nbytes = nbytes, signal = true })
 end
 
 -- Compress model m. Returns the new spec (a Message), read_blob for writer.save, and a report:
@@ -217,19 +219,24 @@ end
 -- Where new blobs go: identical new blobs are stored once, as coremltools stores them (e.g. the
 -- all-zero zero points of two int8 weights of the same width). Returns the list and the sink.
 local function new_sink()
-  local new_blobs, by_content = {}, {}
+  local new_blobs, by_shape = {}, {}
   local sink = {
     -- identical new blobs are stored once, as coremltools stores them (e.g. the all-zero
-    -- zero points of two int8 weights of the same width)
+    -- zero points of two int8 weights of the same width); candidates share dtype and count,
+    -- so a blob is compared (memcmp) only with those, never hashed or copied into a key
     add = function(dtype, bytes, n)
-      local key = dtype .. ":" .. n .. ":" .. bytes
-      local k = by_content[key]
-      if not k then
-        new_blobs[#new_blobs + 1] = { dtype = dtype, bytes = bytes, n = n }
-        k = #new_blobs
-        by_content[key] = k
+      local key = dtype .. ":" .. n
+      local list = by_shape[key]
+      if not list then
+        list = {}
+        by_shape[key] = list
       end
-      return NEW_FILE, k
+      for _, k in ipairs(list) do
+        if new_blobs[k].bytes == bytes then return NEW_FILE, k end
+      end
+      new_blobs[#new_blobs + 1] = { dtype = dtype, bytes = bytes, n = n }
+      list[#list + 1] = #new_blobs
+      return NEW_FILE, #new_blobs
     end,
   }
   return new_blobs, sink
@@ -259,6 +266,8 @@ local function run_job(job, plan, sink, run)
   local form = fplan.form
   local wd = e.dtype == "fp16" and "fp16" or "fp32"
   local values = e:values()
+  -- the weight is decoded once: its weight-file pages need not stay resident (peak RSS)
+  if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT then e.root:_blob_drop(e.file, e.offset) end
   local ok, r, kind = pcall(M.tensor, values, s, { weight_dtype = wd, axis = job.axis, input_axis = job.in_axis,
                                                     threads = run.threads })
   if ok and kind == "prune" and s.prune.mode == "threshold" and r.sparsity < 0.5 then
@@ -285,7 +294,7 @@ local function run_job(job, plan, sink, run)
     row.status, row.kind, row.form, row.output = "compressed", kind, form >= 9 and "iOS18" or "iOS16", out_name
     row.op_types, row.bytes_after = chain_types, bytes
     row.snr_db, row.psnr_db, row.cosine, row.max_abs_err = mt.snr_db, mt.psnr_db, mt.cosine, mt.max_abs_err
-    row.mse, row.sum_sq = mt.mse, values:stats().sum_sq
+    row.mse, row.sum_sq = mt.mse, mt.sum_sq
     row.sparsity = r.sparsity
     row.nbits = r.nbits
     row.exact = r.exact
@@ -366,10 +375,18 @@ function M.model(m, opts)
   local bar = run.progress
   if bar == nil then bar = progress.new{ total = #jobs, quiet = run.quiet } end
   local replace = {} -- [function][op name] = {ops, out, old}
+  -- the heap this pass will use (float32 values and reconstruction of a weight, the packed blobs
+  -- of all) in 2 MiB pages: costs address space, not memory
+  local total = 0
+  for _, job in ipairs(jobs) do total = total + (job.e.count or 0) end
+  if total >= BIG_WEIGHT then K.reserve(12 * total) end
   for i, job in ipairs(jobs) do
     local e = job.e
     if type(bar) == "function" then bar(i - 1, #jobs, e.name) elseif bar then bar:update(i - 1, e.name) end
     local rep = run_job(job, plan, sink, run)
+    -- free this weight's float32 working copies (its values and the reconstruction, 2 x 4 bytes
+    -- a weight) before the next one is decoded: peak memory is one weight's, not the model's
+    if (job.e.count or 0) >= BIG_WEIGHT then collectgarbage() end
     if rep then
       replace[e["function"]] = replace[e["function"]] or {}
       replace[e["function"]][e.op] = rep

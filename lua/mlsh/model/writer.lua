@@ -185,13 +185,11 @@ local function same_path(a, b)
   return a and b and real(a) == real(b)
 end
 
--- Copy spec and rebuild its weight file. Blobs are appended in the order of their old offsets, so
--- an unmodified model keeps its exact layout; a blob referenced twice is stored once.
-function M.repack(spec, read_blob)
-  local out = spec:copy()
-  if not out:has("mlProgram") then return out, nil end
+-- The distinct blob references of a program, in the order of their old (file, offset): each
+-- {file, offset, value, users = {BlobFileValue...}} (a blob referenced twice is stored once).
+local function blob_refs(prog)
   local refs, by_key = {}, {}
-  each_value(out.mlProgram, function(v)
+  each_value(prog, function(v)
     if not v:has("blobFileValue") then return end
     local bf = v.blobFileValue
     local key = bf.fileName .. "@" .. bf.offset
@@ -201,33 +199,63 @@ function M.repack(spec, read_blob)
     end
     table.insert(by_key[key].users, bf)
   end)
-  if #refs == 0 then return out, nil end
   table.sort(refs, function(a, b)
     if a.file ~= b.file then return a.file < b.file end
     return a.offset < b.offset
   end)
-  local writer = core.blobfile.writer()
+  return refs
+end
+
+-- Add every blob of refs to blob writer w and point their users at the new offsets.
+local function add_blobs(w, refs, read_blob)
   for _, r in ipairs(refs) do
     local ok, dtype, bytes, n = pcall(read_blob, r.file, r.offset, r.value)
     if not ok or not dtype then error(tostring(ok and bytes or dtype), 0) end
-    local new = writer:add(dtype, bytes, n)
+    local new = w:add(dtype, bytes, n)
     for _, bf in ipairs(r.users) do
       bf.fileName = "@model_path/weights/weight.bin"
       bf.offset = new
     end
   end
-  return out, writer:bytes()
+end
+
+-- Copy spec and rebuild its weight file. Blobs are appended in the order of their old offsets, so
+-- an unmodified model keeps its exact layout; a blob referenced twice is stored once. Returns the
+-- new spec and the weight file's bytes (nil without blobs); with weight_path, the weight file is
+-- streamed to that path blob by blob instead (never held in memory) and the second result is
+-- true when it was written.
+function M.repack(spec, read_blob, weight_path)
+  local out = spec:copy()
+  if not out:has("mlProgram") then return out, nil end
+  local refs = blob_refs(out.mlProgram)
+  if #refs == 0 then return out, nil end
+  if not weight_path then
+    local w = core.blobfile.writer()
+    add_blobs(w, refs, read_blob)
+    return out, w:bytes()
+  end
+  local w = core.blobfile.stream(weight_path)
+  local ok, err = pcall(add_blobs, w, refs, read_blob)
+  if not ok then
+    pcall(w.close, w)
+    error(err, 0)
+  end
+  w:close()
+  return out, true
 end
 
 local function must(ok, err) if not ok then error(err, 0) end end
 
-local function write_package_dir(dir, spec_bytes, weight_bytes, uuid)
+-- Write a package folder: the weight file streamed from the spec's blobs, then the spec with the
+-- new offsets and the manifest. Returns nothing; raises "path: reason".
+local function write_package_dir(dir, spec, read_blob, uuid)
   must(fs.mkdir_p(dir .. "/Data/com.apple.CoreML/weights"))
+  local wpath = dir .. "/Data/com.apple.CoreML/weights/weight.bin"
+  local out = M.repack(spec, read_blob, wpath)
   uuid = uuid or M.uuid
   local w, r = uuid(), uuid()
   must(fs.write_atomic(dir .. "/Manifest.json", string.format(M.MANIFEST_TEMPLATE, w, r, r)))
-  must(fs.write_atomic(dir .. "/Data/com.apple.CoreML/model.mlmodel", spec_bytes))
-  if weight_bytes then must(fs.write_atomic(dir .. "/Data/com.apple.CoreML/weights/weight.bin", weight_bytes)) end
+  must(fs.write_atomic(dir .. "/Data/com.apple.CoreML/model.mlmodel", out:encode()))
 end
 
 local function tmp_sibling(path)
@@ -244,16 +272,15 @@ function M.save(spec, read_blob, path, opts)
   end
   local problems = M.validate(spec, read_blob)
   if #problems > 0 then error(path .. ": invalid model: " .. problems[1] .. (#problems > 1 and string.format(" (and %d more)", #problems - 1) or ""), 0) end
-  local out, weights = M.repack(spec, read_blob)
-  local bytes = out:encode()
   if kind == "mlmodel" then
+    local out, weights = M.repack(spec, read_blob)
     if weights then error(path .. ": this model keeps weights in a weight file; save it as .mlpackage", 0) end
-    local ok, e = fs.write_atomic(path, bytes)
+    local ok, e = fs.write_atomic(path, out:encode())
     if not ok then error(e, 0) end
   elseif kind == "mlpackage" then
     local dst = path:gsub("/$", "")
     local tmp = tmp_sibling(dst)
-    local ok, e = pcall(write_package_dir, tmp, bytes, weights, opts.uuid)
+    local ok, e = pcall(write_package_dir, tmp, spec, read_blob, opts.uuid)
     if ok then ok, e = fs.replace_dir(tmp, dst) end
     if not ok then
       fs.remove_tree(tmp)
@@ -267,7 +294,7 @@ function M.save(spec, read_blob, path, opts)
     local tmp = tmp_sibling(path)
     local name = path:match("([^/]+)$"):gsub("%.zip$", "")
     if not name:match("%.mlpackage$") then name = name .. ".mlpackage" end
-    local ok, e = pcall(write_package_dir, tmp .. "/" .. name, bytes, weights, opts.uuid)
+    local ok, e = pcall(write_package_dir, tmp .. "/" .. name, spec, read_blob, opts.uuid)
     if ok then ok, e = fs.zip_dir(tmp .. "/" .. name, name, path) end
     fs.remove_tree(tmp)
     if not ok then error(tostring(e), 0) end

@@ -1,0 +1,38 @@
+/* bigbuf.c — huge-page hint and heap retention for large buffers (see bigbuf.h). */
+#include "bigbuf.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+#define MIN_HINT ((size_t)4 << 20)
+
+void mlsh_bigbuf_hint(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  if (!p || n < MIN_HINT) return;
+  uintptr_t b = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+  uintptr_t e = ((uintptr_t)p + n) & ~(HUGE_PAGE - 1);
+  if (e > b) (void)madvise((void *)b, (size_t)(e - b), MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+void mlsh_bigbuf_keep(void) {
+#ifdef __GLIBC__
+  (void)mallopt(M_MMAP_MAX, 0);
+  (void)mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+#endif
+}
+
+int mlsh_bigbuf_reserve(size_t n) {
+  void *p = malloc(n); /* from the heap's top (keep: no mmap), left unwritten */
+  if (!p) return -1;
+  mlsh_bigbuf_hint(p, n);
+  free(p); /* back to the top chunk; keep: never trimmed, so the hinted range stays mapped */
+  return 0;
+}

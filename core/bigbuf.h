@@ -1,0 +1,23 @@
+/* bigbuf.h — large buffers: fault them in as few times as possible.
+ * A fresh 64 MiB buffer (glibc serves it with mmap) takes 16,384 page faults at 4 KiB, each
+ * zeroing a page; on a VM each fault also exits to the hypervisor, and freeing it unmaps it, so
+ * the next tensor's buffer faults again.
+ * mlsh_bigbuf_hint(p, n): ask for transparent huge pages (MADV_HUGEPAGE; THP in "madvise" mode is
+ *   the Debian default) on the 2 MiB-aligned part of [p, p+n) when n >= 4 MiB: 512x fewer faults.
+ *   Call it before the first write. Only a hint: contents and sizes are unchanged, failure ignored.
+ * mlsh_bigbuf_keep(): from now on serve large blocks from the heap and never trim it (glibc
+ *   mallopt M_MMAP_MAX 0, M_TRIM_THRESHOLD max), so a freed tensor's pages serve the next one
+ *   without faults. Process-wide; the heap then keeps its peak size until exit (it never grows
+ *   past the peak the program needs). For commands that stream tensor after tensor.
+ * mlsh_bigbuf_reserve(n): after keep, take n bytes of address space at the heap's top, hint it
+ *   (as above) and give it back to the heap: whatever the program later allocates there (packed
+ *   blobs and Lua strings too, which nobody hints) faults in 2 MiB pages. Touches no page, so it
+ *   costs address space, not memory. Returns 0, or -1 when the heap cannot grow that far. */
+#ifndef MLSH_BIGBUF_H
+#define MLSH_BIGBUF_H
+#include <stddef.h>
+
+void mlsh_bigbuf_hint(void *p, size_t n);
+void mlsh_bigbuf_keep(void);
+int mlsh_bigbuf_reserve(size_t n);
+#endif
