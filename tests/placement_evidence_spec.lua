@@ -183,6 +183,80 @@ describe("placement per chip", function()
   end)
 end)
 
+-- conv on a normal tensor -> sin, and a conv whose last axis is 20000 (over the 16384 cap of
+-- A13-A15, within the 65536 of A16+): both are heavy enough that calibration keeps them.
+local function sin_and_wide(path)
+  local p = B.program { opset = "iOS17", precision = "fp16" }
+  local f = p:func("main")
+  local x = f:input("x", "fp16", { 1, 64, 128, 128 })
+  local w = f:const("w", B.random.normal { seed = 2, shape = { 64, 64, 3, 3 }, std = 0.05 })
+  f:output("s", f:op("sin", { x = f:op("conv", { x = x, weight = w, pad_type = "same" }) }), { dtype = "fp16" })
+  local x2 = f:input("wide", "fp16", { 1, 64, 8, 20000 })
+  local w2 = f:const("w2", B.random.normal { seed = 3, shape = { 64, 64, 3, 3 }, std = 0.05 })
+  f:output("c", f:op("relu", { x = f:op("conv", { x = x2, weight = w2, pad_type = "same" }) }), { dtype = "fp16" })
+  return p:save(path)
+end
+
+describe("placement per chip: the add direction (a newer family takes an op the first stage kept off)", function()
+  local path
+  setup(function() path = sin_and_wide(DIR .. "/sin_wide.mlpackage") end)
+
+  local function ops_of(p, typ)
+    local out = {}
+    for _, o in ipairs(p.ops) do if o.type == typ then out[#out + 1] = o end end
+    return out
+  end
+
+  it("an axis of 20000 leaves the ANE through A15 and reaches it from A16 (ANEForge capabilities.md)", function()
+    for _, calibrated in ipairs({ false, true }) do
+      local a14 = sim(path, { device = "A14", calibrated = calibrated })
+      local m4 = sim(path, { device = "M4", calibrated = calibrated })
+      local wide14, wide4 = ops_of(a14, "conv")[2], ops_of(m4, "conv")[2]
+      assert.are_not.equal("ANE", wide14.device)
+      assert.equal("ANE", wide4.device)
+      assert.equal("chip_add", wide4.why)
+      assert.matches("a dimension of 20000 is within the A16%+ extent cap of 65536", wide4.reason)
+      assert.matches("ANEForge docs/capabilities.md", wide4.reason, nil, true)
+      -- and the other direction: sin leaves the ANE on A14, stays on it on M4
+      assert.are_not.equal("ANE", ops_of(a14, "sin")[1].device)
+      assert.equal("ANE", ops_of(m4, "sin")[1].device)
+      assert.equal("ANE", ops_of(a14, "conv")[1].device)
+    end
+    assert.are_not.equal("ANE", ops_of(sim(path, { device = "A15", calibrated = false }), "conv")[2].device)
+  end)
+
+  it("without a device keeps the first stage and gives both ranges", function()
+    local p = sim(path, { calibrated = false })
+    assert.are_not.equal("ANE", ops_of(p, "conv")[2].device)
+    local texts = {}
+    for _, r in ipairs(p.chip_range) do texts[#texts + 1] = r.type .. ": " .. r.text .. " [" .. r.source .. "]" end
+    local joined = table.concat(texts, "\n")
+    assert.matches("sin: ANE on A15%+, CPU on A13%-A14 %[sbryngelson/ANEForge docs/op%-catalog.md", joined)
+    assert.matches("conv: ANE on A16%+, %u+ on A13%-A15 %[sbryngelson/ANEForge docs/capabilities.md", joined)
+    assert.matches("relu: ANE on A16%+, %u+ on A13%-A15", joined)
+  end)
+
+  it("mlsh check --device A14 and --device M4 differ in both directions", function()
+    local function run(args)
+      return require("mlsh.json").decode((F.run("check --format json " .. args .. " " .. F.q(path))))
+    end
+    local a, b = run("--device A14"), run("--device M4")
+    local function devices(doc)
+      local out = {}
+      for _, o in ipairs(doc.placement.ops) do out[#out + 1] = o.type .. "=" .. o.device end
+      return table.concat(out, " ")
+    end
+    assert.matches("sin=CPU", devices(a))
+    assert.matches("sin=ANE", devices(b))
+    local wide_a, wide_b
+    for _, o in ipairs(a.placement.ops) do if o.type == "relu" then wide_a = o end end
+    for _, o in ipairs(b.placement.ops) do if o.type == "relu" then wide_b = o end end
+    assert.are_not.equal("ANE", wide_a.device)
+    assert.equal("ANE", wide_b.device)
+    assert.matches("ANEForge", wide_b.reason)
+  end)
+end)
+
 describe("state-aware conditions", function()
   local function stateful(path, width)
     local p = B.program { opset = "iOS18", precision = "fp16" }

@@ -351,7 +351,8 @@ function M.simulate(m, opts)
   local target = opts.target or m.spec_version
   local info = type(target) == "number" and spec.info(math.tointeger(target) or 0) or nil
   local ctx = { compute_units = cu, target = target, os = info and tonumber((info.ios or ""):match("^%d+%.?%d*")),
-                fallbacks = opts.fallbacks, device = opts.device, model = m }
+                fallbacks = opts.fallbacks, device = opts.device, model = m,
+                checks = CHECK, optimistic = M.OPTIMISTIC }
   local result = { compute_units = cu, target = target, ops = {}, segments = {}, transitions = {}, notes = {} }
   local seqs = collect(m, nil, {}, {})
   local seq_ops = {}

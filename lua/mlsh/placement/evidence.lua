@@ -8,6 +8,10 @@
 --     simulator) has no Neural Engine at all;
 --   * without one: ops walled on every family leave it; ops that differ between families stay and
 --     are reported as a range ("ANE on A15+, CPU on A13-A14: sin") in result.chip_range and notes.
+--   * the add direction: an op the first stage kept off only because a dimension exceeds 16384 (the
+--     op table's max_dim) runs on the families whose per-chip extent cap holds (65536 from A16,
+--     ANEForge capabilities.md): with a device of such a family it moves to the Neural Engine;
+--     without one it is listed as a range ("ANE on A16+, CPU on A13-A15").
 --   * state-aware: read_state / write_state of a state whose last dimension is not a multiple of 32
 --     leave the Neural Engine (apple/coremltools#2631: such models fail on it).
 -- Stage B, calibration (opts.calibrated = true), per function, each rule from a published
@@ -26,6 +30,7 @@ local M = {}
 
 M.SOURCES = {
   chips = "sbryngelson/ANEForge docs/op-catalog.md @ 067717ab",
+  axis = "sbryngelson/ANEForge docs/capabilities.md @ 067717ab (Dimension bounds)",
   state32 = "apple/coremltools#2631",
   two_sdpa = "kasper0406/stablehlo-coreml#89",
   sdpa_size = "vx-lang/Vx#437",
@@ -101,6 +106,54 @@ local function walled_on(node)
   return out, why
 end
 
+-- The add direction: the first stage's `max_dim` condition (every dimension <= 16384) is the
+-- Neural Engine's extent cap of A13-A15; the per-chip condition `max_axis` (ANEForge
+-- capabilities.md, Dimension bounds) raises it to 65536 from A16. An op whose only failing ANE
+-- condition is max_dim becomes eligible on the families whose cap holds (and where the op is not
+-- walled). Returns the list of families and the reason, or nil.
+local SUPERSEDED = { max_dim = "max_axis" } -- first-stage condition -> the per-chip condition that refines it
+local axis_cond
+local function chip_axis()
+  if axis_cond == nil then
+    axis_cond = false
+    for _, c in ipairs(require("mlsh.optable").chip_conditions()) do
+      if c.id == SUPERSEDED.max_dim then axis_cond = c end
+    end
+  end
+  return axis_cond or nil
+end
+
+local function added_on(node, ctx)
+  local e = node.entry
+  local el = e and e.eligibility and e.eligibility.ANE
+  if not (el and ctx.checks) then return nil end
+  if el.status ~= "yes" and not (el.status == "unknown" and ctx.optimistic and ctx.optimistic[e.category or ""]) then
+    return nil
+  end
+  local failed
+  for _, c in ipairs(el.conditions or {}) do
+    local check = ctx.checks[c.id]
+    if check and not check(c, node, ctx) then
+      if not SUPERSEDED[c.id] then return nil end
+      failed = c
+    end
+  end
+  local cap = chip_axis()
+  if not (failed and cap) then return nil end
+  local big = 0
+  for _, t in ipairs(node.tensors) do
+    for _, d in ipairs(t.shape or {}) do if d > big then big = d end end
+  end
+  local col = e.chips or {}
+  local out = {}
+  for _, f in ipairs(chips.FAMILIES) do
+    if big <= cap.values[f] and col[f] ~= "walled" then out[#out + 1] = f end
+  end
+  if #out == 0 then return nil end
+  return out, string.format("a dimension of %d is within the %s extent cap of %d; the op table's %d holds through %s",
+    big, chips.range(out), cap.values[out[1]], failed.value or 0, chips.FAMILIES[chips.INDEX[out[1]] - 1] or "-")
+end
+
 -- State-aware: the state a read_state/write_state touches, when its last dim is not a multiple of 32.
 local function bad_state_dim(node)
   if node.type ~= "read_state" and node.type ~= "write_state" then return nil end
@@ -111,12 +164,55 @@ local function bad_state_dim(node)
   return nil
 end
 
+-- One range entry per (text, op type): "ANE on A16+, CPU on A13-A15: relu (2 ops)".
+local function add_range(ranges, order, o, entry)
+  local key = entry.text .. "\0" .. o.type
+  local r = ranges[key]
+  if not r then
+    r = entry
+    r.type, r.count, r.ops = o.type, 0, {}
+    ranges[key] = r
+    order[#order + 1] = key
+  end
+  r.count = r.count + 1
+  if #r.ops < 5 then r.ops[#r.ops + 1] = o.op end
+end
+
+local function complement(list)
+  local set, out = {}, {}
+  for _, f in ipairs(list) do set[f] = true end
+  for _, f in ipairs(chips.FAMILIES) do if not set[f] then out[#out + 1] = f end end
+  return out
+end
+
+-- An op the first stage kept off the Neural Engine that a newer family takes (see added_on).
+local function chip_add(result, i, ctx, dev, ranges, order)
+  local o = result.ops[i]
+  local units = UNITS[ctx.compute_units] or UNITS.ALL
+  if not units.ANE or o.why == "fallback" or (dev and not dev.ane) then return end
+  local fams, why = added_on(o.node, ctx)
+  if not fams then return end
+  if dev then
+    for _, f in ipairs(fams) do
+      if f == dev.family then
+        move(result, i, "ANE", "chip_add", string.format("ANE on %s: %s [%s]", dev.name, why, M.SOURCES.axis))
+        return
+      end
+    end
+  else
+    add_range(ranges, order, o, { ane = fams, off = complement(fams), device = o.device, source = M.SOURCES.axis,
+      text = string.format("ANE on %s, %s on %s", chips.range(fams), o.device, chips.range(complement(fams))),
+      reason = why })
+  end
+end
+
 local function stage_chips(result, ctx, dev)
   local ranges, order = {}, {}
   local prev
   for i, o in ipairs(result.ops) do
     local node = o.node
-    if o.device == "ANE" and node and node.kind == "mil" then
+    if o.device ~= "ANE" and node and node.kind == "mil" then chip_add(result, i, ctx, dev, ranges, order) end
+    if o.device == "ANE" and node and node.kind == "mil" and o.why ~= "chip_add" then
       local walled, why = walled_on(node)
       local bad = bad_state_dim(node)
       if dev and not dev.ane then
@@ -135,22 +231,11 @@ local function stage_chips(result, ctx, dev)
         move(result, i, to, "walled", string.format("not ANE on any chip: %s is %s [%s]; %s", node.type,
           (node.entry.chips.note or "walled"), M.SOURCES.chips, to))
       elseif not dev and #walled > 0 then
-        local ok = {}
-        local wset = {}
-        for _, f in ipairs(walled) do wset[f] = true end
-        for _, f in ipairs(chips.FAMILIES) do if not wset[f] then ok[#ok + 1] = f end end
+        local ok = complement(walled)
         local to = off_ane(o, prev, ctx.compute_units)
-        local text = string.format("ANE on %s, %s on %s", chips.range(ok), to, chips.range(walled))
-        local key = text .. "\0" .. o.type
-        local r = ranges[key]
-        if not r then
-          r = { type = o.type, ane = ok, off = walled, device = to, text = text, count = 0, ops = {},
-                source = M.SOURCES.chips, reason = why[walled[1]] }
-          ranges[key] = r
-          order[#order + 1] = key
-        end
-        r.count = r.count + 1
-        if #r.ops < 5 then r.ops[#r.ops + 1] = o.op end
+        add_range(ranges, order, o, { ane = ok, off = walled, device = to, source = M.SOURCES.chips,
+          text = string.format("ANE on %s, %s on %s", chips.range(ok), to, chips.range(walled)),
+          reason = why[walled[1]] })
       end
     end
     prev = o.device
