@@ -14,8 +14,8 @@
 --     without one it is listed as a range ("ANE on A16+, CPU on A13-A15").
 --   * state-aware: read_state / write_state of a state whose last dimension is not a multiple of 32
 --     leave the Neural Engine (apple/coremltools#2631: such models fail on it).
--- Stage B, calibration (opts.calibrated = true), per function, each rule from a published
--- MLComputePlan observation (M.SOURCES):
+-- Stage B, calibration (opts.calibrated = true; mlsh check's default, --static turns it off), per
+-- function, each rule from a published MLComputePlan observation (M.SOURCES):
 --   1. two or more large fp16 SDPAs in one function -> the whole function on the CPU;
 --   2. SDPA reaches the Neural Engine only in fp16 with >= 2^21 query elements;
 --   3. decode-shaped matmul/linear (<= 8 rows): reduction depth decides, k in [4992, 16384] -> ANE;
@@ -300,9 +300,12 @@ local function calibrate_seq(result, first, last)
     local n = 0
     for i = first, last do
       local o = result.ops[i]
-      if o.device ~= "CPU" then
+      if o.device == "ANE" then
         n = n + 1
         move(result, i, "CPU", "calibrated", text .. " [" .. source .. "]; CPU")
+      elseif o.device ~= "CPU" then -- off the ANE already: its first-stage reason (why) stays the cut-maker's
+        n = n + 1
+        o.device, o.reason = "CPU", o.reason .. "; " .. text .. " [" .. source .. "]: CPU"
       end
     end
     fired(result, rule, fname, n, source, text)
@@ -447,7 +450,7 @@ local function sequences(result)
 end
 
 -- Entry point (from placement.simulate). opts.device resolves through mlsh.chips (raises on an
--- unknown name); opts.calibrated turns on stage B.
+-- unknown name); opts.calibrated turns on stage B (mlsh check sets it unless --static).
 function M.apply(result, ctx, opts)
   local dev
   if opts.device ~= nil then
@@ -465,7 +468,7 @@ function M.apply(result, ctx, opts)
     result.notes[#result.notes + 1] = string.format("device %s: chip %s, family %s%s", dev.name, dev.chip, dev.label,
       dev.note and ("; " .. dev.note) or "")
   end
-  if opts.calibrated then
+  if opts.calibrated then -- mlsh check's default (--static turns it off); library callers pass calibrated = true
     result.calibration = {}
     for _, r in ipairs(sequences(result)) do
       if not calibrate_seq(result, r.first, r.last) then
@@ -535,7 +538,7 @@ function M.json(p, json)
     end
     out.chip_range = list
   end
-  if p.calibration then
+  if p.calibration and #p.calibration > 0 then
     local list = json.array({})
     for i, c in ipairs(p.calibration) do
       list[i] = { rule = c.rule, ["function"] = c["function"] or json.null, ops = c.ops, text = c.text, source = c.source }
