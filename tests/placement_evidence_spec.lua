@@ -610,6 +610,28 @@ describe("calibration rules without a published observation", function()
     assert.is_true(#cal.transitions < #first.transitions)
   end)
 
+  it("reduction depth: a light classifier head between ANE ops stays there (switch cost), a trailing one leaves", function()
+    local function head(name, softmax)
+      local p = B.program { opset = "iOS17", precision = "fp16" }
+      local f = p:func("main")
+      local x = f:input("x", "fp16", { 1, 64, 64, 64 })
+      local w = f:const("w", B.random.normal { seed = 8, shape = { 64, 64, 3, 3 }, std = 0.05 })
+      local y = f:op("relu", { x = f:op("conv", { x = x, weight = w, pad_type = "same" }) })
+      y = f:op("reshape", { x = f:op("reduce_mean", { x = y, axes = { 2, 3 }, keep_dims = true }), shape = { 1, 64 } })
+      local fc = f:const("fc", B.random.normal { seed = 9, shape = { 10, 64 }, std = 0.05 })
+      y = f:op("linear", { x = y, weight = fc })
+      if softmax then y = f:op("softmax", { x = y, axis = -1 }) end
+      f:output("y", y, { dtype = "fp16" })
+      return sim(p:save(dir .. "/" .. name .. ".mlpackage"), { calibrated = true })
+    end
+    local kept = by_type(head("head_softmax", true), "linear")
+    assert.equal("ANE", kept.device)
+    assert.matches("not worth two switches", kept.reason)
+    local last = by_type(head("head_last", false), "linear")
+    assert.equal("CPU", last.device)
+    assert.matches("reduction depth 64 outside", last.reason)
+  end)
+
   it("mlsh check calibrates by default and lists the rules that fired, with their sources; --static opts out", function()
     local path = fp16_matmul(dir, 4, "cli_mm4")
     local J = require "mlsh.json"

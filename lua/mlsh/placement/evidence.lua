@@ -18,7 +18,8 @@
 -- function, each rule from a published MLComputePlan observation (M.SOURCES):
 --   1. two or more large fp16 SDPAs in one function -> the whole function on the CPU;
 --   2. SDPA reaches the Neural Engine only in fp16 with >= 2^21 query elements;
---   3. decode-shaped matmul/linear (<= 8 rows): reduction depth decides, k in [4992, 16384] -> ANE;
+--   3. decode-shaped matmul/linear (<= 8 rows): reduction depth decides, k in [4992, 16384] -> ANE
+--      (a light one between ANE ops stays there: two switches cost more, rule 6's source);
 --   4. tiny functions (< 1.7e8 FLOPs on the Neural Engine, no op kept there by rule 3) -> CPU;
 --   5. index plumbing that consumes a CPU data-dependent/gather result joins it on the CPU;
 --   6. a short, light ANE run between non-ANE ops is not worth two switches -> it joins them.
@@ -294,6 +295,18 @@ local function fired(result, rule, fname, count, source, text)
                                                   text = text }
 end
 
+-- The nearest real ops (not I/O casts) on both sides of op i, within the sequence, run on the ANE.
+local function between_ane(result, i, first, last)
+  local function side(from, to, step)
+    for j = from, to, step do
+      local o = result.ops[j]
+      if not (o.node and o.node.io_cast) then return o.device == "ANE" end
+    end
+    return false
+  end
+  return side(i - 1, first, -1) and side(i + 1, last, 1)
+end
+
 local function calibrate_seq(result, first, last)
   local fname = result.ops[first]["function"]
   local function all_to_cpu(rule, source, text)
@@ -320,7 +333,8 @@ local function calibrate_seq(result, first, last)
       .. "Engine compile fails and the function falls back to the CPU", large))
   end
   -- 2./3. per-op rules
-  local anchored, ane_flops = false, 0
+  local anchored, ane_flops, seq_flops = false, 0, 0
+  for i = first, last do seq_flops = seq_flops + (result.ops[i].flops or 0) end
   for i = first, last do
     local o = result.ops[i]
     local node = o.node
@@ -333,7 +347,11 @@ local function calibrate_seq(result, first, last)
       else
         local rows, k = decode_shape(node)
         local kmin = rows and depth_min(node)
-        if rows and (k < kmin or k > M.DEPTH_MAX) then
+        local outside = rows and (k < kmin or k > M.DEPTH_MAX)
+        if outside and between_ane(result, i, first, last) and (o.flops or 0) < M.SWITCH_MAX_SHARE * seq_flops then
+          o.reason = o.reason .. string.format("; reduction depth %d outside %d..%d [%s], but a light op between ANE ops "
+            .. "is not worth two switches [%s]", k, kmin, M.DEPTH_MAX, M.SOURCES.depth, M.SOURCES.switch)
+        elseif outside then
           move(result, i, "CPU", "calibrated", string.format("%d-row %s with reduction depth %d outside %d..%d [%s]; CPU",
             rows, node.type, k, kmin, M.DEPTH_MAX, M.SOURCES.depth))
           fired(result, "reduction-depth", fname, 1, M.SOURCES.depth, "reduction depth outside the preferred range")
