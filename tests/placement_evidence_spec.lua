@@ -610,6 +610,23 @@ describe("calibration rules without a published observation", function()
     assert.is_true(#cal.transitions < #first.transitions)
   end)
 
+  it("tiny: fires only when the work is known (not on range shapes, whose FLOPs are a guess)", function()
+    local function small(name, decl)
+      local p = B.program { opset = "iOS17", precision = "fp16" }
+      local f = p:func("main")
+      f:output("y", f:op("relu", { x = f:input("x", "fp16", decl) }), { dtype = "fp16" })
+      local r = sim(p:save(dir .. "/" .. name .. ".mlpackage"), { calibrated = true })
+      local rules_fired = {}
+      for _, c in ipairs(r.calibration) do rules_fired[c.rule] = true end
+      return rules_fired, by_type(r, "relu").device
+    end
+    local fired_static, dev_static = small("tiny_static", { 1, 64 })
+    assert.is_true(fired_static.tiny)
+    assert.equal("CPU", dev_static)
+    local fired_range = small("tiny_range", { range = { { 1, 1 }, { 1, 64 } }, default = { 1, 64 } })
+    assert.is_nil(fired_range.tiny)
+  end)
+
   it("reduction depth: a light classifier head between ANE ops stays there (switch cost), a trailing one leaves", function()
     local function head(name, softmax)
       local p = B.program { opset = "iOS17", precision = "fp16" }

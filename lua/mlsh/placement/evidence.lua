@@ -2,25 +2,21 @@
 -- says about chips and about Core ML's own choices, applied on top of the first stage's per-op
 -- eligibility (mlsh.placement). Called by placement.simulate before segments are computed.
 --
--- Stage A, chips (always): the op table's per-chip column (core/optable_chips.c).
---   * with a device (opts.device: "A15", "M2", "iPhone14,2", "intel"): ops walled on that chip
---     family, or over its fp16 conv kernel-width cap, leave the Neural Engine; "none" (Intel Mac,
---     simulator) has no Neural Engine at all;
---   * without one: ops walled on every family leave it; ops that differ between families stay and
---     are reported as a range ("ANE on A15+, CPU on A13-A14: sin") in result.chip_range and notes.
---   * the add direction: an op the first stage kept off only because a dimension exceeds 16384 (the
---     op table's max_dim) runs on the families whose per-chip extent cap holds (65536 from A16,
---     ANEForge capabilities.md): with a device of such a family it moves to the Neural Engine;
---     without one it is listed as a range ("ANE on A16+, CPU on A13-A15").
---   * state-aware: read_state / write_state of a state whose last dimension is not a multiple of 32
---     leave the Neural Engine (apple/coremltools#2631: such models fail on it).
+-- Stage A, chips (always): the op table's per-chip column (core/optable_chips.c). With a device
+-- (opts.device: "A15", "M2", "iPhone14,2", "intel") ops walled on its family (or over its fp16 conv
+-- kernel-width cap) leave the ANE, and ops kept off only by the 16384 dimension cap reach it where
+-- the family's extent cap holds (65536 from A16); "none" has no ANE. Without one, ops walled
+-- everywhere leave it and ops that differ between families are reported as ranges ("ANE on A15+,
+-- CPU on A13-A14: sin") in result.chip_range and notes. State-aware: read_state / write_state of a
+-- state whose last dimension is not a multiple of 32 leave the ANE (apple/coremltools#2631).
 -- Stage B, calibration (opts.calibrated = true; mlsh check's default, --static turns it off), per
 -- function, each rule from a published MLComputePlan observation (M.SOURCES):
 --   1. two or more large fp16 SDPAs in one function -> the whole function on the CPU;
 --   2. SDPA reaches the Neural Engine only in fp16 with >= 2^21 query elements;
 --   3. decode-shaped matmul/linear (<= 8 rows): reduction depth decides, k in [4992, 16384] -> ANE
 --      (a light one between ANE ops stays there: two switches cost more, rule 6's source);
---   4. tiny functions (< 1.7e8 FLOPs on the Neural Engine, no op kept there by rule 3) -> CPU;
+--   4. tiny functions (< 1.7e8 FLOPs on the Neural Engine, no op kept there by rule 3) -> CPU, when the
+--      FLOPs are known (ML program ops, no range shapes);
 --   5. index plumbing that consumes a CPU data-dependent/gather result joins it on the CPU;
 --   6. a short, light ANE run between non-ANE ops is not worth two switches -> it joins them.
 -- Results: result.device (resolved), result.chip_range, result.calibration (rules that fired);
@@ -295,6 +291,17 @@ local function fired(result, rule, fname, count, source, text)
                                                   text = text }
 end
 
+-- Whether the op's work estimate can be trusted for the tiny rule: an ML program op with static (or
+-- enumerated, sized at the default) shapes whose FLOPs are known when it is a heavy op. NeuralNetwork
+-- layers and flexible (range) shapes are not sized well enough: the rule stays quiet on them.
+local function sized_op(o)
+  local node = o.node
+  if not node or node.kind ~= "mil" then return false end
+  if node.shape_kind == "range" or node.shape_kind == "dynamic" then return false end
+  local cat = node.entry and node.entry.category
+  return not (HEAVY[cat or ""] and (o.flops or 0) == 0)
+end
+
 -- The nearest real ops (not I/O casts) on both sides of op i, within the sequence, run on the ANE.
 local function between_ane(result, i, first, last)
   local function side(from, to, step)
@@ -333,7 +340,7 @@ local function calibrate_seq(result, first, last)
       .. "Engine compile fails and the function falls back to the CPU", large))
   end
   -- 2./3. per-op rules
-  local anchored, ane_flops, seq_flops = false, 0, 0
+  local anchored, ane_flops, seq_flops, sized = false, 0, 0, true
   for i = first, last do seq_flops = seq_flops + (result.ops[i].flops or 0) end
   for i = first, last do
     local o = result.ops[i]
@@ -361,11 +368,14 @@ local function calibrate_seq(result, first, last)
             M.SOURCES.depth)
         end
       end
-      if result.ops[i].device == "ANE" then ane_flops = ane_flops + (o.flops or 0) end
+      if result.ops[i].device == "ANE" then
+        ane_flops = ane_flops + (o.flops or 0)
+        if not sized_op(o) then sized = false end
+      end
     end
   end
   -- 4. tiny functions
-  if not anchored and ane_flops > 0 and ane_flops < M.TINY_FLOPS then
+  if sized and not anchored and ane_flops > 0 and ane_flops < M.TINY_FLOPS then
     return all_to_cpu("tiny", M.SOURCES.tiny, string.format("tiny function (%.3g FLOPs on the Neural Engine < %.3g): "
       .. "Core ML keeps it on the CPU", ane_flops, M.TINY_FLOPS))
   end
