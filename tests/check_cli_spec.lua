@@ -231,7 +231,7 @@ describe("mlsh check", function()
 
   describe("recipes/ane-readiness.lua", function()
     it("prints the per-op table, segments, coverage and fixes", function()
-      local out, err, code = run(F.q(HOME .. "/recipes/ane-readiness.lua") .. " " .. F.q(fx.dilated_prog))
+      local out, err, code = run(F.q(HOME .. "/recipes/ane-readiness.lua") .. " " .. F.q(fx.dilated_prog) .. " --static")
       assert.equal(0, code, err)
       assert.matches("ANE readiness: ", out)
       assert.matches("\n2%s+ANE%s+conv%s+conv1%s+ANE: every condition holds", out)

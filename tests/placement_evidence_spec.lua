@@ -17,8 +17,12 @@ local function by_type(p, typ)
   end
 end
 
+-- The calibrated stage is the library's default; this helper opts out of it explicitly unless a test
+-- says calibrated = true (the chip column and state conditions are tested on tiny fixtures).
 local function sim(path, opts)
   local m = mlsh.load(path)
+  opts = opts or {}
+  if opts.calibrated == nil then opts.calibrated = false end
   local p = placement.simulate(m, opts)
   m:close()
   return p
@@ -669,6 +673,21 @@ describe("calibration rules without a published observation", function()
     end
     assert.matches("calibrated %(tiny, function main%)", (F.run("check " .. F.q(path))))
     assert.not_matches("calibrated %(", (F.run("check --static " .. F.q(path))))
+  end)
+
+  it("is the library's default too: m:placement() calibrates; {calibrated = false} / {static = true} opt out", function()
+    local path = fp16_matmul(dir, 4, "lib_mm4")
+    local m = mlsh.load(path)
+    local default, off, static = m:placement(), m:placement({ calibrated = false }), m:placement({ static = true })
+    m:close()
+    assert.equal("reduction-depth", default.calibration[1].rule) -- Vx#436: a 4x4 matmul runs on the CPU
+    for _, o in ipairs(default.ops) do assert.equal("CPU", o.device) end
+    for _, p in ipairs({ off, static }) do
+      assert.is_nil(p.calibration)
+      local on_ane = 0
+      for _, o in ipairs(p.ops) do if o.device == "ANE" then on_ane = on_ane + 1 end end
+      assert.is_true(on_ane > 0, "the first stage puts the fp16 matmul on the ANE")
+    end
   end)
 
   it("plans the functions of a multifunction model separately", function()

@@ -9,7 +9,7 @@
 -- everywhere leave it and ops that differ between families are reported as ranges ("ANE on A15+,
 -- CPU on A13-A14: sin") in result.chip_range and notes. State-aware: read_state / write_state of a
 -- state whose last dimension is not a multiple of 32 leave the ANE (apple/coremltools#2631).
--- Stage B, calibration (opts.calibrated = true; mlsh check's default, --static turns it off), per
+-- Stage B, calibration (the default; opts.calibrated = false or opts.static = true turns it off), per
 -- function, each rule from a published MLComputePlan observation (M.SOURCES):
 --   1. two or more large fp16 SDPAs in one function -> the whole function on the CPU;
 --   2. SDPA reaches the Neural Engine only in fp16 with >= 2^21 query elements;
@@ -478,7 +478,7 @@ local function sequences(result)
 end
 
 -- Entry point (from placement.simulate). opts.device resolves through mlsh.chips (raises on an
--- unknown name); opts.calibrated turns on stage B (mlsh check sets it unless --static).
+-- unknown name); stage B runs unless opts.calibrated == false or opts.static (every command's --static).
 function M.apply(result, ctx, opts)
   local dev
   if opts.device ~= nil then
@@ -496,7 +496,7 @@ function M.apply(result, ctx, opts)
     result.notes[#result.notes + 1] = string.format("device %s: chip %s, family %s%s", dev.name, dev.chip, dev.label,
       dev.note and ("; " .. dev.note) or "")
   end
-  if opts.calibrated then -- mlsh check's default (--static turns it off); library callers pass calibrated = true
+  if opts.calibrated ~= false and not opts.static then -- the default; {calibrated = false} / {static = true} / --static
     result.calibration = {}
     for _, r in ipairs(sequences(result)) do
       if not calibrate_seq(result, r.first, r.last) then
