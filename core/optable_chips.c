@@ -21,7 +21,9 @@ const char *mlsh_chip_status_name(mlsh_chip_status s) {
 #define COMM MLSH_SRC_COMMUNITY
 #define CATALOG "sbryngelson/ANEForge docs/op-catalog.md @ 067717ab"
 #define CAPS "sbryngelson/ANEForge docs/capabilities.md @ 067717ab (Dimension bounds, Per-family op floors)"
-#define ISSUE17_KW "sbryngelson/ANEForge capabilities (fp16 conv kernel width per family), as summarised in mlsh issue 17"
+#define ISSUE17_KW                                                                                                    \
+  "sbryngelson/ANEForge @ 067717ab: docs/op-catalog.md (conv: M1 fp16 kernels 13x13) and docs/capabilities.json "    \
+  "(conv_kernel_ge16: K <= 15 on M5); A14/A15 = 13 as summarised in mlsh issue 17"
 
 /* ---------------------------------------------------------------- chip conditions */
 

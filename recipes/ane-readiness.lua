@@ -1,7 +1,7 @@
 -- ANE readiness report: where each op runs (predicted), the segments, the Neural Engine coverage
 -- and the fixes that would help most. Team fallbacks in --rules folders / MLSH_RULES are honoured.
 --   mlsh recipes/ane-readiness.lua MODEL [--compute-units all] [--target iOS17] [--rules DIR]...
---                                        [--device "A17 Pro"] [--max-ops N]
+--                                        [--device "A17 Pro"] [--max-ops N] [--static]
 -- Exit status: 0, or 2 on bad input.
 local mlsh = require "mlsh"
 local rules = require "mlsh.engine.rules"
@@ -9,7 +9,7 @@ local placement = require "mlsh.placement.coreml"
 local check = require "mlsh.cmd.check"
 
 local USAGE = "usage: mlsh recipes/ane-readiness.lua MODEL [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] "
-  .. "[--target iOS17] [--rules DIR]... [--device NAME] [--max-ops N]"
+  .. "[--target iOS17] [--rules DIR]... [--device NAME] [--max-ops N] [--static]"
 
 local function die(msg)
   io.stderr:write("ane-readiness: ", msg, "\n", USAGE, "\n")
@@ -55,6 +55,7 @@ local function main(args)
       elseif a == "--max-ops" then o.max_ops = tonumber(v) or o.max_ops
       else o[a:sub(3):gsub("%-", "_")] = v end
       i = i + 2
+    elseif a == "--static" then o.calibrated = false i = i + 1 -- placement's first stage only
     elseif a == "-h" or a == "--help" then print(USAGE) return 0
     elseif a:sub(1, 1) == "-" then return die("unknown option " .. a)
     else o.path = o.path and die("one model at a time") or a; i = i + 1 end
@@ -74,7 +75,8 @@ local function main(args)
   local m, lerr = mlsh.try_load(o.path)
   if not m then io.stderr:write("mlsh: ", lerr, "\n") return 2 end
 
-  local p = placement.simulate(m, { compute_units = cu, target = target, fallbacks = set.fallbacks, device = o.device })
+  local p = placement.simulate(m, { compute_units = cu, target = target, fallbacks = set.fallbacks, device = o.device,
+                                   calibrated = o.calibrated })
   local select = rules.selector("ane", set)
   local findings = rules.run(m, set, { target = target, compute_units = cu, select = select, placement = p })
 

@@ -39,7 +39,7 @@ describe("advisory rules", function()
 
   it("are built-in, each with evidence URLs, affected ranges and a fix", function()
     local ids, list = advisory_ids()
-    assert.equal(16, #ids)
+    assert.equal(20, #ids)
     for _, r in ipairs(list) do
       assert.is_true(#r.evidence > 0, r.id)
       for _, e in ipairs(r.evidence) do assert.matches("^https://", e, nil, false, r.id) end
@@ -103,6 +103,34 @@ describe("advisory rules", function()
     -- rules without evidence keep their JSON shape
     local plain = json.decode((F.run("check --format json --select fp32-compute " .. F.q(path))))
     for _, x in ipairs(plain.findings) do assert.is_nil(x.sources) end
+  end)
+
+  -- Apple's authoring rules added this session: each shows its evidence (the file at a commit,
+  -- with line anchors) in JSON, text and SARIF
+  for _, id in ipairs({ "advisory-compute-dtype", "advisory-fp32-literal", "advisory-silu-fp32",
+                        "advisory-pool-stride" }) do
+    it(id .. " shows its evidence in JSON, text and SARIF", function()
+      local path = fx[id].fires
+      local doc = json.decode((F.run("check --format json --select " .. id .. " " .. F.q(path))))
+      assert.equal(id, doc.findings[1].rule)
+      local src = doc.findings[1].sources[1]
+      assert.matches("^https://github.com/apple/coreai%-models/blob/86b363dc%x+/skills/skills/model%-authoring/"
+        .. "references/[%w_]+%.md#L%d+", src)
+      assert.matches("evidence: " .. src:gsub("%p", "%%%0"), (F.run("check --select " .. id .. " " .. F.q(path))))
+      local sarif = json.decode((F.run("check --format sarif --select " .. id .. " " .. F.q(path))))
+      local desc
+      for _, d in ipairs(sarif.runs[1].tool.driver.rules) do if d.id == id then desc = d end end
+      assert.equal(src, desc.helpUri)
+    end)
+  end
+
+  it("advisory-fp32-literal leaves the converter's image scale/bias at the model input alone", function()
+    local p = require("mlsh.builder").program { opset = "iOS17", precision = "fp16" }
+    local f = p:func("main")
+    local x = f:input("image", "image", { width = 32, height = 32, color = "RGB", scale = 1 / 255, bias = -0.5 })
+    f:output("y", f:op("relu", { x = x }), { dtype = "fp16" })
+    local path = p:save(F.tmpdir() .. "/image_pre.mlpackage")
+    assert.same({}, findings_of("advisory-fp32-literal", path))
   end)
 
   it("validates evidence and affected", function()

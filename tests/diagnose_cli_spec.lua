@@ -218,7 +218,7 @@ describe("mlsh checklist", function()
   end)
 
   it("exits 0 when nothing fails; unknowns are reported, not asked", function()
-    local out, err, code = run("checklist diagnostic --target iOS16 " .. F.q(fx.complete))
+    local out, err, code = run("checklist diagnostic --static --target iOS16 " .. F.q(fx.complete))
     assert.equal(0, code, out .. err)
     assert.matches("%[ %?%? %] Tried %.cpuOnly", out)
     assert.matches("%d+ pass, 0 fail, %d+ unknown", out)

@@ -74,7 +74,7 @@ describe("mlsh fix", function()
     end)
 
     it("--json gives the changes and the mlsh check delta", function()
-      local out, err, code = fix(F.q(src) .. " -o " .. F.q(dir .. "/j.mlpackage") .. " --fp16 --json")
+      local out, err, code = fix(F.q(src) .. " -o " .. F.q(dir .. "/j.mlpackage") .. " --fp16 --json --static")
       assert.equal(0, code, err)
       local r = json.decode(out)
       assert.equal("fp16", r.transforms[1].name)

@@ -17,8 +17,12 @@ local function by_type(p, typ)
   end
 end
 
+-- The calibrated stage is the library's default; this helper opts out of it explicitly unless a test
+-- says calibrated = true (the chip column and state conditions are tested on tiny fixtures).
 local function sim(path, opts)
   local m = mlsh.load(path)
+  opts = opts or {}
+  if opts.calibrated == nil then opts.calibrated = false end
   local p = placement.simulate(m, opts)
   m:close()
   return p
@@ -165,8 +169,8 @@ describe("placement per chip", function()
   end)
 
   it("mlsh check --device A14 and --device M4 differ, with the reason and its source", function()
-    local function run(args)
-      local out = F.run("check --format json " .. args .. " " .. F.q(path))
+    local function run(args) -- a tiny model: the chip column alone (--static; calibration would move it all to the CPU)
+      local out = F.run("check --static --format json " .. args .. " " .. F.q(path))
       return require("mlsh.json").decode(out)
     end
     local a, b = run("--device A14"), run("--device M4")
@@ -180,6 +184,80 @@ describe("placement per chip", function()
     local _, err, code = F.run("check --device Z80 " .. F.q(path))
     assert.equal(2, code)
     assert.matches("unknown device 'Z80'", err)
+  end)
+end)
+
+-- conv on a normal tensor -> sin, and a conv whose last axis is 20000 (over the 16384 cap of
+-- A13-A15, within the 65536 of A16+): both are heavy enough that calibration keeps them.
+local function sin_and_wide(path)
+  local p = B.program { opset = "iOS17", precision = "fp16" }
+  local f = p:func("main")
+  local x = f:input("x", "fp16", { 1, 64, 128, 128 })
+  local w = f:const("w", B.random.normal { seed = 2, shape = { 64, 64, 3, 3 }, std = 0.05 })
+  f:output("s", f:op("sin", { x = f:op("conv", { x = x, weight = w, pad_type = "same" }) }), { dtype = "fp16" })
+  local x2 = f:input("wide", "fp16", { 1, 64, 8, 20000 })
+  local w2 = f:const("w2", B.random.normal { seed = 3, shape = { 64, 64, 3, 3 }, std = 0.05 })
+  f:output("c", f:op("relu", { x = f:op("conv", { x = x2, weight = w2, pad_type = "same" }) }), { dtype = "fp16" })
+  return p:save(path)
+end
+
+describe("placement per chip: the add direction (a newer family takes an op the first stage kept off)", function()
+  local path
+  setup(function() path = sin_and_wide(DIR .. "/sin_wide.mlpackage") end)
+
+  local function ops_of(p, typ)
+    local out = {}
+    for _, o in ipairs(p.ops) do if o.type == typ then out[#out + 1] = o end end
+    return out
+  end
+
+  it("an axis of 20000 leaves the ANE through A15 and reaches it from A16 (ANEForge capabilities.md)", function()
+    for _, calibrated in ipairs({ false, true }) do
+      local a14 = sim(path, { device = "A14", calibrated = calibrated })
+      local m4 = sim(path, { device = "M4", calibrated = calibrated })
+      local wide14, wide4 = ops_of(a14, "conv")[2], ops_of(m4, "conv")[2]
+      assert.are_not.equal("ANE", wide14.device)
+      assert.equal("ANE", wide4.device)
+      assert.equal("chip_add", wide4.why)
+      assert.matches("a dimension of 20000 is within the A16%+ extent cap of 65536", wide4.reason)
+      assert.matches("ANEForge docs/capabilities.md", wide4.reason, nil, true)
+      -- and the other direction: sin leaves the ANE on A14, stays on it on M4
+      assert.are_not.equal("ANE", ops_of(a14, "sin")[1].device)
+      assert.equal("ANE", ops_of(m4, "sin")[1].device)
+      assert.equal("ANE", ops_of(a14, "conv")[1].device)
+    end
+    assert.are_not.equal("ANE", ops_of(sim(path, { device = "A15", calibrated = false }), "conv")[2].device)
+  end)
+
+  it("without a device keeps the first stage and gives both ranges", function()
+    local p = sim(path, { calibrated = false })
+    assert.are_not.equal("ANE", ops_of(p, "conv")[2].device)
+    local texts = {}
+    for _, r in ipairs(p.chip_range) do texts[#texts + 1] = r.type .. ": " .. r.text .. " [" .. r.source .. "]" end
+    local joined = table.concat(texts, "\n")
+    assert.matches("sin: ANE on A15%+, CPU on A13%-A14 %[sbryngelson/ANEForge docs/op%-catalog.md", joined)
+    assert.matches("conv: ANE on A16%+, %u+ on A13%-A15 %[sbryngelson/ANEForge docs/capabilities.md", joined)
+    assert.matches("relu: ANE on A16%+, %u+ on A13%-A15", joined)
+  end)
+
+  it("mlsh check --device A14 and --device M4 differ in both directions", function()
+    local function run(args)
+      return require("mlsh.json").decode((F.run("check --format json " .. args .. " " .. F.q(path))))
+    end
+    local a, b = run("--device A14"), run("--device M4")
+    local function devices(doc)
+      local out = {}
+      for _, o in ipairs(doc.placement.ops) do out[#out + 1] = o.type .. "=" .. o.device end
+      return table.concat(out, " ")
+    end
+    assert.matches("sin=CPU", devices(a))
+    assert.matches("sin=ANE", devices(b))
+    local wide_a, wide_b
+    for _, o in ipairs(a.placement.ops) do if o.type == "relu" then wide_a = o end end
+    for _, o in ipairs(b.placement.ops) do if o.type == "relu" then wide_b = o end end
+    assert.are_not.equal("ANE", wide_a.device)
+    assert.equal("ANE", wide_b.device)
+    assert.matches("ANEForge", wide_b.reason)
   end)
 end)
 
@@ -328,6 +406,45 @@ local function all_on(p)
   return "every op on " .. table.concat(list, "+")
 end
 
+-- A vocoder-like conv stack in the ANE layout (B, C, 1, S), fp16, static shapes: upsampling by
+-- conv_transpose and residual conv + leaky_relu blocks (FluidInference/FluidAudio#887: convolutions
+-- with static shapes and channels-first activations stay on the ANE; Kokoro's vocoder 99%, WeSpeaker 93%)
+local function conv_vocoder(dir)
+  local p = B.program { opset = "iOS17", precision = "fp16" }
+  local f = p:func("main")
+  local x = f:input("mel", "fp16", { 1, 128, 1, 200 })
+  local seed = 40
+  local function w(shape)
+    seed = seed + 1
+    return f:const("w" .. seed, B.random.normal { seed = seed, shape = shape, std = 0.02 })
+  end
+  local h = f:op("conv", { x = x, weight = w({ 256, 128, 1, 7 }), pad_type = "same" })
+  local c, len = 256, 200
+  for _ = 1, 2 do
+    len = (len - 1) * 2 + 4 -- valid conv_transpose, stride 2, kernel 4
+    h = f:op("conv_transpose", { x = f:op("leaky_relu", { x = h, alpha = 0.1 }), weight = w({ c, c // 2, 1, 4 }),
+      strides = { 1, 2 }, pad_type = "valid" }, { dtype = "fp16", shape = { 1, c // 2, 1, len } })
+    c = c // 2
+    for _ = 1, 2 do
+      local r = f:op("conv", { x = f:op("leaky_relu", { x = h, alpha = 0.1 }), weight = w({ c, c, 1, 3 }), pad_type = "same" })
+      h = f:op("add", { x = h, y = r })
+    end
+  end
+  f:output("audio", f:op("tanh", { x = f:op("conv", { x = h, weight = w({ 1, c, 1, 7 }), pad_type = "same" }) }),
+    { dtype = "fp16" })
+  return p:save(dir .. "/conv_vocoder.mlpackage")
+end
+
+local function ane_share(p)
+  local n, ane = 0, 0
+  for _, o in ipairs(p.ops) do
+    n = n + 1
+    if o.device == "ANE" then ane = ane + 1 end
+  end
+  local share = n > 0 and ane / n or 0
+  return share >= 0.93 and ">= 93% of ops on the ANE" or string.format("%.0f%% of ops on the ANE", 100 * share)
+end
+
 local function off_ane(p)
   local set, list = {}, {}
   for _, o in ipairs(p.ops) do
@@ -410,10 +527,10 @@ local OBSERVATIONS = {
   { id = "edgetpu", source = "freedomtan/coreml_modelc_profling (README)",
     observation = "MobilenetEdgeTPU: the input mul/add/cast on the CPU, conv/relu on the ANE",
     build = edgetpu_like, expect = "off the ANE: add, cast, mul", predict = off_ane },
-  { id = "fluidaudio", source = "FluidInference/FluidAudio#887 (as cited in issue 17; not found in the index)",
-    observation = "99% and 93% of ops on the ANE for two audio models",
-    expect = "99% / 93% ANE",
-    not_built = "the source could not be read and does not describe the models; nothing to build" },
+  { id = "fluidaudio", source = "FluidInference/FluidAudio#887",
+    observation = "conv audio models with static shapes and channels-first activations: 99% (Kokoro vocoder) and "
+      .. "93% (WeSpeaker) of ops on the ANE; built: a vocoder-like conv_transpose/conv stack",
+    build = conv_vocoder, expect = ">= 93% of ops on the ANE", predict = ane_share },
 }
 
 local function render(rows)
@@ -497,18 +614,80 @@ describe("calibration rules without a published observation", function()
     assert.is_true(#cal.transitions < #first.transitions)
   end)
 
-  it("mlsh check --calibrated lists the rules that fired, with their sources", function()
+  it("tiny: fires only when the work is known (not on range shapes, whose FLOPs are a guess)", function()
+    local function small(name, decl)
+      local p = B.program { opset = "iOS17", precision = "fp16" }
+      local f = p:func("main")
+      f:output("y", f:op("relu", { x = f:input("x", "fp16", decl) }), { dtype = "fp16" })
+      local r = sim(p:save(dir .. "/" .. name .. ".mlpackage"), { calibrated = true })
+      local rules_fired = {}
+      for _, c in ipairs(r.calibration) do rules_fired[c.rule] = true end
+      return rules_fired, by_type(r, "relu").device
+    end
+    local fired_static, dev_static = small("tiny_static", { 1, 64 })
+    assert.is_true(fired_static.tiny)
+    assert.equal("CPU", dev_static)
+    local fired_range = small("tiny_range", { range = { { 1, 1 }, { 1, 64 } }, default = { 1, 64 } })
+    assert.is_nil(fired_range.tiny)
+  end)
+
+  it("reduction depth: a light classifier head between ANE ops stays there (switch cost), a trailing one leaves", function()
+    local function head(name, softmax)
+      local p = B.program { opset = "iOS17", precision = "fp16" }
+      local f = p:func("main")
+      local x = f:input("x", "fp16", { 1, 64, 64, 64 })
+      local w = f:const("w", B.random.normal { seed = 8, shape = { 64, 64, 3, 3 }, std = 0.05 })
+      local y = f:op("relu", { x = f:op("conv", { x = x, weight = w, pad_type = "same" }) })
+      y = f:op("reshape", { x = f:op("reduce_mean", { x = y, axes = { 2, 3 }, keep_dims = true }), shape = { 1, 64 } })
+      local fc = f:const("fc", B.random.normal { seed = 9, shape = { 10, 64 }, std = 0.05 })
+      y = f:op("linear", { x = y, weight = fc })
+      if softmax then y = f:op("softmax", { x = y, axis = -1 }) end
+      f:output("y", y, { dtype = "fp16" })
+      return sim(p:save(dir .. "/" .. name .. ".mlpackage"), { calibrated = true })
+    end
+    local kept = by_type(head("head_softmax", true), "linear")
+    assert.equal("ANE", kept.device)
+    assert.matches("not worth two switches", kept.reason)
+    local last = by_type(head("head_last", false), "linear")
+    assert.equal("CPU", last.device)
+    assert.matches("reduction depth 64 outside", last.reason)
+  end)
+
+  it("mlsh check calibrates by default and lists the rules that fired, with their sources; --static opts out", function()
     local path = fp16_matmul(dir, 4, "cli_mm4")
-    local out, err, code = F.run("check --calibrated --format json " .. F.q(path))
-    assert.truthy(code == 0 or code == 1, err)
-    local doc = require("mlsh.json").decode(out)
-    assert.equal("reduction-depth", doc.placement.calibration[1].rule)
-    assert.equal("chrishayuk/larql#312", doc.placement.calibration[1].source)
-    for _, o in ipairs(doc.placement.ops) do assert.equal("CPU", o.device) end
-    local plain = require("mlsh.json").decode((F.run("check --format json " .. F.q(path))))
-    assert.is_nil(plain.placement.calibration)
-    local text = F.run("check --calibrated " .. F.q(path))
-    assert.matches("calibrated %(tiny, function main%)", text)
+    local J = require "mlsh.json"
+    for _, args in ipairs({ "", "--calibrated " }) do
+      local out, err, code = F.run("check " .. args .. "--format json " .. F.q(path))
+      assert.truthy(code == 0 or code == 1, err)
+      local doc = J.decode(out)
+      assert.equal("reduction-depth", doc.placement.calibration[1].rule)
+      assert.equal("chrishayuk/larql#312", doc.placement.calibration[1].source)
+      for _, o in ipairs(doc.placement.ops) do assert.equal("CPU", o.device) end
+    end
+    for _, flag in ipairs({ "--static", "--no-calibrated" }) do
+      local plain = J.decode((F.run("check " .. flag .. " --format json " .. F.q(path))))
+      assert.is_nil(plain.placement.calibration)
+      local on_ane = 0
+      for _, o in ipairs(plain.placement.ops) do if o.device == "ANE" then on_ane = on_ane + 1 end end
+      assert.is_true(on_ane > 0, flag .. ": the first stage puts the fp16 matmul on the ANE")
+    end
+    assert.matches("calibrated %(tiny, function main%)", (F.run("check " .. F.q(path))))
+    assert.not_matches("calibrated %(", (F.run("check --static " .. F.q(path))))
+  end)
+
+  it("is the library's default too: m:placement() calibrates; {calibrated = false} / {static = true} opt out", function()
+    local path = fp16_matmul(dir, 4, "lib_mm4")
+    local m = mlsh.load(path)
+    local default, off, static = m:placement(), m:placement({ calibrated = false }), m:placement({ static = true })
+    m:close()
+    assert.equal("reduction-depth", default.calibration[1].rule) -- Vx#436: a 4x4 matmul runs on the CPU
+    for _, o in ipairs(default.ops) do assert.equal("CPU", o.device) end
+    for _, p in ipairs({ off, static }) do
+      assert.is_nil(p.calibration)
+      local on_ane = 0
+      for _, o in ipairs(p.ops) do if o.device == "ANE" then on_ane = on_ane + 1 end end
+      assert.is_true(on_ane > 0, "the first stage puts the fp16 matmul on the ANE")
+    end
   end)
 
   it("plans the functions of a multifunction model separately", function()

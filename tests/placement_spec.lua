@@ -17,8 +17,12 @@ local function by_op(p, name)
   end
 end
 
+-- This spec tests the first stage on tiny fixtures: it opts out of the calibrated default explicitly
+-- (tests/placement_evidence_spec.lua tests the second stage).
 local function sim(path, opts)
   local m = mlsh.load(path)
+  opts = opts or {}
+  if opts.calibrated == nil then opts.calibrated = false end
   local p = placement.simulate(m, opts)
   m:close()
   return p
@@ -187,7 +191,7 @@ describe("placement simulator", function()
 
   it("is a model method and serializes to the check JSON shape", function()
     local m = mlsh.load(fx.dilated_prog)
-    local p = m:placement({ compute_units = "all" })
+    local p = m:placement({ compute_units = "all", static = true }) -- the first stage (opt-out spelled as static)
     m:close()
     local j = placement.to_json(p)
     assert.equal("ALL", j.compute_units)

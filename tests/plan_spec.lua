@@ -83,8 +83,8 @@ describe("mlsh plan", function()
     assert.same({ "first", "second" }, names)
   end)
 
-  it("puts the fp16 build on the ANE and keeps the fp32 build off it", function()
-    local a, b = plan(F.q(fp16)), plan(F.q(fp32))
+  it("puts the fp16 build on the ANE and keeps the fp32 build off it (first stage)", function()
+    local a, b = plan("--static " .. F.q(fp16)), plan("--static " .. F.q(fp32)) -- tiny: the static rules alone
     for _, op in ipairs(a.functions.main.operations) do
       if op.operator_name ~= "cast" then
         assert.equal("ANE", op.preferred_compute_device)
@@ -115,16 +115,46 @@ describe("mlsh plan", function()
     end
   end)
 
-  it("agrees with check --format json's placement, op by op", function()
-    local p = plan(F.q(fp16))
-    local out = F.run("check --format json " .. F.q(fp16))
-    local c = json.decode(out)
-    local ops = p.functions.main.operations
-    assert.equal(#c.placement.ops, #ops)
-    for i, o in ipairs(c.placement.ops) do
-      assert.equal(o.op, ops[i].name)
-      assert.equal(o.device, ops[i].preferred_compute_device)
+  it("agrees with check --format json's placement, op by op, by default and with --static", function()
+    for _, flag in ipairs({ "", "--static " }) do
+      local p = plan(flag .. F.q(fp16))
+      local out = F.run("check " .. flag .. "--format json " .. F.q(fp16))
+      local c = json.decode(out)
+      local ops = p.functions.main.operations
+      assert.equal(#c.placement.ops, #ops)
+      for i, o in ipairs(c.placement.ops) do
+        assert.equal(o.op, ops[i].name)
+        assert.equal(o.device, ops[i].preferred_compute_device, flag .. o.op)
+      end
     end
+  end)
+
+  -- plan and check share placement's default (the calibrated second stage): the same ANE share,
+  -- and both change with --static. The fp16 build is tiny (two small linears, far under the
+  -- 1.7e8-FLOP threshold Vx#436 observed): calibrated, nothing is on the ANE; the first stage puts
+  -- every op there (fp16 linear/relu are ANE-eligible, and the two I/O casts go with the compute they
+  -- feed, as Vx#435 observed for a matmul and its casts).
+  it("agrees with check on the ANE share by default, and both change with --static", function()
+    local function shares(flag)
+      local p = plan(flag .. F.q(fp16))
+      local ops = p.functions.main.operations
+      local ane, casts = 0, 0
+      for _, op in ipairs(ops) do
+        if op.preferred_compute_device == "ANE" then ane = ane + 1 end
+        if op.operator_name == "cast" then casts = casts + 1 end
+      end
+      local c = json.decode((F.run("check " .. flag .. "--format json " .. F.q(fp16))))
+      return ane / #ops, c.placement.ane_coverage.ops, #ops, casts
+    end
+    local plan_default, check_default, n, casts = shares("")
+    local plan_static, check_static = shares("--static ")
+    assert.equal(2, casts)
+    assert.near(plan_default, check_default, 1e-9)
+    assert.near(plan_static, check_static, 1e-9)
+    assert.equal(0, plan_default)
+    assert.equal(1, plan_static)
+    assert.is_true(n > casts)
+    assert.are_not.equal(plan_default, plan_static)
   end)
 
   it("writes -o atomically and prints text without --json", function()

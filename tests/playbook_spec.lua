@@ -205,7 +205,7 @@ describe("automatic checks pick the branch from the model", function()
     local m, err = load(path)
     local original = opts.original and assert(load(opts.original)) or nil
     local ctx = playbook.context(m, { path = path, load_error = err, target = opts.target, compute_units = opts.cu,
-      original = original, memory_budget = opts.budget })
+      original = original, memory_budget = opts.budget, calibrated = opts.calibrated })
     return playbook.diagnose(set.by_id[symptom], ctx, { answers = answers or {} })
   end
 
@@ -295,7 +295,7 @@ describe("automatic checks pick the branch from the model", function()
   end
 
   it("stops at the first question the file cannot answer and lists the open ones", function()
-    local r = diagnose("slow-inference", R.fp16, nil)
+    local r = diagnose("slow-inference", R.fp16, nil, { calibrated = false }) -- a tiny fixture: the first stage
     assert.is_nil(r.leaf)
     assert.same({ "which-predictions" }, r.path)
     assert.equal("which-predictions", r.needs[1].id)

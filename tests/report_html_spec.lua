@@ -60,7 +60,7 @@ local function compute_ops(path)
 end
 
 local function findings_count(path)
-  local out = F.run("check --format json " .. F.q(path))
+  local out = F.run("check --format json " .. F.q(path)) -- report and check share the (calibrated) default
   return #json.decode(out).findings
 end
 

@@ -154,7 +154,7 @@ end
 function M.dot(m, opts)
   opts = opts or {}
   local p = placement.simulate(m, { compute_units = opts.compute_units, target = opts.target,
-    fallbacks = opts.fallbacks, device = opts.device })
+    fallbacks = opts.fallbacks, device = opts.device, calibrated = opts.calibrated })
   local out = {}
   local function w(s) out[#out + 1] = s end
   w("digraph mlsh {")

@@ -51,7 +51,8 @@ function M.build(m, opts)
   end
   local cu, err = mlsh.placement.compute_units(opts.compute_units)
   if not cu then error(err, 0) end
-  local p = m:placement({ compute_units = cu, target = opts.target, fallbacks = opts.fallbacks, device = opts.device })
+  local p = m:placement({ compute_units = cu, target = opts.target, fallbacks = opts.fallbacks, device = opts.device,
+                          calibrated = opts.calibrated })
   local allowed = mlsh.placement.UNITS[cu]
   local target = opts.target or m.spec_version
   local info = type(target) == "number" and require("mlsh.spec").info(math.tointeger(target) or 0) or nil

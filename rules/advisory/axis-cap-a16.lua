@@ -9,7 +9,7 @@ return {
   categories = { "performance", "ane" },
   severity = "info",
   pattern = "2c",
-  evidence = { "https://github.com/sbryngelson/ANEForge/blob/main/docs/capabilities.md",
+  evidence = { "https://github.com/sbryngelson/ANEForge/blob/067717ab376f025cb4965eea9a9f42cc2480a686/docs/capabilities.md",
                "https://github.com/apple/coremltools/issues/1003" },
   affected = { chip = "A13-A15 / M1-M3 (cap 16384); A16+ / M4-M5 cap 65536" },
   fix = "split or reshape so that no axis exceeds 16384 (e.g. chunk the sequence), or require an A16/M4 class device",

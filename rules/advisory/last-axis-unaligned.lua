@@ -2,6 +2,8 @@
 -- fp16 tensor whose last axis is short and not 64-byte aligned is padded: a singleton last axis costs
 -- 32x memory, a last axis of 7 about 4.6x. Reported when padding at least doubles the tensor
 -- (last-axis-one already covers the singleton case on model I/O).
+-- Apple's authoring rules (apple/coreai-models @ 86b363dc), cited with line anchors
+local APPLE = "https://github.com/apple/coreai-models/blob/86b363dca67cf276c1a5c96eea5e4b57e3a0643c/skills/skills/model-authoring/references/"
 local MIN_ELEMENTS = 4096
 local BYTES = { fp16 = 2, fp32 = 4, int8 = 1, uint8 = 1, int16 = 2, int32 = 4 }
 
@@ -20,7 +22,7 @@ return {
   categories = { "performance", "memory", "ane" },
   severity = "info",
   pattern = "2b",
-  evidence = { "https://github.com/apple/coreai-models/blob/main/skills/skills/model-authoring/references/neural_engine_rules.md",
+  evidence = { APPLE .. "neural_engine_rules.md#L21-L31",
                "https://machinelearning.apple.com/research/neural-engine-transformers" },
   affected = { chip = "all Neural Engine generations" },
   fix = "put the long axis last (ANE layout (B, C, 1, S)) or pad the last axis to a multiple of 64 bytes",

@@ -1,6 +1,8 @@
 -- Advisory (playbook 5b, wrong output): -inf constants (attention masks) are not safe on the Neural
 -- Engine, which computes in fp16 and does not propagate inf/NaN the way the CPU does; Apple's
 -- authoring rules ask for a large finite negative value instead (-40000 in fp16).
+-- Apple's authoring rules (apple/coreai-models @ 86b363dc), cited with line anchors
+local APPLE = "https://github.com/apple/coreai-models/blob/86b363dca67cf276c1a5c96eea5e4b57e3a0643c/skills/skills/model-authoring/references/"
 local function has_neg_inf(v)
   if type(v) == "number" then return v == -math.huge end
   if type(v) ~= "table" then return false end
@@ -14,7 +16,7 @@ return {
   categories = { "accuracy", "ane" },
   severity = "warning",
   pattern = "5b",
-  evidence = { "https://github.com/apple/coreai-models/blob/main/skills/skills/model-authoring/references/neural_engine_rules.md" },
+  evidence = { APPLE .. "neural_engine_rules.md#L357-L370", APPLE .. "common_issues.md#L102-L105" },
   affected = { chip = "all Neural Engine generations", compute_units = "CPU_AND_NE, ALL" },
   fix = "on the file: mlsh fix MODEL --mask-fill -1e4 -o OUT; at conversion: use a large finite negative value "
     .. "(-40000 in fp16, well inside its range) instead of -inf in masks",

@@ -1,12 +1,14 @@
 -- Advisory (playbook 2b): Apple's Neural Engine authoring rules: a convolution with palettized
 -- (LUT-compressed) weights runs on the Neural Engine only with strides <= 2.
+-- Apple's authoring rules (apple/coreai-models @ 86b363dc), cited with line anchors
+local APPLE = "https://github.com/apple/coreai-models/blob/86b363dca67cf276c1a5c96eea5e4b57e3a0643c/skills/skills/model-authoring/references/"
 return {
   id = "advisory-palettized-conv-stride",
   title = "palettized conv with a stride above 2",
   categories = { "performance", "ane" },
   severity = "warning",
   pattern = "2b",
-  evidence = { "https://github.com/apple/coreai-models/blob/main/skills/skills/model-authoring/references/neural_engine_rules.md" },
+  evidence = { APPLE .. "neural_engine_rules.md#L157" },
   affected = { chip = "all Neural Engine generations", spec = "7+ (constexpr_lut_to_dense)" },
   fix = "keep palettized convs at stride <= 2 (stride-1 conv + downsample), or leave this conv's weights uncompressed",
   applies = function(m) return m.program ~= nil end,

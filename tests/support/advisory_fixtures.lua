@@ -162,6 +162,46 @@ local function strided(dir, name, stride)
   end), dir, name)
 end
 
+-- relu in fp16, then `body` (x fp16 -> fp16), output fp16: an fp16 program around the body
+local function fp16_around(dir, name, body)
+  return save(one_op("iOS17", "fp16", function(f)
+    local x = f:op("relu", { x = f:input("x", "fp16", { 1, 64, 16, 16 }) })
+    f:output("y", body(f, x), { dtype = "fp16" })
+  end), dir, name)
+end
+
+-- x * 2 with the 2 as an fp32 literal (cast up, mul in fp32, cast down) or as an fp16 constant
+local function literal(dir, name, dtype)
+  return fp16_around(dir, name, function(f, x)
+    local two = f:const("two", B.tensor(dtype, { 2.0 }, { 1 }))
+    if dtype == "fp16" then return f:op("mul", { x = x, y = two }) end
+    return f:op("cast", { x = f:op("mul", { x = f:op("cast", { x = x, dtype = "fp32" }), y = two }), dtype = "fp16" })
+  end)
+end
+
+-- silu through fp32 casts (as Core AI's mps.swish lowering) or in fp16
+local function silu(dir, name, through_fp32)
+  return fp16_around(dir, name, function(f, x)
+    if not through_fp32 then return f:op("silu", { x = x }) end
+    return f:op("cast", { x = f:op("silu", { x = f:op("cast", { x = x, dtype = "fp32" }) }), dtype = "fp16" })
+  end)
+end
+
+local function int_add(dir, name, dtype)
+  return save(one_op("iOS17", "fp16", function(f)
+    local x = f:input("x", dtype, { 1, 64 })
+    f:output("y", f:op("add", { x = x, y = f:const("one", B.tensor(dtype, { 1 }, { 1 })) }), { dtype = dtype })
+  end), dir, name)
+end
+
+local function pooled(dir, name, stride)
+  return save(one_op("iOS17", "fp16", function(f)
+    local x = f:input("x", "fp16", { 1, 8, 36, 36 })
+    f:output("y", f:op("max_pool", { x = x, kernel_sizes = { 3, 3 }, strides = { stride, stride }, pad_type = "valid" }),
+      { dtype = "fp16" })
+  end), dir, name)
+end
+
 function A.build_all(dir)
   local fx = {}
   local function pair(id, fires, quiet, opts) fx["advisory-" .. id] = { fires = fires, quiet = quiet, opts = opts } end
@@ -192,6 +232,10 @@ function A.build_all(dir)
   pair("dup-weights-functions", multi(dir, "multi_dup", 2, true), multi(dir, "multi_distinct", 2, false))
   pair("compute-plan-target", simple(dir, "ios17", { 1, 64 }, "iOS17"), simple(dir, "ios18", { 1, 64 }, "iOS18"))
   pair("program-count", multi(dir, "multi130", 130, nil), multi(dir, "multi2", 2, nil))
+  pair("compute-dtype", int_add(dir, "add_int32", "int32"), int_add(dir, "add_fp16", "fp16"))
+  pair("fp32-literal", literal(dir, "literal_fp32", "fp32"), literal(dir, "literal_fp16", "fp16"))
+  pair("silu-fp32", silu(dir, "silu_fp32", true), silu(dir, "silu_fp16", false))
+  pair("pool-stride", pooled(dir, "pool_stride3", 3), pooled(dir, "pool_stride2", 2))
   return fx
 end
 

@@ -13,7 +13,7 @@ local C = {
   summary = "rules, required spec and ANE placement (--format json for one JSON object)",
   usage = "mlsh check [--target iOS17] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--format text|json|markdown|sarif]\n"
     .. "                  [--rules DIR]... [--no-builtin] [--select EXPR] [--memory-budget SIZE] [--device CHIP|DEVICE]\n"
-    .. "                  [--calibrated]\n"
+    .. "                  [--static]\n"
     .. "                  [--list-rules] MODEL...",
 }
 
@@ -31,7 +31,7 @@ local VALUE_OPTIONS = { ["--target"] = "target", ["--compute-units"] = "compute_
                         ["--device"] = "device" }
 
 function C.parse_args(args)
-  local o = { rules = {}, paths = {}, format = "text" }
+  local o = { rules = {}, paths = {}, format = "text", calibrated = true } -- placement's second stage by default
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -47,7 +47,8 @@ function C.parse_args(args)
       if key == "rules" then o.rules[#o.rules + 1] = value else o[key] = value end
     elseif a == "--json" then o.format = "json"
     elseif a == "--no-builtin" then o.no_builtin = true
-    elseif a == "--calibrated" then o.calibrated = true
+    elseif a == "--calibrated" then o.calibrated = true -- the default (kept for scripts that pass it)
+    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false
     elseif a == "--list-rules" then o.list = true
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then return nil, "unknown option " .. a

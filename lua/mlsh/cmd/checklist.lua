@@ -14,6 +14,7 @@ local C = {
   summary = "run a checklist (diagnostic, conversion, production) against a model",
   usage = "mlsh checklist NAME MODEL [--target iOS17] [--answers FILE] [--answer ID=yes|no]... [--compute-units UNITS]\n"
     .. "                      [--memory-budget SIZE] [--format text|json|markdown|sarif] [--rules DIR]... [--checklists DIR]...\n"
+    .. "                      [--device CHIP|DEVICE] [--static]\n"
     .. "       mlsh checklist --list [--format json]",
 }
 
@@ -24,7 +25,9 @@ local VALUES = {
 }
 local MULTI = { "answer", "rules", "checklists" }
 local FLAGS = { ["--list"] = { "list", true }, ["--no-builtin"] = { "no_builtin", true }, ["--json"] = { "format", "json" },
-                ["-h"] = { "help", true }, ["--help"] = { "help", true } }
+                ["-h"] = { "help", true }, ["--help"] = { "help", true },
+                ["--static"] = { "calibrated", false }, ["--no-calibrated"] = { "calibrated", false },
+                ["--calibrated"] = { "calibrated", true } } -- placement: --static = the first stage only
 
 local function fail(msg)
   io.stderr:write("mlsh checklist: ", msg, "\n")
@@ -94,7 +97,8 @@ function C.run(args)
   end
   local ok, res = pcall(function()
     local ctx = playbook.context(m, { path = path, target = o.target, target_name = o.target_name,
-      compute_units = o.compute_units, memory_budget = o.memory_budget, device = o.device, rule_set = rule_set })
+      compute_units = o.compute_units, memory_budget = o.memory_budget, device = o.device, rule_set = rule_set,
+      calibrated = o.calibrated })
     local r = checklist.run(list, ctx, { answers = answers })
     return { r = r, text = diagnose.render("checklist", o.format, r, { json_doc = checklist.result_json(r) }) }
   end)

@@ -12,6 +12,7 @@ local C = {
   summary = "walk a symptom's playbook to the cause and fix (--list for symptoms)",
   usage = "mlsh diagnose [MODEL] --symptom ID [--answers FILE] [--answer ID=ANSWER]... [--target iOS17]\n"
     .. "                     [--original PATH] [--compute-units UNITS] [--memory-budget SIZE] [--delegate N]\n"
+    .. "                     [--device CHIP|DEVICE] [--static]\n"
     .. "                     [--format text|json|markdown|sarif] [--rules DIR]... [--no-builtin] [--playbooks DIR]...\n"
     .. "       mlsh diagnose --list [--format json]",
 }
@@ -38,7 +39,9 @@ local VALUES = {
 }
 local MULTI = { "answer", "rules", "playbooks" }
 local FLAGS = { ["--list"] = { "list", true }, ["--no-builtin"] = { "no_builtin", true }, ["--json"] = { "format", "json" },
-                ["-h"] = { "help", true }, ["--help"] = { "help", true } }
+                ["-h"] = { "help", true }, ["--help"] = { "help", true },
+                ["--static"] = { "calibrated", false }, ["--no-calibrated"] = { "calibrated", false },
+                ["--calibrated"] = { "calibrated", true } } -- placement: --static = the first stage only
 
 local function fail(msg)
   io.stderr:write("mlsh diagnose: ", msg, "\n")
@@ -117,7 +120,8 @@ function C.run(args)
   local ok, res = pcall(function()
     local ctx = playbook.context(m, { path = path, load_error = load_error, target = o.target,
       target_name = o.target_name, compute_units = o.compute_units, original = original, original_path = o.original,
-      memory_budget = o.memory_budget, device = o.device, rule_set = rule_set })
+      memory_budget = o.memory_budget, device = o.device, rule_set = rule_set,
+      calibrated = o.calibrated })
     local r = playbook.diagnose(pb, ctx, { answers = answers })
     local doc = playbook.result_json(r)
     return { r = r, text = C.render("diagnose", o.format, r, { json_doc = doc }) }

@@ -11,7 +11,7 @@ local json = mlsh.json
 
 local C = {
   summary = "what changed between two models (sections, --format text|json|markdown|html; exit 0 same, 1 differs)",
-  usage = "mlsh diff A B [--format text|json|markdown|html] [--ignore SECTION,...] [--compute-units UNITS]\n"
+  usage = "mlsh diff A B [--format text|json|markdown|html] [--ignore SECTION,...] [--compute-units UNITS] [--static]\n"
     .. "                [-o FILE] [--outputs [--input NAME=FILE]... [--random SEED] [--threshold DB]] [--delegate N]\n"
     .. "  sections: io, spec, histogram, ops, dtypes, weights, required_spec, placement, ep, findings, outputs",
 }
@@ -59,6 +59,8 @@ function C.parse_args(args)
       else o.output = v end
     elseif a == "--json" then o.format = "json"
     elseif a == "--outputs" then o.outputs = true
+    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false -- placement's first stage only
+    elseif a == "--calibrated" then o.calibrated = true -- the default
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a:sub(1, 1) == "-" and a ~= "-" then return nil, "unknown option " .. a
     else o.paths[#o.paths + 1] = a end
@@ -94,7 +96,7 @@ function C.run(args)
   end
   local outputs = o.outputs and { inputs = o.inputs, random = o.random, threshold = o.threshold } or nil
   local ok, r = pcall(require("mlsh.diff").compare, models[1], models[2],
-    { ignore = o.ignore, compute_units = cu, outputs = outputs })
+    { ignore = o.ignore, compute_units = cu, outputs = outputs, calibrated = o.calibrated })
   local text
   if ok then
     ok, text = pcall(function()

@@ -10,7 +10,8 @@ local delta = require "mlsh.surgery.delta"
 local C = {
   summary = "repair a model: --fp16, --fix-shape, --retarget, --mask-fill, --gelu tanh, --linear-to-conv",
   usage = "mlsh fix MODEL -o OUT [--fp16 [--keep-fp32 SEL]...] [--fix-shape NAME=DIMS]... [--retarget iOS15|iOS16|iOS17]\n"
-    .. "                [--mask-fill -1e4] [--gelu tanh] [--linear-to-conv] [--function F] [--dry-run] [--json] [--in-place]",
+    .. "                [--mask-fill -1e4] [--gelu tanh] [--linear-to-conv] [--function F] [--dry-run] [--json] [--in-place]\n"
+    .. "                [--static]",
 }
 
 local function usage(msg) return argparse.usage_error("fix", C, msg) end
@@ -44,6 +45,7 @@ function C.parse(args)
     elseif a == "--dry-run" then o.dry_run = true
     elseif a == "--json" then o.json = true
     elseif a == "--in-place" then o.in_place = true
+    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false -- the check delta's placement: first stage
     elseif a == "-h" or a == "--help" then o.help = true
     elseif a:sub(1, 1) == "-" and not tonumber(a) then error({ usage = "unknown option " .. a })
     elseif o.model then error({ usage = "one model at a time (got " .. o.model .. " and " .. a .. ")" })
@@ -109,7 +111,7 @@ local function run(o)
       #problems > 1 and string.format(" (and %d more)", #problems - 1) or "", "\n")
     return 1
   end
-  local before = delta.snapshot(m)
+  local before = delta.snapshot(m, { calibrated = o.calibrated })
   local target, tmp = o.out, nil
   if o.dry_run then
     tmp = temp_dir()
@@ -122,7 +124,7 @@ local function run(o)
     return 1
   end
   local after_m = mlsh.load(target)
-  local d = delta.compare(before, delta.snapshot(after_m))
+  local d = delta.compare(before, delta.snapshot(after_m, { calibrated = o.calibrated }))
   after_m:close()
   if tmp then mlsh.core.fs.remove_tree(tmp) end
   if o.json then report_json(o, e, o.steps, results, d, not o.dry_run)

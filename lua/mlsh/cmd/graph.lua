@@ -8,12 +8,15 @@ local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "the graph coloured by predicted device, segments boxed (-o out.dot | out.svg)",
-  usage = "mlsh graph MODEL [-o out.dot|out.svg] [--compute-units UNITS] [--target iOS17] [--rules DIR]... [--no-builtin] [--delegate N]",
+  usage = "mlsh graph MODEL [-o out.dot|out.svg] [--compute-units UNITS] [--target iOS17] [--rules DIR]... [--no-builtin] [--delegate N]\n"
+    .. "                  [--static]",
 }
 
 local VALUES = { ["-o"] = "output", ["--output"] = "output", ["--compute-units"] = "compute_units", ["--target"] = "target",
                  ["--rules"] = "rules", ["--device"] = "device", ["--delegate"] = "delegate" }
-local FLAGS = { ["--no-builtin"] = { "no_builtin", true }, ["-h"] = { "help", true }, ["--help"] = { "help", true } }
+local FLAGS = { ["--no-builtin"] = { "no_builtin", true }, ["-h"] = { "help", true }, ["--help"] = { "help", true },
+                ["--static"] = { "calibrated", false }, ["--no-calibrated"] = { "calibrated", false },
+                ["--calibrated"] = { "calibrated", true } } -- placement: --static = the first stage only
 
 local function fail(msg)
   io.stderr:write("mlsh graph: ", msg, "\n")
@@ -41,7 +44,8 @@ function C.run(args)
     io.stderr:write("mlsh: ", lerr, "\n")
     return 2
   end
-  local opts = { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks, device = o.device }
+  local opts = { compute_units = o.compute_units, target = o.target, fallbacks = set.fallbacks, device = o.device,
+                 calibrated = o.calibrated }
   local ok, res, msg, code = pcall(function()
     if not o.output or o.output == "-" then
       io.write((graph.dot(m, opts)))

@@ -6,7 +6,7 @@ local mlsh = require "mlsh"
 
 local C = {
   summary = "compute-plan JSON for every function (MLComputePlan keys: preferred/supported devices, cost)",
-  usage = "mlsh plan MODEL [--json] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--target iOS17] [-o FILE]",
+  usage = "mlsh plan MODEL [--json] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only] [--target iOS17] [--static] [-o FILE]",
 }
 
 local function fail(msg)
@@ -27,6 +27,8 @@ function C.run(args)
       if v == nil then return fail(name .. " needs a value\nusage: " .. C.usage) end
       o[({ ["--compute-units"] = "compute_units", ["--target"] = "target", ["-o"] = "output", ["--output"] = "output" })[name]] = v
     elseif a == "--json" then o.json = true
+    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false -- placement's first stage only
+    elseif a == "--calibrated" then o.calibrated = true -- the default
     elseif a == "-h" or a == "--help" then print("usage: " .. C.usage) return 0
     elseif a:sub(1, 1) == "-" and a ~= "-" then return fail("unknown option " .. a .. "\nusage: " .. C.usage)
     else
@@ -48,7 +50,7 @@ function C.run(args)
   if not m then io.stderr:write("mlsh: ", err, "\n") return 2 end
   local plan = require "mlsh.plan"
   local ok, text = pcall(function()
-    local t = plan.build(m, { compute_units = cu, target = target })
+    local t = plan.build(m, { compute_units = cu, target = target, calibrated = o.calibrated })
     if o.json then return mlsh.json.encode(plan.to_json(t), true) .. "\n" end
     return plan.text(t)
   end)

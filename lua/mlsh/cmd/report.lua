@@ -7,7 +7,8 @@ local mlsh = require "mlsh"
 
 local C = {
   summary = "a self-contained HTML report (graph, timeline, findings, weights) of a model",
-  usage = "mlsh report MODEL -o REPORT.html [--against ORIGINAL] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only]",
+  usage = "mlsh report MODEL -o REPORT.html [--against ORIGINAL] [--compute-units all|cpu_and_ne|cpu_and_gpu|cpu_only]\n"
+    .. "                   [--static]",
 }
 
 local function fail(msg)
@@ -28,6 +29,8 @@ function C.run(args)
       if v == nil then i = i + 1 v = args[i] end
       if v == nil then return fail(name .. " needs a value\nusage: " .. C.usage) end
       o[KEYS[name]] = v
+    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false -- placement's first stage only
+    elseif a == "--calibrated" then o.calibrated = true -- the default
     elseif a == "-h" or a == "--help" then print("usage: " .. C.usage) return 0
     elseif a:sub(1, 1) == "-" and a ~= "-" then return fail("unknown option " .. a .. "\nusage: " .. C.usage)
     else
@@ -49,13 +52,13 @@ function C.run(args)
   end
   local ok, page = pcall(function()
     local html = require "mlsh.report.html"
-    if m.format ~= "pte" then return html.report(m, { compute_units = cu, against = against }) end
+    if m.format ~= "pte" then return html.report(m, { compute_units = cu, against = against, calibrated = o.calibrated }) end
     -- an ExecuTorch program: one tab per delegate (the Core ML ones as reports of their payload)
     local tabs = {}
     for _, d in ipairs(m:delegates()) do
       local label = string.format("%s / delegate %d (%s)", d.method, d.index, d.backend)
       if d.is_coreml then
-        tabs[#tabs + 1] = { label = label, html = html.report(assert(d:model()), { compute_units = cu }) }
+        tabs[#tabs + 1] = { label = label, html = html.report(assert(d:model()), { compute_units = cu, calibrated = o.calibrated }) }
       else
         tabs[#tabs + 1] = { label = label, note = label .. ": not a Core ML delegate, nothing for mlsh to show" }
       end

@@ -196,8 +196,8 @@ local function placement_summary(p)
 end
 
 local function placement_section(ma, mb, opts, r)
-  local pa = ma:placement({ compute_units = opts.compute_units })
-  local pb = mb:placement({ compute_units = opts.compute_units })
+  local pa = ma:placement({ compute_units = opts.compute_units, calibrated = opts.calibrated })
+  local pb = mb:placement({ compute_units = opts.compute_units, calibrated = opts.calibrated })
   local out = { before = placement_summary(pa), after = placement_summary(pb), moved = {} }
   local dev_a = {}
   for _, o in ipairs(pa.ops) do dev_a[(o.model or "") .. "\0" .. (o["function"] or "main") .. "\0" .. o.op] = o end
@@ -234,7 +234,8 @@ local function check_of(m, opts)
     opts.rule_set = set
   end
   local select = rules.selector(nil, set)
-  local report = check.model(m, { compute_units = opts.compute_units or "ALL", model_format = "mlprogram" }, set, select)
+  local report = check.model(m, { compute_units = opts.compute_units or "ALL", model_format = "mlprogram",
+                                    calibrated = opts.calibrated }, set, select)
   return report
 end
 M.check_of = check_of

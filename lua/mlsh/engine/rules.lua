@@ -423,14 +423,15 @@ local function run_rule(rule, entry, opts, facts, root, findings)
 end
 
 -- Run the selected rules over a model. opts: target (spec number), compute_units, select (predicate),
--- fallbacks (defaults to set.fallbacks), options (free table for rules, e.g. memory_budget),
+-- fallbacks (defaults to set.fallbacks), options (free table for rules, e.g. memory_budget), device,
+-- calibrated (false: placement's first stage only),
 -- placement / required (precomputed results to share), facts (an mlsh.facts object to read them
 -- from). Returns the findings, sorted, and {placement, required} as far as the rules asked.
 function M.run(m, set, opts)
   opts = opts or {}
   local facts = opts.facts or require("mlsh.facts").new(m, { compute_units = opts.compute_units or "ALL",
     target = opts.target, fallbacks = opts.fallbacks or set.fallbacks, device = opts.device,
-    placement = opts.placement, required = opts.required })
+    calibrated = opts.calibrated, placement = opts.placement, required = opts.required })
   local findings = {}
   local models = each_model(m)
   for _, rule in ipairs(set.rules) do

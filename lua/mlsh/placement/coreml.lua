@@ -66,7 +66,8 @@ M.FIXES = {
   dtype = "convert with compute_precision=ct.precision.FLOAT16 (the ML program default); keep only "
     .. "precision-sensitive ops in fp32 with ct.transform.FP16ComputePrecision(op_selector=...)",
   max_rank = "reshape to rank <= 4; the ANE layout is (B, C, 1, S)",
-  max_dim = "split the tensor so that no dimension exceeds 16384",
+  max_dim = "split the tensor so that no dimension exceeds 16384 (the cap through A15 / M3; A16 / M4 and newer take "
+    .. "65536: mlsh check --device M4)",
   shapes = "use ct.EnumeratedShapes with the few shapes you need (or a fixed shape) instead of ct.RangeDim",
   max_dilation = "replace dilated convolutions (space_to_batch + conv + batch_to_space, or larger dense kernels), "
     .. "or accept GPU execution for them",
@@ -351,7 +352,8 @@ function M.simulate(m, opts)
   local target = opts.target or m.spec_version
   local info = type(target) == "number" and spec.info(math.tointeger(target) or 0) or nil
   local ctx = { compute_units = cu, target = target, os = info and tonumber((info.ios or ""):match("^%d+%.?%d*")),
-                fallbacks = opts.fallbacks, device = opts.device, model = m }
+                fallbacks = opts.fallbacks, device = opts.device, model = m,
+                checks = CHECK, optimistic = M.OPTIMISTIC }
   local result = { compute_units = cu, target = target, ops = {}, segments = {}, transitions = {}, notes = {} }
   local seqs = collect(m, nil, {}, {})
   local seq_ops = {}

@@ -2,20 +2,21 @@
 -- says about chips and about Core ML's own choices, applied on top of the first stage's per-op
 -- eligibility (mlsh.placement). Called by placement.simulate before segments are computed.
 --
--- Stage A, chips (always): the op table's per-chip column (core/optable_chips.c).
---   * with a device (opts.device: "A15", "M2", "iPhone14,2", "intel"): ops walled on that chip
---     family, or over its fp16 conv kernel-width cap, leave the Neural Engine; "none" (Intel Mac,
---     simulator) has no Neural Engine at all;
---   * without one: ops walled on every family leave it; ops that differ between families stay and
---     are reported as a range ("ANE on A15+, CPU on A13-A14: sin") in result.chip_range and notes.
---   * state-aware: read_state / write_state of a state whose last dimension is not a multiple of 32
---     leave the Neural Engine (apple/coremltools#2631: such models fail on it).
--- Stage B, calibration (opts.calibrated = true), per function, each rule from a published
--- MLComputePlan observation (M.SOURCES):
+-- Stage A, chips (always): the op table's per-chip column (core/optable_chips.c). With a device
+-- (opts.device: "A15", "M2", "iPhone14,2", "intel") ops walled on its family (or over its fp16 conv
+-- kernel-width cap) leave the ANE, and ops kept off only by the 16384 dimension cap reach it where
+-- the family's extent cap holds (65536 from A16); "none" has no ANE. Without one, ops walled
+-- everywhere leave it and ops that differ between families are reported as ranges ("ANE on A15+,
+-- CPU on A13-A14: sin") in result.chip_range and notes. State-aware: read_state / write_state of a
+-- state whose last dimension is not a multiple of 32 leave the ANE (apple/coremltools#2631).
+-- Stage B, calibration (the default; opts.calibrated = false or opts.static = true turns it off), per
+-- function, each rule from a published MLComputePlan observation (M.SOURCES):
 --   1. two or more large fp16 SDPAs in one function -> the whole function on the CPU;
 --   2. SDPA reaches the Neural Engine only in fp16 with >= 2^21 query elements;
---   3. decode-shaped matmul/linear (<= 8 rows): reduction depth decides, k in [4992, 16384] -> ANE;
---   4. tiny functions (< 1.7e8 FLOPs on the Neural Engine, no op kept there by rule 3) -> CPU;
+--   3. decode-shaped matmul/linear (<= 8 rows): reduction depth decides, k in [4992, 16384] -> ANE
+--      (a light one between ANE ops stays there: two switches cost more, rule 6's source);
+--   4. tiny functions (< 1.7e8 FLOPs on the Neural Engine, no op kept there by rule 3) -> CPU, when the
+--      FLOPs are known (ML program ops, no range shapes);
 --   5. index plumbing that consumes a CPU data-dependent/gather result joins it on the CPU;
 --   6. a short, light ANE run between non-ANE ops is not worth two switches -> it joins them.
 -- Results: result.device (resolved), result.chip_range, result.calibration (rules that fired);
@@ -26,6 +27,7 @@ local M = {}
 
 M.SOURCES = {
   chips = "sbryngelson/ANEForge docs/op-catalog.md @ 067717ab",
+  axis = "sbryngelson/ANEForge docs/capabilities.md @ 067717ab (Dimension bounds)",
   state32 = "apple/coremltools#2631",
   two_sdpa = "kasper0406/stablehlo-coreml#89",
   sdpa_size = "vx-lang/Vx#437",
@@ -101,6 +103,54 @@ local function walled_on(node)
   return out, why
 end
 
+-- The add direction: the first stage's `max_dim` condition (every dimension <= 16384) is the
+-- Neural Engine's extent cap of A13-A15; the per-chip condition `max_axis` (ANEForge
+-- capabilities.md, Dimension bounds) raises it to 65536 from A16. An op whose only failing ANE
+-- condition is max_dim becomes eligible on the families whose cap holds (and where the op is not
+-- walled). Returns the list of families and the reason, or nil.
+local SUPERSEDED = { max_dim = "max_axis" } -- first-stage condition -> the per-chip condition that refines it
+local axis_cond
+local function chip_axis()
+  if axis_cond == nil then
+    axis_cond = false
+    for _, c in ipairs(require("mlsh.optable").chip_conditions()) do
+      if c.id == SUPERSEDED.max_dim then axis_cond = c end
+    end
+  end
+  return axis_cond or nil
+end
+
+local function added_on(node, ctx)
+  local e = node.entry
+  local el = e and e.eligibility and e.eligibility.ANE
+  if not (el and ctx.checks) then return nil end
+  if el.status ~= "yes" and not (el.status == "unknown" and ctx.optimistic and ctx.optimistic[e.category or ""]) then
+    return nil
+  end
+  local failed
+  for _, c in ipairs(el.conditions or {}) do
+    local check = ctx.checks[c.id]
+    if check and not check(c, node, ctx) then
+      if not SUPERSEDED[c.id] then return nil end
+      failed = c
+    end
+  end
+  local cap = chip_axis()
+  if not (failed and cap) then return nil end
+  local big = 0
+  for _, t in ipairs(node.tensors) do
+    for _, d in ipairs(t.shape or {}) do if d > big then big = d end end
+  end
+  local col = e.chips or {}
+  local out = {}
+  for _, f in ipairs(chips.FAMILIES) do
+    if big <= cap.values[f] and col[f] ~= "walled" then out[#out + 1] = f end
+  end
+  if #out == 0 then return nil end
+  return out, string.format("a dimension of %d is within the %s extent cap of %d; the op table's %d holds through %s",
+    big, chips.range(out), cap.values[out[1]], failed.value or 0, chips.FAMILIES[chips.INDEX[out[1]] - 1] or "-")
+end
+
 -- State-aware: the state a read_state/write_state touches, when its last dim is not a multiple of 32.
 local function bad_state_dim(node)
   if node.type ~= "read_state" and node.type ~= "write_state" then return nil end
@@ -111,12 +161,55 @@ local function bad_state_dim(node)
   return nil
 end
 
+-- One range entry per (text, op type): "ANE on A16+, CPU on A13-A15: relu (2 ops)".
+local function add_range(ranges, order, o, entry)
+  local key = entry.text .. "\0" .. o.type
+  local r = ranges[key]
+  if not r then
+    r = entry
+    r.type, r.count, r.ops = o.type, 0, {}
+    ranges[key] = r
+    order[#order + 1] = key
+  end
+  r.count = r.count + 1
+  if #r.ops < 5 then r.ops[#r.ops + 1] = o.op end
+end
+
+local function complement(list)
+  local set, out = {}, {}
+  for _, f in ipairs(list) do set[f] = true end
+  for _, f in ipairs(chips.FAMILIES) do if not set[f] then out[#out + 1] = f end end
+  return out
+end
+
+-- An op the first stage kept off the Neural Engine that a newer family takes (see added_on).
+local function chip_add(result, i, ctx, dev, ranges, order)
+  local o = result.ops[i]
+  local units = UNITS[ctx.compute_units] or UNITS.ALL
+  if not units.ANE or o.why == "fallback" or (dev and not dev.ane) then return end
+  local fams, why = added_on(o.node, ctx)
+  if not fams then return end
+  if dev then
+    for _, f in ipairs(fams) do
+      if f == dev.family then
+        move(result, i, "ANE", "chip_add", string.format("ANE on %s: %s [%s]", dev.name, why, M.SOURCES.axis))
+        return
+      end
+    end
+  else
+    add_range(ranges, order, o, { ane = fams, off = complement(fams), device = o.device, source = M.SOURCES.axis,
+      text = string.format("ANE on %s, %s on %s", chips.range(fams), o.device, chips.range(complement(fams))),
+      reason = why })
+  end
+end
+
 local function stage_chips(result, ctx, dev)
   local ranges, order = {}, {}
   local prev
   for i, o in ipairs(result.ops) do
     local node = o.node
-    if o.device == "ANE" and node and node.kind == "mil" then
+    if o.device ~= "ANE" and node and node.kind == "mil" then chip_add(result, i, ctx, dev, ranges, order) end
+    if o.device == "ANE" and node and node.kind == "mil" and o.why ~= "chip_add" then
       local walled, why = walled_on(node)
       local bad = bad_state_dim(node)
       if dev and not dev.ane then
@@ -135,22 +228,11 @@ local function stage_chips(result, ctx, dev)
         move(result, i, to, "walled", string.format("not ANE on any chip: %s is %s [%s]; %s", node.type,
           (node.entry.chips.note or "walled"), M.SOURCES.chips, to))
       elseif not dev and #walled > 0 then
-        local ok = {}
-        local wset = {}
-        for _, f in ipairs(walled) do wset[f] = true end
-        for _, f in ipairs(chips.FAMILIES) do if not wset[f] then ok[#ok + 1] = f end end
+        local ok = complement(walled)
         local to = off_ane(o, prev, ctx.compute_units)
-        local text = string.format("ANE on %s, %s on %s", chips.range(ok), to, chips.range(walled))
-        local key = text .. "\0" .. o.type
-        local r = ranges[key]
-        if not r then
-          r = { type = o.type, ane = ok, off = walled, device = to, text = text, count = 0, ops = {},
-                source = M.SOURCES.chips, reason = why[walled[1]] }
-          ranges[key] = r
-          order[#order + 1] = key
-        end
-        r.count = r.count + 1
-        if #r.ops < 5 then r.ops[#r.ops + 1] = o.op end
+        add_range(ranges, order, o, { ane = ok, off = walled, device = to, source = M.SOURCES.chips,
+          text = string.format("ANE on %s, %s on %s", chips.range(ok), to, chips.range(walled)),
+          reason = why[walled[1]] })
       end
     end
     prev = o.device
@@ -209,15 +291,41 @@ local function fired(result, rule, fname, count, source, text)
                                                   text = text }
 end
 
+-- Whether the op's work estimate can be trusted for the tiny rule: an ML program op with static (or
+-- enumerated, sized at the default) shapes whose FLOPs are known when it is a heavy op. NeuralNetwork
+-- layers and flexible (range) shapes are not sized well enough: the rule stays quiet on them.
+local function sized_op(o)
+  local node = o.node
+  if not node or node.kind ~= "mil" then return false end
+  if node.shape_kind == "range" or node.shape_kind == "dynamic" then return false end
+  local cat = node.entry and node.entry.category
+  return not (HEAVY[cat or ""] and (o.flops or 0) == 0)
+end
+
+-- The nearest real ops (not I/O casts) on both sides of op i, within the sequence, run on the ANE.
+local function between_ane(result, i, first, last)
+  local function side(from, to, step)
+    for j = from, to, step do
+      local o = result.ops[j]
+      if not (o.node and o.node.io_cast) then return o.device == "ANE" end
+    end
+    return false
+  end
+  return side(i - 1, first, -1) and side(i + 1, last, 1)
+end
+
 local function calibrate_seq(result, first, last)
   local fname = result.ops[first]["function"]
   local function all_to_cpu(rule, source, text)
     local n = 0
     for i = first, last do
       local o = result.ops[i]
-      if o.device ~= "CPU" then
+      if o.device == "ANE" then
         n = n + 1
         move(result, i, "CPU", "calibrated", text .. " [" .. source .. "]; CPU")
+      elseif o.device ~= "CPU" then -- off the ANE already: its first-stage reason (why) stays the cut-maker's
+        n = n + 1
+        o.device, o.reason = "CPU", o.reason .. "; " .. text .. " [" .. source .. "]: CPU"
       end
     end
     fired(result, rule, fname, n, source, text)
@@ -232,7 +340,8 @@ local function calibrate_seq(result, first, last)
       .. "Engine compile fails and the function falls back to the CPU", large))
   end
   -- 2./3. per-op rules
-  local anchored, ane_flops = false, 0
+  local anchored, ane_flops, seq_flops, sized = false, 0, 0, true
+  for i = first, last do seq_flops = seq_flops + (result.ops[i].flops or 0) end
   for i = first, last do
     local o = result.ops[i]
     local node = o.node
@@ -245,7 +354,11 @@ local function calibrate_seq(result, first, last)
       else
         local rows, k = decode_shape(node)
         local kmin = rows and depth_min(node)
-        if rows and (k < kmin or k > M.DEPTH_MAX) then
+        local outside = rows and (k < kmin or k > M.DEPTH_MAX)
+        if outside and between_ane(result, i, first, last) and (o.flops or 0) < M.SWITCH_MAX_SHARE * seq_flops then
+          o.reason = o.reason .. string.format("; reduction depth %d outside %d..%d [%s], but a light op between ANE ops "
+            .. "is not worth two switches [%s]", k, kmin, M.DEPTH_MAX, M.SOURCES.depth, M.SOURCES.switch)
+        elseif outside then
           move(result, i, "CPU", "calibrated", string.format("%d-row %s with reduction depth %d outside %d..%d [%s]; CPU",
             rows, node.type, k, kmin, M.DEPTH_MAX, M.SOURCES.depth))
           fired(result, "reduction-depth", fname, 1, M.SOURCES.depth, "reduction depth outside the preferred range")
@@ -255,11 +368,14 @@ local function calibrate_seq(result, first, last)
             M.SOURCES.depth)
         end
       end
-      if result.ops[i].device == "ANE" then ane_flops = ane_flops + (o.flops or 0) end
+      if result.ops[i].device == "ANE" then
+        ane_flops = ane_flops + (o.flops or 0)
+        if not sized_op(o) then sized = false end
+      end
     end
   end
   -- 4. tiny functions
-  if not anchored and ane_flops > 0 and ane_flops < M.TINY_FLOPS then
+  if sized and not anchored and ane_flops > 0 and ane_flops < M.TINY_FLOPS then
     return all_to_cpu("tiny", M.SOURCES.tiny, string.format("tiny function (%.3g FLOPs on the Neural Engine < %.3g): "
       .. "Core ML keeps it on the CPU", ane_flops, M.TINY_FLOPS))
   end
@@ -362,7 +478,7 @@ local function sequences(result)
 end
 
 -- Entry point (from placement.simulate). opts.device resolves through mlsh.chips (raises on an
--- unknown name); opts.calibrated turns on stage B.
+-- unknown name); stage B runs unless opts.calibrated == false or opts.static (every command's --static).
 function M.apply(result, ctx, opts)
   local dev
   if opts.device ~= nil then
@@ -380,7 +496,7 @@ function M.apply(result, ctx, opts)
     result.notes[#result.notes + 1] = string.format("device %s: chip %s, family %s%s", dev.name, dev.chip, dev.label,
       dev.note and ("; " .. dev.note) or "")
   end
-  if opts.calibrated then
+  if opts.calibrated ~= false and not opts.static then -- the default; {calibrated = false} / {static = true} / --static
     result.calibration = {}
     for _, r in ipairs(sequences(result)) do
       if not calibrate_seq(result, r.first, r.last) then
@@ -450,7 +566,7 @@ function M.json(p, json)
     end
     out.chip_range = list
   end
-  if p.calibration then
+  if p.calibration and #p.calibration > 0 then
     local list = json.array({})
     for i, c in ipairs(p.calibration) do
       list[i] = { rule = c.rule, ["function"] = c["function"] or json.null, ops = c.ops, text = c.text, source = c.source }

@@ -204,7 +204,8 @@ end
 -- Everything the page shows for one model.
 function M.model(m, opts)
   opts = opts or {}
-  local report = require("mlsh.diff").check_of(m, { compute_units = opts.compute_units or "ALL", rules = opts.rules })
+  local report = require("mlsh.diff").check_of(m, { compute_units = opts.compute_units or "ALL", rules = opts.rules,
+                                                            calibrated = opts.calibrated })
   local d = { reasons = json.array({}), _reason_ix = {} }
   local weights, by_weight = weights_of(m, opts)
   d.weights = weights

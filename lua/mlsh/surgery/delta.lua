@@ -14,9 +14,11 @@ local function rule_set()
   return set_cache
 end
 
-function M.snapshot(m)
+-- opts.calibrated = false: placement's first stage only (mlsh fix --static).
+function M.snapshot(m, opts)
   local set = rule_set()
-  local p = placement.simulate(m, { compute_units = "ALL", fallbacks = set.fallbacks })
+  local p = placement.simulate(m, { compute_units = "ALL", fallbacks = set.fallbacks,
+                                    calibrated = opts and opts.calibrated })
   local found = {}
   for _, f in ipairs(rules.run(m, set, { compute_units = "ALL", placement = p })) do
     found[f.rule] = (found[f.rule] or 0) + 1
