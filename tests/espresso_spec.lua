@@ -16,6 +16,16 @@ setup(function()
 end)
 
 describe("compiled NeuralNetwork .mlmodelc", function()
+  it("refuses to save the partial spec (mlsh save exits 1, one line, nothing written)", function()
+    local out = dir .. "/resaved.mlmodel"
+    local o, err, code = F.run("save " .. F.q(good) .. " " .. F.q(out))
+    assert.equal(1, code, o)
+    assert.matches("^mlsh: .-net%.mlmodelc: a compiled NeuralNetwork %(model%.espresso%.%*%) cannot be saved: "
+      .. "its spec is a partial reconstruction %(lost: coremldata%.bin", err)
+    assert.equal(1, select(2, err:gsub("\n", "")))
+    assert.is_nil(io.open(out, "rb"))
+  end)
+
   it("maps espresso layers onto m:layers()", function()
     local m = assert(mlsh.try_load(good))
     assert.equal("neuralNetwork", m.model_type)

@@ -323,6 +323,13 @@ end
 -- m:save(path [, {in_place = true}]) (the method lives in mlsh.model.coreml)
 function M.save_model(m, path, opts)
   opts = opts or {}
+  -- A compiled NeuralNetwork (model.espresso.*) has only a partial spec rebuilt from Espresso's
+  -- files (mlsh.espresso): written out, it would be a model without its layer parameters or weights.
+  local esp = m.format == "mlmodelc" and m:_cache().espresso
+  if esp then
+    error(string.format("%s: a compiled NeuralNetwork (model.espresso.*) cannot be saved: its spec is a partial "
+      .. "reconstruction (lost: %s); save the original .mlmodel instead", m.path, esp.lost[1] or "?"), 0)
+  end
   opts.source = m.path
   return M.save(m.spec, M.model_reader(m), path, opts)
 end
