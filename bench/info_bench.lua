@@ -6,7 +6,6 @@ local core = require "mlsh.core"
 local home = require "mlsh.home"
 package.path = home .. "/tests/support/?.lua;" .. package.path
 local F = require "fixtures"
-local P = core.proto
 
 local gib = tonumber(arg and arg[1]) or 1
 local dir = home .. "/build/bench"
