@@ -4,6 +4,7 @@
  * linear_activation, clamped_relu. alpha/beta scalars; prelu and softplus_parametric take
  * per-channel vectors along axis 1 (rank >= 3). */
 #include "ops.h"
+#include "pool.h"
 #include <math.h>
 #include <string.h>
 #if defined(__SSE__)
@@ -54,21 +55,33 @@ static inline float apply(act k, float x, float al, float be) {
   return x;
 }
 
+typedef struct {
+  act k;
+  const float *a;
+  float *d;
+  float al, be;
+} act_job;
+
+static void act_range(void *ctx, size_t lo, size_t hi) {
+  const act_job *j = ctx;
+  const float *a = j->a + lo;
+  float *d = j->d + lo;
+  size_t n = hi - lo;
+  switch (j->k) { /* the hot ones as plain loops the compiler vectorises */
+  case A_RELU: clamp_rows(a, d, n, -1.0f); break;
+  case A_RELU6: clamp_rows(a, d, n, 6.0f); break;
+  default: for (size_t i = 0; i < n; i++) d[i] = apply(j->k, a[i], j->al, j->be);
+  }
+}
+
 static int run(it_ctx *c, act k, double dal, double dbe) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
   if (x->st != IT_F32) return it_fail(c, "needs a float input, given %s", mlsh_dtype_name(x->dt));
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
   if (!o) return -1;
-  float al = (float)it_arg_float(c, "alpha", dal), be = (float)it_arg_float(c, "beta", dbe);
-  const float *a = x->data;
-  float *d = o->data;
-  size_t n = x->n;
-  switch (k) { /* the hot ones as plain loops the compiler vectorises */
-  case A_RELU: clamp_rows(a, d, n, -1.0f); break;
-  case A_RELU6: clamp_rows(a, d, n, 6.0f); break;
-  default: for (size_t i = 0; i < n; i++) d[i] = apply(k, a[i], al, be);
-  }
+  act_job j = {k, x->data, o->data, (float)it_arg_float(c, "alpha", dal), (float)it_arg_float(c, "beta", dbe)};
+  it_parallel_range(x->n, k == A_RELU || k == A_RELU6 ? 1 : 16, act_range, &j);
   return 0;
 }
 

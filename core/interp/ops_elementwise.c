@@ -2,6 +2,7 @@
  * elementwise unary math. Floats compute in float (fp16 programs are rounded by the executor
  * after the op); ints in int64; bools as 0/1. */
 #include "ops.h"
+#include "pool.h"
 #include <math.h>
 #include <string.h>
 
@@ -79,25 +80,38 @@ static void bstrides(const it_tensor *t, int r, const int64_t *out, int64_t *st)
   }
 }
 
-/* Walk the output in rows of the last dimension: fn(ud, offset_a, step_a, offset_b, step_b, out_offset, len). */
+/* Walk rows [lo, hi) of the output (rows of the last dimension): fn(ud, offset_a, step_a,
+ * offset_b, step_b, out_offset, len). */
 typedef void (*rowfn)(void *ud, size_t ia, size_t sa, size_t ib, size_t sb, size_t io, size_t len);
-static void walk(const it_tensor *a, const it_tensor *b, int r, const int64_t *out, rowfn fn, void *ud) {
-  int64_t sa[IT_MAX_RANK + 1], sb[IT_MAX_RANK + 1], idx[IT_MAX_RANK + 1] = {0};
-  if (r == 0) { fn(ud, 0, 0, 0, 0, 0, 1); return; }
-  bstrides(a, r, out, sa);
-  bstrides(b, r, out, sb);
-  size_t len = (size_t)out[r - 1], rows = it_numel(r - 1, out), io = 0;
-  if (len == 0) return;
-  for (size_t row = 0; row < rows; row++) {
+typedef struct { const int64_t *out, *sa, *sb; int r; rowfn fn; void *ud; } walk_job;
+static void walk_rows(void *ctx, size_t lo, size_t hi) {
+  const walk_job *w = ctx;
+  int r = w->r;
+  size_t len = (size_t)w->out[r - 1], io = lo * len, rest = lo;
+  int64_t idx[IT_MAX_RANK + 1] = {0};
+  for (int d = r - 2; d >= 0; d--) { idx[d] = (int64_t)(rest % (size_t)w->out[d]); rest /= (size_t)w->out[d]; }
+  for (size_t row = lo; row < hi; row++) {
     size_t ia = 0, ib = 0;
-    for (int d = 0; d < r - 1; d++) { ia += (size_t)(idx[d] * sa[d]); ib += (size_t)(idx[d] * sb[d]); }
-    fn(ud, ia, (size_t)sa[r - 1], ib, (size_t)sb[r - 1], io, len);
+    for (int d = 0; d < r - 1; d++) { ia += (size_t)(idx[d] * w->sa[d]); ib += (size_t)(idx[d] * w->sb[d]); }
+    w->fn(w->ud, ia, (size_t)w->sa[r - 1], ib, (size_t)w->sb[r - 1], io, len);
     io += len;
     for (int d = r - 2; d >= 0; d--) {
-      if (++idx[d] < out[d]) break;
+      if (++idx[d] < w->out[d]) break;
       idx[d] = 0;
     }
   }
+}
+/* par: rows may run on the worker pool (fn writes only its own output row). */
+static void walk(const it_tensor *a, const it_tensor *b, int r, const int64_t *out, rowfn fn, void *ud, int par) {
+  int64_t sa[IT_MAX_RANK + 1], sb[IT_MAX_RANK + 1];
+  if (r == 0) { fn(ud, 0, 0, 0, 0, 0, 1); return; }
+  bstrides(a, r, out, sa);
+  bstrides(b, r, out, sb);
+  size_t len = (size_t)out[r - 1], rows = it_numel(r - 1, out);
+  if (len == 0) return;
+  walk_job w = {out, sa, sb, r, fn, ud};
+  if (par) it_parallel_range(rows, len, walk_rows, &w);
+  else walk_rows(&w, 0, rows);
 }
 
 typedef struct { const binop *op; const it_tensor *a, *b; it_tensor *o; } bin_ud;
@@ -150,9 +164,9 @@ static int binary(it_ctx *c, const binop *op) {
   it_tensor *o = it_out(c, 0, dt, r, shape);
   if (!o) return -1;
   bin_ud u = {op, a, b, o};
-  if (a->st == IT_F32 && b->st == IT_F32 && o->st == IT_F32) walk(a, b, r, shape, row_f, &u);
-  else if (a->st == IT_I64 && b->st == IT_I64 && o->st != IT_F32) walk(a, b, r, shape, row_i, &u);
-  else walk(a, b, r, shape, row_any, &u);
+  if (a->st == IT_F32 && b->st == IT_F32 && o->st == IT_F32) walk(a, b, r, shape, row_f, &u, 1);
+  else if (a->st == IT_I64 && b->st == IT_I64 && o->st != IT_F32) walk(a, b, r, shape, row_i, &u, 0);
+  else walk(a, b, r, shape, row_any, &u, 0);
   return 0;
 }
 
@@ -186,15 +200,20 @@ static float u_erf(float x) { return erff(x); }
 static float u_square(float x) { return x * x; }
 static float u_not(float x) { return x == 0; }
 
+typedef struct { ufn f; const float *a; float *d; } un_job;
+static void un_range(void *ctx, size_t lo, size_t hi) {
+  const un_job *j = ctx;
+  for (size_t i = lo; i < hi; i++) j->d[i] = j->f(j->a[i]);
+}
+
 static int unary(it_ctx *c, ufn f) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
   if (!o) return -1;
   if (x->st == IT_F32 && o->st == IT_F32) {
-    const float *a = x->data;
-    float *d = o->data;
-    for (size_t i = 0; i < x->n; i++) d[i] = f(a[i]);
+    un_job j = {f, x->data, o->data};
+    it_parallel_range(x->n, 16, un_range, &j);
   } else
     for (size_t i = 0; i < x->n; i++) {
       double v = f((float)it_get_d(x, i));
@@ -212,23 +231,29 @@ UN(atan, u_atan) UN(sinh, u_sinh) UN(cosh, u_cosh) UN(asinh, u_asinh) UN(acosh, 
 UN(erf, u_erf) UN(square, u_square) UN(logical_not, u_not)
 
 /* Ops with an epsilon or bounds. */
-static int eps_map(it_ctx *c, int which) {
-  it_tensor *x = it_arg_req(c, "x");
-  if (!x) return -1;
-  if (x->st != IT_F32) return it_fail(c, "needs a float input");
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
-  if (!o) return -1;
-  const float *a = x->data;
-  float *d = o->data;
-  float eps = (float)it_arg_float(c, "epsilon", which == 2 ? 1e-4 : 1e-45);
-  float alpha = (float)it_arg_float(c, "alpha", 0), beta = (float)it_arg_float(c, "beta", 0);
-  for (size_t i = 0; i < x->n; i++) switch (which) {
+typedef struct { int which; const float *a; float *d; float eps, alpha, beta; } eps_job;
+static void eps_range(void *ctx, size_t lo, size_t hi) {
+  const eps_job *j = ctx;
+  const float *a = j->a;
+  float *d = j->d, eps = j->eps, alpha = j->alpha, beta = j->beta;
+  for (size_t i = lo; i < hi; i++) switch (j->which) {
     case 0: d[i] = logf(a[i] + eps); break;                     /* log(x + epsilon) */
     case 1: d[i] = 1.0f / sqrtf(a[i] + eps); break;             /* rsqrt */
     case 2: d[i] = 1.0f / (a[i] + eps); break;                  /* inverse */
     case 3: d[i] = a[i] < alpha ? alpha : (a[i] > beta ? beta : a[i]); break; /* clip */
     default: d[i] = a[i] > alpha ? a[i] : alpha; break;         /* threshold: max(x, alpha) */
     }
+}
+
+static int eps_map(it_ctx *c, int which) {
+  it_tensor *x = it_arg_req(c, "x");
+  if (!x) return -1;
+  if (x->st != IT_F32) return it_fail(c, "needs a float input");
+  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  if (!o) return -1;
+  eps_job j = {which, x->data, o->data, (float)it_arg_float(c, "epsilon", which == 2 ? 1e-4 : 1e-45),
+               (float)it_arg_float(c, "alpha", 0), (float)it_arg_float(c, "beta", 0)};
+  it_parallel_range(x->n, which >= 3 ? 1 : 8, eps_range, &j);
   return 0;
 }
 static int k_log(it_ctx *c) { return eps_map(c, 0); }

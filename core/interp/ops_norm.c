@@ -2,8 +2,27 @@
  * Means and variances accumulate in double; the result is written in float (and rounded to fp16
  * by the executor in fp16 programs). */
 #include "ops.h"
+#include "pool.h"
 #include <math.h>
 #include <string.h>
+
+typedef struct { const float *X; float *O; size_t L, inner; } sm_job;
+/* Rows [lo, hi) of outer * inner: each row a softmax over L values strided by inner. */
+static void sm_range(void *ctx, size_t lo, size_t hi) {
+  const sm_job *j = ctx;
+  size_t L = j->L, inner = j->inner;
+  for (size_t r = lo; r < hi; r++) {
+    size_t a = r / inner, b = r % inner;
+    const float *xp = j->X + a * L * inner + b;
+    float *op = j->O + a * L * inner + b;
+    float m = -INFINITY;
+    for (size_t i = 0; i < L; i++) if (xp[i * inner] > m) m = xp[i * inner];
+    double s = 0;
+    for (size_t i = 0; i < L; i++) { float e = expf(xp[i * inner] - m); op[i * inner] = e; s += e; }
+    float inv = (float)(1.0 / s);
+    for (size_t i = 0; i < L; i++) op[i * inner] *= inv;
+  }
+}
 
 static int k_softmax(it_ctx *c) {
   it_tensor *x = it_arg_req(c, "x");
@@ -14,20 +33,35 @@ static int k_softmax(it_ctx *c) {
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
   if (!o) return -1;
   size_t L = x->rank ? (size_t)x->shape[ax] : 1, inner = it_inner(x, ax + 1), outer = it_outer(x, ax);
-  const float *X = x->data;
-  float *O = o->data;
-  for (size_t a = 0; a < outer; a++)
-    for (size_t b = 0; b < inner; b++) {
-      const float *xp = X + a * L * inner + b;
-      float *op = O + a * L * inner + b;
-      float m = -INFINITY;
-      for (size_t i = 0; i < L; i++) if (xp[i * inner] > m) m = xp[i * inner];
-      double s = 0;
-      for (size_t i = 0; i < L; i++) { float e = expf(xp[i * inner] - m); op[i * inner] = e; s += e; }
-      float inv = (float)(1.0 / s);
-      for (size_t i = 0; i < L; i++) op[i * inner] *= inv;
-    }
+  sm_job j = {x->data, o->data, L, inner};
+  it_parallel_range(outer * inner, L * 16, sm_range, &j);
   return 0;
+}
+
+typedef struct { const float *X; float *O; const it_tensor *gm, *bt; size_t inner; float eps; } ln_job;
+static void ln_range(void *ctx, size_t lo, size_t hi) {
+  const ln_job *j = ctx;
+  size_t inner = j->inner;
+  const float *g = j->gm && j->gm->st == IT_F32 ? j->gm->data : NULL, *b = j->bt && j->bt->st == IT_F32 ? j->bt->data : NULL;
+  for (size_t a = lo; a < hi; a++) {
+    const float *xp = j->X + a * inner;
+    float *op = j->O + a * inner;
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < inner; i++) s += xp[i];
+    double mean = s / (double)(inner ? inner : 1);
+    for (size_t i = 0; i < inner; i++) { double d = xp[i] - mean; ss += d * d; }
+    float inv = (float)(1.0 / sqrt(ss / (double)(inner ? inner : 1) + j->eps)), mf = (float)mean;
+    if (g && b) { /* the common case without a call per value; same arithmetic */
+      for (size_t i = 0; i < inner; i++) op[i] = (xp[i] - mf) * inv * g[i] + b[i];
+      continue;
+    }
+    for (size_t i = 0; i < inner; i++) {
+      float v = (xp[i] - mf) * inv;
+      if (j->gm) v *= (float)it_get_d(j->gm, i);
+      if (j->bt) v += (float)it_get_d(j->bt, i);
+      op[i] = v;
+    }
+  }
 }
 
 static int k_layer_norm(it_ctx *c) {
@@ -51,23 +85,8 @@ static int k_layer_norm(it_ctx *c) {
   float eps = (float)it_arg_float(c, "epsilon", 1e-5);
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
   if (!o) return -1;
-  const float *X = x->data;
-  float *O = o->data;
-  for (size_t a = 0; a < outer; a++) {
-    const float *xp = X + a * inner;
-    float *op = O + a * inner;
-    double s = 0, ss = 0;
-    for (size_t i = 0; i < inner; i++) s += xp[i];
-    double mean = s / (double)(inner ? inner : 1);
-    for (size_t i = 0; i < inner; i++) { double d = xp[i] - mean; ss += d * d; }
-    float inv = (float)(1.0 / sqrt(ss / (double)(inner ? inner : 1) + eps)), mf = (float)mean;
-    for (size_t i = 0; i < inner; i++) {
-      float v = (xp[i] - mf) * inv;
-      if (gm) v *= (float)it_get_d(gm, i);
-      if (bt) v += (float)it_get_d(bt, i);
-      op[i] = v;
-    }
-  }
+  ln_job j = {x->data, o->data, gm, bt, inner, eps};
+  it_parallel_range(outer, inner * 4, ln_range, &j);
   return 0;
 }
 

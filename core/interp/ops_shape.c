@@ -2,6 +2,7 @@
  * slice_by_index, slice_by_size, tile, pad (constant, reflect, replicate), cast, identity, fill,
  * range_1d, shape. Works on any storage class by copying elements of its size. */
 #include "ops.h"
+#include "pool.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,25 +38,47 @@ static int k_reshape(it_ctx *c) {
   return 0;
 }
 
-/* Copy x into o permuted: o dim i = x dim perm[i]. */
-static void permute(const it_tensor *x, const int *perm, it_tensor *o) {
-  int r = x->rank;
-  int64_t xst[IT_MAX_RANK], st[IT_MAX_RANK], idx[IT_MAX_RANK] = {0};
-  int64_t s = 1;
-  for (int i = r - 1; i >= 0; i--) { xst[i] = s; s *= x->shape[i]; }
-  for (int i = 0; i < r; i++) st[i] = xst[perm[i]];
-  size_t e = esz(x), src = 0;
-  const char *X = x->data;
-  char *O = o->data;
-  for (size_t i = 0; i < o->n; i++) {
-    memcpy(O + i * e, X + src * e, e);
-    for (int d = r - 1; d >= 0; d--) {
-      src += (size_t)st[d];
-      if (++idx[d] < o->shape[d]) break;
-      src -= (size_t)(st[d] * o->shape[d]);
+/* Copy x into o permuted: o dim i = x dim perm[i]. Output rows (of the last dim) in parallel. */
+typedef struct { const char *X; char *O; const int64_t *st, *oshape; int r; size_t e; } perm_job;
+static void perm_rows(void *ctx, size_t lo, size_t hi) {
+  const perm_job *j = ctx;
+  int r = j->r;
+  size_t len = (size_t)j->oshape[r - 1], step = (size_t)j->st[r - 1], e = j->e, rest = lo, src = 0;
+  int64_t idx[IT_MAX_RANK] = {0};
+  for (int d = r - 2; d >= 0; d--) {
+    idx[d] = (int64_t)(rest % (size_t)j->oshape[d]);
+    rest /= (size_t)j->oshape[d];
+    src += (size_t)(idx[d] * j->st[d]);
+  }
+  for (size_t row = lo; row < hi; row++) {
+    char *o = j->O + row * len * e;
+    const char *x = j->X + src * e;
+    if (e == 4) for (size_t i = 0; i < len; i++) memcpy(o + i * 4, x + i * step * 4, 4);
+    else if (e == 8) for (size_t i = 0; i < len; i++) memcpy(o + i * 8, x + i * step * 8, 8);
+    else for (size_t i = 0; i < len; i++) memcpy(o + i * e, x + i * step * e, e);
+    for (int d = r - 2; d >= 0; d--) {
+      src += (size_t)j->st[d];
+      if (++idx[d] < j->oshape[d]) break;
+      src -= (size_t)(j->st[d] * j->oshape[d]);
       idx[d] = 0;
     }
   }
+}
+
+static void permute(const it_tensor *x, const int *perm, it_tensor *o) {
+  int r = x->rank;
+  int64_t xst[IT_MAX_RANK], st[IT_MAX_RANK];
+  int64_t s = 1;
+  size_t e = esz(x);
+  if (r == 0 || o->n == 0) {
+    if (o->n) memcpy(o->data, x->data, e);
+    return;
+  }
+  for (int i = r - 1; i >= 0; i--) { xst[i] = s; s *= x->shape[i]; }
+  for (int i = 0; i < r; i++) st[i] = xst[perm[i]];
+  perm_job j = {x->data, o->data, st, o->shape, r, e};
+  size_t len = (size_t)o->shape[r - 1];
+  it_parallel_range(o->n / len, len, perm_rows, &j);
 }
 
 static int k_transpose(it_ctx *c) {

@@ -108,3 +108,29 @@ void it_parallel_for(unsigned nthreads, size_t ntasks, mlsh_task_fn fn, void *ct
   pthread_mutex_unlock(&mu);
   pthread_mutex_unlock(&busy);
 }
+
+typedef struct {
+  it_range_fn fn;
+  void *ctx;
+  size_t n, chunk;
+} range_job;
+
+static void range_task(void *ctx, size_t t, unsigned worker) {
+  (void)worker;
+  range_job *r = ctx;
+  size_t lo = t * r->chunk, hi = lo + r->chunk < r->n ? lo + r->chunk : r->n;
+  if (lo < hi) r->fn(r->ctx, lo, hi);
+}
+
+void it_parallel_range(size_t n, size_t cost, it_range_fn fn, void *ctx) {
+  if (n == 0) return;
+  unsigned nt = it_threads();
+  size_t work = cost && n > ((size_t)-1) / cost ? (size_t)-1 : n * (cost ? cost : 1);
+  if (nt <= 1 || n < 2 || work < (1u << 15)) {
+    fn(ctx, 0, n);
+    return;
+  }
+  size_t ntasks = (size_t)nt * 4 < n ? (size_t)nt * 4 : n; /* a few per thread: a shared machine balances */
+  range_job r = {fn, ctx, n, (n + ntasks - 1) / ntasks};
+  it_parallel_for(nt, (n + r.chunk - 1) / r.chunk, range_task, &r);
+}

@@ -14,4 +14,12 @@
 void it_parallel_for(unsigned nthreads, size_t ntasks, mlsh_task_fn fn, void *ctx);
 /* Threads the interpreter uses: $MLSH_THREADS, default all online cores (1..MLSH_MAX_THREADS). */
 unsigned it_threads(void);
+
+/* Elementwise/row kernels: fn(ctx, lo, hi) covers [lo, hi); together the calls cover [0, n)
+ * exactly once in contiguous ranges. Runs on it_threads() threads when n * cost (rough work per
+ * item, e.g. floats per row) is large enough to pay for waking the pool, else as one call on the
+ * caller. Each item is computed by the same code whatever the split, so results do not depend on
+ * the thread count. */
+typedef void (*it_range_fn)(void *ctx, size_t lo, size_t hi);
+void it_parallel_range(size_t n, size_t cost, it_range_fn fn, void *ctx);
 #endif

@@ -1,0 +1,134 @@
+-- interp_parallel_spec.lua — the elementwise and row kernels that split their work over the
+-- worker pool (activations incl. gelu's three modes, clip, unary math, broadcast binary ops,
+-- softmax along the last and a strided axis, layer_norm, transpose) at sizes large enough to be
+-- split. Values are checked against naive loops written here, and a run with MLSH_THREADS=2 must
+-- write byte-identical outputs to a run with MLSH_THREADS=1.
+local IH = require "interp_helpers"
+local F = require "fixtures"
+local core = require "mlsh.core"
+
+local values, tensor, build, run, close = IH.values, IH.tensor, IH.build, IH.run, IH.close
+local N, C, H, W = 1, 8, 64, 64
+local SHAPE, NX = { N, C, H, W }, N * C * H * W
+
+-- erf by its Maclaurin series (|x| < 3 here; summed in double to far below fp32 precision)
+local function erf(x)
+  local sum, term, k = x, x, 0
+  repeat
+    k = k + 1
+    term = -term * x * x / k
+    local add = term / (2 * k + 1)
+    sum = sum + add
+  until math.abs(add) < 1e-17 or k > 200
+  return 2 / math.sqrt(math.pi) * sum
+end
+
+local function map(X, fn)
+  local t = {}
+  for i = 1, #X do t[i] = fn(X[i]) end
+  return t
+end
+
+local GAMMA, BETA = values(W, 71), values(W, 72)
+
+-- every op on one [1, 8, 64, 64] input (scaled by 3 so gelu/softmax see a real range)
+local function model()
+  return build("iOS17", function(f)
+    local x0 = f:input("x", "fp32", SHAPE)
+    local x = f:op("mul", { x = x0, y = 3.0 })
+    f:output("relu", f:op("relu", { x = x }))
+    f:output("relu6", f:op("relu6", { x = f:op("mul", { x = x, y = 3.0 }) }))
+    f:output("clip", f:op("clip", { x = x, alpha = -0.5, beta = 0.75 }))
+    f:output("gelu", f:op("gelu", { x = x }))
+    f:output("gelu_tanh", f:op("gelu", { x = x, mode = "TANH_APPROXIMATION" }))
+    f:output("gelu_sig", f:op("gelu", { x = x, mode = "SIGMOID_APPROXIMATION" }))
+    f:output("sigmoid", f:op("sigmoid", { x = x }))
+    f:output("exp", f:op("exp", { x = x }))
+    f:output("addrow", f:op("add", { x = x, y = f:const("r", core.array.new(BETA), { shape = { W } }) }))
+    f:output("sm_last", f:op("softmax", { x = x, axis = -1 }))
+    f:output("sm_chan", f:op("softmax", { x = x, axis = 1 }))
+    f:output("ln", f:op("layer_norm", { x = x, axes = { -1 }, epsilon = 1e-5,
+      gamma = f:const("g", core.array.new(GAMMA), { shape = { W } }), beta = f:const("b", core.array.new(BETA), { shape = { W } }) }))
+    f:output("tr", f:op("transpose", { x = x, perm = { 0, 2, 3, 1 } }))
+  end)
+end
+
+local function softmax(X, axis_len, inner)
+  local want, outer = {}, #X // (axis_len * inner)
+  for a = 0, outer - 1 do
+    for b = 0, inner - 1 do
+      local m, s = -math.huge, 0
+      for i = 0, axis_len - 1 do m = math.max(m, X[(a * axis_len + i) * inner + b + 1]) end
+      for i = 0, axis_len - 1 do s = s + math.exp(X[(a * axis_len + i) * inner + b + 1] - m) end
+      for i = 0, axis_len - 1 do
+        local k = (a * axis_len + i) * inner + b + 1
+        want[k] = math.exp(X[k] - m) / s
+      end
+    end
+  end
+  return want
+end
+
+local function layer_norm(X)
+  local want = {}
+  for r = 0, #X // W - 1 do
+    local s, ss = 0, 0
+    for i = 1, W do s = s + X[r * W + i] end
+    local mean = s / W
+    for i = 1, W do ss = ss + (X[r * W + i] - mean) ^ 2 end
+    local inv = 1 / math.sqrt(ss / W + 1e-5)
+    for i = 1, W do want[r * W + i] = (X[r * W + i] - mean) * inv * GAMMA[i] + BETA[i] end
+  end
+  return want
+end
+
+describe("parallel elementwise and row kernels", function()
+  local path, X0 = model(), values(NX, 70)
+  local function f32(v) return (string.unpack("<f", string.pack("<f", v))) end
+  local X = map(X0, function(v) return f32(3 * f32(v)) end) -- what the fp32 mul gives
+
+  it("match naive loops", function()
+    local outs = run(path, { x = tensor(X0, SHAPE) })
+    close(outs.relu, map(X, function(v) return math.max(v, 0) end), 1e-6)
+    close(outs.relu6, map(X, function(v) return math.min(math.max(3 * v, 0), 6) end), 1e-6)
+    close(outs.clip, map(X, function(v) return math.min(math.max(v, -0.5), 0.75) end), 1e-6)
+    close(outs.gelu, map(X, function(v) return 0.5 * v * (1 + erf(v / math.sqrt(2))) end), 1e-5)
+    close(outs.gelu_tanh, map(X, function(v)
+      local t = math.sqrt(2 / math.pi) * (v + 0.044715 * v ^ 3)
+      return 0.5 * v * (1 + (math.exp(2 * t) - 1) / (math.exp(2 * t) + 1))
+    end), 1e-5)
+    close(outs.gelu_sig, map(X, function(v) return v / (1 + math.exp(-1.702 * v)) end), 1e-5)
+    close(outs.sigmoid, map(X, function(v) return 1 / (1 + math.exp(-v)) end), 1e-6)
+    close(outs.exp, map(X, math.exp), 1e-6)
+    local addrow = {}
+    for i = 1, NX do addrow[i] = X[i] + BETA[(i - 1) % W + 1] end
+    close(outs.addrow, addrow, 1e-6)
+    close(outs.sm_last, softmax(X, W, 1), 1e-5)
+    close(outs.sm_chan, softmax(X, C, H * W), 1e-5)
+    close(outs.ln, layer_norm(X), 1e-4)
+    local tr = {}
+    for c = 0, C - 1 do
+      for h = 0, H - 1 do
+        for w = 0, W - 1 do tr[(h * W + w) * C + c + 1] = X[(c * H + h) * W + w + 1] end
+      end
+    end
+    close(outs.tr, tr, 0)
+    assert.are.same({ 1, H, W, C }, outs.tr:shape())
+  end)
+
+  it("write the same bytes with 1 and 2 threads", function()
+    local dirs = {}
+    for _, t in ipairs({ 1, 2 }) do
+      dirs[t] = string.format("%s/par%d", IH.dir, t)
+      local ok = os.execute(string.format("MLSH_THREADS=%d %s run %s --random 7 -o %s >/dev/null", t,
+        os.getenv("MLSH_BIN") or "./mlsh", F.q(path), F.q(dirs[t])))
+      assert.is_true(ok == true or ok == 0, "mlsh run with " .. t .. " threads failed")
+    end
+    for _, name in ipairs({ "relu", "relu6", "clip", "gelu", "gelu_tanh", "gelu_sig", "sigmoid", "exp", "addrow", "sm_last",
+      "sm_chan", "ln", "tr" }) do
+      local a, b = F.read(dirs[1] .. "/" .. name .. ".npy"), F.read(dirs[2] .. "/" .. name .. ".npy")
+      assert.is_true(a ~= nil and #a > NX * 4, name)
+      assert.is_true(a == b, name .. " differs between 1 and 2 threads")
+    end
+  end)
+end)
