@@ -132,3 +132,77 @@ describe("parallel elementwise and row kernels", function()
     end
   end)
 end)
+
+-- An activation whose input dies at it rewrites that input's buffer; it must not when the input
+-- has another reader, is a program output, or is kept by a trace.
+describe("activation in place after linear", function()
+  local M, K, Nn = 4, 6, 40
+  local Wt = values(Nn * K, 81)
+  local Xv = values(M * K, 82)
+  local lin = {}
+  for i = 0, M - 1 do
+    for j = 0, Nn - 1 do
+      local acc = 0
+      for k = 0, K - 1 do acc = acc + Xv[i * K + k + 1] * Wt[j * K + k + 1] end
+      lin[#lin + 1] = 3 * acc
+    end
+  end
+  local r6 = map(lin, function(v) return math.min(math.max(v, 0), 6) end)
+  local function graph(f)
+    local y = f:op("linear", { x = f:input("x", "fp32", { M, K }), weight = f:const("w", core.array.new(map(Wt, function(v) return 3 * v end)),
+      { shape = { Nn, K } }) })
+    return y, f:op("relu6", { x = y })
+  end
+
+  it("sole reader: the result is right", function()
+    local path = build("iOS17", function(f) local _, a = graph(f) f:output("a", a) end)
+    close(run(path, { x = tensor(Xv, { M, K }) }).a, r6, 1e-5)
+  end)
+
+  it("another reader after the activation still sees the pre-activation values", function()
+    local path = build("iOS17", function(f)
+      local y, a = graph(f)
+      f:output("a", a)
+      f:output("s", f:op("add", { x = y, y = 0.0 }))
+    end)
+    local outs = run(path, { x = tensor(Xv, { M, K }) })
+    close(outs.a, r6, 1e-5)
+    close(outs.s, lin, 1e-5)
+  end)
+
+  it("a program output is not overwritten", function()
+    local path = build("iOS17", function(f)
+      local y, a = graph(f)
+      f:output("y", y)
+      f:output("a", a)
+    end)
+    local outs = run(path, { x = tensor(Xv, { M, K }) })
+    close(outs.y, lin, 1e-5)
+    close(outs.a, r6, 1e-5)
+  end)
+
+  it("a kept trace shows the linear's own output", function()
+    local mlsh = require "mlsh"
+    local path = build("iOS17", function(f) local _, a = graph(f) f:output("a", a) end)
+    local m = mlsh.load(path)
+    local outs, info = m:run({ x = tensor(Xv, { M, K }) }, { precision = "fp32", keep = true })
+    m:close()
+    close(outs.a, r6, 1e-5)
+    local seen = {}
+    for _, e in ipairs(info.trace) do seen[e.type] = e.outputs[1].tensor end
+    close(seen.linear, lin, 1e-5)
+    close(seen.relu6, r6, 1e-5)
+  end)
+
+  it("fp16 programs round the in-place result", function()
+    local function is_half(v) -- a normal or subnormal fp16 value: a multiple of its fp16 step
+      if v == 0 then return true end
+      local e = math.max(math.floor(math.log(math.abs(v), 2)), -14)
+      local q = math.abs(v) / 2 ^ (e - 10)
+      return q == math.floor(q)
+    end
+    local path = build("iOS17", function(f) local y = graph(f) f:output("a", f:op("sigmoid", { x = y })) end)
+    local a = run(path, { x = tensor(Xv, { M, K }) }, { precision = "fp16" }).a:array()
+    for i = 1, #a do assert.is_true(is_half(a[i]), string.format("element %d = %.9g is not an fp16 value", i, a[i])) end
+  end)
+end)

@@ -74,14 +74,37 @@ static void act_range(void *ctx, size_t lo, size_t hi) {
   }
 }
 
+/* The input's buffer, when this op is its last reader: x comes from a slot (not an immediate)
+ * that dies after this op, nothing else holds it (refs 1: not a program output, not kept by a
+ * trace), it owns its data and has the output's dtype. An activation after a conv or linear then
+ * rewrites that output where it lies instead of streaming it into a fresh tensor. */
+static it_tensor *reusable_input(it_ctx *c, it_tensor *x) {
+  if (x->refs != 1 || x->borrowed || x->st != IT_F32) return NULL;
+  mlsh_dtype dt = it_out_dtype(c, 0);
+  if (dt != MLSH_DT_INVALID && dt != x->dt) return NULL;
+  int slot = -1;
+  for (int i = 0; i < c->op->nparams; i++)
+    if (strcmp(c->op->params[i].name, "x") == 0 && c->op->params[i].n == 1 && !c->op->params[i].b[0].imm) slot = c->op->params[i].b[0].slot;
+  if (slot < 0 || c->env->slots[slot] != x) return NULL;
+  for (int i = 0; i < c->op->nfree; i++)
+    if (c->op->free_after[i] == slot) {
+      it_out_set(c, 0, x);
+      return x;
+    }
+  return NULL;
+}
+
 static int run(it_ctx *c, act k, double dal, double dbe) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
   if (x->st != IT_F32) return it_fail(c, "needs a float input, given %s", mlsh_dtype_name(x->dt));
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
-  if (!o) return -1;
+  it_tensor *o = reusable_input(c, x);
+  int inplace = o != NULL;
+  if (!o && !(o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape))) return -1;
   act_job j = {k, x->data, o->data, (float)it_arg_float(c, "alpha", dal), (float)it_arg_float(c, "beta", dbe)};
   it_parallel_range(x->n, k == A_RELU || k == A_RELU6 ? 1 : 16, act_range, &j);
+  /* the executor rounds only tensors nobody else holds: an in-place result is still held by x's slot */
+  if (inplace && it_rounds_fp16(c->env, o->dt)) it_round_fp16(o->data, o->n);
   return 0;
 }
 
