@@ -109,6 +109,20 @@ static void pack_task(void *ctx, size_t p, unsigned worker) {
 
 /* Tile (h x w at R row i, panel column jc) from t[MR][NR] into C, with accumulate and bias. */
 static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h, size_t w) {
+  if (j->swapped) { /* C[jc + q][i + r]: a linear layer's output, bias by C's column (i + r) or row */
+    for (size_t q = 0; q < w; q++) {
+      float *d = j->C + (jc + q) * j->ldc + i;
+      const float *bias = j->bias ? (j->bias_rows ? NULL : j->bias + i) : NULL;
+      float brow = j->bias && j->bias_rows ? j->bias[jc + q] : 0.0f;
+      for (size_t r = 0; r < h; r++) {
+        float v = j->acc ? d[r] + t[r * NR + q] : t[r * NR + q];
+        if (bias) v += bias[r];
+        else if (j->bias) v += brow;
+        d[r] = v;
+      }
+    }
+    return;
+  }
   for (size_t r = 0; r < h; r++)
     for (size_t q = 0; q < w; q++) {
       size_t ci = j->swapped ? jc + q : i + r, cj = j->swapped ? i + r : jc + q;
