@@ -206,3 +206,32 @@ describe("activation in place after linear", function()
     for i = 1, #a do assert.is_true(is_half(a[i]), string.format("element %d = %.9g is not an fp16 value", i, a[i])) end
   end)
 end)
+
+-- relu6 and clip are split only above IT_BIG_MAP (2^20) values: one tensor just past it
+describe("memory-bound maps on a large tensor", function()
+  local S = { 1, 16, 256, 257 }
+  local n = 16 * 256 * 257
+  local path = build("iOS17", function(f)
+    local x = f:input("x", "fp32", S)
+    f:output("r6", f:op("relu6", { x = f:op("mul", { x = x, y = 8.0 }) }))
+    f:output("cl", f:op("clip", { x = x, alpha = -0.25, beta = 0.5 }))
+  end)
+
+  it("match naive loops and write the same bytes with 1 and 2 threads", function()
+    local X = values(n, 90)
+    local outs = run(path, { x = tensor(X, S) })
+    close(outs.r6, map(X, function(v) return math.min(math.max(8 * v, 0), 6) end), 1e-6)
+    close(outs.cl, map(X, function(v) return math.min(math.max(v, -0.25), 0.5) end), 1e-6)
+    local dirs = {}
+    for _, t in ipairs({ 1, 2 }) do
+      dirs[t] = string.format("%s/big%d", IH.dir, t)
+      local ok = os.execute(string.format("MLSH_THREADS=%d %s run %s --random 5 -o %s >/dev/null", t,
+        os.getenv("MLSH_BIN") or "./mlsh", F.q(path), F.q(dirs[t])))
+      assert.is_true(ok == true or ok == 0, "mlsh run with " .. t .. " threads failed")
+    end
+    for _, name in ipairs({ "r6", "cl" }) do
+      local a, b = F.read(dirs[1] .. "/" .. name .. ".npy"), F.read(dirs[2] .. "/" .. name .. ".npy")
+      assert.is_true(a ~= nil and #a > n * 4 and a == b, name .. " differs between 1 and 2 threads")
+    end
+  end)
+end)

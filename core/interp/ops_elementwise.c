@@ -253,7 +253,8 @@ static int eps_map(it_ctx *c, int which) {
   if (!o) return -1;
   eps_job j = {which, x->data, o->data, (float)it_arg_float(c, "epsilon", which == 2 ? 1e-4 : 1e-45),
                (float)it_arg_float(c, "alpha", 0), (float)it_arg_float(c, "beta", 0)};
-  it_parallel_range(x->n, which >= 3 ? 1 : 8, eps_range, &j);
+  if (which >= 3 && x->n < IT_BIG_MAP) eps_range(&j, 0, x->n); /* memory-bound: see ops_activation.c */
+  else it_parallel_range(x->n, which >= 3 ? 1 : 8, eps_range, &j);
   return 0;
 }
 static int k_log(it_ctx *c) { return eps_map(c, 0); }

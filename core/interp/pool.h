@@ -22,4 +22,6 @@ unsigned it_threads(void);
  * the thread count. */
 typedef void (*it_range_fn)(void *ctx, size_t lo, size_t hi);
 void it_parallel_range(size_t n, size_t cost, it_range_fn fn, void *ctx);
+/* Below this many floats a memory-bound map (relu, clip) runs on the caller alone. */
+#define IT_BIG_MAP ((size_t)1 << 20)
 #endif
