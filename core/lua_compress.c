@@ -67,104 +67,8 @@
 #include <time.h>
 
 #include "lua_opts.h"
-
-static const char *const wd_names[] = {"fp32", "fp16", NULL};
-
-static mlsh_wdtype opt_wdtype(lua_State *L, int t, const char *fn, mlsh_wdtype def) {
-  return (mlsh_wdtype)mlsh_opt_enum(L, t, fn, "weight_dtype", wd_names, (int)def);
-}
-
-static unsigned opt_threads(lua_State *L, int t, const char *fn) {
-  lua_Integer v = mlsh_opt_int(L, t, fn, "threads", 0);
-  if (v < 0 || v > MLSH_MAX_THREADS) luaL_error(L, "%s: threads must be 0..%d", fn, MLSH_MAX_THREADS);
-  return (unsigned)v;
-}
-
-/* Shape from opts.shape or the array; its product must be a->n. */
-static void opt_shape(lua_State *L, int t, const char *fn, const mlsh_array *a, int64_t *shape, int *rank) {
-  if (mlsh_opt_get(L, t, "shape") == LUA_TNIL) {
-    *rank = a->rank;
-    for (int i = 0; i < a->rank; i++) shape[i] = a->shape[i];
-  } else {
-    if (!lua_istable(L, -1)) luaL_error(L, "%s: option 'shape' must be a table of integers", fn);
-    lua_Integer r = luaL_len(L, -1);
-    if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
-    for (int i = 0; i < r; i++) {
-      lua_geti(L, -1, i + 1);
-      int ok;
-      lua_Integer d = lua_tointegerx(L, -1, &ok);
-      if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
-      shape[i] = d;
-      lua_pop(L, 1);
-    }
-    *rank = (int)r;
-  }
-  lua_pop(L, 1);
-  if (*rank < 1) { /* a scalar array: treat as 1-D */
-    *rank = 1;
-    shape[0] = (int64_t)a->n;
-  }
-  if (mlsh_shape_count(shape, *rank) != a->n)
-    luaL_error(L, "%s: shape holds %I elements, array has %I", fn, (lua_Integer)mlsh_shape_count(shape, *rank),
-               (lua_Integer)a->n);
-}
-
-static int norm_axis(lua_State *L, const char *fn, const char *key, lua_Integer axis, int rank) {
-  if (axis < -rank || axis >= rank) luaL_error(L, "%s: %s %I is out of range for rank %d", fn, key, axis, rank);
-  return (int)(axis < 0 ? axis + rank : axis);
-}
-
-static mlsh_array *check_input(lua_State *L, int idx, const char *fn) {
-  mlsh_array *a = mlsh_array_arg(L, idx);
-  if (a->n == 0) luaL_error(L, "%s: empty array", fn);
-  return a;
-}
-
-static int cz_error(lua_State *L, const char *fn, int st) { return luaL_error(L, "%s: %s", fn, mlsh_cz_strerror(st)); }
-
-/* A new Array the caller writes in full before Lua sees it (kernel outputs): not zero-filled. */
-static mlsh_array *push_array(lua_State *L, size_t n, int rank, const int64_t *shape) {
-  mlsh_array *r = mlsh_array_push_uninit(L, n);
-  r->rank = rank;
-  for (int i = 0; i < rank; i++) r->shape[i] = shape[i];
-  return r;
-}
-
-static void *push_buffer(lua_State *L, size_t n) {
-  void *p = lua_newuserdatauv(L, n ? n : 1, 0);
-  mlsh_bigbuf_hint(p, n);
-  return p;
-}
-
-/* Scratch memory a call frees as soon as it is done with it (so the strings it makes next can
- * take its pages), or the GC frees when an error cuts the call short. */
-#define SCRATCH_MT "mlsh.compress.Scratch"
-typedef struct {
-  void *p;
-} scratch;
-
-static int scratch_gc(lua_State *L) {
-  scratch *s = luaL_checkudata(L, 1, SCRATCH_MT);
-  free(s->p);
-  s->p = NULL;
-  return 0;
-}
-
-static void *push_scratch(lua_State *L, size_t n, scratch **out) {
-  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
-  s->p = NULL;
-  luaL_setmetatable(L, SCRATCH_MT);
-  s->p = malloc(n ? n : 1);
-  if (!s->p) luaL_error(L, "not enough memory");
-  mlsh_bigbuf_hint(s->p, n);
-  *out = s;
-  return s->p;
-}
-
-static void release(scratch *s) {
-  free(s->p);
-  s->p = NULL;
-}
+#include "lua_outbuf.h"
+#include "lua_compress_args.h"
 
 static void push_packed(lua_State *L, const uint8_t *codes, size_t n, unsigned bits, unsigned threads) {
   size_t nb = (n * bits + 7) / 8;
@@ -172,18 +76,6 @@ static void push_packed(lua_State *L, const uint8_t *codes, size_t n, unsigned b
   char *p = luaL_buffinitsize(L, &b, nb);
   mlsh_pack_codes(codes, n, bits, (uint8_t *)p, threads);
   luaL_pushresultsize(&b, nb);
-}
-
-static void set_int(lua_State *L, const char *k, lua_Integer v) { lua_pushinteger(L, v); lua_setfield(L, -2, k); }
-static void set_num(lua_State *L, const char *k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); }
-static void set_str(lua_State *L, const char *k, const char *v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
-static void set_shape(lua_State *L, const char *k, const int64_t *s, int rank) {
-  lua_createtable(L, rank, 0);
-  for (int i = 0; i < rank; i++) {
-    lua_pushinteger(L, s[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_setfield(L, -2, k);
 }
 
 /* ---------- result tables ----------
