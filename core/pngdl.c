@@ -1,5 +1,6 @@
 /* pngdl.c — PNG decoding with libpng loaded on first use (see pngdl.h). */
 #include "pngdl.h"
+#include "dynlib.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,40 +45,12 @@ static const png_api *loaded;
 static char why[512];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* The first loader error is kept: it is the telling one (the build's own libdir). */
-static void note_dlerror(void) {
-  const char *d = dlerror();
-  if (d && !why[0]) snprintf(why, sizeof why, "%s", d);
-}
-
 static void *open_lib(void) {
   static const char *const names[] = {"libpng16.so.16", "libpng16.so", "libpng.so", "libpng16.16.dylib", "libpng.dylib"};
-  char full[1024];
-  void *h = NULL;
-  for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++) {
-    if (*MLSH_LIBPNG_DIR && snprintf(full, sizeof full, "%s/%s", MLSH_LIBPNG_DIR, names[i]) < (int)sizeof full)
-      h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
-    if (!h) note_dlerror();
-    if (!h) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!h) note_dlerror();
-  }
-  if (h) why[0] = 0;
-  return h;
+  return mlsh_dl_open(MLSH_LIBPNG_DIR, names, sizeof names / sizeof names[0], why, sizeof why);
 }
 
-/* One symbol into its slot (through a union: ISO C has no void* to function pointer conversion). */
-static int sym(void *h, const char *name, void *slot, size_t size) {
-  union { void *p; void (*f)(void); } u;
-  u.p = dlsym(h, name);
-  if (!u.p) {
-    snprintf(why, sizeof why, "no symbol %s", name);
-    return -1;
-  }
-  memcpy(slot, &u.f, size);
-  return 0;
-}
-
-#define SYM(field) (sym(h, "png_" #field, &api.field, sizeof api.field) == 0)
+#define SYM(field) (mlsh_dl_sym(h, "png_" #field, &api.field, sizeof api.field, 1, why, sizeof why) == 0)
 
 static void load(void) {
   void *h = open_lib();

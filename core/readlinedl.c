@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #ifdef MLSH_HAVE_READLINE
+#include "dynlib.h"
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,43 +21,14 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void *open_lib(void) {
   const char *env = getenv("MLSH_READLINE"); /* a library file to load instead of searching */
-  if (env && *env) {
-    void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-    if (!h) snprintf(why, sizeof why, "%s", dlerror());
-    return h;
-  }
+  if (env && *env) return mlsh_dl_open("", &env, 1, why, sizeof why);
   static const char *const names[] = {"libreadline.so.8", "libreadline.so.7", "libreadline.so", "libreadline.8.dylib",
                                       "libreadline.dylib"};
-  char full[1024];
-  void *h = NULL;
-  for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++) {
-    if (*MLSH_READLINE_DIR && snprintf(full, sizeof full, "%s/%s", MLSH_READLINE_DIR, names[i]) < (int)sizeof full)
-      h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
-    if (!h) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-  }
-  if (!h) {
-    const char *e = dlerror();
-    snprintf(why, sizeof why, "%s", e ? e : "libreadline not found");
-  }
-  return h;
+  return mlsh_dl_open(MLSH_READLINE_DIR, names, sizeof names / sizeof names[0], why, sizeof why);
 }
 
-/* One symbol (function or variable) into its slot; 0, or -1 with the name in why. (Functions go
- * through a union: ISO C has no conversion from void* to a function pointer.) */
-static int sym(void *h, const char *name, void *slot, size_t size, int is_function) {
-  union { void *p; void (*f)(void); } u;
-  u.p = dlsym(h, name);
-  if (!u.p) {
-    snprintf(why, sizeof why, "no symbol %s", name);
-    return -1;
-  }
-  if (is_function) memcpy(slot, &u.f, size);
-  else memcpy(slot, &u.p, size);
-  return 0;
-}
-
-#define FN(field, name) (sym(h, name, &api.field, sizeof api.field, 1) == 0)
-#define VAR(field, name) (sym(h, name, &api.field, sizeof api.field, 0) == 0)
+#define FN(field, name) (mlsh_dl_sym(h, name, &api.field, sizeof api.field, 1, why, sizeof why) == 0)
+#define VAR(field, name) (mlsh_dl_sym(h, name, &api.field, sizeof api.field, 0, why, sizeof why) == 0)
 
 static void load(void) {
   void *h = open_lib();

@@ -1,5 +1,6 @@
 /* zipdl.c — libzip loaded on first use (see zipdl.h). */
 #include "zipdl.h"
+#include "dynlib.h"
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,31 +17,10 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void *open_lib(void) {
   static const char *const names[] = {"libzip.so.5", "libzip.so.4", "libzip.so", "libzip.5.dylib", "libzip.dylib"};
-  char full[1024];
-  void *h = NULL;
-  for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++) {
-    if (*MLSH_LIBZIP_DIR && snprintf(full, sizeof full, "%s/%s", MLSH_LIBZIP_DIR, names[i]) < (int)sizeof full)
-      h = dlopen(full, RTLD_NOW | RTLD_LOCAL);
-    if (!h) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-  }
-  if (!h) snprintf(why, sizeof why, "%s", dlerror());
-  return h;
+  return mlsh_dl_open(MLSH_LIBZIP_DIR, names, sizeof names / sizeof names[0], why, sizeof why);
 }
 
-/* One symbol into its slot; 0, or -1 with the name in why. (The cast goes through a union: ISO C
- * has no conversion from void* to a function pointer.) */
-static int sym(void *h, const char *name, void *slot, size_t size) {
-  union { void *p; void (*f)(void); } u;
-  u.p = dlsym(h, name);
-  if (!u.p) {
-    snprintf(why, sizeof why, "no symbol %s", name);
-    return -1;
-  }
-  memcpy(slot, &u.f, size);
-  return 0;
-}
-
-#define SYM(field) (sym(h, "zip_" #field, &api.field, sizeof api.field) == 0)
+#define SYM(field) (mlsh_dl_sym(h, "zip_" #field, &api.field, sizeof api.field, 1, why, sizeof why) == 0)
 
 static void load(void) {
   void *h = open_lib();
