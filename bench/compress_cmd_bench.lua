@@ -22,18 +22,7 @@ local q = timing.q
 local dir = home .. "/build/bench"
 assert(core.fs.mkdir_p(dir))
 local src = string.format("%s/compress_%dx%d.mlpackage", dir, LAYERS, D)
-if not core.fs.exists(src) then
-  local B = require("mlsh").builder
-  local p = B.program { opset = "iOS18", precision = "fp16" }
-  local f = p:func("main")
-  local y = f:input("x", "fp32", { 1, D })
-  for i = 1, LAYERS do
-    y = B.layers.linear(f, y, { name = "fc" .. i, out = D, bias = false,
-      weight = K.randn({ D, D }, { seed = i, std = 0.02, weight_dtype = "fp16" }) })
-  end
-  f:output("y", y)
-  p:save(src)
-end
+timing.linear_stack(src, LAYERS, D)
 local wbin = src .. "/Data/com.apple.CoreML/weights/weight.bin"
 local fh = assert(io.open(wbin, "rb"))
 local wsize = fh:seek("end")

@@ -4,7 +4,9 @@
 -- Run: ./mlsh bench/compress_model_bench.lua [--quick]   (BENCH_REPEATS=n, default 3; best run kept)
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
-local B = require "mlsh.builder"
+local home = require "mlsh.home"
+package.path = home .. "/bench/?.lua;" .. package.path
+local timing = require "timing"
 local compress = require "mlsh.compress"
 local K = core.compress
 
@@ -15,15 +17,7 @@ local repeats = tonumber(os.getenv("BENCH_REPEATS") or "3")
 
 local dir = io.popen("mktemp -d /tmp/mlsh-bench.XXXXXX"):read("l")
 local src = dir .. "/base.mlpackage"
-local p = B.program { opset = "iOS18", precision = "fp16" }
-local f = p:func("main")
-local y = f:input("x", "fp32", { 1, D })
-for i = 1, LAYERS do
-  y = B.layers.linear(f, y, { name = "fc" .. i, out = D, bias = false,
-    weight = K.randn({ D, D }, { seed = i, std = 0.02, weight_dtype = "fp16" }) })
-end
-f:output("y", y)
-p:save(src)
+timing.linear_stack(src, LAYERS, D)
 local n = D * D * LAYERS
 
 local function rss_kib()

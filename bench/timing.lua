@@ -2,6 +2,8 @@
 -- and CPU time of a command over several runs.
 --   local timing = require "timing"   (package.path gets home .. "/bench/?.lua")
 --   timing.q(s) -> s quoted for sh ; timing.measure(cmd, runs) -> wall_s, cpu_s | nil
+--   timing.linear_stack(path, layers, d) -> path: an iOS18 fp16 ML program of `layers` d x d
+--     linear weights (no bias; Gaussian, std 0.02, seed = layer index), written unless it exists
 local core = require "mlsh.core"
 
 local M = {}
@@ -34,6 +36,21 @@ function M.measure(cmd, runs)
   table.sort(walls)
   table.sort(cpus)
   return walls[(runs + 1) // 2], cpus[(runs + 1) // 2]
+end
+
+function M.linear_stack(path, layers, d)
+  if core.fs.exists(path) then return path end
+  local B = require("mlsh").builder
+  local p = B.program { opset = "iOS18", precision = "fp16" }
+  local f = p:func("main")
+  local y = f:input("x", "fp32", { 1, d })
+  for i = 1, layers do
+    y = B.layers.linear(f, y, { name = "fc" .. i, out = d, bias = false,
+      weight = core.compress.randn({ d, d }, { seed = i, std = 0.02, weight_dtype = "fp16" }) })
+  end
+  f:output("y", y)
+  p:save(path)
+  return path
 end
 
 return M
