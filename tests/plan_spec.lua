@@ -175,7 +175,8 @@ describe("mlsh plan", function()
     local onnx = b:save(dir .. "/m.onnx")
     for _, c in ipairs({ { F.q(dir .. "/none.mlpackage"), "none.mlpackage" }, { "", "no model given" },
                          { "--compute-units tpu " .. F.q(fp16), "unknown compute units" },
-                         { F.q(onnx), "for Core ML models" }, { "--bogus " .. F.q(fp16), "unknown option" } }) do
+                         { F.q(onnx), "for Core ML models" }, { "--bogus " .. F.q(fp16), "unknown option" },
+                         { F.q(fp16) .. " " .. F.q(fp16), "one model at a time" }, { F.q(fp16) .. " --target", "%-%-target needs a value" } }) do
       local out, err, code = F.run("plan " .. c[1])
       assert.equal(2, code, c[1])
       assert.equal("", out)

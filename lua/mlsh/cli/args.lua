@@ -74,6 +74,25 @@ function M.parse_options(args, opts)
   return o
 end
 
+-- The options of a command that takes one model: -h/--help, parse_options(args, opts), exactly
+-- one positional path (o.path). Returns o, or nil and the exit status (0 after the usage for
+-- --help, 2 after a usage error).
+function M.one_model(name, C, args, opts)
+  for _, a in ipairs(args) do
+    if a == "-h" or a == "--help" then print("usage: " .. C.usage) return nil, 0 end
+  end
+  local o, err = M.parse_options(args, opts)
+  if not o then return nil, M.usage_error(name, C, err) end
+  if #o.paths > 1 then return nil, M.usage_error(name, C, "one model at a time") end
+  if #o.paths == 0 then return nil, M.usage_error(name, C, "no model given") end
+  o.path = o.paths[1]
+  return o
+end
+
+-- --static / --no-calibrated (placement's first stage only) and --calibrated (the default).
+M.PLACEMENT_FLAGS = { ["--static"] = { "calibrated", false }, ["--no-calibrated"] = { "calibrated", false },
+                      ["--calibrated"] = { "calibrated", true } }
+
 -- Target, compute units and memory budget as mlsh check reads them. Returns true or nil, message.
 function M.resolve_common(o)
   if o.target then

@@ -3,6 +3,7 @@
 -- mlsh's reasons. docs/plan.md; the JSON validates against docs/plan.schema.json.
 -- Exit status: 0 ok, 2 bad usage, an unreadable model, an ONNX model, an unwritable -o file.
 local mlsh = require "mlsh"
+local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "compute-plan JSON for every function (MLComputePlan keys: preferred/supported devices, cost)",
@@ -14,35 +15,19 @@ local function fail(msg)
   return 2
 end
 
+local OPTS = {
+  values = { ["--compute-units"] = "compute_units", ["--target"] = "target", ["-o"] = "output", ["--output"] = "output" },
+  flags = setmetatable({ ["--json"] = { "json", true } }, { __index = argparse.PLACEMENT_FLAGS }),
+}
+
 function C.run(args)
-  local o = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
-    if name == "--compute-units" or name == "--target" or name == "-o" or name == "--output" then
-      local v = inline
-      if v == nil then i = i + 1 v = args[i] end
-      if v == nil then return fail(name .. " needs a value\nusage: " .. C.usage) end
-      o[({ ["--compute-units"] = "compute_units", ["--target"] = "target", ["-o"] = "output", ["--output"] = "output" })[name]] = v
-    elseif a == "--json" then o.json = true
-    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false -- placement's first stage only
-    elseif a == "--calibrated" then o.calibrated = true -- the default
-    elseif a == "-h" or a == "--help" then print("usage: " .. C.usage) return 0
-    elseif a:sub(1, 1) == "-" and a ~= "-" then return fail("unknown option " .. a .. "\nusage: " .. C.usage)
-    else
-      if o.path then return fail("one model at a time\nusage: " .. C.usage) end
-      o.path = a
-    end
-    i = i + 1
-  end
-  if not o.path then return fail("no model given\nusage: " .. C.usage) end
+  local o, rc = argparse.one_model("plan", C, args, OPTS)
+  if not o then return rc end
   local cu, cerr = mlsh.placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
   local target
   if o.target then
-    local n, tname = require("mlsh.cli.args").parse_target(o.target)
+    local n, tname = argparse.parse_target(o.target)
     if not n then return fail(tname) end
     target = n
   end

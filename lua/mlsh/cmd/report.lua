@@ -4,6 +4,7 @@
 -- ExecuTorch .pte, one tab per delegate.
 -- docs/report.md. Exit status: 0 written, 2 bad usage, an unreadable model, an unwritable file.
 local mlsh = require "mlsh"
+local argparse = require "mlsh.cli.args"
 
 local C = {
   summary = "a self-contained HTML report (graph, timeline, findings, weights) of a model",
@@ -16,30 +17,14 @@ local function fail(msg)
   return 2
 end
 
+local OPTS = {
+  values = { ["-o"] = "output", ["--output"] = "output", ["--against"] = "against", ["--compute-units"] = "compute_units" },
+  flags = argparse.PLACEMENT_FLAGS,
+}
+
 function C.run(args)
-  local o = {}
-  local i = 1
-  local KEYS = { ["-o"] = "output", ["--output"] = "output", ["--against"] = "against", ["--compute-units"] = "compute_units" }
-  while i <= #args do
-    local a = args[i]
-    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
-    name = name or a
-    if KEYS[name] then
-      local v = inline
-      if v == nil then i = i + 1 v = args[i] end
-      if v == nil then return fail(name .. " needs a value\nusage: " .. C.usage) end
-      o[KEYS[name]] = v
-    elseif a == "--static" or a == "--no-calibrated" then o.calibrated = false -- placement's first stage only
-    elseif a == "--calibrated" then o.calibrated = true -- the default
-    elseif a == "-h" or a == "--help" then print("usage: " .. C.usage) return 0
-    elseif a:sub(1, 1) == "-" and a ~= "-" then return fail("unknown option " .. a .. "\nusage: " .. C.usage)
-    else
-      if o.path then return fail("one model at a time\nusage: " .. C.usage) end
-      o.path = a
-    end
-    i = i + 1
-  end
-  if not o.path then return fail("no model given\nusage: " .. C.usage) end
+  local o, rc = argparse.one_model("report", C, args, OPTS)
+  if not o then return rc end
   if not o.output then return fail("no output file (-o REPORT.html)\nusage: " .. C.usage) end
   local cu, cerr = mlsh.placement.compute_units(o.compute_units)
   if not cu then return fail(cerr) end
