@@ -17,16 +17,9 @@ local function by_type(p, typ)
   end
 end
 
--- The calibrated stage is the library's default; this helper opts out of it explicitly unless a test
+-- The calibrated stage is the library's default; F.simulate opts out of it explicitly unless a test
 -- says calibrated = true (the chip column and state conditions are tested on tiny fixtures).
-local function sim(path, opts)
-  local m = mlsh.load(path)
-  opts = opts or {}
-  if opts.calibrated == nil then opts.calibrated = false end
-  local p = placement.simulate(m, opts)
-  m:close()
-  return p
-end
+local sim = F.simulate
 
 -- conv (fp16 kernel width kw) -> sin -> output
 local function conv_sin(path, kw)

@@ -1,6 +1,7 @@
 -- The compute-unit placement simulator: devices per op with reasons, segments, transitions,
 -- coverage, cut-makers, team fallbacks, defaults for ops the tables do not know.
 local mlsh = require "mlsh"
+local F = require "fixtures"
 local placement = require "mlsh.placement.coreml"
 local optable = require "mlsh.optable"
 local R = require "rule_fixtures"
@@ -17,16 +18,9 @@ local function by_op(p, name)
   end
 end
 
--- This spec tests the first stage on tiny fixtures: it opts out of the calibrated default explicitly
+-- This spec tests the first stage on tiny fixtures: F.simulate opts out of the calibrated default explicitly
 -- (tests/placement_evidence_spec.lua tests the second stage).
-local function sim(path, opts)
-  local m = mlsh.load(path)
-  opts = opts or {}
-  if opts.calibrated == nil then opts.calibrated = false end
-  local p = placement.simulate(m, opts)
-  m:close()
-  return p
-end
+local sim = F.simulate
 
 describe("placement simulator", function()
   local fx

@@ -296,4 +296,15 @@ function F.sha(path)
   return s
 end
 
+-- placement.simulate on the model at path; the calibrated stage is the library's default, so this
+-- opts out of it unless opts.calibrated says otherwise (specs of the first stage on tiny fixtures).
+function F.simulate(path, opts)
+  local m = require("mlsh").load(path)
+  opts = opts or {}
+  if opts.calibrated == nil then opts.calibrated = false end
+  local p = require("mlsh.placement.coreml").simulate(m, opts)
+  m:close()
+  return p
+end
+
 return F
