@@ -75,6 +75,7 @@ typedef struct {
   size_t C, wph, kn, base;
   float **scratch; /* per worker: rows * s2 * wph floats (padded to `base`), kn pointers, kn weights */
   row_fn row;
+  it_act *post;
 } dw_job;
 
 /* q in [lo, hi) reads input column q*s2 + p - pb2 inside [0, W): zeros around a strided copy. */
@@ -131,10 +132,12 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
         }
       }
       j->row(o, OW, taps, tw, nt, b);
+      if (j->post) it_act_apply(j->post, o, OW);
     }
 }
 
-int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C) {
+int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C,
+                 it_act *post) {
   static row_fn row;
   if (!row) row = pick_row();
   size_t kn = (size_t)(g->k[0] * g->k[1] * g->k[2]), s2 = (size_t)g->s[2];
@@ -153,7 +156,7 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   int ok = 1;
   for (unsigned w = 0; w < nt; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
   if (ok) {
-    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row};
+    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row, post};
     it_parallel_for(nt, N * C, channel_task, &j);
   }
   for (unsigned w = 0; w < nt; w++) free(scratch[w]);

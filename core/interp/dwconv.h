@@ -8,7 +8,10 @@
  * the strides, would overflow). */
 #ifndef MLSH_IT_DWCONV_H
 #define MLSH_IT_DWCONV_H
+#include "act.h"
 #include "spatial.h"
 
-int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C);
+/* post (may be NULL): an activation applied to each output row once it is final. */
+int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C,
+                 it_act *post);
 #endif

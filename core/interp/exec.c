@@ -70,6 +70,10 @@ static int check_lists(it_env *env, const it_op *op) {
   return 0;
 }
 
+static int needs_scan(const it_env *env) {
+  return !(env->nonfinite.found && (env->fp16_overflow.found || env->prec != IT_PREC_FP32));
+}
+
 static int run_op(it_env *env, const it_op *op) {
   double t0 = env->op_seconds >= 0 ? now() : 0;
   if (op->is_const) {
@@ -93,7 +97,10 @@ static int run_op(it_env *env, const it_op *op) {
       it_tensor *t = c.out[i];
       if (!t) return mlsh_fail(env->e, NULL, "op '%s' (%s): output %d was not produced", op->name, op->type, i);
       if (t->st == IT_F32 && it_rounds_fp16(env, t->dt) && t->refs == 1 && !t->borrowed) it_round_fp16(t->data, t->n);
-      check_values(env, op, t);
+      if (env->fuse && env->fuse->applied) { /* t holds the activation's values: the scan saw op's own */
+        if (env->fuse->bad) note_first(&env->nonfinite, op);
+        if (env->fuse->big && env->prec == IT_PREC_FP32) note_first(&env->fp16_overflow, op);
+      } else check_values(env, op, t);
       set_slot(env, op->out_slots[i], t);
     }
   }
@@ -110,9 +117,75 @@ static int run_op(it_env *env, const it_op *op) {
   return 0;
 }
 
+/* The binding of `next`'s input x when it is `slot` and nothing else of `next` reads slot. */
+static int reads_only_x(const it_op *next, int slot) {
+  int xs = 0, other = 0;
+  for (int i = 0; i < next->nparams; i++)
+    for (int j = 0; j < next->params[i].n; j++) {
+      const it_binding *b = &next->params[i].b[j];
+      if (b->imm || b->slot != slot) continue;
+      if (strcmp(next->params[i].name, "x") == 0 && next->params[i].n == 1) xs++;
+      else other++;
+    }
+  return xs == 1 && other == 0;
+}
+
+/* Whether op (conv / linear) may apply `next` (an activation) in its last store: see exec.h. */
+static int fusable(it_env *env, const it_op *op, const it_op *next, it_act *a) {
+  if (env->observe || op->is_const || next->is_const || !op->k || !next->k || op->nout != 1 || next->nout != 1 ||
+      op->nblocks || next->nblocks || !op->out_types || !next->out_types)
+    return 0;
+  if (strcmp(op->k->type, "conv") != 0 && strcmp(op->k->type, "linear") != 0) return 0;
+  mlsh_dtype dt = op->out_types[0].dt;
+  if (dt != next->out_types[0].dt || it_rounds_fp16(env, dt) || it_rounds_fp16(env, MLSH_DT_FP32) ||
+      (dt != MLSH_DT_FP32 && dt != MLSH_DT_INVALID))
+    return 0;
+  int slot = op->out_slots[0], dies = 0;
+  for (int i = 0; i < next->nfree; i++) dies |= next->free_after[i] == slot;
+  if (!dies || !reads_only_x(next, slot)) return 0;
+  it_ctx c;
+  memset(&c, 0, sizeof c);
+  c.env = env;
+  c.op = next;
+  return it_act_from_op(&c, a) == 0;
+}
+
+/* next's turn when op applied it: its output is op's tensor, checked, observed and freed as usual. */
+static void pass_fused(it_env *env, const it_op *op, const it_op *next) {
+  double t0 = env->op_seconds >= 0 ? now() : 0;
+  it_tensor *t = it_ref(env->slots[op->out_slots[0]]);
+  check_values(env, next, t);
+  set_slot(env, next->out_slots[0], t);
+  for (int i = 0; i < next->nfree; i++) set_slot(env, next->free_after[i], NULL);
+  if (env->op_seconds >= 0) prof_add(next->type, now() - t0);
+}
+
+/* Op i followed by its activation: the const ops between them (a gelu's mode, a clip's bounds)
+ * run first, then op i with the activation fused when fusable. Returns the last op index done
+ * (i, or the activation's), or -1. */
+static int run_pair(it_env *env, const it_block *b, int i) {
+  int j = i + 1;
+  while (j < b->nops && b->ops[j].is_const) j++;
+  if (j >= b->nops || env->observe || !b->ops[i].k ||
+      (strcmp(b->ops[i].k->type, "conv") != 0 && strcmp(b->ops[i].k->type, "linear") != 0))
+    return run_op(env, &b->ops[i]) != 0 ? -1 : i;
+  for (int k = i + 1; k < j; k++) /* consts read nothing: running them before op i changes no value */
+    if (run_op(env, &b->ops[k]) != 0) return -1;
+  it_act a;
+  if (!fusable(env, &b->ops[i], &b->ops[j], &a)) return run_op(env, &b->ops[i]) != 0 ? -1 : j - 1;
+  a.scan = needs_scan(env);
+  env->fuse = &a;
+  int rc = run_op(env, &b->ops[i]);
+  env->fuse = NULL;
+  if (rc != 0) return -1;
+  if (!a.applied) return j - 1;
+  pass_fused(env, &b->ops[i], &b->ops[j]);
+  return j;
+}
+
 int it_exec_block(it_env *env, const it_block *b) {
   for (int i = 0; i < b->nops; i++)
-    if (run_op(env, &b->ops[i]) != 0) return -1;
+    if ((i = run_pair(env, b, i)) < 0) return -1;
   return 0;
 }
 

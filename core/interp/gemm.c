@@ -12,17 +12,24 @@
 #define HAVE_X86 1
 #endif
 
-#define MR 6
-#define NR 16
+#define MRMAX 8
+#define NRMAX 32
 #define KC 256
 #define MC 72
 
-/* tile[MR][NR] (row stride ldc) = (acc ? tile : 0) + R rows [0, MR) x panel (+ bias[r] if bias). */
-typedef void (*micro_fn)(size_t kc, const float *r, size_t ldr, size_t h, const float *b, float *c, size_t ldc, int acc,
-                         const float *bias);
+/* tile[mr][w <= nr] (row stride ldc) = (acc ? tile : 0) + R rows [0, mr) x panel (+ bias[r] if bias).
+ * A kernel may compute and store all nr columns, or (w <= nr / 2) only the first nr / 2. */
+typedef void (*micro_fn)(size_t kc, const float *r, size_t ldr, size_t h, size_t w, const float *b, float *c, size_t ldc,
+                         int acc, const float *bias);
+typedef struct {
+  micro_fn fn;
+  size_t mr, nr;
+} kernel;
 
-static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, const float *b, float *c, size_t ldc, int acc,
-                    const float *bias) {
+static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, const float *b, float *c, size_t ldc,
+                    int acc, const float *bias) {
+  enum { MR = 6, NR = 16 };
+  (void)w;
   float t[MR][NR];
   const float *rows[MR];
   for (size_t r = 0; r < MR; r++) rows[r] = rw + (r < h ? r : h - 1) * ldr;
@@ -53,8 +60,10 @@ static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, const floa
     _mm256_storeu_ps(ci + 8, c##i##1);                                                                              \
   } while (0)
 
-__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *rw, size_t ldr, size_t h, const float *b,
-                                                          float *c, size_t ldc, int acc, const float *bias) {
+__attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,
+                                                          const float *b, float *c, size_t ldc, int acc, const float *bias) {
+  enum { NR = 16 };
+  (void)w;
   const float *r0 = rw, *r1 = rw + (h > 1 ? 1 : h - 1) * ldr, *r2 = rw + (h > 2 ? 2 : h - 1) * ldr;
   const float *r3 = rw + (h > 3 ? 3 : h - 1) * ldr, *r4 = rw + (h > 4 ? 4 : h - 1) * ldr, *r5 = rw + (h > 5 ? 5 : h - 1) * ldr;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
@@ -65,14 +74,52 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
   }
   STORE(0); STORE(1); STORE(2); STORE(3); STORE(4); STORE(5);
 }
+
+/* 8 rows x 32 columns in 16 zmm accumulators (8 x 16 when w <= 16). */
+#define Z2(i) av = _mm512_set1_ps(r##i[k]); c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1)
+#define Z1(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(r##i[k]), b0, c##i##0)
+#define ZST(i, half)                                                                                                \
+  do {                                                                                                              \
+    float *ci = c + (size_t)(i) * ldc;                                                                              \
+    if (acc) { c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(ci)); if (!half) c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(ci + 16)); } \
+    if (bias) { __m512 bv = _mm512_set1_ps(bias[i]); c##i##0 = _mm512_add_ps(c##i##0, bv); c##i##1 = _mm512_add_ps(c##i##1, bv); } \
+    _mm512_storeu_ps(ci, c##i##0);                                                                                  \
+    if (!half) _mm512_storeu_ps(ci + 16, c##i##1);                                                                  \
+  } while (0)
+
+__attribute__((target("avx512f"))) static void micro_avx512(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,
+                                                           const float *b, float *c, size_t ldc, int acc, const float *bias) {
+  enum { NR = 32 };
+  const float *r0 = rw, *r1 = rw + (h > 1 ? 1 : h - 1) * ldr, *r2 = rw + (h > 2 ? 2 : h - 1) * ldr;
+  const float *r3 = rw + (h > 3 ? 3 : h - 1) * ldr, *r4 = rw + (h > 4 ? 4 : h - 1) * ldr, *r5 = rw + (h > 5 ? 5 : h - 1) * ldr;
+  const float *r6 = rw + (h > 6 ? 6 : h - 1) * ldr, *r7 = rw + (h > 7 ? 7 : h - 1) * ldr;
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, av;
+  int half = w <= NR / 2;
+  if (half)
+    for (size_t k = 0; k < kc; k++, b += NR) {
+      __m512 b0 = _mm512_loadu_ps(b);
+      Z1(0); Z1(1); Z1(2); Z1(3); Z1(4); Z1(5); Z1(6); Z1(7);
+    }
+  else
+    for (size_t k = 0; k < kc; k++, b += NR) {
+      __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+      Z2(0); Z2(1); Z2(2); Z2(3); Z2(4); Z2(5); Z2(6); Z2(7);
+    }
+  (void)av;
+  ZST(0, half); ZST(1, half); ZST(2, half); ZST(3, half); ZST(4, half); ZST(5, half); ZST(6, half); ZST(7, half);
+}
 #endif
 
-static micro_fn pick_micro(void) {
+static kernel pick_kernel(void) {
+  kernel k = {micro_c, 6, 16};
 #ifdef HAVE_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) return micro_avx2;
+  if (getenv("MLSH_NO_SIMD")) return k;
+  if (__builtin_cpu_supports("avx512f") && !getenv("MLSH_NO_AVX512")) { k.fn = micro_avx512; k.mr = 8; k.nr = 32; }
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k.fn = micro_avx2;
 #endif
-  return micro_c;
+  return k;
 }
 
 typedef struct {
@@ -81,34 +128,53 @@ typedef struct {
   const float *P; /* source of the panel operand */
   size_t ldp;
   int p_trans;     /* panel source is cols x K (K-contiguous) rather than K x cols */
-  float *pp;       /* packed panels, all of K: panel p at p * K * NR, block k0 at + k0 * NR */
+  float *pp;       /* packed panels, all of K: panel p at p * K * nr, block k0 at + k0 * nr */
   size_t mc;       /* rows per task block */
   float *C;
   int acc, swapped;
   const float *bias;
   int bias_rows; /* bias indexed by C's row (else by C's column) */
   size_t mblocks, nchunks, chunk_panels;
-  micro_fn micro;
+  kernel kn;
+  it_act *post;
 } job;
 
 static void pack_task(void *ctx, size_t p, unsigned worker) {
   (void)worker;
   const job *j = ctx;
+  size_t NR = j->kn.nr;
   float *o = j->pp + p * j->K * NR;
   size_t j0 = p * NR, w = j->cols - j0 < NR ? j->cols - j0 : NR;
-  for (size_t k = 0; k < j->K; k++) {
-    size_t q = 0;
-    if (!j->p_trans) {
+  if (!j->p_trans) {
+    for (size_t k = 0; k < j->K; k++) {
       const float *src = j->P + k * j->ldp + j0;
-      for (; q < w; q++) o[k * NR + q] = src[q];
-    } else
-      for (; q < w; q++) o[k * NR + q] = j->P[(j0 + q) * j->ldp + k];
-    for (; q < NR; q++) o[k * NR + q] = 0;
+      memcpy(o + k * NR, src, w * sizeof *o);
+      if (w < NR) memset(o + k * NR + w, 0, (NR - w) * sizeof *o);
+    }
+    return;
+  }
+  for (size_t k0 = 0; k0 < j->K; k0 += 64) { /* cols x K source: a block of K at a time, row by row */
+    size_t k1 = j->K - k0 < 64 ? j->K : k0 + 64;
+    for (size_t q = 0; q < w; q++) {
+      const float *src = j->P + (j0 + q) * j->ldp;
+      for (size_t k = k0; k < k1; k++) o[k * NR + q] = src[k];
+    }
+    for (size_t k = k0; k < k1; k++)
+      for (size_t q = w; q < NR; q++) o[k * NR + q] = 0;
   }
 }
 
-/* Tile (h x w at R row i, panel column jc) from t[MR][NR] into C, with accumulate and bias. */
+/* The fused activation over C's h x w tile at (i, jc) in R/panel terms, once its sum is final. */
+static void post_tile(const job *j, size_t i, size_t jc, size_t h, size_t w) {
+  if (j->swapped)
+    for (size_t q = 0; q < w; q++) it_act_apply(j->post, j->C + (jc + q) * j->ldc + i, h);
+  else
+    for (size_t r = 0; r < h; r++) it_act_apply(j->post, j->C + (i + r) * j->ldc + jc, w);
+}
+
+/* Tile (h x w at R row i, panel column jc) from t[mr][nr] into C, with accumulate and bias. */
 static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h, size_t w) {
+  size_t NR = j->kn.nr;
   if (j->swapped) { /* C[jc + q][i + r]: a linear layer's output, bias by C's column (i + r) or row */
     for (size_t q = 0; q < w; q++) {
       float *d = j->C + (jc + q) * j->ldc + i;
@@ -123,36 +189,41 @@ static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h
     }
     return;
   }
-  for (size_t r = 0; r < h; r++)
+  for (size_t r = 0; r < h; r++) {
+    float *d = j->C + (i + r) * j->ldc + jc;
+    const float *tr = t + r * NR;
+    float b = j->bias && j->bias_rows ? j->bias[i + r] : 0.0f;
     for (size_t q = 0; q < w; q++) {
-      size_t ci = j->swapped ? jc + q : i + r, cj = j->swapped ? i + r : jc + q;
-      float *d = j->C + ci * j->ldc + cj;
-      float v = j->acc ? *d + t[r * NR + q] : t[r * NR + q];
-      if (j->bias) v += j->bias[j->bias_rows ? ci : cj];
-      *d = v;
+      float v = j->acc ? d[q] + tr[q] : tr[q];
+      if (j->bias) v += j->bias_rows ? b : j->bias[jc + q];
+      d[q] = v;
     }
+  }
 }
 
 /* One tile over all of K, block by block: straight into C when the layout allows, else summed in
- * a local tile and stored once. */
+ * a local tile and stored once; then the fused activation, if any, while the tile is in cache. */
 static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i, size_t jc, size_t h, size_t w) {
-  int direct = !j->swapped && h == MR && w == NR && (!j->bias || j->bias_rows);
-  float tile[MR * NR];
+  size_t NR = j->kn.nr;
+  int direct = !j->swapped && h == j->kn.mr && (w == NR || (NR == 32 && w == 16)) && (!j->bias || j->bias_rows);
+  float tile[MRMAX * NRMAX];
   for (size_t k0 = 0; k0 < j->K; k0 += KC) {
     size_t kc = j->K - k0 < KC ? j->K - k0 : KC;
     int last = k0 + kc == j->K;
     if (direct)
-      j->micro(kc, rw + k0, j->ldr, h, pan + k0 * NR, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
+      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
                last && j->bias ? j->bias + i : NULL);
     else
-      j->micro(kc, rw + k0, j->ldr, h, pan + k0 * NR, tile, NR, k0 > 0, NULL);
+      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, tile, NR, k0 > 0, NULL);
   }
   if (!direct) put_tile(j, tile, i, jc, h, w);
+  if (j->post) post_tile(j, i, jc, h, w);
 }
 
 static void task(void *ctx, size_t t, unsigned worker) {
   (void)worker;
   const job *j = ctx;
+  size_t NR = j->kn.nr, MR = j->kn.mr;
   size_t mb = t / j->nchunks, nc = t % j->nchunks;
   size_t i0 = mb * j->mc, mc = j->rows - i0 < j->mc ? j->rows - i0 : j->mc;
   size_t p0 = nc * j->chunk_panels, panels = (j->cols + NR - 1) / NR;
@@ -167,17 +238,19 @@ static void task(void *ctx, size_t t, unsigned worker) {
 }
 
 static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
-                     float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
+                     float *C, size_t ldc, int accumulate, const float *bias, int bias_rows, it_act *post) {
   if (K == 0) {
-    for (size_t i = 0; i < M; i++)
+    for (size_t i = 0; i < M; i++) {
       for (size_t q = 0; q < N; q++) {
         float v = accumulate ? C[i * ldc + q] : 0.0f;
         C[i * ldc + q] = bias ? v + bias[bias_rows ? i : q] : v;
       }
+      if (post) it_act_apply(post, C + i * ldc, N);
+    }
     return 0;
   }
-  static micro_fn micro;
-  if (!micro) micro = pick_micro();
+  static kernel kn;
+  if (!kn.fn) kn = pick_kernel();
   job j;
   memset(&j, 0, sizeof j);
   j.K = K;
@@ -185,13 +258,14 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
   j.C = C;
   j.bias = bias;
   j.bias_rows = bias_rows;
-  j.micro = micro;
+  j.kn = kn;
+  j.post = post;
   j.swapped = b_trans;
   if (b_trans) { j.rows = N; j.cols = M; j.R = B; j.ldr = ldb; j.P = A; j.ldp = lda; j.p_trans = 1; }
   else { j.rows = M; j.cols = N; j.R = A; j.ldr = lda; j.P = B; j.ldp = ldb; j.p_trans = 0; }
   unsigned nt = it_threads();
   if ((double)M * N * K < 1 << 16) nt = 1; /* not worth a thread */
-  size_t panels = (j.cols + NR - 1) / NR;
+  size_t NR = kn.nr, MR = kn.mr, panels = (j.cols + NR - 1) / NR;
   j.pp = malloc(panels * K * NR * sizeof *j.pp);
   if (!j.pp) return -1;
   /* a task's row block stays in L2 while the panels go by: ~192 KiB of R rows */
@@ -221,26 +295,31 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
 #define SLAB ((size_t)4 << 20)
 #endif
 
-int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
-                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
+int it_sgemm_post(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows, it_act *post) {
   if (M == 0 || N == 0) return 0;
-  size_t cols = b_trans ? M : N, step = K ? SLAB / K / (NR * 8) * (NR * 8) : cols;
-  if (step < NR * 8) step = NR * 8;
+  size_t cols = b_trans ? M : N, step = K ? SLAB / K / (NRMAX * 8) * (NRMAX * 8) : cols;
+  if (step < NRMAX * 8) step = NRMAX * 8;
   for (size_t c0 = 0; c0 < cols; c0 += step) {
     size_t w = cols - c0 < step ? cols - c0 : step;
     int rc;
     if (b_trans) /* slab of A's rows = C's rows */
       rc = gemm_slab(w, N, K, A + c0 * lda, lda, B, ldb, 1, C + c0 * ldc, ldc, accumulate,
-                     bias && bias_rows ? bias + c0 : bias, bias_rows);
+                     bias && bias_rows ? bias + c0 : bias, bias_rows, post);
     else /* slab of B's columns = C's columns */
       rc = gemm_slab(M, w, K, A, lda, B + c0, ldb, 0, C + c0, ldc, accumulate, bias && !bias_rows ? bias + c0 : bias,
-                     bias_rows);
+                     bias_rows, post);
     if (rc != 0) return rc;
   }
   return 0;
 }
 
+int it_sgemm_bias(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
+                  float *C, size_t ldc, int accumulate, const float *bias, int bias_rows) {
+  return it_sgemm_post(M, N, K, A, lda, B, ldb, b_trans, C, ldc, accumulate, bias, bias_rows, NULL);
+}
+
 int it_sgemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans, float *C,
              size_t ldc, int accumulate) {
-  return it_sgemm_bias(M, N, K, A, lda, B, ldb, b_trans, C, ldc, accumulate, NULL, 0);
+  return it_sgemm_post(M, N, K, A, lda, B, ldb, b_trans, C, ldc, accumulate, NULL, 0, NULL);
 }

@@ -2,13 +2,22 @@
  * sigmoid_hard, tanh, scaled_tanh, silu, gelu (EXACT, TANH_APPROXIMATION, SIGMOID_APPROXIMATION),
  * elu, leaky_relu, thresholded_relu, softplus, softplus_parametric, softsign, prelu,
  * linear_activation, clamped_relu. alpha/beta scalars; prelu and softplus_parametric take
- * per-channel vectors along axis 1 (rank >= 3). */
+ * per-channel vectors along axis 1 (rank >= 3). clip lives here too: it is an activation to the
+ * kernels that fuse one (act.h), and it_act_from_op reads any of these ops for them. */
+#include "act.h"
 #include "ops.h"
 #include "pool.h"
+#include "tensor.h"
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
 #endif
 
 /* relu / relu6 over n floats: max(x, 0) then min(., hi) (hi < 0: no upper clamp). maxps/minps
@@ -30,7 +39,7 @@ static void clamp_rows(const float *a, float *d, size_t n, float hi) {
 }
 
 typedef enum { A_RELU, A_RELU6, A_SIGMOID, A_HSIG, A_TANH, A_STANH, A_SILU, A_GELU_EXACT, A_GELU_TANH, A_GELU_SIG,
-               A_ELU, A_LEAKY, A_THRESH, A_SOFTPLUS, A_SOFTSIGN, A_LINEAR, A_CLAMPED } act;
+               A_ELU, A_LEAKY, A_THRESH, A_SOFTPLUS, A_SOFTSIGN, A_LINEAR, A_CLAMPED, A_CLIP } act;
 
 static inline float apply(act k, float x, float al, float be) {
   switch (k) {
@@ -51,27 +60,142 @@ static inline float apply(act k, float x, float al, float be) {
   case A_SOFTSIGN: return x / (1.0f + fabsf(x));
   case A_LINEAR: return al * x + be;
   case A_CLAMPED: { float v = x >= 0 ? x : al * x; return v > be ? be : v; }
+  case A_CLIP: return x < al ? al : (x > be ? be : x);
   }
   return x;
 }
 
+/* clip: x < lo ? lo : (x > hi ? hi : x). maxps(lo, x) and minps(hi, v) return their second
+ * operand for NaN and for equal values, exactly as the scalar expression does. */
+static void clip_rows(const float *a, float *d, size_t n, float lo, float hi) {
+  size_t i = 0;
+#if defined(__SSE__)
+  __m128 l = _mm_set1_ps(lo), h = _mm_set1_ps(hi);
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_min_ps(h, _mm_max_ps(l, _mm_loadu_ps(a + i))));
+#endif
+  for (; i < n; i++) d[i] = a[i] < lo ? lo : (a[i] > hi ? hi : a[i]);
+}
+
+#ifdef HAVE_X86
+/* e^x for x <= 88.7 (0 below -87.3): x = n ln2 + r, |r| <= ln2 / 2, e^r by its degree-7 Taylor
+ * polynomial (relative error < 1e-8 before rounding), times 2^n built in the exponent bits. */
+__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
+  __m256 lo = _mm256_set1_ps(-87.3f), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.7f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+/* gelu(x) = x/2 (1 + erf(x/sqrt2)) = x/2 erfc(-x/sqrt2): erfc(z), z = |x|/sqrt2, as
+ * t exp(-z^2 + P(t)), t = 1 / (1 + z/2), P a degree-9 Chebyshev fit (fractional error < 1.2e-7);
+ * x >= 0 takes 2 - erfc. Every element, the tail included (masked), goes through the same code. */
+__attribute__((target("avx2,fma"))) static inline __m256 gelu8(__m256 x) {
+  static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+                              0.27886807f, -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+  __m256 z = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(0.70710678118654752f));
+  __m256 one = _mm256_set1_ps(1.0f), t = _mm256_div_ps(one, _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), one));
+  __m256 p = _mm256_set1_ps(c[9]);
+  for (int i = 8; i >= 0; i--) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[i]));
+  __m256 q = _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
+  __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ);
+  q = _mm256_blendv_ps(q, _mm256_sub_ps(_mm256_set1_ps(2.0f), q), pos);
+  return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), q);
+}
+
+__attribute__((target("avx2,fma"))) static void gelu_avx2(const float *a, float *d, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, gelu8(_mm256_loadu_ps(a + i)));
+  if (i < n) {
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(d + i, m, gelu8(_mm256_maskload_ps(a + i, m)));
+  }
+}
+#endif
+
+static void gelu_c(const float *a, float *d, size_t n) {
+  for (size_t i = 0; i < n; i++) d[i] = apply(A_GELU_EXACT, a[i], 0, 0);
+}
+
+static void (*gelu_rows)(const float *a, float *d, size_t n);
+static void pick_gelu(void) {
+  gelu_rows = gelu_c;
+#ifdef HAVE_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) gelu_rows = gelu_avx2;
+#endif
+}
+
+static void f_relu(const it_act *a, const float *s, float *d, size_t n) { clamp_rows(s, d, n, a->be); }
+static void f_clip(const it_act *a, const float *s, float *d, size_t n) { clip_rows(s, d, n, a->al, a->be); }
+static void f_gelu(const it_act *a, const float *s, float *d, size_t n) { (void)a; gelu_rows(s, d, n); }
+static void f_other(const it_act *a, const float *s, float *d, size_t n) {
+  for (size_t i = 0; i < n; i++) d[i] = apply((act)a->kind, s[i], a->al, a->be);
+}
+
+void it_act_apply(it_act *a, float *p, size_t n) {
+  if (a->scan) {
+    int bad, big;
+    it_f32_scan(p, n, &bad, &big);
+    if (bad) __atomic_store_n(&a->bad, 1, __ATOMIC_RELAXED);
+    if (big) __atomic_store_n(&a->big, 1, __ATOMIC_RELAXED);
+  }
+  a->fn(a, p, p, n);
+}
+
+/* type -> kind, default alpha and beta; the activation ops and their fused form read the same. */
+static const struct { const char *type; act k; double al, be; } ACTS[] = {
+  {"relu", A_RELU, 0, -1}, {"relu6", A_RELU6, 0, 6}, {"sigmoid", A_SIGMOID, 0, 0}, {"sigmoid_hard", A_HSIG, 0.2, 0.5},
+  {"tanh", A_TANH, 0, 0}, {"scaled_tanh", A_STANH, 1, 1}, {"silu", A_SILU, 0, 0}, {"elu", A_ELU, 1, 0},
+  {"leaky_relu", A_LEAKY, 0.01, 0}, {"thresholded_relu", A_THRESH, 1, 0}, {"softplus", A_SOFTPLUS, 0, 0},
+  {"softsign", A_SOFTSIGN, 0, 0}, {"linear_activation", A_LINEAR, 1, 0}, {"clamped_relu", A_CLAMPED, 0, 6},
+  {"clip", A_CLIP, 0, 0}, {"gelu", A_GELU_EXACT, 0, 0},
+};
+
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+int it_act_from_op(it_ctx *c, it_act *a) {
+  memset(a, 0, sizeof *a);
+  size_t i = 0, n = sizeof ACTS / sizeof *ACTS;
+  const char *type = c->op->k ? c->op->k->type : c->op->type; /* NN layers keep their own op type */
+  while (i < n && strcmp(ACTS[i].type, type) != 0) i++;
+  if (i == n) return -1;
+  act k = ACTS[i].k;
+  if (k == A_GELU_EXACT) {
+    const char *mode = it_arg_str(c, "mode", "EXACT");
+    if (strcmp(mode, "TANH_APPROXIMATION") == 0) k = A_GELU_TANH;
+    else if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) k = A_GELU_SIG;
+    else if (strcmp(mode, "EXACT") != 0) return -1;
+  }
+  a->kind = (int)k;
+  if (k == A_RELU || k == A_RELU6) { a->fn = f_relu; a->be = (float)ACTS[i].be; return 0; }
+  a->al = (float)it_arg_float(c, "alpha", ACTS[i].al);
+  a->be = (float)it_arg_float(c, "beta", ACTS[i].be);
+  if (k == A_CLIP) a->fn = f_clip;
+  else if (k == A_GELU_EXACT) { pthread_once(&gelu_once, pick_gelu); a->fn = f_gelu; }
+  else a->fn = f_other;
+  return 0;
+}
+
 typedef struct {
-  act k;
-  const float *a;
+  const it_act *a;
+  const float *s;
   float *d;
-  float al, be;
 } act_job;
 
 static void act_range(void *ctx, size_t lo, size_t hi) {
   const act_job *j = ctx;
-  const float *a = j->a + lo;
-  float *d = j->d + lo;
-  size_t n = hi - lo;
-  switch (j->k) { /* the hot ones as plain loops the compiler vectorises */
-  case A_RELU: clamp_rows(a, d, n, -1.0f); break;
-  case A_RELU6: clamp_rows(a, d, n, 6.0f); break;
-  default: for (size_t i = 0; i < n; i++) d[i] = apply(j->k, a[i], j->al, j->be);
-  }
+  j->a->fn(j->a, j->s + lo, j->d + lo, hi - lo);
 }
 
 /* The input's buffer, when this op is its last reader: x comes from a slot (not an immediate)
@@ -94,44 +218,24 @@ static it_tensor *reusable_input(it_ctx *c, it_tensor *x) {
   return NULL;
 }
 
-static int run(it_ctx *c, act k, double dal, double dbe) {
+static int k_act(it_ctx *c) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
   if (x->st != IT_F32) return it_fail(c, "needs a float input, given %s", mlsh_dtype_name(x->dt));
+  it_act a;
+  if (it_act_from_op(c, &a) != 0) return it_fail(c, "unknown gelu mode '%s'", it_arg_str(c, "mode", ""));
   it_tensor *o = reusable_input(c, x);
   int inplace = o != NULL;
   if (!o && !(o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape))) return -1;
-  act_job j = {k, x->data, o->data, (float)it_arg_float(c, "alpha", dal), (float)it_arg_float(c, "beta", dbe)};
-  /* relu/relu6 are memory-bound: below ~4 MiB (usually cache-warm, in place) waking the pool
-   * costs more CPU than it saves (measured on MobileNetV2) */
-  if ((k == A_RELU || k == A_RELU6) && x->n < IT_BIG_MAP) act_range(&j, 0, x->n);
-  else it_parallel_range(x->n, k == A_RELU || k == A_RELU6 ? 1 : 16, act_range, &j);
+  act_job j = {&a, x->data, o->data};
+  /* relu/relu6/clip are memory-bound: below ~4 MiB (usually cache-warm, in place) waking the
+   * pool costs more CPU than it saves (measured on MobileNetV2) */
+  int cheap = a.fn == f_relu || a.fn == f_clip;
+  if (cheap && x->n < IT_BIG_MAP) act_range(&j, 0, x->n);
+  else it_parallel_range(x->n, cheap ? 1 : 16, act_range, &j);
   /* the executor rounds only tensors nobody else holds: an in-place result is still held by x's slot */
   if (inplace && it_rounds_fp16(c->env, o->dt)) it_round_fp16(o->data, o->n);
   return 0;
-}
-
-static int k_relu(it_ctx *c) { return run(c, A_RELU, 0, 0); }
-static int k_relu6(it_ctx *c) { return run(c, A_RELU6, 0, 0); }
-static int k_sigmoid(it_ctx *c) { return run(c, A_SIGMOID, 0, 0); }
-static int k_sigmoid_hard(it_ctx *c) { return run(c, A_HSIG, 0.2, 0.5); }
-static int k_tanh(it_ctx *c) { return run(c, A_TANH, 0, 0); }
-static int k_scaled_tanh(it_ctx *c) { return run(c, A_STANH, 1, 1); }
-static int k_silu(it_ctx *c) { return run(c, A_SILU, 0, 0); }
-static int k_elu(it_ctx *c) { return run(c, A_ELU, 1, 0); }
-static int k_leaky_relu(it_ctx *c) { return run(c, A_LEAKY, 0.01, 0); }
-static int k_thresholded_relu(it_ctx *c) { return run(c, A_THRESH, 1, 0); }
-static int k_softplus(it_ctx *c) { return run(c, A_SOFTPLUS, 0, 0); }
-static int k_softsign(it_ctx *c) { return run(c, A_SOFTSIGN, 0, 0); }
-static int k_linear_activation(it_ctx *c) { return run(c, A_LINEAR, 1, 0); }
-static int k_clamped_relu(it_ctx *c) { return run(c, A_CLAMPED, 0, 6); }
-
-static int k_gelu(it_ctx *c) {
-  const char *mode = it_arg_str(c, "mode", "EXACT");
-  if (strcmp(mode, "EXACT") == 0) return run(c, A_GELU_EXACT, 0, 0);
-  if (strcmp(mode, "TANH_APPROXIMATION") == 0) return run(c, A_GELU_TANH, 0, 0);
-  if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) return run(c, A_GELU_SIG, 0, 0);
-  return it_fail(c, "unknown gelu mode '%s'", mode);
 }
 
 /* prelu(x, alpha[C]) and softplus_parametric(x, alpha[C], beta[C]): per channel along axis 1. */
@@ -161,9 +265,9 @@ static int k_prelu(it_ctx *c) { return per_channel(c, 0); }
 static int k_softplus_parametric(it_ctx *c) { return per_channel(c, 1); }
 
 const it_kernel_def it_ops_activation[] = {
-  {"relu", k_relu}, {"relu6", k_relu6}, {"sigmoid", k_sigmoid}, {"sigmoid_hard", k_sigmoid_hard},
-  {"tanh", k_tanh}, {"scaled_tanh", k_scaled_tanh}, {"silu", k_silu}, {"gelu", k_gelu}, {"elu", k_elu},
-  {"leaky_relu", k_leaky_relu}, {"thresholded_relu", k_thresholded_relu}, {"softplus", k_softplus},
-  {"softsign", k_softsign}, {"linear_activation", k_linear_activation}, {"clamped_relu", k_clamped_relu},
+  {"relu", k_act}, {"relu6", k_act}, {"sigmoid", k_act}, {"sigmoid_hard", k_act}, {"tanh", k_act},
+  {"scaled_tanh", k_act}, {"silu", k_act}, {"gelu", k_act}, {"elu", k_act}, {"leaky_relu", k_act},
+  {"thresholded_relu", k_act}, {"softplus", k_act}, {"softsign", k_act}, {"linear_activation", k_act},
+  {"clamped_relu", k_act}, {"clip", k_act},
   {"prelu", k_prelu}, {"softplus_parametric", k_softplus_parametric}, {NULL, NULL},
 };

@@ -1,6 +1,7 @@
 /* ops_conv.c — conv and conv_transpose, 1-D/2-D/3-D, groups, dilations, every pad type. conv is
  * im2col + GEMM per group (1x1 stride-1 unpadded convs skip im2col; depthwise convs run a direct
- * loop); conv_transpose is GEMM (weightᵀ · x) then col2im. Accumulation in fp32. */
+ * loop); conv_transpose is GEMM (weightᵀ · x) then col2im. Accumulation in fp32. conv applies
+ * the executor's fused activation (env->fuse) in its last store. */
 #include "dwconv.h"
 #include "gemm.h"
 #include "spatial.h"
@@ -59,8 +60,10 @@ static int k_conv(it_ctx *c) {
   int direct = kn == 1 && g.s[0] * g.s[1] * g.s[2] == 1 && !(g.pb[0] | g.pb[1] | g.pb[2] | g.pe[0] | g.pe[1] | g.pe[2]);
   float *col = NULL;
   const float *B = b ? b->data : NULL;
+  it_act *post = c->env->fuse; /* the next op's activation, applied in the last store (exec.h) */
   if (G == Cin && Cg == 1 && Cout == Cin) {
-    if (it_depthwise(X, W, B, O, &g, (size_t)N, (size_t)Cin) != 0) return it_fail(c, "out of memory");
+    if (it_depthwise(X, W, B, O, &g, (size_t)N, (size_t)Cin, post) != 0) return it_fail(c, "out of memory");
+    if (post) post->applied = 1;
     return 0;
   } else {
     if (!direct && !(col = malloc((size_t)Cg * kn * outd * sizeof *col))) return it_fail(c, "out of memory");
@@ -68,14 +71,15 @@ static int k_conv(it_ctx *c) {
       for (int64_t gi = 0; gi < G; gi++) {
         const float *xg = X + ((size_t)n * (size_t)Cin + (size_t)(gi * Cg)) * ind;
         if (!direct) im2col(xg, (size_t)Cg, &g, col);
-        if (it_sgemm_bias(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
+        if (it_sgemm_post(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
                           direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0,
-                          B ? B + (size_t)gi * Coutg : NULL, 1) != 0) {
+                          B ? B + (size_t)gi * Coutg : NULL, 1, post) != 0) {
           free(col);
           return it_fail(c, "out of memory");
         }
       }
     free(col);
+    if (post) post->applied = 1;
   }
   return 0;
 }

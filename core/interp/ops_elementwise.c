@@ -235,12 +235,11 @@ typedef struct { int which; const float *a; float *d; float eps, alpha, beta; } 
 static void eps_range(void *ctx, size_t lo, size_t hi) {
   const eps_job *j = ctx;
   const float *a = j->a;
-  float *d = j->d, eps = j->eps, alpha = j->alpha, beta = j->beta;
+  float *d = j->d, eps = j->eps, alpha = j->alpha;
   for (size_t i = lo; i < hi; i++) switch (j->which) {
     case 0: d[i] = logf(a[i] + eps); break;                     /* log(x + epsilon) */
     case 1: d[i] = 1.0f / sqrtf(a[i] + eps); break;             /* rsqrt */
     case 2: d[i] = 1.0f / (a[i] + eps); break;                  /* inverse */
-    case 3: d[i] = a[i] < alpha ? alpha : (a[i] > beta ? beta : a[i]); break; /* clip */
     default: d[i] = a[i] > alpha ? a[i] : alpha; break;         /* threshold: max(x, alpha) */
     }
 }
@@ -260,7 +259,6 @@ static int eps_map(it_ctx *c, int which) {
 static int k_log(it_ctx *c) { return eps_map(c, 0); }
 static int k_rsqrt(it_ctx *c) { return eps_map(c, 1); }
 static int k_inverse(it_ctx *c) { return eps_map(c, 2); }
-static int k_clip(it_ctx *c) { return eps_map(c, 3); }
 static int k_threshold(it_ctx *c) { return eps_map(c, 4); }
 
 const it_kernel_def it_ops_elementwise[] = {
@@ -273,5 +271,5 @@ const it_kernel_def it_ops_elementwise[] = {
   {"exp", k_exp}, {"exp2", k_exp2}, {"log", k_log}, {"sin", k_sin}, {"cos", k_cos}, {"tan", k_tan},
   {"asin", k_asin}, {"acos", k_acos}, {"atan", k_atan}, {"sinh", k_sinh}, {"cosh", k_cosh},
   {"asinh", k_asinh}, {"acosh", k_acosh}, {"atanh", k_atanh}, {"erf", k_erf}, {"square", k_square},
-  {"inverse", k_inverse}, {"clip", k_clip}, {"threshold", k_threshold}, {NULL, NULL},
+  {"inverse", k_inverse}, {"threshold", k_threshold}, {NULL, NULL},
 };

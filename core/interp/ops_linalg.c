@@ -1,6 +1,7 @@
 /* ops_linalg.c — linear (x[..., K] · weight[N, K]ᵀ + bias[N]) and matmul (numpy matmul with
  * transpose_x / transpose_y, batch broadcasting, rank-1 operands promoted and squeezed), on the
- * blocked GEMM. Integer operands go through float. */
+ * blocked GEMM. Integer operands go through float. linear applies the executor's fused
+ * activation (env->fuse) in its last store. */
 #include "gemm.h"
 #include "ops.h"
 #include <stdlib.h>
@@ -38,7 +39,9 @@ static int k_linear(it_ctx *c) {
     if (b && !fused)
       for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++) O[i * N + j] = (float)it_get_d(b, b->n == 1 ? 0 : j);
-    rc = it_sgemm_bias(M, N, K, X, K, W, K, 1, O, N, b && !fused, fused ? b->data : NULL, 0) == 0 ? 0 : it_fail(c, "out of memory");
+    it_act *post = c->env->fuse; /* the next op's activation, applied in the last store (exec.h) */
+    rc = it_sgemm_post(M, N, K, X, K, W, K, 1, O, N, b && !fused, fused ? b->data : NULL, 0, post) == 0 ? 0 : it_fail(c, "out of memory");
+    if (rc == 0 && post) post->applied = 1;
     free(tw);
   }
   free(tx);
