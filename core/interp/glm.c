@@ -83,7 +83,7 @@ static int k_glm(it_ctx *c) {
     for (size_t j = 0; j < K && s > 0; j++) z[j] /= s;
   }
   int64_t sh[1] = {(int64_t)K};
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 1, sh);
+  it_tensor *o = it_out_f(c, 0, 1, sh);
   if (o) for (size_t j = 0; j < K; j++) ((float *)o->data)[j] = (float)z[j];
   free(z);
   return o ? 0 : -1;

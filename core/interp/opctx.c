@@ -88,6 +88,13 @@ it_tensor *it_out(it_ctx *c, int idx, mlsh_dtype dt, int rank, const int64_t *sh
   return t;
 }
 
+it_tensor *it_out_f(it_ctx *c, int idx, int rank, const int64_t *shape) {
+  mlsh_dtype dt = it_out_dtype(c, idx);
+  if (dt != MLSH_DT_INVALID && !mlsh_dtype_is_float(dt))
+    return it_fail(c, "output %d is declared %s, but the op computes floats", idx, mlsh_dtype_name(dt)), NULL;
+  return it_out(c, idx, MLSH_DT_INVALID, rank, shape);
+}
+
 void it_out_set(it_ctx *c, int idx, it_tensor *t) {
   if (idx >= IT_MAX_OUT) return;
   it_unref(c->out[idx]);

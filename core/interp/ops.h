@@ -40,6 +40,9 @@ const char *it_arg_str(it_ctx *c, const char *name, const char *def);
 int it_arg_ints(it_ctx *c, const char *name, int64_t *out, int max);
 /* Allocate output idx with the declared dtype (dt = MLSH_DT_INVALID) or dt. */
 it_tensor *it_out(it_ctx *c, int idx, mlsh_dtype dt, int rank, const int64_t *shape);
+/* The same for kernels that compute floats: the declared dtype must be fp16/fp32/fp64 (fp32 when
+ * undeclared); anything else fails with a message instead of a float buffer of the wrong size. */
+it_tensor *it_out_f(it_ctx *c, int idx, int rank, const int64_t *shape);
 /* Output idx is an existing tensor (a new reference is taken). */
 void it_out_set(it_ctx *c, int idx, it_tensor *t);
 mlsh_dtype it_out_dtype(it_ctx *c, int idx);

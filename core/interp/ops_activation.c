@@ -226,7 +226,7 @@ static int k_act(it_ctx *c) {
   if (it_act_from_op(c, &a) != 0) return it_fail(c, "unknown gelu mode '%s'", it_arg_str(c, "mode", ""));
   it_tensor *o = reusable_input(c, x);
   int inplace = o != NULL;
-  if (!o && !(o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape))) return -1;
+  if (!o && !(o = it_out_f(c, 0, x->rank, x->shape))) return -1;
   act_job j = {&a, x->data, o->data};
   /* relu/relu6/clip are memory-bound: below ~4 MiB (usually cache-warm, in place) waking the
    * pool costs more CPU than it saves (measured on MobileNetV2) */
@@ -246,7 +246,7 @@ static int per_channel(it_ctx *c, int softplus) {
   size_t C = (size_t)x->shape[1], inner = it_inner(x, 2), outer = (size_t)x->shape[0];
   if (al->n != C && al->n != 1) return it_fail(c, "alpha has %zu values, the input %zu channels", al->n, C);
   if (be && be->n != C && be->n != 1) return it_fail(c, "beta has %zu values, the input %zu channels", be->n, C);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   const float *a = x->data;
   float *d = o->data;

@@ -51,7 +51,7 @@ static int k_conv(it_ctx *c) {
   if (it_window_init(c, x, w->shape + 2, 0, &g) != 0) return -1;
   int64_t oshape[5] = {N, Cout};
   for (int i = 0; i < g.S; i++) oshape[2 + i] = g.out[3 - g.S + i];
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, oshape);
+  it_tensor *o = it_out_f(c, 0, x->rank, oshape);
   if (!o) return -1;
   size_t ind = (size_t)(g.in[0] * g.in[1] * g.in[2]), outd = (size_t)(g.out[0] * g.out[1] * g.out[2]);
   size_t kn = (size_t)(g.k[0] * g.k[1] * g.k[2]), Coutg = (size_t)(Cout / G);
@@ -124,7 +124,7 @@ static int k_conv_transpose(it_ctx *c) {
   }
   int64_t oshape[5] = {N, Cout};
   for (int i = 0; i < S; i++) oshape[2 + i] = g.out[3 - S + i];
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, oshape);
+  it_tensor *o = it_out_f(c, 0, x->rank, oshape);
   if (!o) return -1;
   size_t ind = (size_t)(g.in[0] * g.in[1] * g.in[2]), outd = (size_t)(g.out[0] * g.out[1] * g.out[2]);
   size_t kn = (size_t)(g.k[0] * g.k[1] * g.k[2]), Cing = (size_t)(Cin / G), rows = (size_t)Coutg * kn;

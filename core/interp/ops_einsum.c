@@ -258,7 +258,7 @@ static int k_einsum(it_ctx *c) {
   if (parse(c, eq, t, n, &E) != 0) return -1;
   int64_t oshape[IT_MAX_RANK];
   for (int d = 0; d < E.orank; d++) oshape[d] = E.size[E.out[d]];
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, E.orank, oshape);
+  it_tensor *o = it_out_f(c, 0, E.orank, oshape);
   if (!o) return -1;
   if (o->st != IT_F32) return it_fail(c, "output must be a float tensor");
   int rc = via_gemm(c, &E, t, o);

@@ -108,7 +108,7 @@ static void walk(const it_tensor *a, const it_tensor *b, int r, const int64_t *o
   bstrides(a, r, out, sa);
   bstrides(b, r, out, sb);
   size_t len = (size_t)out[r - 1], rows = it_numel(r - 1, out);
-  if (len == 0) return;
+  if (len == 0 || rows == 0) return; /* an empty dimension: nothing to write (and no modulo by 0) */
   walk_job w = {out, sa, sb, r, fn, ud};
   if (par) it_parallel_range(rows, len, walk_rows, &w);
   else walk_rows(&w, 0, rows);
@@ -215,12 +215,7 @@ static int unary(it_ctx *c, ufn f) {
     un_job j = {f, x->data, o->data};
     it_parallel_range(x->n, 16, un_range, &j);
   } else
-    for (size_t i = 0; i < x->n; i++) {
-      double v = f((float)it_get_d(x, i));
-      if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-      else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
-      else ((uint8_t *)o->data)[i] = v != 0;
-    }
+    for (size_t i = 0; i < x->n; i++) it_put_d(o, i, f((float)it_get_d(x, i)));
   return 0;
 }
 
@@ -248,7 +243,7 @@ static int eps_map(it_ctx *c, int which) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
   if (x->st != IT_F32) return it_fail(c, "needs a float input");
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   eps_job j = {which, x->data, o->data, (float)it_arg_float(c, "epsilon", which == 2 ? 1e-4 : 1e-45),
                (float)it_arg_float(c, "alpha", 0), (float)it_arg_float(c, "beta", 0)};

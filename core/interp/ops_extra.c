@@ -29,11 +29,7 @@ static double apply_mode(smode m, double a, double b) {
   default: return a < b ? a : b;
   }
 }
-static void put(it_tensor *o, size_t i, double v) {
-  if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-  else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
-  else ((uint8_t *)o->data)[i] = v != 0;
-}
+static void put(it_tensor *o, size_t i, double v) { it_put_d(o, i, v); }
 static it_tensor *copy_out(it_ctx *c, it_tensor *x) {
   it_tensor *o = it_out(c, 0, x->dt, x->rank, x->shape);
   if (o) memcpy(o->data, x->data, x->n * esz(x));
@@ -130,7 +126,7 @@ static int k_sdpa(it_ctx *c) {
   int64_t os[IT_MAX_RANK];
   memcpy(os, q->shape, sizeof os);
   os[r - 1] = (int64_t)EV;
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, r, os);
+  it_tensor *o = it_out_f(c, 0, r, os);
   if (!o) return -1;
   float *sc = malloc(L * S * sizeof *sc);
   if (!sc) return it_fail(c, "out of memory");
@@ -235,7 +231,7 @@ static int resize(it_ctx *c, int bilinear) {
   memcpy(s, x->shape, sizeof s);
   s[r - 2] = OH;
   s[r - 1] = OW;
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, r, s);
+  it_tensor *o = it_out_f(c, 0, r, s);
   if (!o) return -1;
   size_t planes = it_outer(x, r - 2);
   float *O = o->data;

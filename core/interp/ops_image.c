@@ -21,7 +21,7 @@ static int shuffle(it_ctx *c, int64_t f, int up) {
   int64_t s[4];
   if (up) { if (C % (f * f)) return it_fail(c, "channels %lld not divisible by %lld", (long long)C, (long long)(f * f)); s[0] = N; s[1] = C / (f * f); s[2] = H * f; s[3] = W * f; }
   else { if (H % f || W % f) return it_fail(c, "spatial size not divisible by %lld", (long long)f); s[0] = N; s[1] = C * f * f; s[2] = H / f; s[3] = W / f; }
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 4, s);
+  it_tensor *o = it_out_f(c, 0, 4, s);
   if (!o) return -1;
   const float *X = x->data;
   float *O = o->data;
@@ -50,7 +50,7 @@ static int k_upsample_nearest_neighbor(it_ctx *c) {
   double sh = it_arg_float(c, "scale_factor_height", 1), sw = it_arg_float(c, "scale_factor_width", 1);
   if (sh <= 0 || sw <= 0) return it_fail(c, "scale factors must be positive");
   int64_t s[4] = {x->shape[0], x->shape[1], it_d2i(floor((double)x->shape[2] * sh)), it_d2i(floor((double)x->shape[3] * sw))};
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 4, s);
+  it_tensor *o = it_out_f(c, 0, 4, s);
   if (!o) return -1;
   size_t planes = (size_t)(s[0] * s[1]);
   for (size_t p = 0; p < planes; p++)
@@ -74,7 +74,7 @@ static int k_upsample_bilinear(it_ctx *c) {
   int ac = it_arg_bool(c, "align_corners", 0);
   int64_t H = x->shape[2], W = x->shape[3];
   int64_t s[4] = {x->shape[0], x->shape[1], it_d2i(floor((double)H * sh)), it_d2i(floor((double)W * sw))};
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 4, s);
+  it_tensor *o = it_out_f(c, 0, 4, s);
   if (!o) return -1;
   size_t planes = (size_t)(s[0] * s[1]);
   for (size_t p = 0; p < planes; p++) {

@@ -200,8 +200,7 @@ static int k_cumsum(it_ctx *c) {
         size_t i = rev ? L - 1 - t : t, p = (a * L + i) * inner + b;
         double v = it_get_d(x, p);
         if (!excl) s += v;
-        if (o->st == IT_F32) ((float *)o->data)[p] = (float)s;
-        else ((int64_t *)o->data)[p] = (int64_t)s;
+        it_put_d(o, p, s);
         if (excl) s += v;
       }
     }
@@ -226,8 +225,7 @@ static int k_one_hot(it_ctx *c) {
       for (size_t b = 0; b < inner; b++) {
         double v = it_get_i(ix, a * inner + b) == k ? on : off;
         size_t p = (a * (size_t)depth + (size_t)k) * inner + b;
-        if (o->st == IT_F32) ((float *)o->data)[p] = (float)v;
-        else ((int64_t *)o->data)[p] = it_d2i(v);
+        it_put_d(o, p, v);
       }
   return 0;
 }

@@ -28,7 +28,7 @@ static int k_linear(it_ctx *c) {
   int64_t shape[IT_MAX_RANK];
   memcpy(shape, x->shape, sizeof shape);
   shape[x->rank - 1] = (int64_t)N;
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, shape);
   if (!o) return -1;
   float *tx, *tw;
   const float *X = as_float(c, x, &tx), *W = X ? as_float(c, w, &tw) : NULL;
@@ -73,7 +73,7 @@ static int k_matmul(it_ctx *c) {
   if (!x1) oshape[orank++] = M;
   if (!y1) oshape[orank++] = N;
   if (orank > IT_MAX_RANK) return it_fail(c, "result rank above %d", IT_MAX_RANK);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, orank, oshape);
+  it_tensor *o = it_out_f(c, 0, orank, oshape);
   if (!o) return -1;
   float *fx, *fy;
   const float *X = as_float(c, x, &fx), *Y = X ? as_float(c, y, &fy) : NULL;

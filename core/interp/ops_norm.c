@@ -30,7 +30,7 @@ static int k_softmax(it_ctx *c) {
   if (x->st != IT_F32) return it_fail(c, "needs a float input");
   int ax = it_axis(c, it_arg_int(c, "axis", -1), x->rank);
   if (ax < 0) return -1;
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   size_t L = x->rank ? (size_t)x->shape[ax] : 1, inner = it_inner(x, ax + 1), outer = it_outer(x, ax);
   sm_job j = {x->data, o->data, L, inner};
@@ -83,7 +83,7 @@ static int k_layer_norm(it_ctx *c) {
   size_t inner = it_inner(x, first), outer = it_outer(x, first);
   if ((gm && gm->n != inner) || (bt && bt->n != inner)) return it_fail(c, "gamma/beta do not match the normalised shape");
   float eps = (float)it_arg_float(c, "epsilon", 1e-5);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   ln_job j = {x->data, o->data, gm, bt, inner, eps};
   it_parallel_range(outer, inner * 4, ln_range, &j);
@@ -103,7 +103,7 @@ static int channel_norm(it_ctx *c, int instance) {
   size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], inner = it_inner(x, 2);
   if ((mean && mean->n != C) || (var && var->n != C) || (gm && gm->n != C) || (bt && bt->n != C))
     return it_fail(c, "per-channel parameters must have %zu values", C);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   const float *X = x->data;
   float *O = o->data;
@@ -137,7 +137,7 @@ static int k_l2_norm(it_ctx *c) {
   int from = x->rank > 3 ? x->rank - 3 : (x->rank > 1 ? 1 : 0);
   size_t inner = it_inner(x, from), outer = it_outer(x, from);
   float eps = (float)it_arg_float(c, "epsilon", 1e-6);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   for (size_t a = 0; a < outer; a++) {
     const float *xp = (const float *)x->data + a * inner;
@@ -158,7 +158,7 @@ static int k_local_response_norm(it_ctx *c) {
   float alpha = (float)it_arg_float(c, "alpha", 1e-4), beta = (float)it_arg_float(c, "beta", 0.75), kk = (float)it_arg_float(c, "k", 1.0);
   if (size < 1) return it_fail(c, "size must be positive");
   size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1], inner = it_inner(x, 2);
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, x->shape);
+  it_tensor *o = it_out_f(c, 0, x->rank, x->shape);
   if (!o) return -1;
   const float *X = x->data;
   float *O = o->data;

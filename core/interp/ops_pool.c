@@ -18,7 +18,7 @@ static int pool(it_ctx *c, pkind kind) {
   int excl = it_arg_bool(c, "exclude_padding_from_average", 0);
   int64_t oshape[5] = {x->shape[0], x->shape[1]};
   for (int i = 0; i < S; i++) oshape[2 + i] = g.out[3 - S + i];
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, x->rank, oshape);
+  it_tensor *o = it_out_f(c, 0, x->rank, oshape);
   if (!o) return -1;
   size_t planes = (size_t)(x->shape[0] * x->shape[1]), ind = (size_t)(g.in[0] * g.in[1] * g.in[2]);
   const float *X = x->data;

@@ -78,9 +78,7 @@ static int reduce(it_ctx *c, rkind k) {
     else if (k == R_LOGSUM) v = log(v);
     else if (k == R_LSE) v = log(v) + lse_max;
     if (arg) v = (double)arg[i]; /* stored in whatever dtype the op declares */
-    if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
-    else ((uint8_t *)o->data)[i] = v != 0;
+    it_put_d(o, i, v);
   }
   free(acc);
   free(arg);

@@ -79,7 +79,7 @@ static int k_lstm(it_ctx *c) {
   double clip = it_arg_float(c, "clip", 0);
   it_tensor *bias = it_arg(c, "bias"), *peep = it_arg(c, "peephole");
   int64_t os[3] = {seq ? (int64_t)T : 1, (int64_t)B, (int64_t)(H * D)}, hs[2] = {(int64_t)B, (int64_t)(H * D)};
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 3, os), *ho = it_out(c, 1, MLSH_DT_INVALID, 2, hs), *co = it_out(c, 2, MLSH_DT_INVALID, 2, hs);
+  it_tensor *o = it_out_f(c, 0, 3, os), *ho = it_out_f(c, 1, 2, hs), *co = it_out_f(c, 2, 2, hs);
   if (!o || !ho || !co) return -1;
   float *h = malloc(B * H * sizeof *h), *cs = malloc(B * H * sizeof *cs);
   if (!h || !cs) { free(h); free(cs); return it_fail(c, "out of memory"); }
@@ -123,7 +123,7 @@ static int simple_rnn(it_ctx *c, int gru) {
   const char *ra = it_arg_str(c, "recurrent_activation", "sigmoid"), *aa = it_arg_str(c, "activation", "tanh");
   if (!known_act(ra) || !known_act(aa)) return it_fail(c, "unsupported activation");
   int64_t os[3] = {seq ? (int64_t)T : 1, (int64_t)B, (int64_t)H}, hs[2] = {(int64_t)B, (int64_t)H};
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 3, os), *ho = it_out(c, 1, MLSH_DT_INVALID, 2, hs);
+  it_tensor *o = it_out_f(c, 0, 3, os), *ho = it_out_f(c, 1, 2, hs);
   if (!o || !ho) return -1;
   float *h = malloc(B * H * sizeof *h), *gi = malloc(B * G * H * sizeof *gi), *gh = malloc(B * G * H * sizeof *gh);
   if (!h || !gi || !gh) { free(h); free(gi); free(gh); return it_fail(c, "out of memory"); }

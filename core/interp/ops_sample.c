@@ -305,8 +305,7 @@ static int k_resize(it_ctx *c) {
       }
       if (wt != 0) v += wt * it_get_d(x, (size_t)off);
     }
-    if (o->st == IT_F32) ((float *)o->data)[oi] = (float)v;
-    else ((int64_t *)o->data)[oi] = (int64_t)floor(v + 0.5);
+    it_put_d(o, oi, o->st == IT_F32 ? v : floor(v + 0.5));
     for (int d = r - 1; d >= 0; d--) { if (++idx[d] < os[d]) break; idx[d] = 0; }
   }
   return 0;

@@ -384,10 +384,7 @@ static int k_fill(it_ctx *c) {
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, (int)s->n, shape);
   if (!o) return -1;
   double v = it_arg_float(c, "value", 0);
-  for (size_t i = 0; i < o->n; i++)
-    if (o->st == IT_F32) ((float *)o->data)[i] = (float)v;
-    else if (o->st == IT_I64) ((int64_t *)o->data)[i] = it_d2i(v);
-    else ((uint8_t *)o->data)[i] = v != 0;
+  for (size_t i = 0; i < o->n; i++) it_put_d(o, i, v);
   return 0;
 }
 
@@ -398,9 +395,7 @@ static int k_range_1d(it_ctx *c) {
   int64_t n = nn > 0 ? it_d2i(nn) : 0;
   it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 1, &n);
   if (!o) return -1;
-  for (int64_t i = 0; i < n; i++)
-    if (o->st == IT_F32) ((float *)o->data)[i] = (float)(s + (double)i * st);
-    else ((int64_t *)o->data)[i] = it_d2i(s + (double)i * st);
+  for (int64_t i = 0; i < n; i++) it_put_d(o, (size_t)i, s + (double)i * st);
   return 0;
 }
 

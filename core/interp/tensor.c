@@ -129,6 +129,15 @@ double it_get_d(const it_tensor *t, size_t i) {
   }
 }
 
+void it_put_d(it_tensor *t, size_t i, double v) {
+  switch (t->st) {
+  case IT_F32: ((float *)t->data)[i] = (float)v; break;
+  case IT_I64: ((int64_t *)t->data)[i] = it_d2i(v); break;
+  case IT_B8: ((uint8_t *)t->data)[i] = v != 0; break;
+  default: break;
+  }
+}
+
 int64_t it_get_i(const it_tensor *t, size_t i) {
   switch (t->st) {
   case IT_F32: {

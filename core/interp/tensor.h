@@ -57,6 +57,8 @@ void it_unref(it_tensor *t);
 /* Element i as double / int64 whatever the storage. */
 double it_get_d(const it_tensor *t, size_t i);
 int64_t it_get_i(const it_tensor *t, size_t i);
+/* Store v at element i in t's storage (F32, I64 rounded by it_d2i, B8 as v != 0); no-op otherwise. */
+void it_put_d(it_tensor *t, size_t i, double v);
 /* Convert to another dtype (new tensor). Floats to ints truncate toward zero, as MIL cast does. */
 it_tensor *it_convert(const it_tensor *t, mlsh_dtype dt, mlsh_err *e);
 /* Round every element of a float tensor to the nearest fp16 value (ties to even; overflow to inf).

@@ -181,7 +181,7 @@ static int k_tree(it_ctx *c) {
   else if (m->transform == 2)
     for (size_t i = 0; i < K; i++) v[i] = 1 / (1 + exp(-v[i]));
   int64_t s[1] = {(int64_t)K};
-  it_tensor *o = it_out(c, 0, MLSH_DT_INVALID, 1, s);
+  it_tensor *o = it_out_f(c, 0, 1, s);
   if (!o) { free(v); return -1; }
   for (size_t i = 0; i < K; i++) ((float *)o->data)[i] = (float)v[i];
   free(v);
