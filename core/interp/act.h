@@ -21,6 +21,7 @@ struct it_act {
   int scan;          /* set by the caller: scan the values before overwriting them */
   int bad, big;      /* scan results, OR-ed */
   int applied;       /* set by a kernel that fused it */
+  int keeps_range;   /* finite in -> finite out, |out| <= max(|in|, 65504): its output needs no check */
 };
 
 int it_act_from_op(struct it_ctx *c, it_act *a);

@@ -102,6 +102,54 @@ static void fill_rows(const dw_job *j, const float *x, float *sc) {
   }
 }
 
+/* Stride 1 along W: taps read the input rows in place. Columns whose every tap is inside the
+ * row ([lo, hi)) go through the vector row; the few at the borders are summed here, in the same
+ * tap order, skipping the taps that fall in the padding. */
+static void direct_rows(const dw_job *j, size_t nc, const float **taps, float *tw, const float **rows, const float **wrow) {
+  const it_window *g = j->g;
+  size_t W = (size_t)g->in[2], OW = (size_t)g->out[2], k2 = (size_t)g->k[2], d2 = (size_t)g->d[2], pb = (size_t)g->pb[2];
+  size_t ch = nc % j->C, ind = (size_t)(g->in[0] * g->in[1]) * W;
+  size_t lo = pb < OW ? pb : OW, span = (k2 - 1) * d2, hi = W + pb > span ? W + pb - span : 0;
+  if (hi > OW) hi = OW;
+  if (hi < lo) hi = lo;
+  const float *x = j->X + nc * ind, *w = j->W + ch * j->kn;
+  float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW;
+  float b = j->bias ? j->bias[ch] : 0.0f;
+  for (int64_t od = 0; od < g->out[0]; od++)
+    for (int64_t oh = 0; oh < g->out[1]; oh++, o += OW) {
+      size_t nr = 0, nt = 0;
+      for (int64_t kd = 0; kd < g->k[0]; kd++) {
+        int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
+        if (id < 0 || id >= g->in[0]) continue;
+        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+          int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
+          if (ih < 0 || ih >= g->in[1]) continue;
+          rows[nr] = x + (size_t)(id * g->in[1] + ih) * W;
+          wrow[nr++] = w + (size_t)(kd * g->k[1] + kh) * k2;
+        }
+      }
+      if (lo < hi) {
+        for (size_t r = 0; r < nr; r++)
+          for (size_t kw = 0; kw < k2; kw++) {
+            taps[nt] = rows[r] + (lo + kw * d2 - pb);
+            tw[nt++] = wrow[r][kw];
+          }
+        j->row(o + lo, hi - lo, taps, tw, nt, b);
+      }
+      for (size_t ow = 0; ow < OW; ow = ow + 1 == lo && hi > lo ? hi : ow + 1) {
+        if (ow == lo && hi > lo) { ow = hi; if (ow >= OW) break; }
+        float acc = b;
+        for (size_t r = 0; r < nr; r++)
+          for (size_t kw = 0; kw < k2; kw++) {
+            size_t iw = ow + kw * d2; /* minus pb, kept unsigned */
+            if (iw >= pb && iw - pb < W) acc += wrow[r][kw] * rows[r][iw - pb];
+          }
+        o[ow] = acc;
+      }
+      if (j->post) it_act_apply(j->post, o, OW);
+    }
+}
+
 static void channel_task(void *ctx, size_t nc, unsigned worker) {
   const dw_job *j = ctx;
   const it_window *g = j->g;
@@ -110,6 +158,11 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   float *sc = j->scratch[worker];
   const float **taps = (const float **)(void *)(sc + j->base);
   float *tw = (float *)(void *)(taps + j->kn);
+  if (s2 == 1 && g->pb[2] >= 0) {
+    const float **rp = (const float **)(void *)(tw + j->kn + (j->kn & 1));
+    direct_rows(j, nc, taps, tw, rp, rp + j->kn);
+    return;
+  }
   const float *w = j->W + ch * j->kn;
   float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW;
   float b = j->bias ? j->bias[ch] : 0.0f;
@@ -147,8 +200,9 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   if (__builtin_mul_overflow((size_t)(g->in[0] * g->in[1]), s2, &base) || __builtin_mul_overflow(base, wph, &base) ||
       base > ((size_t)1 << 40) || kn > ((size_t)1 << 30))
     return -1;
+  if (s2 == 1 && g->pb[2] >= 0) base = 0; /* read in place (direct_rows) */
   base = (base + 3) & ~(size_t)3; /* pointer-aligned */
-  floats = base + kn * (ptr_floats + 1);
+  floats = base + kn * (3 * ptr_floats + 1) + 1; /* taps, weights, (s2 == 1) rows and their weights */
   unsigned nt = it_threads();
   if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * N * C * kn < 65536) nt = 1;
   if (nt > N * C) nt = (unsigned)(N * C);

@@ -150,11 +150,12 @@ static int fusable(it_env *env, const it_op *op, const it_op *next, it_act *a) {
   return it_act_from_op(&c, a) == 0;
 }
 
-/* next's turn when op applied it: its output is op's tensor, checked, observed and freed as usual. */
-static void pass_fused(it_env *env, const it_op *op, const it_op *next) {
+/* next's turn when op applied it: its output is op's tensor, checked and freed as usual (the
+ * check only when the activation can take clean values out of range: op's own were scanned). */
+static void pass_fused(it_env *env, const it_op *op, const it_op *next, const it_act *a) {
   double t0 = env->op_seconds >= 0 ? now() : 0;
   it_tensor *t = it_ref(env->slots[op->out_slots[0]]);
-  check_values(env, next, t);
+  if (!a->keeps_range) check_values(env, next, t);
   set_slot(env, next->out_slots[0], t);
   for (int i = 0; i < next->nfree; i++) set_slot(env, next->free_after[i], NULL);
   if (env->op_seconds >= 0) prof_add(next->type, now() - t0);
@@ -179,7 +180,7 @@ static int run_pair(it_env *env, const it_block *b, int i) {
   env->fuse = NULL;
   if (rc != 0) return -1;
   if (!a.applied) return j - 1;
-  pass_fused(env, &b->ops[i], &b->ops[j]);
+  pass_fused(env, &b->ops[i], &b->ops[j], &a);
   return j;
 }
 

@@ -5,6 +5,8 @@
  * is C[q][r]. A 6-row tile past the last row re-reads the last row; those results are dropped.
  * A task owns a block of R rows and a run of panels; each tile runs K in blocks of KC. */
 #include "gemm.h"
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -87,28 +89,34 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
     if (!half) _mm512_storeu_ps(ci + 16, c##i##1);                                                                  \
   } while (0)
 
-__attribute__((target("avx512f"))) static void micro_avx512(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,
-                                                           const float *b, float *c, size_t ldc, int acc, const float *bias) {
-  enum { NR = 32 };
-  const float *r0 = rw, *r1 = rw + (h > 1 ? 1 : h - 1) * ldr, *r2 = rw + (h > 2 ? 2 : h - 1) * ldr;
-  const float *r3 = rw + (h > 3 ? 3 : h - 1) * ldr, *r4 = rw + (h > 4 ? 4 : h - 1) * ldr, *r5 = rw + (h > 5 ? 5 : h - 1) * ldr;
-  const float *r6 = rw + (h > 6 ? 6 : h - 1) * ldr, *r7 = rw + (h > 7 ? 7 : h - 1) * ldr;
-  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-         c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00, av;
-  int half = w <= NR / 2;
-  if (half)
-    for (size_t k = 0; k < kc; k++, b += NR) {
-      __m512 b0 = _mm512_loadu_ps(b);
-      Z1(0); Z1(1); Z1(2); Z1(3); Z1(4); Z1(5); Z1(6); Z1(7);
-    }
-  else
-    for (size_t k = 0; k < kc; k++, b += NR) {
-      __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-      Z2(0); Z2(1); Z2(2); Z2(3); Z2(4); Z2(5); Z2(6); Z2(7);
-    }
-  (void)av;
-  ZST(0, half); ZST(1, half); ZST(2, half); ZST(3, half); ZST(4, half); ZST(5, half); ZST(6, half); ZST(7, half);
-}
+#define RP(i) const float *r##i = rw + (h > i ? i : h - 1) * ldr
+#define Z0(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0
+
+/* 8 rows x 32 columns in 16 zmm accumulators (8 x 16 when w <= 16); rows past h re-read row h - 1. */
+#define MICRO512(NAME, ROWS)                                                                                        \
+  __attribute__((target("avx512f"))) static void NAME(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,  \
+                                                      const float *b, float *c, size_t ldc, int acc, const float *bias) { \
+    enum { NR = 32 };                                                                                               \
+    __m512 av;                                                                                                      \
+    ROWS(RP);                                                                                                       \
+    ROWS(Z0);                                                                                                       \
+    int half = w <= NR / 2;                                                                                         \
+    if (half)                                                                                                       \
+      for (size_t k = 0; k < kc; k++, b += NR) {                                                                    \
+        __m512 b0 = _mm512_loadu_ps(b);                                                                             \
+        ROWS(Z1);                                                                                                   \
+      }                                                                                                             \
+    else                                                                                                            \
+      for (size_t k = 0; k < kc; k++, b += NR) {                                                                    \
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                               \
+        ROWS(Z2);                                                                                                   \
+      }                                                                                                             \
+    (void)av;                                                                                                       \
+    ROWS(ZSTH);                                                                                                     \
+  }
+#define ZSTH(i) ZST(i, half)
+#define ROWS8(X) X(0); X(1); X(2); X(3); X(4); X(5); X(6); X(7)
+MICRO512(micro_avx512, ROWS8)
 #endif
 
 static kernel pick_kernel(void) {
@@ -137,11 +145,10 @@ typedef struct {
   size_t mblocks, nchunks, chunk_panels;
   kernel kn;
   it_act *post;
+  atomic_int *state; /* per panel: 0 not packed, 1 being packed, 2 packed */
 } job;
 
-static void pack_task(void *ctx, size_t p, unsigned worker) {
-  (void)worker;
-  const job *j = ctx;
+static void pack_panel(const job *j, size_t p) {
   size_t NR = j->kn.nr;
   float *o = j->pp + p * j->K * NR;
   size_t j0 = p * NR, w = j->cols - j0 < NR ? j->cols - j0 : NR;
@@ -161,6 +168,25 @@ static void pack_task(void *ctx, size_t p, unsigned worker) {
     }
     for (size_t k = k0; k < k1; k++)
       for (size_t q = w; q < NR; q++) o[k * NR + q] = 0;
+  }
+}
+
+/* Panel p, packed: by this thread if nobody has started it, else once the thread packing it is
+ * done (a copy of K x nr floats, short next to the tiles that use it). Packing inside the
+ * tasks spares a separate parallel pass, and its wake-up, per GEMM. */
+static void need_panel(const job *j, size_t p) {
+  int zero = 0;
+  if (atomic_load_explicit(&j->state[p], memory_order_acquire) == 2) return;
+  if (atomic_compare_exchange_strong_explicit(&j->state[p], &zero, 1, memory_order_acq_rel, memory_order_acquire)) {
+    pack_panel(j, p);
+    atomic_store_explicit(&j->state[p], 2, memory_order_release);
+    return;
+  }
+  for (unsigned n = 1; atomic_load_explicit(&j->state[p], memory_order_acquire) != 2; n++) {
+    if (n % 256 == 0) sched_yield(); /* the packer may be off its core on a busy machine */
+#ifdef HAVE_X86
+    else _mm_pause();
+#endif
   }
 }
 
@@ -230,6 +256,7 @@ static void task(void *ctx, size_t t, unsigned worker) {
   size_t p1 = p0 + j->chunk_panels < panels ? p0 + j->chunk_panels : panels;
   for (size_t p = p0; p < p1; p++) {
     size_t jc = p * NR, w = j->cols - jc < NR ? j->cols - jc : NR;
+    need_panel(j, p);
     for (size_t r0 = 0; r0 < mc; r0 += MR) {
       size_t h = mc - r0 < MR ? mc - r0 : MR, i = i0 + r0;
       tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
@@ -265,9 +292,11 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
   else { j.rows = M; j.cols = N; j.R = A; j.ldr = lda; j.P = B; j.ldp = ldb; j.p_trans = 0; }
   unsigned nt = it_threads();
   if ((double)M * N * K < 1 << 16) nt = 1; /* not worth a thread */
-  size_t NR = kn.nr, MR = kn.mr, panels = (j.cols + NR - 1) / NR;
+  size_t NR = j.kn.nr, MR = j.kn.mr, panels = (j.cols + NR - 1) / NR;
   j.pp = malloc(panels * K * NR * sizeof *j.pp);
-  if (!j.pp) return -1;
+  j.state = malloc(panels * sizeof *j.state);
+  if (!j.pp || !j.state) { free(j.pp); free(j.state); return -1; }
+  for (size_t p = 0; p < panels; p++) atomic_init(&j.state[p], 0);
   /* a task's row block stays in L2 while the panels go by: ~192 KiB of R rows */
   j.mc = (size_t)(49152 / K) / MR * MR;
   if (j.mc < MR) j.mc = MR;
@@ -283,9 +312,9 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
     j.nchunks = (panels + j.chunk_panels - 1) / j.chunk_panels;
   }
   j.acc = accumulate;
-  it_parallel_for(panels * K * NR >= 1 << 15 ? nt : 1, panels, pack_task, &j);
   it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
   free(j.pp);
+  free(j.state);
   return 0;
 }
 
