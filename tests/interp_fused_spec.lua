@@ -21,6 +21,7 @@ local X, W1, B1 = values(C * HW * HW, 1), scaled(CO * C, 2, 0.5), values(CO, 3)
 local WD, BD = values(CO * 9, 4), values(CO, 5)
 local W3, B3 = scaled(8 * C * 9, 6, 0.3), values(8, 7)
 local Y, WL, BL = values(5 * 40, 8), scaled(37 * 40, 9, 0.3), values(37, 10)
+local Z, WZ, BZ = values(4 * 37 * 37, 11), values(4 * 9, 12), values(4, 13) -- a wide, odd stride-2 depthwise
 
 -- out[co][oh][ow] = b[co] + sum x[ci][ih][iw] w[co][ci'][kh][kw]; groups, stride, "same" padding
 local function conv(x, cin, n, w, b, cout, k, stride, groups)
@@ -88,6 +89,8 @@ local function model()
       strides = { 2, 2 }, pad_type = "same", groups = CO }), alpha = -0.5, beta = 0.75 }))
     f:output("r", f:op("relu", { x = f:op("conv", { x = x, weight = const(f, "w3", W3, { 8, C, 3, 3 }), bias = const(f, "b3", B3, { 8 }),
       pad_type = "same" }) }))
+    f:output("dz", f:op("relu", { x = f:op("conv", { x = f:input("z", "fp32", { 1, 4, 37, 37 }), weight = const(f, "wz", WZ, { 4, 1, 3, 3 }),
+      bias = const(f, "bz", BZ, { 4 }), strides = { 2, 2 }, pad_type = "same", groups = 4 }) }))
     local y = f:input("y", "fp32", { 5, 40 })
     local function lin(n) return f:op("linear", { x = y, weight = const(f, "wl" .. n, WL, { 37, 40 }), bias = const(f, "bl" .. n, BL, { 37 }) }) end
     f:output("g", f:op("gelu", { x = lin(1), mode = "EXACT" }))
@@ -104,7 +107,7 @@ end
 
 describe("conv / linear with the following activation fused", function()
   local path = model()
-  local ins = function() return { x = tensor(X, { 1, C, HW, HW }), y = tensor(Y, { 5, 40 }) } end
+  local ins = function() return { x = tensor(X, { 1, C, HW, HW }), y = tensor(Y, { 5, 40 }), z = tensor(Z, { 1, 4, 37, 37 }) } end
 
   it("matches naive loops", function()
     local outs = run(path, ins())
@@ -112,6 +115,7 @@ describe("conv / linear with the following activation fused", function()
     close(outs.a, a, 1e-5)
     close(outs.d, map(conv(a, CO, HW, WD, BD, CO, 3, 2, CO), clamp(-0.5, 0.75)), 1e-5)
     close(outs.r, map(conv(X, C, HW, W3, B3, 8, 3, 1, 1), function(v) return math.max(v, 0) end), 1e-5)
+    close(outs.dz, map(conv(Z, 4, 37, WZ, BZ, 4, 3, 2, 4), function(v) return math.max(v, 0) end), 1e-5)
     local l = linear(Y, 5, 40, WL, BL, 37)
     close(outs.g, map(l, function(v) return 0.5 * v * (1 + erf(v / math.sqrt(2))) end), 1e-5)
     close(outs.s, map(l, function(v) return v / (1 + math.exp(-v)) end), 1e-5)
@@ -122,10 +126,10 @@ describe("conv / linear with the following activation fused", function()
     local single, info = run(path, ins(), true)
     local types = {}
     for _, e in ipairs(info.trace) do types[e.type] = (types[e.type] or 0) + 1 end
-    assert.are.equal(3, types.conv)
+    assert.are.equal(4, types.conv)
     assert.are.equal(1, types.relu6)
     assert.are.equal(1, types.gelu)
-    for _, name in ipairs({ "a", "d", "r", "g", "s" }) do
+    for _, name in ipairs({ "a", "d", "r", "dz", "g", "s" }) do
       assert.is_true(single[name]:array():encode("fp32") == fused[name]:array():encode("fp32"), name)
     end
   end)

@@ -24,7 +24,7 @@ static void row_c(float *o, size_t ow, const float *const *p, const float *w, si
 }
 
 #ifdef HAVE_X86
-/* Same sums, 32 then 8 columns at a time; the last < 8 with masked loads and stores. fma rounds
+/* Same sums, 32 then 8 columns at a time; the last < 8 with masked loads. fma rounds
  * once where the C loop rounds twice: differences stay within fp32 accumulation error. */
 __attribute__((target("avx2,fma"))) static void row_avx2(float *o, size_t ow, const float *const *p, const float *w,
                                                         size_t nt, float b) {
@@ -50,20 +50,47 @@ __attribute__((target("avx2,fma"))) static void row_avx2(float *o, size_t ow, co
     for (size_t t = 0; t < nt; t++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_loadu_ps(p[t] + i), a);
     _mm256_storeu_ps(o + i, a);
   }
-  if (i < ow) {
+  if (i < ow) { /* the last < 8: the same sums in a full vector, then only those stored */
     int left = (int)(ow - i);
     __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256 a = bv;
     for (size_t t = 0; t < nt; t++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(p[t] + i, m), a);
-    _mm256_maskstore_ps(o + i, m, a);
+    float tmp[8];
+    _mm256_storeu_ps(tmp, a);
+    memcpy(o + i, tmp, (size_t)left * sizeof *o);
   }
 }
 #endif
 
+/* d[i] = s[2 i] for i < n (a stride-2 row's phase), reading no further than s[2 (n - 1) + 1]. */
+static void every2_c(const float *s, float *d, size_t n) {
+  for (size_t i = 0; i < n; i++) d[i] = s[2 * i];
+}
+
+#ifdef HAVE_X86
+/* 8 at a time from 16 loaded (shuffle the even lanes, then put the 128-bit halves in order);
+ * a group runs only when an element follows it, so the 16th load stays inside the data. */
+__attribute__((target("avx2"))) static void every2_avx2(const float *s, float *d, size_t n) {
+  size_t i = 0;
+  for (; i + 9 <= n; i += 8) {
+    __m256 a = _mm256_loadu_ps(s + 2 * i), b = _mm256_loadu_ps(s + 2 * i + 8);
+    __m256 e = _mm256_shuffle_ps(a, b, 0x88); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    _mm256_storeu_ps(d + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xd8)));
+  }
+  for (; i < n; i++) d[i] = s[2 * i];
+}
+#endif
+
+typedef void (*every2_fn)(const float *s, float *d, size_t n);
+static every2_fn every2 = every2_c;
+
 static row_fn pick_row(void) {
 #ifdef HAVE_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) return row_avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) {
+    every2 = every2_avx2;
+    return row_avx2;
+  }
 #endif
   return row_c;
 }
@@ -95,59 +122,12 @@ static void fill_rows(const dw_job *j, const float *x, float *sc) {
       float *d = sc + (r * s2 + p) * j->wph;
       memset(d, 0, (size_t)lo * sizeof *d);
       if (s2 == 1) memcpy(d + lo, xr + (lo - first), (size_t)(hi - lo) * sizeof *d);
+      else if (s2 == 2 && hi > lo) every2(xr + (lo * 2 - first), d + lo, (size_t)(hi - lo));
       else
         for (int64_t q = lo; q < hi; q++) d[q] = xr[q * (int64_t)s2 - first];
       memset(d + hi, 0, (j->wph - (size_t)hi) * sizeof *d);
     }
   }
-}
-
-/* Stride 1 along W: taps read the input rows in place. Columns whose every tap is inside the
- * row ([lo, hi)) go through the vector row; the few at the borders are summed here, in the same
- * tap order, skipping the taps that fall in the padding. */
-static void direct_rows(const dw_job *j, size_t nc, const float **taps, float *tw, const float **rows, const float **wrow) {
-  const it_window *g = j->g;
-  size_t W = (size_t)g->in[2], OW = (size_t)g->out[2], k2 = (size_t)g->k[2], d2 = (size_t)g->d[2], pb = (size_t)g->pb[2];
-  size_t ch = nc % j->C, ind = (size_t)(g->in[0] * g->in[1]) * W;
-  size_t lo = pb < OW ? pb : OW, span = (k2 - 1) * d2, hi = W + pb > span ? W + pb - span : 0;
-  if (hi > OW) hi = OW;
-  if (hi < lo) hi = lo;
-  const float *x = j->X + nc * ind, *w = j->W + ch * j->kn;
-  float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW;
-  float b = j->bias ? j->bias[ch] : 0.0f;
-  for (int64_t od = 0; od < g->out[0]; od++)
-    for (int64_t oh = 0; oh < g->out[1]; oh++, o += OW) {
-      size_t nr = 0, nt = 0;
-      for (int64_t kd = 0; kd < g->k[0]; kd++) {
-        int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
-        if (id < 0 || id >= g->in[0]) continue;
-        for (int64_t kh = 0; kh < g->k[1]; kh++) {
-          int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
-          if (ih < 0 || ih >= g->in[1]) continue;
-          rows[nr] = x + (size_t)(id * g->in[1] + ih) * W;
-          wrow[nr++] = w + (size_t)(kd * g->k[1] + kh) * k2;
-        }
-      }
-      if (lo < hi) {
-        for (size_t r = 0; r < nr; r++)
-          for (size_t kw = 0; kw < k2; kw++) {
-            taps[nt] = rows[r] + (lo + kw * d2 - pb);
-            tw[nt++] = wrow[r][kw];
-          }
-        j->row(o + lo, hi - lo, taps, tw, nt, b);
-      }
-      for (size_t ow = 0; ow < OW; ow = ow + 1 == lo && hi > lo ? hi : ow + 1) {
-        if (ow == lo && hi > lo) { ow = hi; if (ow >= OW) break; }
-        float acc = b;
-        for (size_t r = 0; r < nr; r++)
-          for (size_t kw = 0; kw < k2; kw++) {
-            size_t iw = ow + kw * d2; /* minus pb, kept unsigned */
-            if (iw >= pb && iw - pb < W) acc += wrow[r][kw] * rows[r][iw - pb];
-          }
-        o[ow] = acc;
-      }
-      if (j->post) it_act_apply(j->post, o, OW);
-    }
 }
 
 static void channel_task(void *ctx, size_t nc, unsigned worker) {
@@ -158,13 +138,8 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   float *sc = j->scratch[worker];
   const float **taps = (const float **)(void *)(sc + j->base);
   float *tw = (float *)(void *)(taps + j->kn);
-  if (s2 == 1 && g->pb[2] >= 0) {
-    const float **rp = (const float **)(void *)(tw + j->kn + (j->kn & 1));
-    direct_rows(j, nc, taps, tw, rp, rp + j->kn);
-    return;
-  }
   const float *w = j->W + ch * j->kn;
-  float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW;
+  float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW, *o0 = o;
   float b = j->bias ? j->bias[ch] : 0.0f;
   fill_rows(j, j->X + nc * ind, sc);
   for (int64_t od = 0; od < g->out[0]; od++)
@@ -185,8 +160,8 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
         }
       }
       j->row(o, OW, taps, tw, nt, b);
-      if (j->post) it_act_apply(j->post, o, OW);
     }
+  if (j->post) it_act_apply(j->post, o0, (size_t)(g->out[0] * g->out[1]) * OW); /* the channel's plane, in cache */
 }
 
 int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C,
@@ -200,9 +175,8 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   if (__builtin_mul_overflow((size_t)(g->in[0] * g->in[1]), s2, &base) || __builtin_mul_overflow(base, wph, &base) ||
       base > ((size_t)1 << 40) || kn > ((size_t)1 << 30))
     return -1;
-  if (s2 == 1 && g->pb[2] >= 0) base = 0; /* read in place (direct_rows) */
   base = (base + 3) & ~(size_t)3; /* pointer-aligned */
-  floats = base + kn * (3 * ptr_floats + 1) + 1; /* taps, weights, (s2 == 1) rows and their weights */
+  floats = base + kn * (ptr_floats + 1);
   unsigned nt = it_threads();
   if ((size_t)(g->out[0] * g->out[1] * g->out[2]) * N * C * kn < 65536) nt = 1;
   if (nt > N * C) nt = (unsigned)(N * C);

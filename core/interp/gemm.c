@@ -18,6 +18,7 @@
 #define NRMAX 32
 #define KC 256
 #define MC 72
+#define PGROUP 8
 
 /* tile[mr][w <= nr] (row stride ldc) = (acc ? tile : 0) + R rows [0, mr) x panel (+ bias[r] if bias).
  * A kernel may compute and store all nr columns, or (w <= nr / 2) only the first nr / 2. */
@@ -153,11 +154,16 @@ static void pack_panel(const job *j, size_t p) {
   float *o = j->pp + p * j->K * NR;
   size_t j0 = p * NR, w = j->cols - j0 < NR ? j->cols - j0 : NR;
   if (!j->p_trans) {
-    for (size_t k = 0; k < j->K; k++) {
-      const float *src = j->P + k * j->ldp + j0;
-      memcpy(o + k * NR, src, w * sizeof *o);
-      if (w < NR) memset(o + k * NR + w, 0, (NR - w) * sizeof *o);
-    }
+    const float *src = j->P + j0;
+    if (w == 32) /* constant sizes: inlined vector moves, not a memcpy call per 128 bytes */
+      for (size_t k = 0; k < j->K; k++) memcpy(o + k * NR, src + k * j->ldp, 32 * sizeof *o);
+    else if (w == 16 && NR == 16)
+      for (size_t k = 0; k < j->K; k++) memcpy(o + k * NR, src + k * j->ldp, 16 * sizeof *o);
+    else
+      for (size_t k = 0; k < j->K; k++) {
+        memcpy(o + k * NR, src + k * j->ldp, w * sizeof *o);
+        memset(o + k * NR + w, 0, (NR - w) * sizeof *o);
+      }
     return;
   }
   for (size_t k0 = 0; k0 < j->K; k0 += 64) { /* cols x K source: a block of K at a time, row by row */
@@ -190,7 +196,7 @@ static void need_panel(const job *j, size_t p) {
   }
 }
 
-/* The fused activation over C's h x w tile at (i, jc) in R/panel terms, once its sum is final. */
+/* The fused activation over C's h x w block at (i, jc) in R/panel terms, once its sums are final. */
 static void post_tile(const job *j, size_t i, size_t jc, size_t h, size_t w) {
   if (j->swapped)
     for (size_t q = 0; q < w; q++) it_act_apply(j->post, j->C + (jc + q) * j->ldc + i, h);
@@ -243,7 +249,6 @@ static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i
       j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, tile, NR, k0 > 0, NULL);
   }
   if (!direct) put_tile(j, tile, i, jc, h, w);
-  if (j->post) post_tile(j, i, jc, h, w);
 }
 
 static void task(void *ctx, size_t t, unsigned worker) {
@@ -254,12 +259,21 @@ static void task(void *ctx, size_t t, unsigned worker) {
   size_t i0 = mb * j->mc, mc = j->rows - i0 < j->mc ? j->rows - i0 : j->mc;
   size_t p0 = nc * j->chunk_panels, panels = (j->cols + NR - 1) / NR;
   size_t p1 = p0 + j->chunk_panels < panels ? p0 + j->chunk_panels : panels;
-  for (size_t p = p0; p < p1; p++) {
-    size_t jc = p * NR, w = j->cols - jc < NR ? j->cols - jc : NR;
-    need_panel(j, p);
-    for (size_t r0 = 0; r0 < mc; r0 += MR) {
-      size_t h = mc - r0 < MR ? mc - r0 : MR, i = i0 + r0;
-      tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
+  /* panels in groups of PGROUP: the fused activation runs over a group's finished block (rows of
+   * PGROUP * NR values) while it is still in cache, rather than tile by tile */
+  for (size_t g0 = p0; g0 < p1; g0 += PGROUP) {
+    size_t g1 = g0 + PGROUP < p1 ? g0 + PGROUP : p1;
+    for (size_t p = g0; p < g1; p++) {
+      size_t jc = p * NR, w = j->cols - jc < NR ? j->cols - jc : NR;
+      need_panel(j, p);
+      for (size_t r0 = 0; r0 < mc; r0 += MR) {
+        size_t h = mc - r0 < MR ? mc - r0 : MR, i = i0 + r0;
+        tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
+      }
+    }
+    if (j->post) {
+      size_t c0 = g0 * NR, c1 = g1 * NR < j->cols ? g1 * NR : j->cols;
+      post_tile(j, i0, c0, mc, c1 - c0);
     }
   }
 }
