@@ -25,5 +25,8 @@ struct it_act {
 };
 
 int it_act_from_op(struct it_ctx *c, it_act *a);
+/* o[i] = e^(x[i] - m) for i < n (o may be x); returns their sum. Vectorised like GELU's exp
+ * (AVX2+FMA), expf otherwise. For softmax rows. */
+double it_exp_sum(const float *x, float m, float *o, size_t n);
 void it_act_apply(it_act *a, float *p, size_t n);
 #endif

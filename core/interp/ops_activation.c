@@ -78,11 +78,12 @@ static void clip_rows(const float *a, float *d, size_t n, float lo, float hi) {
 }
 
 #ifdef HAVE_X86
-/* e^x for x <= 88.7 (0 below -87.3): x = n ln2 + r, |r| <= ln2 / 2, e^r by its degree-7 Taylor
+/* e^x (0 below -87.3, infinity from 88.73 on, NaN for NaN): x = n ln2 + r, |r| <= ln2 / 2, e^r by its degree-7 Taylor
  * polynomial (relative error < 1e-8 before rounding), times 2^n built in the exponent bits. */
 __attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
-  __m256 lo = _mm256_set1_ps(-87.3f), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.7f));
+  __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.8f), x0 = x;
+  __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
   __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
@@ -94,8 +95,13 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+  /* 2^n as 2^n1 2^n2 (n1 = n >> 1): both normal for n in [-126, 128], the product exact or inf */
+  __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1), b = _mm256_set1_epi32(127);
+  __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
+  __m256 e2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, b), 23));
+  __m256 y = _mm256_andnot_ps(under, _mm256_mul_ps(_mm256_mul_ps(p, e1), e2));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
+  return _mm256_blendv_ps(y, x0, nan); /* NaN in, NaN out */
 }
 
 /* gelu(x) = x/2 (1 + erf(x/sqrt2)) = x/2 erfc(-x/sqrt2): erfc(z), z = |x|/sqrt2, as
@@ -124,11 +130,43 @@ __attribute__((target("avx2,fma"))) static void gelu_avx2(const float *a, float 
 }
 #endif
 
+#ifdef HAVE_X86
+/* o[i] = e^(x[i] - m), 8 at a time (the tail masked on load, stored one by one); returns the sum,
+ * per lane in fp32 then over the lanes in double. */
+__attribute__((target("avx2,fma"))) static double expsum_avx2(const float *x, float m, float *o, size_t n) {
+  __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(o + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float t[8];
+  _mm256_storeu_ps(t, acc);
+  double s = 0;
+  for (int k = 0; k < 8; k++) s += t[k];
+  if (i < n) {
+    __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_storeu_ps(t, exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm)));
+    for (size_t q = 0; q < n - i; q++) { o[i + q] = t[q]; s += t[q]; }
+  }
+  return s;
+}
+#endif
+
+static double expsum_c(const float *x, float m, float *o, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) { o[i] = expf(x[i] - m); s += o[i]; }
+  return s;
+}
+
 static void gelu_c(const float *a, float *d, size_t n) {
   for (size_t i = 0; i < n; i++) d[i] = apply(A_GELU_EXACT, a[i], 0, 0);
 }
 
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
 static void (*gelu_rows)(const float *a, float *d, size_t n);
+static double (*expsum)(const float *x, float m, float *o, size_t n);
 static void scan_c(it_act *a, const float *p, size_t n);
 #ifdef HAVE_X86
 static void scan_avx2(it_act *a, const float *p, size_t n);
@@ -136,11 +174,12 @@ static void scan_avx2(it_act *a, const float *p, size_t n);
 static void (*scan_run)(it_act *a, const float *p, size_t n);
 static void pick_simd(void) {
   gelu_rows = gelu_c;
+  expsum = expsum_c;
   scan_run = scan_c;
 #ifdef HAVE_X86
   __builtin_cpu_init();
   if (getenv("MLSH_NO_SIMD")) return;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) gelu_rows = gelu_avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { gelu_rows = gelu_avx2; expsum = expsum_avx2; }
   if (__builtin_cpu_supports("avx2")) scan_run = scan_avx2;
 #endif
 }
@@ -218,6 +257,11 @@ __attribute__((target("avx2"))) static void relu_scan_avx2(it_act *a, float *p, 
 }
 #endif
 
+double it_exp_sum(const float *x, float m, float *o, size_t n) {
+  pthread_once(&simd_once, pick_simd);
+  return expsum(x, m, o, n);
+}
+
 void it_act_apply(it_act *a, float *p, size_t n) {
 #ifdef HAVE_X86
   if (a->fn == f_relu && scan_run == scan_avx2) {
@@ -238,7 +282,6 @@ static const struct { const char *type; act k; double al, be; } ACTS[] = {
   {"clip", A_CLIP, 0, 0}, {"gelu", A_GELU_EXACT, 0, 0},
 };
 
-static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
 
 int it_act_from_op(it_ctx *c, it_act *a) {
   memset(a, 0, sizeof *a);

@@ -3,6 +3,7 @@
  * by the executor in fp16 programs). */
 #include "ops.h"
 #include "pool.h"
+#include "act.h"
 #include <math.h>
 #include <string.h>
 
@@ -18,7 +19,9 @@ static void sm_range(void *ctx, size_t lo, size_t hi) {
     float m = -INFINITY;
     for (size_t i = 0; i < L; i++) if (xp[i * inner] > m) m = xp[i * inner];
     double s = 0;
-    for (size_t i = 0; i < L; i++) { float e = expf(xp[i * inner] - m); op[i * inner] = e; s += e; }
+    if (inner == 1) s = it_exp_sum(xp, m, op, L); /* a contiguous row: vectorised */
+    else
+      for (size_t i = 0; i < L; i++) { float e = expf(xp[i * inner] - m); op[i * inner] = e; s += e; }
     float inv = (float)(1.0 / s);
     for (size_t i = 0; i < L; i++) op[i * inner] *= inv;
   }
