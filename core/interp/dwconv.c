@@ -130,6 +130,7 @@ static void fill_rows(const dw_job *j, const float *x, float *sc) {
   }
 }
 
+#define KOFF 16
 static void channel_task(void *ctx, size_t nc, unsigned worker) {
   const dw_job *j = ctx;
   const it_window *g = j->g;
@@ -142,6 +143,11 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW, *o0 = o;
   float b = j->bias ? j->bias[ch] : 0.0f;
   fill_rows(j, j->X + nc * ind, sc);
+  size_t koff[KOFF]; /* tap kw's offset in a row's phase-split scratch (no division per row) */
+  for (int64_t kw = 0; kw < g->k[2] && kw < KOFF; kw++) {
+    size_t off = (size_t)(kw * g->d[2]);
+    koff[kw] = (off % s2) * j->wph + off / s2;
+  }
   for (int64_t od = 0; od < g->out[0]; od++)
     for (int64_t oh = 0; oh < g->out[1]; oh++, o += OW) {
       size_t nt = 0;
@@ -152,10 +158,11 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
           int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
           if (ih < 0 || ih >= g->in[1]) continue;
           const float *row = sc + (size_t)(id * g->in[1] + ih) * s2 * j->wph;
+          const float *wr = w + (size_t)((kd * g->k[1] + kh) * g->k[2]);
           for (int64_t kw = 0; kw < g->k[2]; kw++) {
             size_t off = (size_t)(kw * g->d[2]);
-            taps[nt] = row + (off % s2) * j->wph + off / s2;
-            tw[nt++] = w[(size_t)((kd * g->k[1] + kh) * g->k[2] + kw)];
+            taps[nt] = row + (kw < KOFF ? koff[kw] : (off % s2) * j->wph + off / s2);
+            tw[nt++] = wr[kw];
           }
         }
       }
