@@ -188,7 +188,8 @@ local function ort_time(name, build, shape)
   if not io.open(moddir .. "/package.json") then return nil, "onnxruntime-node not found in " .. moddir end
   local path = dir .. "/" .. name .. ".onnx"
   if not io.open(path) then build(path) end
-  local p = io.popen(string.format("node %s/bench/ort_anchor.js '%s' '%s' x %s %d 2>&1", home, moddir, path, table.concat(shape, "x"), runs))
+  local p = io.popen(string.format("node %s/bench/ort_anchor.js '%s' '%s' x %s %d %d 2>&1", home, moddir, path, table.concat(shape, "x"), runs,
+    core.compress.threads()))
   if not p then return nil, "cannot start node" end
   local out = p:read("a")
   p:close()
@@ -239,7 +240,7 @@ local function anchor(name, ours, build, shape)
   seed = 0
   local ms, why, cpu = ort_time(name, build, shape)
   if not ms then print(string.format("%-10s ORT anchor skipped: %s", name, why)) return end
-  print(string.format("%-10s ORT CPU provider (onnxruntime-node, 2 threads) best of %d: wall %.1f ms, CPU %s ms; mlsh/ORT wall %.2f, CPU %s",
+  print(string.format("%-10s ORT CPU provider (onnxruntime-node, " .. core.compress.threads() .. " threads) best of %d: wall %.1f ms, CPU %s ms; mlsh/ORT wall %.2f, CPU %s",
     name, runs, ms, cpu and string.format("%.1f", cpu) or "?", ours[1] / ms, cpu and string.format("%.2f", ours[2] / cpu) or "?"))
 end
 

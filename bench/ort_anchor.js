@@ -1,9 +1,10 @@
 // ort_anchor.js — time an ONNX model on ONNX Runtime's CPU provider (the npm package
 // onnxruntime-node), for bench/interp_bench.lua. Usage:
-//   node bench/ort_anchor.js MODULE_DIR MODEL.onnx INPUT_NAME d0xd1x... RUNS
+//   node bench/ort_anchor.js MODULE_DIR MODEL.onnx INPUT_NAME d0xd1x... RUNS [THREADS]
+// (THREADS: intra-op threads, default 2; the bench passes mlsh's own thread count)
 // Prints "best_ms=<float> cpu_ms=<float>" (best wall time of the runs and the least process CPU
 // time, all threads, of a run) or "skip=<reason>" (exit 0 either way when the package is absent).
-const [moduleDir, model, input, dims, runs] = process.argv.slice(2);
+const [moduleDir, model, input, dims, runs, threads] = process.argv.slice(2);
 let ort;
 try { ort = require(moduleDir); } catch (e) { console.log("skip=onnxruntime-node not installed"); process.exit(0); }
 (async () => {
@@ -11,7 +12,7 @@ try { ort = require(moduleDir); } catch (e) { console.log("skip=onnxruntime-node
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = Math.sin(i) * 0.5;
-  const session = await ort.InferenceSession.create(model, { executionProviders: ["cpu"], intraOpNumThreads: 2 });
+  const session = await ort.InferenceSession.create(model, { executionProviders: ["cpu"], intraOpNumThreads: Number(threads) || 2 });
   const feeds = { [input]: new ort.Tensor("float32", data, shape) };
   await session.run(feeds);
   let best = Infinity, cpu = Infinity;

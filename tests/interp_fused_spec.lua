@@ -23,10 +23,11 @@ local W3, B3 = scaled(8 * C * 9, 6, 0.3), values(8, 7)
 local Y, WL, BL = values(5 * 40, 8), scaled(37 * 40, 9, 0.3), values(37, 10)
 local Z, WZ, BZ = values(4 * 37 * 37, 11), values(4 * 9, 12), values(4, 13) -- a wide, odd stride-2 depthwise
 
--- out[co][oh][ow] = b[co] + sum x[ci][ih][iw] w[co][ci'][kh][kw]; groups, stride, "same" padding
-local function conv(x, cin, n, w, b, cout, k, stride, groups)
+-- out[co][oh][ow] = b[co] + sum x[ci][ih][iw] w[co][ci'][kh][kw]; groups, stride, dilation, "same" padding
+local function conv(x, cin, n, w, b, cout, k, stride, groups, dil)
+  dil = dil or 1
   local out_n = (n + stride - 1) // stride
-  local pb = math.max((out_n - 1) * stride + k - n, 0) // 2
+  local pb = math.max((out_n - 1) * stride + (k - 1) * dil + 1 - n, 0) // 2
   local cg, og, out = cin // groups, cout // groups, {}
   for co = 0, cout - 1 do
     local g = co // og
@@ -36,7 +37,7 @@ local function conv(x, cin, n, w, b, cout, k, stride, groups)
         for c = 0, cg - 1 do
           for kh = 0, k - 1 do
             for kw = 0, k - 1 do
-              local ih, iw = oh * stride - pb + kh, ow * stride - pb + kw
+              local ih, iw = oh * stride - pb + kh * dil, ow * stride - pb + kw * dil
               if ih >= 0 and ih < n and iw >= 0 and iw < n then
                 acc = acc + x[((g * cg + c) * n + ih) * n + iw + 1] * w[((co * cg + c) * k + kh) * k + kw + 1]
               end
@@ -91,6 +92,8 @@ local function model()
       pad_type = "same" }) }))
     f:output("dz", f:op("relu", { x = f:op("conv", { x = f:input("z", "fp32", { 1, 4, 37, 37 }), weight = const(f, "wz", WZ, { 4, 1, 3, 3 }),
       bias = const(f, "bz", BZ, { 4 }), strides = { 2, 2 }, pad_type = "same", groups = 4 }) }))
+    f:output("dd", f:op("relu6", { x = f:op("conv", { x = f:input("z2", "fp32", { 1, 4, 37, 37 }), weight = const(f, "wz2", WZ, { 4, 1, 3, 3 }),
+      bias = const(f, "bz2", BZ, { 4 }), dilations = { 2, 2 }, pad_type = "same", groups = 4 }) }))
     local y = f:input("y", "fp32", { 5, 40 })
     local function lin(n) return f:op("linear", { x = y, weight = const(f, "wl" .. n, WL, { 37, 40 }), bias = const(f, "bl" .. n, BL, { 37 }) }) end
     f:output("g", f:op("gelu", { x = lin(1), mode = "EXACT" }))
@@ -107,7 +110,7 @@ end
 
 describe("conv / linear with the following activation fused", function()
   local path = model()
-  local ins = function() return { x = tensor(X, { 1, C, HW, HW }), y = tensor(Y, { 5, 40 }), z = tensor(Z, { 1, 4, 37, 37 }) } end
+  local ins = function() return { x = tensor(X, { 1, C, HW, HW }), y = tensor(Y, { 5, 40 }), z = tensor(Z, { 1, 4, 37, 37 }), z2 = tensor(Z, { 1, 4, 37, 37 }) } end
 
   it("matches naive loops", function()
     local outs = run(path, ins())
@@ -116,6 +119,7 @@ describe("conv / linear with the following activation fused", function()
     close(outs.d, map(conv(a, CO, HW, WD, BD, CO, 3, 2, CO), clamp(-0.5, 0.75)), 1e-5)
     close(outs.r, map(conv(X, C, HW, W3, B3, 8, 3, 1, 1), function(v) return math.max(v, 0) end), 1e-5)
     close(outs.dz, map(conv(Z, 4, 37, WZ, BZ, 4, 3, 2, 4), function(v) return math.max(v, 0) end), 1e-5)
+    close(outs.dd, map(conv(Z, 4, 37, WZ, BZ, 4, 3, 1, 4, 2), clamp(0, 6)), 1e-5)
     local l = linear(Y, 5, 40, WL, BL, 37)
     close(outs.g, map(l, function(v) return 0.5 * v * (1 + erf(v / math.sqrt(2))) end), 1e-5)
     close(outs.s, map(l, function(v) return v / (1 + math.exp(-v)) end), 1e-5)
@@ -126,10 +130,10 @@ describe("conv / linear with the following activation fused", function()
     local single, info = run(path, ins(), true)
     local types = {}
     for _, e in ipairs(info.trace) do types[e.type] = (types[e.type] or 0) + 1 end
-    assert.are.equal(4, types.conv)
-    assert.are.equal(1, types.relu6)
+    assert.are.equal(5, types.conv)
+    assert.are.equal(2, types.relu6)
     assert.are.equal(1, types.gelu)
-    for _, name in ipairs({ "a", "d", "r", "dz", "g", "s" }) do
+    for _, name in ipairs({ "a", "d", "r", "dz", "dd", "g", "s" }) do
       assert.is_true(single[name]:array():encode("fp32") == fused[name]:array():encode("fp32"), name)
     end
   end)

@@ -103,6 +103,7 @@ typedef struct {
   float **scratch; /* per worker: rows * s2 * wph floats (padded to `base`), kn pointers, kn weights */
   row_fn row;
   it_act *post;
+  int plane; /* 2-D, stride 1, pads >= 0: one row call over the padded plane (plane_task) */
 } dw_job;
 
 /* q in [lo, hi) reads input column q*s2 + p - pb2 inside [0, W): zeros around a strided copy. */
@@ -130,6 +131,32 @@ static void fill_rows(const dw_job *j, const float *x, float *sc) {
   }
 }
 
+/* Stride 1, 2-D: the channel's rows go into scratch with their zero rows above and below, so
+ * output (oh, ow) reads padded row oh + kh d1, column ow + kw d2 for every tap. Read as one long
+ * row of pitch wph, the whole plane is then a single row call of (OH - 1) wph + OW values (the
+ * wph - OW values between output rows are computed and dropped), instead of OH short calls;
+ * each output is the same sum in the same tap order (the border rows' taps add exact zeros). */
+static void plane_task(const dw_job *j, size_t nc, float *sc, const float **taps, float *tw) {
+  const it_window *g = j->g;
+  size_t wph = j->wph, H = (size_t)g->in[1], pbh = (size_t)g->pb[1], peh = (size_t)g->pe[1];
+  size_t OH = (size_t)g->out[1], OW = (size_t)g->out[2], ch = nc % j->C, kn = j->kn;
+  size_t k1 = (size_t)g->k[1], k2 = (size_t)g->k[2], d1 = (size_t)g->d[1], d2 = (size_t)g->d[2];
+  float *rows = sc, *tmp = sc + (pbh + H + peh) * wph;
+  memset(rows, 0, pbh * wph * sizeof *rows);
+  fill_rows(j, j->X + nc * H * (size_t)g->in[2], rows + pbh * wph);
+  memset(rows + (pbh + H) * wph, 0, peh * wph * sizeof *rows);
+  for (size_t kh = 0, t = 0; kh < k1; kh++)
+    for (size_t kw = 0; kw < k2; kw++, t++) {
+      taps[t] = rows + kh * d1 * wph + kw * d2;
+      tw[t] = j->W[ch * kn + t];
+    }
+  size_t n = (OH - 1) * wph + OW;
+  j->row(tmp, n, taps, tw, kn, j->bias ? j->bias[ch] : 0.0f);
+  float *o = j->O + nc * OH * OW;
+  for (size_t oh = 0; oh < OH; oh++) memcpy(o + oh * OW, tmp + oh * wph, OW * sizeof *o);
+  if (j->post) it_act_apply(j->post, o, OH * OW);
+}
+
 #define KOFF 16
 static void channel_task(void *ctx, size_t nc, unsigned worker) {
   const dw_job *j = ctx;
@@ -139,6 +166,10 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   float *sc = j->scratch[worker];
   const float **taps = (const float **)(void *)(sc + j->base);
   float *tw = (float *)(void *)(taps + j->kn);
+  if (j->plane) {
+    plane_task(j, nc, sc, taps, tw);
+    return;
+  }
   const float *w = j->W + ch * j->kn;
   float *o = j->O + nc * (size_t)(g->out[0] * g->out[1]) * OW, *o0 = o;
   float b = j->bias ? j->bias[ch] : 0.0f;
@@ -182,6 +213,13 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   if (__builtin_mul_overflow((size_t)(g->in[0] * g->in[1]), s2, &base) || __builtin_mul_overflow(base, wph, &base) ||
       base > ((size_t)1 << 40) || kn > ((size_t)1 << 30))
     return -1;
+  int plane = g->in[0] == 1 && g->k[0] == 1 && g->s[1] == 1 && s2 == 1 && g->pb[1] >= 0 && g->pe[1] >= 0 &&
+              g->pb[2] >= 0 && g->out[1] >= 1 && g->out[2] >= 1 &&
+              g->out[1] == g->in[1] + g->pb[1] + g->pe[1] - (g->k[1] - 1) * g->d[1];
+  if (plane) { /* padded rows, then the (OH - 1) wph + OW plane: (pb + H + pe + OH) rows of wph */
+    size_t rows = (size_t)(g->pb[1] + g->in[1] + g->pe[1] + g->out[1]);
+    if (__builtin_mul_overflow(rows, wph, &base) || base > ((size_t)1 << 40)) return -1;
+  }
   base = (base + 3) & ~(size_t)3; /* pointer-aligned */
   floats = base + kn * (ptr_floats + 1);
   unsigned nt = it_threads();
@@ -191,7 +229,7 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   int ok = 1;
   for (unsigned w = 0; w < nt; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
   if (ok) {
-    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row, post};
+    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row, post, plane};
     it_parallel_for(nt, N * C, channel_task, &j);
   }
   for (unsigned w = 0; w < nt; w++) free(scratch[w]);
