@@ -138,25 +138,29 @@ describe("conv / linear with the following activation fused", function()
     end
   end)
 
-  local function clamped(wscale)
+  -- 9 x 9 = 81 columns: full 32-wide tiles and a partial one; 8 x 8 = 64: full tiles only
+  local function clamped(wscale, hw)
     return build("iOS17", function(f)
-      local x = f:input("x", "fp32", { 1, C, HW, HW })
+      local x = f:input("x", "fp32", { 1, C, hw, hw })
       f:output("a", f:op("relu6", { x = f:op("conv", { x = x, weight = const(f, "w", map(W1, function(v) return math.abs(v) * wscale end),
         { CO, C, 1, 1 }), pad_type = "valid" }) }))
     end)
   end
-  local XP = map(X, math.abs)
 
-  for _, keep in ipairs({ false, true }) do
-    it("reports the conv's own non-finite values" .. (keep and " (unfused)" or ""), function()
-      local outs, info = run(clamped(1e38), { x = tensor(XP, { 1, C, HW, HW }) }, keep)
-      assert.is_true(math.max(table.unpack(outs.a:array())) <= 6)
-      assert.are.equal("conv", info.nonfinite and info.nonfinite.type)
-    end)
-    it("reports the conv's own values beyond fp16" .. (keep and " (unfused)" or ""), function()
-      local _, info = run(clamped(1e5), { x = tensor(XP, { 1, C, HW, HW }) }, keep)
-      assert.is_nil(info.nonfinite)
-      assert.are.equal("conv", info.fp16_overflow and info.fp16_overflow.type)
-    end)
+  for _, hw in ipairs({ HW, 8 }) do
+    local XP = map(values(C * hw * hw, 1), math.abs)
+    for _, keep in ipairs({ false, true }) do
+      local tag = string.format(" (%dx%d%s)", hw, hw, keep and ", unfused" or "")
+      it("reports the conv's own non-finite values" .. tag, function()
+        local outs, info = run(clamped(1e38, hw), { x = tensor(XP, { 1, C, hw, hw }) }, keep)
+        assert.is_true(math.max(table.unpack(outs.a:array())) <= 6)
+        assert.are.equal("conv", info.nonfinite and info.nonfinite.type)
+      end)
+      it("reports the conv's own values beyond fp16" .. tag, function()
+        local _, info = run(clamped(1e5, hw), { x = tensor(XP, { 1, C, hw, hw }) }, keep)
+        assert.is_nil(info.nonfinite)
+        assert.are.equal("conv", info.fp16_overflow and info.fp16_overflow.type)
+      end)
+    end
   end
 end)

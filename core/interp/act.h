@@ -22,6 +22,8 @@ struct it_act {
   int bad, big;      /* scan results, OR-ed */
   int applied;       /* set by a kernel that fused it */
   int keeps_range;   /* finite in -> finite out, |out| <= max(|in|, 65504): its output needs no check */
+  int clamp;         /* relu / relu6: max(x, lo) (NaN -> lo) then min(., hi), for in-register use */
+  float lo, hi;
 };
 
 int it_act_from_op(struct it_ctx *c, it_act *a);

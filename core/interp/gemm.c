@@ -5,6 +5,7 @@
  * is C[q][r]. A 6-row tile past the last row re-reads the last row; those results are dropped.
  * A task owns a block of R rows and a run of panels; each tile runs K in blocks of KC. */
 #include "gemm.h"
+#include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -22,17 +23,24 @@
 
 /* tile[mr][w <= nr] (row stride ldc) = (acc ? tile : 0) + R rows [0, mr) x panel (+ bias[r] if bias).
  * A kernel may compute and store all nr columns, or (w <= nr / 2) only the first nr / 2. */
+/* A relu / relu6 applied in the kernel's store (the AVX-512 one only), the values it overwrites
+ * scanned first when `scan` (the executor's non-finite / fp16-range check): see clamp_ok. */
+typedef struct {
+  float lo, hi;
+  int scan, bad, big;
+} epi_t;
 typedef void (*micro_fn)(size_t kc, const float *r, size_t ldr, size_t h, size_t w, const float *b, float *c, size_t ldc,
-                         int acc, const float *bias);
+                         int acc, const float *bias, epi_t *epi);
 typedef struct {
   micro_fn fn;
   size_t mr, nr;
 } kernel;
 
 static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, const float *b, float *c, size_t ldc,
-                    int acc, const float *bias) {
+                    int acc, const float *bias, epi_t *epi) {
   enum { MR = 6, NR = 16 };
   (void)w;
+  (void)epi;
   float t[MR][NR];
   const float *rows[MR];
   for (size_t r = 0; r < MR; r++) rows[r] = rw + (r < h ? r : h - 1) * ldr;
@@ -64,9 +72,11 @@ static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, 
   } while (0)
 
 __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,
-                                                          const float *b, float *c, size_t ldc, int acc, const float *bias) {
+                                                          const float *b, float *c, size_t ldc, int acc, const float *bias,
+                                                          epi_t *epi) {
   enum { NR = 16 };
   (void)w;
+  (void)epi;
   const float *r0 = rw, *r1 = rw + (h > 1 ? 1 : h - 1) * ldr, *r2 = rw + (h > 2 ? 2 : h - 1) * ldr;
   const float *r3 = rw + (h > 3 ? 3 : h - 1) * ldr, *r4 = rw + (h > 4 ? 4 : h - 1) * ldr, *r5 = rw + (h > 5 ? 5 : h - 1) * ldr;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
@@ -86,6 +96,13 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
     float *ci = c + (size_t)(i) * ldc;                                                                              \
     if (acc) { c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(ci)); if (!half) c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(ci + 16)); } \
     if (bias) { __m512 bv = _mm512_set1_ps(bias[i]); c##i##0 = _mm512_add_ps(c##i##0, bv); c##i##1 = _mm512_add_ps(c##i##1, bv); } \
+    if (epi) {                                                                                                      \
+      if (epi->scan) {                                                                                              \
+        nanm |= _mm512_cmp_ps_mask(c##i##0, c##i##0, _CMP_UNORD_Q); mx = _mm512_max_ps(_mm512_abs_ps(c##i##0), mx); \
+        if (!half) { nanm |= _mm512_cmp_ps_mask(c##i##1, c##i##1, _CMP_UNORD_Q); mx = _mm512_max_ps(_mm512_abs_ps(c##i##1), mx); } \
+      }                                                                                                             \
+      c##i##0 = _mm512_min_ps(_mm512_max_ps(c##i##0, elo), ehi); c##i##1 = _mm512_min_ps(_mm512_max_ps(c##i##1, elo), ehi); \
+    }                                                                                                               \
     _mm512_storeu_ps(ci, c##i##0);                                                                                  \
     if (!half) _mm512_storeu_ps(ci + 16, c##i##1);                                                                  \
   } while (0)
@@ -96,7 +113,8 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
 /* 8 rows x 32 columns in 16 zmm accumulators (8 x 16 when w <= 16); rows past h re-read row h - 1. */
 #define MICRO512(NAME, ROWS)                                                                                        \
   __attribute__((target("avx512f"))) static void NAME(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,  \
-                                                      const float *b, float *c, size_t ldc, int acc, const float *bias) { \
+                                                      const float *b, float *c, size_t ldc, int acc, const float *bias, \
+                                                      epi_t *epi) {                                                 \
     enum { NR = 32 };                                                                                               \
     __m512 av;                                                                                                      \
     ROWS(RP);                                                                                                       \
@@ -113,7 +131,14 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
         ROWS(Z2);                                                                                                   \
       }                                                                                                             \
     (void)av;                                                                                                       \
+    __m512 mx = _mm512_setzero_ps(), elo = _mm512_set1_ps(epi ? epi->lo : 0), ehi = _mm512_set1_ps(epi ? epi->hi : 0); \
+    __mmask16 nanm = 0;                                                                                             \
     ROWS(ZSTH);                                                                                                     \
+    if (epi && epi->scan) {                                                                                         \
+      float m = _mm512_reduce_max_ps(mx);                                                                           \
+      epi->bad |= nanm != 0 || m == INFINITY;                                                                       \
+      epi->big |= m > 65520.0f;                                                                                     \
+    }                                                                                                               \
   }
 #define ZSTH(i) ZST(i, half)
 #define ROWS8(X) X(0); X(1); X(2); X(3); X(4); X(5); X(6); X(7)
@@ -147,6 +172,8 @@ typedef struct {
   kernel kn;
   it_act *post;
   atomic_int *state; /* per panel: 0 not packed, 1 being packed, 2 packed */
+  int clamp;         /* post is a relu / relu6 the AVX-512 kernel applies in its store */
+  float clo, chi;
 } job;
 
 static void pack_panel(const job *j, size_t p) {
@@ -239,16 +266,20 @@ static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i
   size_t NR = j->kn.nr;
   int direct = !j->swapped && h == j->kn.mr && (w == NR || (NR == 32 && w == 16)) && (!j->bias || j->bias_rows);
   float tile[MRMAX * NRMAX];
+  epi_t e = {j->clo, j->chi, j->post ? j->post->scan : 0, 0, 0};
   for (size_t k0 = 0; k0 < j->K; k0 += KC) {
     size_t kc = j->K - k0 < KC ? j->K - k0 : KC;
     int last = k0 + kc == j->K;
     if (direct)
       j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
-               last && j->bias ? j->bias + i : NULL);
+               last && j->bias ? j->bias + i : NULL, last && j->clamp ? &e : NULL);
     else
-      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, tile, NR, k0 > 0, NULL);
+      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, tile, NR, k0 > 0, NULL, NULL);
   }
   if (!direct) put_tile(j, tile, i, jc, h, w);
+  if (j->clamp && !direct) post_tile(j, i, jc, h, w);
+  if (e.bad) __atomic_store_n(&j->post->bad, 1, __ATOMIC_RELAXED);
+  if (e.big) __atomic_store_n(&j->post->big, 1, __ATOMIC_RELAXED);
 }
 
 static void task(void *ctx, size_t t, unsigned worker) {
@@ -271,7 +302,7 @@ static void task(void *ctx, size_t t, unsigned worker) {
         tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
       }
     }
-    if (j->post) {
+    if (j->post && !j->clamp) {
       size_t c0 = g0 * NR, c1 = g1 * NR < j->cols ? g1 * NR : j->cols;
       post_tile(j, i0, c0, mc, c1 - c0);
     }
@@ -302,6 +333,9 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
   j.kn = kn;
   j.post = post;
   j.swapped = b_trans;
+#ifdef HAVE_X86
+  if (post && post->clamp && kn.fn == micro_avx512) { j.clamp = 1; j.clo = post->lo; j.chi = post->hi; }
+#endif
   if (b_trans) { j.rows = N; j.cols = M; j.R = B; j.ldr = ldb; j.P = A; j.ldp = lda; j.p_trans = 1; }
   else { j.rows = M; j.cols = N; j.R = A; j.ldr = lda; j.P = B; j.ldp = ldb; j.p_trans = 0; }
   unsigned nt = it_threads();

@@ -300,7 +300,14 @@ int it_act_from_op(it_ctx *c, it_act *a) {
   a->kind = (int)k;
   a->keeps_range = k == A_RELU || k == A_RELU6 || k == A_SIGMOID || k == A_TANH || k == A_SILU || k == A_GELU_EXACT ||
                    k == A_GELU_TANH || k == A_GELU_SIG;
-  if (k == A_RELU || k == A_RELU6) { a->fn = f_relu; a->be = (float)ACTS[i].be; return 0; }
+  if (k == A_RELU || k == A_RELU6) {
+    a->fn = f_relu;
+    a->be = (float)ACTS[i].be;
+    a->clamp = 1;
+    a->lo = 0;
+    a->hi = k == A_RELU6 ? 6.0f : INFINITY;
+    return 0;
+  }
   a->al = (float)it_arg_float(c, "alpha", ACTS[i].al);
   a->be = (float)it_arg_float(c, "beta", ACTS[i].be);
   if (k == A_CLIP) a->keeps_range = fabsf(a->al) <= 65504.0f && fabsf(a->be) <= 65504.0f; /* NaN bounds: no */

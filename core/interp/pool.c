@@ -63,8 +63,8 @@ static long now_ns(void) {
   return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* Spinning pays only when a core is free: not while the 1-minute load average exceeds the
- * online cores (checked at most once a second). */
+/* Spinning pays only when a core is free: not while the 1-minute load average reaches the
+ * online cores + 1 (our own busy threads count in it; checked at most once a second). */
 static int may_spin(void) {
   static atomic_long checked;
   static atomic_int ok = 1;
@@ -72,7 +72,7 @@ static int may_spin(void) {
   long t = now_ns(), last = atomic_load_explicit(&checked, memory_order_relaxed);
   if (t - last > 1000000000L && atomic_compare_exchange_strong(&checked, &last, t)) {
     double load;
-    atomic_store_explicit(&ok, getloadavg(&load, 1) != 1 || load < (double)ncpu, memory_order_relaxed);
+    atomic_store_explicit(&ok, getloadavg(&load, 1) != 1 || load < (double)ncpu + 1, memory_order_relaxed);
   }
   return atomic_load_explicit(&ok, memory_order_relaxed);
 }
