@@ -1,8 +1,9 @@
 /* gemm.c — blocked, threaded SGEMM with one packed operand (see gemm.h).
  * Roles: the "row operand" R (rows x K, K-contiguous, read in place) and the "panel operand" P
- * (packed once as panels of NR columns: panel p holds K x NR, zero padded). Normal:
- * R = A, P = B, tile (r, q) is C[r][q]. Swapped (b_trans): R = B (N x K), P = Aᵀ, tile (r, q)
- * is C[q][r]. A 6-row tile past the last row re-reads the last row; those results are dropped.
+ * (packed once as panels of NR columns: panel p holds K x NR, zero padded; a full panel of a
+ * K x cols source is read where it lies instead). Normal: R = A, P = B, tile (r, q) is C[r][q].
+ * Swapped (b_trans): R = B (N x K), P = Aᵀ, tile (r, q) is C[q][r]. A tile past the last row
+ * re-reads the last row; those results are dropped.
  * A task owns a block of R rows and a run of panels; each tile runs K in blocks of KC. */
 #include "gemm.h"
 #include <math.h>
@@ -29,15 +30,15 @@ typedef struct {
   float lo, hi;
   int scan, bad, big;
 } epi_t;
-typedef void (*micro_fn)(size_t kc, const float *r, size_t ldr, size_t h, size_t w, const float *b, float *c, size_t ldc,
-                         int acc, const float *bias, epi_t *epi);
+typedef void (*micro_fn)(size_t kc, const float *r, size_t ldr, size_t h, size_t w, const float *b, size_t ldb, float *c,
+                         size_t ldc, int acc, const float *bias, epi_t *epi);
 typedef struct {
   micro_fn fn;
   size_t mr, nr;
 } kernel;
 
-static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, const float *b, float *c, size_t ldc,
-                    int acc, const float *bias, epi_t *epi) {
+static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, const float *b, size_t ldb, float *c,
+                    size_t ldc, int acc, const float *bias, epi_t *epi) {
   enum { MR = 6, NR = 16 };
   (void)w;
   (void)epi;
@@ -45,7 +46,7 @@ static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, 
   const float *rows[MR];
   for (size_t r = 0; r < MR; r++) rows[r] = rw + (r < h ? r : h - 1) * ldr;
   memset(t, 0, sizeof t);
-  for (size_t k = 0; k < kc; k++, b += NR)
+  for (size_t k = 0; k < kc; k++, b += ldb)
     for (int r = 0; r < MR; r++) {
       float av = rows[r][k];
       for (int j = 0; j < NR; j++) t[r][j] += av * b[j];
@@ -72,16 +73,15 @@ static void micro_c(size_t kc, const float *rw, size_t ldr, size_t h, size_t w, 
   } while (0)
 
 __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,
-                                                          const float *b, float *c, size_t ldc, int acc, const float *bias,
-                                                          epi_t *epi) {
-  enum { NR = 16 };
+                                                          const float *b, size_t ldb, float *c, size_t ldc, int acc,
+                                                          const float *bias, epi_t *epi) {
   (void)w;
   (void)epi;
   const float *r0 = rw, *r1 = rw + (h > 1 ? 1 : h - 1) * ldr, *r2 = rw + (h > 2 ? 2 : h - 1) * ldr;
   const float *r3 = rw + (h > 3 ? 3 : h - 1) * ldr, *r4 = rw + (h > 4 ? 4 : h - 1) * ldr, *r5 = rw + (h > 5 ? 5 : h - 1) * ldr;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00, av;
-  for (size_t k = 0; k < kc; k++, b += NR) {
+  for (size_t k = 0; k < kc; k++, b += ldb) {
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     ROW(0, r0); ROW(1, r1); ROW(2, r2); ROW(3, r3); ROW(4, r4); ROW(5, r5);
   }
@@ -113,20 +113,20 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(size_t kc, const floa
 /* 8 rows x 32 columns in 16 zmm accumulators (8 x 16 when w <= 16); rows past h re-read row h - 1. */
 #define MICRO512(NAME, ROWS)                                                                                        \
   __attribute__((target("avx512f"))) static void NAME(size_t kc, const float *rw, size_t ldr, size_t h, size_t w,  \
-                                                      const float *b, float *c, size_t ldc, int acc, const float *bias, \
-                                                      epi_t *epi) {                                                 \
+                                                      const float *b, size_t ldb, float *c, size_t ldc, int acc,    \
+                                                      const float *bias, epi_t *epi) {                              \
     enum { NR = 32 };                                                                                               \
     __m512 av;                                                                                                      \
     ROWS(RP);                                                                                                       \
     ROWS(Z0);                                                                                                       \
     int half = w <= NR / 2;                                                                                         \
     if (half)                                                                                                       \
-      for (size_t k = 0; k < kc; k++, b += NR) {                                                                    \
+      for (size_t k = 0; k < kc; k++, b += ldb) {                                                                   \
         __m512 b0 = _mm512_loadu_ps(b);                                                                             \
         ROWS(Z1);                                                                                                   \
       }                                                                                                             \
     else                                                                                                            \
-      for (size_t k = 0; k < kc; k++, b += NR) {                                                                    \
+      for (size_t k = 0; k < kc; k++, b += ldb) {                                                                   \
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                               \
         ROWS(Z2);                                                                                                   \
       }                                                                                                             \
@@ -172,6 +172,7 @@ typedef struct {
   kernel kn;
   it_act *post;
   atomic_int *state; /* per panel: 0 not packed, 1 being packed, 2 packed */
+  int in_place;      /* full panels of a K x cols operand are not packed */
   int clamp;         /* post is a relu / relu6 the AVX-512 kernel applies in its store */
   float clo, chi;
 } job;
@@ -262,7 +263,7 @@ static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h
 
 /* One tile over all of K, block by block: straight into C when the layout allows, else summed in
  * a local tile and stored once; then the fused activation, if any, while the tile is in cache. */
-static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i, size_t jc, size_t h, size_t w) {
+static void tile_all_k(const job *j, const float *rw, const float *pan, size_t ldb, size_t i, size_t jc, size_t h, size_t w) {
   size_t NR = j->kn.nr;
   int direct = !j->swapped && h == j->kn.mr && (w == NR || (NR == 32 && w == 16)) && (!j->bias || j->bias_rows);
   float tile[MRMAX * NRMAX];
@@ -271,10 +272,10 @@ static void tile_all_k(const job *j, const float *rw, const float *pan, size_t i
     size_t kc = j->K - k0 < KC ? j->K - k0 : KC;
     int last = k0 + kc == j->K;
     if (direct)
-      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
+      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * ldb, ldb, j->C + i * j->ldc + jc, j->ldc, j->acc || k0 > 0,
                last && j->bias ? j->bias + i : NULL, last && j->clamp ? &e : NULL);
     else
-      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * NR, tile, NR, k0 > 0, NULL, NULL);
+      j->kn.fn(kc, rw + k0, j->ldr, h, w, pan + k0 * ldb, ldb, tile, NR, k0 > 0, NULL, NULL);
   }
   if (!direct) put_tile(j, tile, i, jc, h, w);
   if (j->clamp && !direct) post_tile(j, i, jc, h, w);
@@ -296,10 +297,13 @@ static void task(void *ctx, size_t t, unsigned worker) {
     size_t g1 = g0 + PGROUP < p1 ? g0 + PGROUP : p1;
     for (size_t p = g0; p < g1; p++) {
       size_t jc = p * NR, w = j->cols - jc < NR ? j->cols - jc : NR;
-      need_panel(j, p);
+      /* a full panel of a K x cols operand is read where it lies (rows ldp apart), else packed */
+      int in_place = j->in_place && w == NR;
+      const float *pan = in_place ? j->P + jc : j->pp + p * j->K * NR;
+      if (!in_place) need_panel(j, p);
       for (size_t r0 = 0; r0 < mc; r0 += MR) {
         size_t h = mc - r0 < MR ? mc - r0 : MR, i = i0 + r0;
-        tile_all_k(j, j->R + i * j->ldr, j->pp + p * j->K * NR, i, jc, h, w);
+        tile_all_k(j, j->R + i * j->ldr, pan, in_place ? j->ldp : NR, i, jc, h, w);
       }
     }
     if (j->post && !j->clamp) {
@@ -360,6 +364,7 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
     j.nchunks = (panels + j.chunk_panels - 1) / j.chunk_panels;
   }
   j.acc = accumulate;
+  j.in_place = !j.p_trans;
   it_parallel_for(nt, j.mblocks * j.nchunks, task, &j);
   free(j.pp);
   free(j.state);

@@ -4,8 +4,9 @@
  * the product is added to C. it_sgemm_bias also adds bias[i] to row i (bias_rows) or bias[j] to
  * column j, once, after the sum.
  * Method: K in blocks of 256; the operand whose rows are K-contiguous and large (A, or B when
- * b_trans: then C^T = B A^T is computed and stored transposed) is read in place, 6 rows at a
- * time; the other is packed into 16- or 32-column panels. An 8x32 AVX-512 micro-kernel, else a 6x16
+ * b_trans: then C^T = B A^T is computed and stored transposed) is read in place, 6 or 8 rows at a
+ * time; the other is packed into 16- or 32-column panels (full panels of a K x N operand, e.g.
+ * a 1x1 conv's input, are read in place, rows ldb apart). An 8x32 AVX-512 micro-kernel, else a 6x16
  * AVX2+FMA one, when the CPU has it (checked at run time, portable C 6x16 otherwise;
  * $MLSH_NO_SIMD forces C, $MLSH_NO_AVX512 stops at AVX2), tasks split over
  * the interpreter's pool by row and column blocks. Every output element is one fp32 sum in k
