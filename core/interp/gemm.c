@@ -232,9 +232,48 @@ static void post_tile(const job *j, size_t i, size_t jc, size_t h, size_t w) {
     for (size_t r = 0; r < h; r++) it_act_apply(j->post, j->C + (i + r) * j->ldc + jc, w);
 }
 
+#ifdef HAVE_X86
+/* The swapped store of a full-height tile (8 R rows x w <= 32 panel columns, t row stride 32):
+ * C[jc + q][i .. i + 8) = t[0..8][q] (+ bias[i .. i + 8)), 8 columns at a time by an 8x8
+ * transpose in registers; the values put_tile's loop would store. */
+__attribute__((target("avx2"))) static void put_swapped8(const job *j, const float *t, size_t i, size_t jc, size_t w) {
+  __m256 bv = j->bias ? _mm256_loadu_ps(j->bias + i) : _mm256_setzero_ps();
+  size_t q0 = 0;
+  for (; q0 + 8 <= w; q0 += 8) {
+    __m256 r0 = _mm256_loadu_ps(t + 0 * 32 + q0), r1 = _mm256_loadu_ps(t + 1 * 32 + q0), r2 = _mm256_loadu_ps(t + 2 * 32 + q0),
+           r3 = _mm256_loadu_ps(t + 3 * 32 + q0), r4 = _mm256_loadu_ps(t + 4 * 32 + q0), r5 = _mm256_loadu_ps(t + 5 * 32 + q0),
+           r6 = _mm256_loadu_ps(t + 6 * 32 + q0), r7 = _mm256_loadu_ps(t + 7 * 32 + q0);
+    __m256 a0 = _mm256_unpacklo_ps(r0, r1), a1 = _mm256_unpackhi_ps(r0, r1), a2 = _mm256_unpacklo_ps(r2, r3),
+           a3 = _mm256_unpackhi_ps(r2, r3), a4 = _mm256_unpacklo_ps(r4, r5), a5 = _mm256_unpackhi_ps(r4, r5),
+           a6 = _mm256_unpacklo_ps(r6, r7), a7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xee), b2 = _mm256_shuffle_ps(a1, a3, 0x44),
+           b3 = _mm256_shuffle_ps(a1, a3, 0xee), b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xee),
+           b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xee);
+    __m256 col[8] = {_mm256_permute2f128_ps(b0, b4, 0x20), _mm256_permute2f128_ps(b1, b5, 0x20),
+                     _mm256_permute2f128_ps(b2, b6, 0x20), _mm256_permute2f128_ps(b3, b7, 0x20),
+                     _mm256_permute2f128_ps(b0, b4, 0x31), _mm256_permute2f128_ps(b1, b5, 0x31),
+                     _mm256_permute2f128_ps(b2, b6, 0x31), _mm256_permute2f128_ps(b3, b7, 0x31)};
+    for (int c = 0; c < 8; c++) {
+      float *d = j->C + (jc + q0 + (size_t)c) * j->ldc + i;
+      _mm256_storeu_ps(d, j->bias ? _mm256_add_ps(col[c], bv) : col[c]);
+    }
+  }
+  for (; q0 < w; q0++) {
+    float *d = j->C + (jc + q0) * j->ldc + i;
+    for (size_t r = 0; r < 8; r++) d[r] = j->bias ? t[r * 32 + q0] + j->bias[i + r] : t[r * 32 + q0];
+  }
+}
+#endif
+
 /* Tile (h x w at R row i, panel column jc) from t[mr][nr] into C, with accumulate and bias. */
 static void put_tile(const job *j, const float *t, size_t i, size_t jc, size_t h, size_t w) {
   size_t NR = j->kn.nr;
+#ifdef HAVE_X86
+  if (j->swapped && NR == 32 && h == 8 && !j->acc && !j->bias_rows) {
+    put_swapped8(j, t, i, jc, w);
+    return;
+  }
+#endif
   if (j->swapped) { /* C[jc + q][i + r]: a linear layer's output, bias by C's column (i + r) or row */
     for (size_t q = 0; q < w; q++) {
       float *d = j->C + (jc + q) * j->ldc + i;
