@@ -5,6 +5,7 @@
  * before anything runs. */
 #include "nn_lower.h"
 #include "pipeline.h"
+#include <stdlib.h>
 #include <string.h>
 
 typedef CoreML__Specification__NeuralNetworkPreprocessing Pre;
@@ -17,7 +18,7 @@ typedef struct {
   int rank5_arrays, rank5_images;
 } nn_net;
 
-static const nn_lowering *const FAMILIES[] = {nn_lower_dense, nn_lower_act, nn_lower_shape, nn_lower_nd, nn_lower_rnn};
+static const nn_lowering *const FAMILIES[] = {nn_lower_dense, nn_lower_act, nn_lower_shape, nn_lower_nd, nn_lower_rnn, nn_lower_more};
 
 static nn_lower_fn find_lowering(int kase) {
   for (size_t f = 0; f < sizeof FAMILIES / sizeof FAMILIES[0]; f++)
@@ -42,6 +43,25 @@ static it_op *input_op(nn_b *B, const char *name, const char *step, const it_ker
   return op;
 }
 
+/* meanImage: x - mean, the mean image [C, H, W] (the image's declared size). */
+static int mean_image(nn_b *B, const char *name, const Pre *p, const int64_t *s) {
+  nnw_msg w = nnw_of(p->meanimage);
+  size_t n = nnw_reals(&w, 1, 0, NULL, 0);
+  int64_t ms[3] = {s[1], s[2], s[3]};
+  if (s[2] < 1 || s[3] < 1) return nn_fail(B, "input '%s': meanImage preprocessing needs a fixed image size", name);
+  if (it_numel(3, ms) != n) return nn_fail(B, "input '%s': the mean image has %zu values, %lldx%lldx%lld expected", name, n, (long long)ms[0], (long long)ms[1], (long long)ms[2]);
+  it_tensor *t = it_tensor_new(MLSH_DT_FP32, 3, ms, B->e);
+  double *v = t ? malloc((n + 1) * sizeof *v) : NULL;
+  if (!v) { it_unref(t); return t ? mlsh_fail(B->e, NULL, "out of memory") : -1; }
+  nnw_reals(&w, 1, 0, v, n);
+  for (size_t i = 0; i < n; i++) ((float *)t->data)[i] = (float)v[i];
+  free(v);
+  it_op *op = input_op(B, name, "mean", nn_k("sub"));
+  if (!op) { it_unref(t); return -1; }
+  if (nn_imm(B, op, "y", t) != 0 || nn_out(B, op, name) < 0) return -1;
+  return 0;
+}
+
 static int image_input(nn_b *B, const nn_net *net, const char *name, const CoreML__Specification__ImageFeatureType *im, int sub) {
   int gray = im->colorspace == CORE_ML__SPECIFICATION__IMAGE_FEATURE_TYPE__COLOR_SPACE__GRAYSCALE;
   int bgr = im->colorspace == CORE_ML__SPECIFICATION__IMAGE_FEATURE_TYPE__COLOR_SPACE__BGR;
@@ -51,8 +71,10 @@ static int image_input(nn_b *B, const nn_net *net, const char *name, const CoreM
   for (size_t i = 0; i < net->npre; i++) {
     const Pre *p = net->pre[i];
     if (p->featurename && *p->featurename && strcmp(p->featurename, name) != 0) continue;
-    if (p->preprocessor_case == CORE_ML__SPECIFICATION__NEURAL_NETWORK_PREPROCESSING__PREPROCESSOR_MEAN_IMAGE)
-      return nn_fail(B, "input '%s': meanImage preprocessing is not supported by the interpreter", name);
+    if (p->preprocessor_case == CORE_ML__SPECIFICATION__NEURAL_NETWORK_PREPROCESSING__PREPROCESSOR_MEAN_IMAGE) {
+      if (mean_image(B, name, p, s) != 0) return -1;
+      continue;
+    }
     const CoreML__Specification__NeuralNetworkImageScaler *sc = p->scaler;
     if (!sc) continue;
     double scale = sc->channelscale != 0 ? sc->channelscale : 1;
