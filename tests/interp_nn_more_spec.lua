@@ -1,5 +1,5 @@
 -- interp_nn_more_spec.lua — the rarer NeuralNetwork layers on the interpreter (nn_lower_more.c,
--- nn_dyn.c): gelu, getShape, rangeStatic, fillStatic, broadcastToStatic, scatterND, dot, crop (one
+-- nn_dyn.c): gelu, getShape, range/fill/broadcastTo (static, dynamic, like), scatterND, dot, crop (one
 -- and two inputs), resizeBilinear, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
 -- convolution and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
 -- with nn:raw and wire-encoded parameters; expected values come from naive loops here.
@@ -88,6 +88,27 @@ describe("NeuralNetwork layers (rarer ones)", function()
     local outs = run(save(nn), { d = tensor({ 1, 2, 3, 4, 5, 6 }, { 3, 2 }), i = tensor({ 2, 0 }, { 2, 1 }),
       u = tensor({ 10, 20, 30, 40 }, { 2, 2 }) })
     close(outs.y, { 1 + 30, 2 + 40, 3, 4, 5 + 10, 6 + 20 }, 0)
+  end)
+
+  it("the dynamic and -Like forms: fillLike, fillDynamic, broadcastToLike / Dynamic, rangeDynamic", function()
+    local nn = B.neural_network {}
+    local x = nn:input("x", "fp32", { 1, 3 })
+    local r = nn:input("r", "fp32", { 2, 3 })
+    local s = nn:input("s", "fp32", { 2 })
+    local e = nn:input("e", "fp32", { 1 })
+    nn:output("fl", nn:raw("fillLike", r, { params = wire.float(1, -2) }))
+    nn:output("fd", nn:raw("fillDynamic", s, { params = wire.float(1, 7) }))
+    nn:output("bl", nn:raw("broadcastToLike", { x, r }))
+    nn:output("bd", nn:raw("broadcastToDynamic", { x, s }))
+    nn:output("rd", nn:raw("rangeDynamic", e, { params = wire.float(2, 1) .. wire.float(3, 2) }))
+    local outs = run(save(nn), { x = tensor({ 1, 2, 3 }, { 1, 3 }), r = tensor(values(6, 11), { 2, 3 }),
+      s = tensor({ 2, 3 }, { 2 }), e = tensor({ 8 }, { 1 }) })
+    close(outs.fl, { -2, -2, -2, -2, -2, -2 }, 0)
+    close(outs.fd, { 7, 7, 7, 7, 7, 7 }, 0)
+    assert.are.same({ 2, 3 }, outs.fd:shape())
+    close(outs.bl, { 1, 2, 3, 1, 2, 3 }, 0)
+    close(outs.bd, { 1, 2, 3, 1, 2, 3 }, 0)
+    close(outs.rd, { 1, 3, 5, 7 }, 0)
   end)
 
   it("dot: plain and cosine similarity over the channel axis", function()

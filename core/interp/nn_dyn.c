@@ -62,7 +62,7 @@ const it_kernel_def nn_k_seq_repeat = {"nn_sequence_repeat", k_seq_repeat};
 static int k_upsample_linear(it_ctx *c) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
-  if (x->rank < 2) return it_fail(c, "needs an input of rank 2 or more");
+  if (x->rank < 2 || x->shape[x->rank - 2] < 1 || x->shape[x->rank - 1] < 1) return it_fail(c, "needs an input with H and W of at least 1");
   double sh = it_arg_float(c, "scale_factor_height", 1), sw = it_arg_float(c, "scale_factor_width", 1);
   double oh = floor((double)x->shape[x->rank - 2] * sh), ow = floor((double)x->shape[x->rank - 1] * sw);
   if (!(oh >= 1 && ow >= 1 && oh <= INT32_MAX && ow <= INT32_MAX)) return it_fail(c, "scale factors give an output of %gx%g", oh, ow);
@@ -82,3 +82,14 @@ static int k_upsample_linear(it_ctx *c) {
   return rc;
 }
 const it_kernel_def nn_k_upsample_linear = {"nn_upsample_linear", k_upsample_linear};
+
+/* resize_bilinear on a non-empty H x W only (the MIL kernel assumes both are at least 1). */
+static int k_resize_checked(it_ctx *c) {
+  it_tensor *x = it_arg_req(c, "x");
+  if (!x) return -1;
+  if (x->rank < 2 || x->shape[x->rank - 2] < 1 || x->shape[x->rank - 1] < 1) return it_fail(c, "needs an input with H and W of at least 1");
+  const char *names[4] = {"x", "target_size_height", "target_size_width", "sampling_mode"};
+  it_tensor *vals[4] = {x, it_arg(c, names[1]), it_arg(c, names[2]), it_arg(c, names[3])};
+  return nn_invoke(c, it_kernel_find("resize_bilinear"), 4, names, vals, 1);
+}
+const it_kernel_def nn_k_resize_checked = {"nn_resize_bilinear", k_resize_checked};

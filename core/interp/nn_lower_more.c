@@ -1,6 +1,7 @@
 /* nn_lower_more.c — the rarer NeuralNetwork layers, each on MIL kernels: gelu (every mode),
- * getShape (shape, cast to the network's fp32 blobs), rangeStatic (range_1d), fillStatic (fill),
- * broadcastToStatic (fill of zeros + add: numpy broadcasting), scatter / scatterND /
+ * getShape (shape, cast to the network's fp32 blobs), rangeStatic / rangeDynamic (range_1d),
+ * fillStatic / fillDynamic / fillLike (fill, fill_like), broadcastToStatic / Dynamic / Like (zeros
+ * by fill or fill_like, then add: numpy broadcasting), scatter / scatterND /
  * scatterAlongAxis (every accumulation mode), dot (mul + reduce_sum over C; cosine similarity
  * divides by both L2 norms), crop (one input: crop by the border amounts; two inputs: to the
  * second input's H x W at offset, nn_dyn.c), resizeBilinear (resize_bilinear; ROI_ALIGN sampling
@@ -63,16 +64,54 @@ static int fill_static(nn_b *B, const nn_layer *l) {
   return nn_layer_outs(B, op, l);
 }
 
+/* x + zeros: numpy broadcasting of input 0 to the shape of the zeros op (fill / fill_like). */
+static it_op *zeros_op(nn_b *B, const nn_layer *l, const char *mil) {
+  it_op *op = nn_layer_op(B, l, "zeros", nn_k(mil), 0, 1);
+  return op && nn_immf(B, op, "value", 0) == 0 ? op : NULL;
+}
+static int add_zeros(nn_b *B, const nn_layer *l, it_op *zop) {
+  const char *zeros = nn_str(B, l->name, "zeros");
+  if (!zop || !zeros || nn_out(B, zop, zeros) < 0) return -1;
+  int z = nn_find(B, zeros);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("add"), 0, 0);
+  if (!op || nn_arg(B, op, "y", z)) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
 static int broadcast_static(nn_b *B, const nn_layer *l) {
   int64_t v[IT_MAX_RANK];
   int n = target_shape(B, l, 1, v);
-  const char *zeros = n > 0 ? nn_str(B, l->name, "zeros") : NULL;
-  if (!zeros) return -1;
-  it_op *op = nn_layer_op(B, l, "zeros", nn_k("fill"), 0, 1);
-  if (!op || nn_immv(B, op, "shape", v, n) || nn_immf(B, op, "value", 0) || nn_out(B, op, zeros) < 0) return -1;
-  int z = nn_find(B, zeros);
-  op = nn_layer_op(B, l, NULL, nn_k("add"), 0, 0);
-  if (!op || nn_arg(B, op, "y", z)) return -1;
+  it_op *op = n > 0 ? zeros_op(B, l, "fill") : NULL;
+  if (!op || nn_immv(B, op, "shape", v, n)) return -1;
+  return add_zeros(B, l, op);
+}
+
+static int broadcast_dynamic(nn_b *B, const nn_layer *l) {
+  int like = l->layer_case == CASE(BROADCAST_TO_LIKE), ref = nn_layer_in(B, l, 1);
+  it_op *op = ref < 0 ? NULL : zeros_op(B, l, like ? "fill_like" : "fill");
+  if (!op || nn_arg(B, op, like ? "ref_tensor" : "shape", ref)) return -1;
+  return add_zeros(B, l, op);
+}
+
+static int fill_dynamic(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  int like = l->layer_case == CASE(FILL_LIKE), in = nn_layer_in(B, l, 0);
+  it_op *op = in < 0 ? NULL : nn_layer_op(B, l, NULL, nn_k(like ? "fill_like" : "fill"), 0, 1);
+  if (!op || nn_arg(B, op, like ? "ref_tensor" : "shape", in) || nn_immf(B, op, "value", nnw_f32(&m, 1, 0))) return -1;
+  return nn_layer_outs(B, op, l);
+}
+
+/* rangeDynamic: inputs (end[, start[, step]]); missing ones from startValue / stepSizeValue. */
+static int range_dynamic(nn_b *B, const nn_layer *l) {
+  nnw_msg m = nn_params(l);
+  static const char *const names[3] = {"end", "start", "step"};
+  if (l->n_input == 0 || l->n_input > 3) return nn_fail(B, "needs 1 to 3 inputs (end, start, step), has %zu", l->n_input);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k("range_1d"), 0, 1);
+  if (!op) return -1;
+  for (size_t i = 0; i < 3; i++) {
+    int rc = i < l->n_input ? nn_arg(B, op, names[i], nn_layer_in(B, l, i)) : nn_immf(B, op, names[i], nnw_f32(&m, (unsigned)i + 1, i == 2 ? 1 : 0));
+    if (rc) return -1;
+  }
   return nn_layer_outs(B, op, l);
 }
 
@@ -161,7 +200,7 @@ static int resize_bilinear(nn_b *B, const nn_layer *l) {
   if (mode == 3) return nn_fail(B, "ROI_ALIGN_MODE sampling is not supported by the interpreter");
   if (mode > 3) return nn_fail(B, "unknown sampling mode %llu", (unsigned long long)mode);
   if (ts[0] < 1 || ts[1] < 1 || ts[0] > INT32_MAX || ts[1] > INT32_MAX) return nn_fail(B, "targetSize out of range");
-  it_op *op = nn_layer_op(B, l, NULL, nn_k("resize_bilinear"), 0, 0);
+  it_op *op = nn_layer_op(B, l, NULL, &nn_k_resize_checked, 0, 0);
   if (!op || nn_immi(B, op, "target_size_height", ts[0]) || nn_immi(B, op, "target_size_width", ts[1]) ||
       nn_imms(B, op, "sampling_mode", modes[mode]))
     return -1;
@@ -239,5 +278,6 @@ const nn_lowering nn_lower_more[] = {
   {CASE(BROADCAST_TO_STATIC), broadcast_static}, {CASE(SCATTER), scatter}, {CASE(SCATTER_ND), scatter},
   {CASE(SCATTER_ALONG_AXIS), scatter}, {CASE(DOT), dot}, {CASE(CROP), crop}, {CASE(RESIZE_BILINEAR), resize_bilinear},
   {CASE(SEQUENCE_REPEAT), sequence_repeat}, {CASE(CONVOLUTION3D), conv3d}, {CASE(POOLING3D), pool3d},
-  {CASE(GLOBAL_POOLING3D), pool3d}, {0, NULL},
+  {CASE(GLOBAL_POOLING3D), pool3d}, {CASE(BROADCAST_TO_LIKE), broadcast_dynamic}, {CASE(BROADCAST_TO_DYNAMIC), broadcast_dynamic},
+  {CASE(FILL_LIKE), fill_dynamic}, {CASE(FILL_DYNAMIC), fill_dynamic}, {CASE(RANGE_DYNAMIC), range_dynamic}, {0, NULL},
 };
