@@ -1,6 +1,6 @@
 -- interp_nn_more_spec.lua — the rarer NeuralNetwork layers on the interpreter (nn_lower_more.c,
 -- nn_dyn.c): gelu, getShape, range/fill/broadcastTo (static, dynamic, like), scatterND, dot, crop (one
--- and two inputs), resizeBilinear, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
+-- and two inputs), resizeBilinear, cropResize, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
 -- convolution and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
 -- with nn:raw and wire-encoded parameters; expected values come from naive loops here.
 local mlsh = require "mlsh"
@@ -172,6 +172,26 @@ describe("NeuralNetwork layers (rarer ones)", function()
     end)()) .. " --random 1")
     assert.are.equal(1, code)
     assert.matches("ROI_ALIGN_MODE sampling is not supported by the interpreter\n$", err)
+  end)
+
+  it("cropResize: one box on the image, strict endpoints; the box in width-first centre-size form", function()
+    local H, W, xv = 4, 5, values(20, 12)
+    local function model(box_mode)
+      local nn = B.neural_network {}
+      local x = nn:input("x", "fp32", { 1, 1, 1, H, W })
+      local r = nn:input("r", "fp32", { 1, 1, 4, 1, 1 })
+      nn:output("y", nn:raw("cropResize", { x, r }, { params = wire.packed_varints(1, { 3, 4 }) .. wire.message(3, "") ..
+        wire.message(4, wire.enum(1, box_mode)) .. wire.float(5, 1) }))
+      return save(nn)
+    end
+    local want = {}
+    for i = 0, 2 do for j = 0, 3 do want[#want + 1] = bilinear(xv, H, W, 0.5 + i * 2 / 2, 1 + j * 2.5 / 3) end end
+    local y = run(model(0), { x = tensor(xv, { 1, 1, 1, H, W }), r = tensor({ 0.5, 1, 2.5, 3.5 }, { 1, 1, 4, 1, 1 }) }).y
+    close(y, want, 1e-5)
+    assert.are.same({ 1, 1, 1, 3, 4 }, y:shape())
+    -- CENTER_SIZE_WIDTH_FIRST: (cx, cy, w, h) = (2.25, 1.5, 2.5, 2) is the same box
+    y = run(model(3), { x = tensor(xv, { 1, 1, 1, H, W }), r = tensor({ 2.25, 1.5, 2.5, 2 }, { 1, 1, 4, 1, 1 }) }).y
+    close(y, want, 1e-5)
   end)
 
   it("sequenceRepeat tiles along the first axis", function()

@@ -93,3 +93,22 @@ static int k_resize_checked(it_ctx *c) {
   return nn_invoke(c, it_kernel_find("resize_bilinear"), 4, names, vals, 1);
 }
 const it_kernel_def nn_k_resize_checked = {"nn_resize_bilinear", k_resize_checked};
+
+/* cropResize: x [1, B, C, H, W] (or [B, C, H, W]) viewed as [B, C, H, W], roi [N, 1, 4|5, 1, 1];
+ * crop_resize's iOS15 form, output [N, B or 1, C, h, w]. */
+static int k_crop_resize(it_ctx *c) {
+  it_tensor *x = it_arg_req(c, "x"), *roi = x ? it_arg_req(c, "roi") : NULL;
+  if (!roi) return -1;
+  if (x->rank == 5 && x->shape[0] != 1) return it_fail(c, "needs a sequence length of 1, got %lld", (long long)x->shape[0]);
+  if (x->rank != 5 && x->rank != 4) return it_fail(c, "needs an input of rank 4 or 5, got rank %d", x->rank);
+  it_tensor *v = x->rank == 5 ? nn_view(c, x, 4, x->shape + 1) : x;
+  if (!v) return -1;
+  const char *names[8] = {"x", "roi", "target_height", "target_width", "normalized_coordinates", "spatial_scale",
+                          "box_coordinate_mode", "sampling_mode"};
+  it_tensor *vals[8] = {v, roi};
+  for (int i = 2; i < 8; i++) vals[i] = it_arg(c, names[i]);
+  int rc = nn_invoke(c, it_kernel_find("crop_resize"), 8, names, vals, 1);
+  if (v != x) it_unref(v);
+  return rc;
+}
+const it_kernel_def nn_k_crop_resize = {"nn_crop_resize", k_crop_resize};

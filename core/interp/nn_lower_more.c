@@ -5,7 +5,7 @@
  * scatterAlongAxis (every accumulation mode), dot (mul + reduce_sum over C; cosine similarity
  * divides by both L2 norms), crop (one input: crop by the border amounts; two inputs: to the
  * second input's H x W at offset, nn_dyn.c), resizeBilinear (resize_bilinear; ROI_ALIGN sampling
- * refused), sequenceRepeat (nn_dyn.c), convolution3d and pooling3d / globalPooling3d (3-D conv,
+ * refused), cropResize (crop_resize on the [B, C, H, W] view, nn_dyn.c), sequenceRepeat (nn_dyn.c), convolution3d and pooling3d / globalPooling3d (3-D conv,
  * max/avg pool, reduce over D, H, W). */
 #include "nn_lower.h"
 #include <stdint.h>
@@ -207,6 +207,26 @@ static int resize_bilinear(nn_b *B, const nn_layer *l) {
   return nn_layer_outs(B, op, l);
 }
 
+static int crop_resize(nn_b *B, const nn_layer *l) {
+  static const char *const sm[4] = {"STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS"};
+  static const char *const bm[4] = {"CORNERS_HEIGHT_FIRST", "CORNERS_WIDTH_FIRST", "CENTER_SIZE_HEIGHT_FIRST", "CENTER_SIZE_WIDTH_FIRST"};
+  nnw_msg m = nn_params(l);
+  int64_t ts[2] = {1, 1};
+  nnw_ints(&m, 1, ts, 2);
+  nnw_msg ms = nnw_sub(&m, 3, NULL), mb = nnw_sub(&m, 4, NULL);
+  uint64_t mode = nnw_u64(&ms, 1, 0), box = nnw_u64(&mb, 1, 0);
+  if (mode > 3 || box > 3) return nn_fail(B, "unknown sampling mode %llu or box mode %llu", (unsigned long long)mode, (unsigned long long)box);
+  if (ts[0] < 1 || ts[1] < 1 || ts[0] > INT32_MAX || ts[1] > INT32_MAX) return nn_fail(B, "targetSize out of range");
+  if (l->n_input != 2) return nn_fail(B, "needs 2 inputs (image, boxes), has %zu", l->n_input);
+  float scale = nnw_has(&m, 5) ? nnw_f32(&m, 5, 1) : 1;
+  it_op *op = nn_layer_op(B, l, NULL, &nn_k_crop_resize, 0, 0);
+  if (!op || nn_arg(B, op, "roi", nn_layer_in(B, l, 1)) || nn_immi(B, op, "target_height", ts[0]) ||
+      nn_immi(B, op, "target_width", ts[1]) || nn_immb(B, op, "normalized_coordinates", (int)nnw_u64(&m, 2, 0)) ||
+      nn_immf(B, op, "spatial_scale", scale) || nn_imms(B, op, "box_coordinate_mode", bm[box]) || nn_imms(B, op, "sampling_mode", sm[mode]))
+    return -1;
+  return nn_layer_outs(B, op, l);
+}
+
 static int sequence_repeat(nn_b *B, const nn_layer *l) {
   nnw_msg m = nn_params(l);
   uint64_t n = nnw_u64(&m, 1, 1);
@@ -279,5 +299,5 @@ const nn_lowering nn_lower_more[] = {
   {CASE(SCATTER_ALONG_AXIS), scatter}, {CASE(DOT), dot}, {CASE(CROP), crop}, {CASE(RESIZE_BILINEAR), resize_bilinear},
   {CASE(SEQUENCE_REPEAT), sequence_repeat}, {CASE(CONVOLUTION3D), conv3d}, {CASE(POOLING3D), pool3d},
   {CASE(GLOBAL_POOLING3D), pool3d}, {CASE(BROADCAST_TO_LIKE), broadcast_dynamic}, {CASE(BROADCAST_TO_DYNAMIC), broadcast_dynamic},
-  {CASE(FILL_LIKE), fill_dynamic}, {CASE(FILL_DYNAMIC), fill_dynamic}, {CASE(RANGE_DYNAMIC), range_dynamic}, {0, NULL},
+  {CASE(CROP_RESIZE), crop_resize}, {CASE(FILL_LIKE), fill_dynamic}, {CASE(FILL_DYNAMIC), fill_dynamic}, {CASE(RANGE_DYNAMIC), range_dynamic}, {0, NULL},
 };
