@@ -1,6 +1,6 @@
 -- interp_nn_more_spec.lua — the rarer NeuralNetwork layers on the interpreter (nn_lower_more.c,
 -- nn_dyn.c): gelu, getShape, range/fill/broadcastTo (static, dynamic, like), scatterND, dot, crop (one
--- and two inputs), resizeBilinear, cropResize, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
+-- and two inputs), resizeBilinear, cropResize, sliceDynamic, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
 -- convolution and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
 -- with nn:raw and wire-encoded parameters; expected values come from naive loops here.
 local mlsh = require "mlsh"
@@ -192,6 +192,26 @@ describe("NeuralNetwork layers (rarer ones)", function()
     -- CENTER_SIZE_WIDTH_FIRST: (cx, cy, w, h) = (2.25, 1.5, 2.5, 2) is the same box
     y = run(model(3), { x = tensor(xv, { 1, 1, 1, H, W }), r = tensor({ 2.25, 1.5, 2.5, 2 }, { 1, 1, 4, 1, 1 }) }).y
     close(y, want, 1e-5)
+  end)
+
+  it("sliceDynamic: begin from an input, end and strides from the layer; masks of the wrong length fail", function()
+    local xv = values(12, 13)
+    local function model(masks)
+      local nn = B.neural_network {}
+      local x = nn:input("x", "fp32", { 3, 4 })
+      local b = nn:input("b", "fp32", { 2 })
+      nn:output("y", nn:raw("sliceDynamic", { x, b }, { params = wire.packed_varints(3, { 3, 0 }) .. wire.packed_varints(4, masks) ..
+        wire.packed_varints(5, { 1, 2 }) }))
+      return save(nn)
+    end
+    local y = run(model({ 0, 1 }), { x = tensor(xv, { 3, 4 }), b = tensor({ 1, 1 }, { 2 }) }).y
+    local want = {}
+    for r = 1, 2 do for c = 1, 3, 2 do want[#want + 1] = xv[r * 4 + c + 1] end end
+    close(y, want, 1e-6)
+    assert.are.same({ 2, 2 }, y:shape())
+    local ok, err = pcall(run, model({ 0, 1, 1 }), { x = tensor(xv, { 3, 4 }), b = tensor({ 1, 1 }, { 2 }) })
+    assert.is_false(ok)
+    assert.matches("end_mask has 3 values for an input of rank 2", tostring(err))
   end)
 
   it("sequenceRepeat tiles along the first axis", function()

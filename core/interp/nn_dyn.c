@@ -112,3 +112,20 @@ static int k_crop_resize(it_ctx *c) {
   return rc;
 }
 const it_kernel_def nn_k_crop_resize = {"nn_crop_resize", k_crop_resize};
+
+/* sliceDynamic: begin (and end, stride when given as inputs) known at run time; every vector
+ * must have one value per axis of x before slice_by_index runs. */
+static int k_slice_dynamic(it_ctx *c) {
+  static const char *const names[7] = {"x", "begin", "end", "stride", "begin_mask", "end_mask", "squeeze_mask"};
+  it_tensor *vals[7];
+  vals[0] = it_arg_req(c, "x");
+  if (!vals[0]) return -1;
+  for (int i = 1; i < 7; i++) {
+    vals[i] = it_arg(c, names[i]);
+    if (i <= 2 && !vals[i]) return it_fail(c, "needs %s ids", names[i]);
+    if (vals[i] && vals[i]->n != (size_t)vals[0]->rank)
+      return it_fail(c, "%s has %zu values for an input of rank %d", names[i], vals[i]->n, vals[0]->rank);
+  }
+  return nn_invoke(c, it_kernel_find("slice_by_index"), 7, names, vals, 1);
+}
+const it_kernel_def nn_k_slice_dynamic = {"nn_slice_dynamic", k_slice_dynamic};

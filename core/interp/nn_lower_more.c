@@ -5,7 +5,8 @@
  * scatterAlongAxis (every accumulation mode), dot (mul + reduce_sum over C; cosine similarity
  * divides by both L2 norms), crop (one input: crop by the border amounts; two inputs: to the
  * second input's H x W at offset, nn_dyn.c), resizeBilinear (resize_bilinear; ROI_ALIGN sampling
- * refused), cropResize (crop_resize on the [B, C, H, W] view, nn_dyn.c), sequenceRepeat (nn_dyn.c), convolution3d and pooling3d / globalPooling3d (3-D conv,
+ * refused), cropResize (crop_resize on the [B, C, H, W] view, nn_dyn.c), sliceDynamic (slice_by_index
+ * after checking every vector against the rank, nn_dyn.c), sequenceRepeat (nn_dyn.c), convolution3d and pooling3d / globalPooling3d (3-D conv,
  * max/avg pool, reduce over D, H, W). */
 #include "nn_lower.h"
 #include <stdint.h>
@@ -227,6 +228,32 @@ static int crop_resize(nn_b *B, const nn_layer *l) {
   return nn_layer_outs(B, op, l);
 }
 
+/* sliceDynamic: inputs (x, begin[, end[, stride]]); end / stride / masks otherwise from fields. */
+static int slice_dynamic(nn_b *B, const nn_layer *l) {
+  static const char *const ins[2] = {"end", "stride"}, *const masks[3] = {"begin_mask", "end_mask", "squeeze_mask"};
+  static const unsigned fields[2] = {3, 5}, mfields[3] = {2, 4, 6};
+  nnw_msg m = nn_params(l);
+  if (l->n_input < 2 || l->n_input > 4) return nn_fail(B, "needs 2 to 4 inputs (x, begin, end, stride), has %zu", l->n_input);
+  it_op *op = nn_layer_op(B, l, NULL, &nn_k_slice_dynamic, 0, 0);
+  if (!op || nn_arg(B, op, "begin", nn_layer_in(B, l, 1))) return -1;
+  int64_t v[IT_MAX_RANK];
+  for (size_t i = 0; i < 2; i++) {
+    if (2 + i < l->n_input) {
+      if (nn_arg(B, op, ins[i], nn_layer_in(B, l, 2 + i))) return -1;
+      continue;
+    }
+    size_t n = nnw_ints(&m, fields[i], v, IT_MAX_RANK);
+    if (n > IT_MAX_RANK) return nn_fail(B, "too many %s values", ins[i]);
+    if (n && nn_immv(B, op, ins[i], v, (int)n)) return -1;
+  }
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = nnw_ints(&m, mfields[i], v, IT_MAX_RANK);
+    if (n > IT_MAX_RANK) return nn_fail(B, "too many %s values", masks[i]);
+    if (n && nn_immv(B, op, masks[i], v, (int)n)) return -1;
+  }
+  return nn_layer_outs(B, op, l);
+}
+
 static int sequence_repeat(nn_b *B, const nn_layer *l) {
   nnw_msg m = nn_params(l);
   uint64_t n = nnw_u64(&m, 1, 1);
@@ -299,5 +326,5 @@ const nn_lowering nn_lower_more[] = {
   {CASE(SCATTER_ALONG_AXIS), scatter}, {CASE(DOT), dot}, {CASE(CROP), crop}, {CASE(RESIZE_BILINEAR), resize_bilinear},
   {CASE(SEQUENCE_REPEAT), sequence_repeat}, {CASE(CONVOLUTION3D), conv3d}, {CASE(POOLING3D), pool3d},
   {CASE(GLOBAL_POOLING3D), pool3d}, {CASE(BROADCAST_TO_LIKE), broadcast_dynamic}, {CASE(BROADCAST_TO_DYNAMIC), broadcast_dynamic},
-  {CASE(CROP_RESIZE), crop_resize}, {CASE(FILL_LIKE), fill_dynamic}, {CASE(FILL_DYNAMIC), fill_dynamic}, {CASE(RANGE_DYNAMIC), range_dynamic}, {0, NULL},
+  {CASE(CROP_RESIZE), crop_resize}, {CASE(SLICE_DYNAMIC), slice_dynamic}, {CASE(FILL_LIKE), fill_dynamic}, {CASE(FILL_DYNAMIC), fill_dynamic}, {CASE(RANGE_DYNAMIC), range_dynamic}, {0, NULL},
 };
