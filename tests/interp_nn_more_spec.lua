@@ -88,6 +88,15 @@ describe("NeuralNetwork layers (rarer ones)", function()
     local outs = run(save(nn), { d = tensor({ 1, 2, 3, 4, 5, 6 }, { 3, 2 }), i = tensor({ 2, 0 }, { 2, 1 }),
       u = tensor({ 10, 20, 30, 40 }, { 2, 2 }) })
     close(outs.y, { 1 + 30, 2 + 40, 3, 4, 5 + 10, 6 + 20 }, 0)
+    -- scatter (axis 1, max): data[:, i[k]] = max(data[:, i[k]], u[:, k])
+    nn = B.neural_network {}
+    d = nn:input("d", "fp32", { 2, 3 })
+    i = nn:input("i", "fp32", { 2 })
+    u = nn:input("u", "fp32", { 2, 2 })
+    nn:output("y", nn:raw("scatter", { d, i, u }, { params = wire.uint(1, 1) .. wire.enum(2, 5) }))
+    outs = run(save(nn), { d = tensor({ 1, 2, 3, 4, 5, 6 }, { 2, 3 }), i = tensor({ 2, 0 }, { 2 }),
+      u = tensor({ 10, 0, -1, 9 }, { 2, 2 }) })
+    close(outs.y, { 1, 2, 10, 9, 5, 6 }, 0)
   end)
 
   it("the dynamic and -Like forms: fillLike, fillDynamic, broadcastToLike / Dynamic, rangeDynamic", function()

@@ -198,6 +198,25 @@ describe("pipelines on the interpreter", function()
     assert.matches('"out"', out)
   end)
 
+  it("an image input flows to a NeuralNetwork sub-model with its scale and bias, then a GLM", function()
+    local nn = B.neural_network {}
+    local img = nn:input("img", "image", { width = 2, height = 1, color = "RGB", scale = 0.5, bias = { 1, 2, 3 } })
+    nn:output("flat", nn:flatten(nn:activation(img, "ReLU")))
+    local net = nn:build()
+    local m = pipeline("pipelineRegressor", {}, { { "y", "double" } },
+      { net, glm_regressor("flat", "y", { 1, -1, 2, -2, 3, -3 }, 0.5) })
+    local f = m.description:add("input")
+    f.name = "img"
+    local it_ = f:mutable("type"):mutable("imageType")
+    it_.width, it_.height, it_.colorSpace = 2, 1, "RGB"
+    local p = save(m)
+    local px = { 10, 20, 30, 40, 50, 60 } -- HWC: (r, g, b) per pixel
+    local chw = { 10 * 0.5 + 1, 40 * 0.5 + 1, 20 * 0.5 + 2, 50 * 0.5 + 2, 30 * 0.5 + 3, 60 * 0.5 + 3 }
+    local w, want = { 1, -1, 2, -2, 3, -3 }, 0.5
+    for i = 1, 6 do want = want + w[i] * chw[i] end
+    close(run(p, { img = tensor(px, { 1, 2, 3 }, "uint8") }).y, { want }, 1e-5)
+  end)
+
   it("a nested pipeline runs as a sub-model", function()
     local inner = pipeline("pipeline", { { "a", "double" }, { "b", "double" } }, { { "vec", { "DOUBLE", { 2 } } } },
       { vectorizer({ { "a", 1 }, { "b", 1 } }, "vec") })
