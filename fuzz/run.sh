@@ -21,6 +21,8 @@ find "$seeds" -name '*.zip' -exec cp {} "$out/seeds-zip/" \;
 cp fuzz/seeds/*.mil "$out/seeds-miltext/" 2>/dev/null || true
 # interp seeds: small ML programs without a weight file, written by mlsh.builder
 ./mlsh -e "local B = require('mlsh.builder'); for k, ops in ipairs({{'relu','softmax'},{'sigmoid','exp'},{'tanh','reduce_mean'}}) do local p = B.program{opset = 'iOS17', precision = 'fp32'}; local f = p:func('main'); local y = f:input('x', 'fp32', {2, 3}); for _, o in ipairs(ops) do if o == 'softmax' then y = f:op(o, {x = y, axis = -1}) elseif o == 'reduce_mean' then y = f:op(o, {x = y, axes = {1}, keep_dims = true}) else y = f:op(o, {x = y}) end end; f:output('y', f:op('add', {x = y, y = 1.0})); p:save('$out/seeds-interp/p' .. k .. '.mlmodel') end" >/dev/null
+# and the fixtures' own small models (NeuralNetwork layers, pipelines, trees, GLMs) for the other loaders
+find "$seeds" -name '*.mlmodel' -size -64k -exec cp {} "$out/seeds-interp/" \;
 # npy seeds written by the interpreter's own writer, in several dtypes and ranks
 ./mlsh -e "local i = require('mlsh.core').interp; local a = require('mlsh.core').array; for k, dt in ipairs({'fp16','fp32','fp64','int8','int32','int64','uint16','bool'}) do assert(i.tensor(a.new({1,2,3,4,5,6}), dt, {2,3}):save('$out/seeds-npy/s' .. k .. '.npy')) end" >/dev/null
 # ONNX seeds from the project's own ONNX test builder
