@@ -2,9 +2,10 @@
  * Each 64K chunk is summed in element order, in double. On x86 CPUs with AVX the chunks go four
  * at a time, one per 256-bit lane: lane k does, element after element, exactly the scalar loop's
  * operations on chunk k (separate multiply and add, never fused), so every partial sum, and the
- * result, is bit-identical to the scalar path's (tests/compress_spec.lua checks both). */
+ * result, is bit-identical to the scalar path's (tests/compress_spec.lua checks both). The
+ * accumulators keep their state between calls (a lane's sums are stored and reloaded exactly),
+ * so a kernel's pass can feed them batch by batch (mlsh_metrics_pass) with the same result. */
 #include "compress/metrics.h"
-#include "compress/common.h"
 #include "compress/threads.h"
 #include "dtype.h"
 #include <stdlib.h>
@@ -22,15 +23,12 @@ typedef struct {
 } partial;
 
 typedef struct {
-  const float *x, *y;
-  size_t n;
-  partial *p;
-  int avx, signal; /* signal: task 0 is the element-order sum of squares */
-  double sum_sq;
-} m_ctx;
+  double v[8][4]; /* xx, yy, xy, ee, ae, maxe, maxxx, zeros: lane k = chunk k */
+} lanes;
 
-static void chunk_scalar(const float *x, const float *y, size_t n, partial *out) {
-  partial p = {0, 0, 0, 0, 0, 0, 0, 0};
+/* Continue partial p over x[0..n), y[0..n), in element order. */
+static void acc_scalar(partial *pp, const float *x, const float *y, size_t n) {
+  partial p = *pp;
   for (size_t i = 0; i < n; i++) {
     double a = x[i], b = y[i], e = a - b, ae = fabs(e);
     p.xx += a * a;
@@ -42,19 +40,21 @@ static void chunk_scalar(const float *x, const float *y, size_t n, partial *out)
     if (a * a > p.maxxx) p.maxxx = a * a;
     p.zeros += b == 0;
   }
-  *out = p;
+  *pp = p;
 }
 
 #ifdef MLSH_METRICS_X86
-/* Four whole chunks starting at x, y (chunk k at + k * CHUNK) into out[0..3]. */
-__attribute__((target("avx"))) static void chunks4_avx(const float *x, const float *y, partial *out) {
-  __m256d xx = _mm256_setzero_pd(), yy = xx, xy = xx, ee = xx, aes = xx, maxe = xx, maxxx = xx, zs = xx;
+/* Continue the four lanes over m elements (m % 4 == 0) of chunk k at x[k], y[k]. */
+__attribute__((target("avx"))) static void acc_avx4(lanes *s, const float *const x[4], const float *const y[4], size_t m) {
+  __m256d xx = _mm256_loadu_pd(s->v[0]), yy = _mm256_loadu_pd(s->v[1]), xy = _mm256_loadu_pd(s->v[2]);
+  __m256d ee = _mm256_loadu_pd(s->v[3]), aes = _mm256_loadu_pd(s->v[4]), maxe = _mm256_loadu_pd(s->v[5]);
+  __m256d maxxx = _mm256_loadu_pd(s->v[6]), zs = _mm256_loadu_pd(s->v[7]);
   const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
-  for (size_t i = 0; i < CHUNK; i += 4) {
+  for (size_t i = 0; i < m; i += 4) {
     __m128 xv[4], yv[4];
     for (int k = 0; k < 4; k++) {
-      xv[k] = _mm_loadu_ps(x + (size_t)k * CHUNK + i);
-      yv[k] = _mm_loadu_ps(y + (size_t)k * CHUNK + i);
+      xv[k] = _mm_loadu_ps(x[k] + i);
+      yv[k] = _mm_loadu_ps(y[k] + i);
     }
     _MM_TRANSPOSE4_PS(xv[0], xv[1], xv[2], xv[3]); /* xv[j] = element i + j of chunks 0..3 */
     _MM_TRANSPOSE4_PS(yv[0], yv[1], yv[2], yv[3]);
@@ -72,52 +72,34 @@ __attribute__((target("avx"))) static void chunks4_avx(const float *x, const flo
       zs = _mm256_add_pd(zs, _mm256_and_pd(_mm256_cmp_pd(b, zero, _CMP_EQ_OQ), one));
     }
   }
-  double v[8][4];
-  _mm256_storeu_pd(v[0], xx), _mm256_storeu_pd(v[1], yy), _mm256_storeu_pd(v[2], xy), _mm256_storeu_pd(v[3], ee);
-  _mm256_storeu_pd(v[4], aes), _mm256_storeu_pd(v[5], maxe), _mm256_storeu_pd(v[6], maxxx), _mm256_storeu_pd(v[7], zs);
+  _mm256_storeu_pd(s->v[0], xx), _mm256_storeu_pd(s->v[1], yy), _mm256_storeu_pd(s->v[2], xy), _mm256_storeu_pd(s->v[3], ee);
+  _mm256_storeu_pd(s->v[4], aes), _mm256_storeu_pd(s->v[5], maxe), _mm256_storeu_pd(s->v[6], maxxx), _mm256_storeu_pd(s->v[7], zs);
+}
+#endif
+
+static void lanes_out(const lanes *s, partial *out) {
   for (int k = 0; k < 4; k++)
-    out[k] = (partial){v[0][k], v[1][k], v[2][k], v[3][k], v[4][k], v[5][k], v[6][k], (size_t)v[7][k]};
-}
-#endif
-
-static void task(void *pv, size_t t, unsigned w) {
-  (void)w;
-  m_ctx *c = pv;
-  if (c->signal) {
-    if (t == 0) {
-      double s = 0;
-      for (size_t i = 0; i < c->n; i++) {
-        double v = c->x[i];
-        if (!isnan(v)) s += v * v;
-      }
-      c->sum_sq = s;
-      return;
-    }
-    t--;
-  }
-  size_t c0 = t * LANES;
-#ifdef MLSH_METRICS_X86
-  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
-    chunks4_avx(c->x + c0 * CHUNK, c->y + c0 * CHUNK, c->p + c0);
-    return;
-  }
-#endif
-  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
-    size_t i0 = k * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
-    chunk_scalar(c->x + i0, c->y + i0, i1 - i0, &c->p[k]);
-  }
+    out[k] = (partial){s->v[0][k], s->v[1][k], s->v[2][k], s->v[3][k], s->v[4][k], s->v[5][k], s->v[6][k], (size_t)s->v[7][k]};
 }
 
-int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m) {
-  if (n == 0) return MLSH_CZ_EINVAL;
-  size_t chunks = (n + CHUNK - 1) / CHUNK;
+/* The element-order sum of squares of the non-NaN values (a:stats().sum_sq). */
+static double acc_signal(double s, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    double v = x[i];
+    if (!isnan(v)) s += v * v;
+  }
+  return s;
+}
+
+static int have_avx(void) {
   int avx2;
-  m_ctx c = {x, y, n, malloc(chunks * sizeof(partial)), mlsh_cpu_f16c(&avx2) != 0 /* F16C implies AVX */, signal != 0, 0};
-  if (!c.p) return MLSH_CZ_ENOMEM;
-  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES + (size_t)c.signal, task, &c);
+  return mlsh_cpu_f16c(&avx2) != 0; /* F16C implies AVX */
+}
+
+static void finish(const partial *pt, size_t chunks, size_t n, double sum_sq, mlsh_metrics *m) {
   partial s = {0, 0, 0, 0, 0, 0, 0, 0};
   for (size_t t = 0; t < chunks; t++) {
-    partial p = c.p[t];
+    partial p = pt[t];
     s.xx += p.xx;
     s.yy += p.yy;
     s.xy += p.xy;
@@ -127,7 +109,6 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
     if (p.maxxx > s.maxxx) s.maxxx = p.maxxx;
     s.zeros += p.zeros;
   }
-  free(c.p);
   m->n = n;
   m->mse = s.ee / (double)n;
   m->snr_db = s.ee == 0 ? INFINITY : 10.0 * log10(s.xx / s.ee);
@@ -137,6 +118,128 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
   if (s.xx == 0 || s.yy == 0) m->cosine = (s.xx == 0 && s.yy == 0) ? 1.0 : 0.0;
   else m->cosine = s.xy / sqrt(s.xx * s.yy);
   m->sparsity = (double)s.zeros / (double)n;
-  m->sum_sq = c.sum_sq;
+  m->sum_sq = sum_sq;
+}
+
+/* ---- over two arrays ---- */
+
+typedef struct {
+  const float *x, *y;
+  size_t n;
+  partial *p;
+  int avx, signal; /* signal: task 0 is the element-order sum of squares */
+  double sum_sq;
+} m_ctx;
+
+static void task(void *pv, size_t t, unsigned w) {
+  (void)w;
+  m_ctx *c = pv;
+  if (c->signal) {
+    if (t == 0) {
+      c->sum_sq = acc_signal(0, c->x, c->n);
+      return;
+    }
+    t--;
+  }
+  size_t c0 = t * LANES;
+#ifdef MLSH_METRICS_X86
+  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
+    lanes s;
+    memset(&s, 0, sizeof s);
+    const float *x[4], *y[4];
+    for (int k = 0; k < 4; k++) x[k] = c->x + (c0 + (size_t)k) * CHUNK, y[k] = c->y + (c0 + (size_t)k) * CHUNK;
+    acc_avx4(&s, x, y, CHUNK);
+    lanes_out(&s, c->p + c0);
+    return;
+  }
+#endif
+  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
+    size_t i0 = k * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
+    c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+    acc_scalar(&c->p[k], c->x + i0, c->y + i0, i1 - i0);
+  }
+}
+
+int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m) {
+  if (n == 0) return MLSH_CZ_EINVAL;
+  size_t chunks = (n + CHUNK - 1) / CHUNK;
+  m_ctx c = {x, y, n, malloc(chunks * sizeof(partial)), have_avx(), signal != 0, 0};
+  if (!c.p) return MLSH_CZ_ENOMEM;
+  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES + (size_t)c.signal, task, &c);
+  finish(c.p, chunks, n, c.sum_sq, m);
+  free(c.p);
+  return MLSH_CZ_OK;
+}
+
+/* ---- over a kernel's last pass ---- */
+
+#define B MLSH_MX_BATCH
+
+typedef struct {
+  const mlsh_cz_src *src;
+  size_t n;
+  mlsh_mx_batch_fn fn;
+  void *ctx;
+  partial *p;
+  int avx;
+  double sum_sq;
+} pass_ctx;
+
+/* Task 0: the signal, in element order. Task 1 + t: chunks [4t, 4t + 4), batch by batch; with
+ * four whole chunks the batches go round the chunks (batch j of chunk 0, 1, 2, 3, then j + 1)
+ * so the lanes advance together. */
+static void pass_task(void *pv, size_t t, unsigned w) {
+  (void)w;
+  pass_ctx *c = pv;
+  float x[4][B], y[4][B];
+  if (t == 0) {
+    double s = 0;
+    for (size_t i = 0; i < c->n; i += B) {
+      size_t m = c->n - i < B ? c->n - i : B;
+      mlsh_cz_src_load(c->src, i, m, x[0]);
+      s = acc_signal(s, x[0], m);
+    }
+    c->sum_sq = s;
+    return;
+  }
+  size_t c0 = (t - 1) * LANES;
+#ifdef MLSH_METRICS_X86
+  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
+    lanes s;
+    memset(&s, 0, sizeof s);
+    const float *xp[4] = {x[0], x[1], x[2], x[3]}, *yp[4] = {y[0], y[1], y[2], y[3]};
+    for (size_t j = 0; j < CHUNK; j += B) {
+      for (size_t k = 0; k < 4; k++) {
+        size_t i = (c0 + k) * CHUNK + j;
+        mlsh_cz_src_load(c->src, i, B, x[k]);
+        c->fn(c->ctx, i, B, x[k], y[k]);
+      }
+      acc_avx4(&s, xp, yp, B);
+    }
+    lanes_out(&s, c->p + c0);
+    return;
+  }
+#endif
+  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
+    size_t i1 = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
+    c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = k * CHUNK; i < i1; i += B) {
+      size_t m = i1 - i < B ? i1 - i : B;
+      mlsh_cz_src_load(c->src, i, m, x[0]);
+      c->fn(c->ctx, i, m, x[0], y[0]);
+      acc_scalar(&c->p[k], x[0], y[0], m);
+    }
+  }
+}
+
+int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
+                      mlsh_metrics *m) {
+  if (n == 0) return MLSH_CZ_EINVAL;
+  size_t chunks = (n + CHUNK - 1) / CHUNK;
+  pass_ctx c = {src, n, fn, ctx, malloc(chunks * sizeof(partial)), have_avx(), 0};
+  if (!c.p) return MLSH_CZ_ENOMEM;
+  mlsh_parallel_for(mlsh_threads_clamp(threads), 1 + (chunks + LANES - 1) / LANES, pass_task, &c);
+  finish(c.p, chunks, n, c.sum_sq, m);
+  free(c.p);
   return MLSH_CZ_OK;
 }

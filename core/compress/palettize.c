@@ -9,6 +9,8 @@
 #include "compress/distinct.h"
 #include "compress/kmeans1d.h"
 #include "compress/threads.h"
+#include "compress/metrics.h"
+#include "dtype.h"
 #include <stdlib.h>
 
 #define CHUNK ((size_t)1 << 18) /* elements per task in the element-wise passes */
@@ -409,5 +411,133 @@ done:
   free(c.status);
   free(c.used);
   free(c.exact);
+  return st;
+}
+
+/* ---- mlsh_palettize_pass: one group of fp16 values read in place ---- */
+
+typedef struct {
+  pal_ctx *c;
+  const uint16_t *h;
+  uint8_t *packed;
+  unsigned nbits;
+  uint8_t *bad; /* per chunk: non-finite code seen */
+} pass16;
+
+/* Histogram of fp16 keys (the per-tensor single_group's, without the float copy). */
+static void hist16_task(void *p, size_t t, unsigned wid) {
+  pass16 *q = p;
+  worker_ws *w = &q->c->ws[wid];
+  size_t i0 = t * CHUNK, i1 = i0 + CHUNK < q->c->n ? i0 + CHUNK : q->c->n;
+  unsigned lo = w->kmin, hi = w->kmax, bad = 0;
+  for (size_t i = i0; i < i1; i++) {
+    uint16_t h = q->h[i];
+    unsigned k = mlsh_fp16_key(h);
+    bad |= (h & 0x7c00u) == 0x7c00u;
+    w->hist[k]++;
+    lo = k < lo ? k : lo;
+    hi = k > hi ? k : hi;
+  }
+  w->kmin = lo;
+  w->kmax = hi;
+  q->bad[t] = (uint8_t)bad;
+}
+
+static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
+  (void)x;
+  const pass16 *q = p;
+  const uint8_t *table = q->c->ws[0].table;
+  const float *lut = q->c->lut;
+  uint8_t codes[MLSH_MX_BATCH];
+  for (size_t k = 0; k < m; k++) {
+    codes[k] = table[mlsh_fp16_key(q->h[i + k])];
+    y[k] = lut[codes[k]];
+  }
+  mlsh_bitpack(codes, m, q->nbits, q->packed + i / 8 * q->nbits); /* i is a multiple of 8 */
+}
+
+int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, float *lut, uint8_t *packed,
+                        mlsh_pal_info *info, mlsh_metrics *m) {
+  size_t groups, pcs;
+  int st = mlsh_palettize_check(o, n, &groups, &pcs);
+  if (st) return st;
+  if (groups != 1 || o->per_channel_scale || o->wdtype != MLSH_WD_FP16 || o->force_sort || n >= UINT32_MAX)
+    return MLSH_CZ_EINVAL;
+  pal_ctx c;
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  c.n = n;
+  c.groups = 1;
+  c.lut = lut;
+  c.hist_path = 1;
+  c.nthreads = mlsh_threads_clamp(o->threads);
+  mlsh_cz_cpu_init(&c.cpu);
+  int exact = 1;
+  size_t used = 0, chunks = (n + CHUNK - 1) / CHUNK;
+  c.exact = &exact;
+  c.used = &used;
+  pass16 q = {&c, h, packed, 0, malloc(chunks)};
+  c.ws = calloc(c.nthreads, sizeof(worker_ws));
+  if (!c.ws || !q.bad) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  for (unsigned i = 0; i < c.nthreads; i++) {
+    worker_ws *w = &c.ws[i];
+    mlsh_distinct_init(&w->d);
+    if (!(w->hist = calloc(MLSH_FP16_KEYS, sizeof(uint32_t)))) {
+      st = MLSH_CZ_ENOMEM;
+      goto done;
+    }
+    w->kmin = MLSH_FP16_KEYS;
+    w->kmax = 0;
+  }
+  mlsh_parallel_for(c.nthreads, chunks, hist16_task, &q);
+  for (size_t i = 0; i < chunks; i++)
+    if (q.bad[i]) st = MLSH_CZ_ENONFINITE;
+  if (st) goto done;
+  worker_ws *w0 = &c.ws[0];
+  unsigned kmin = MLSH_FP16_KEYS, kmax = 0;
+  for (unsigned i = 0; i < c.nthreads; i++) {
+    worker_ws *w = &c.ws[i];
+    if (w->kmin < kmin) kmin = w->kmin;
+    if (w->kmax > kmax) kmax = w->kmax;
+    if (i == 0 || w->kmin > w->kmax) continue;
+    for (unsigned k = w->kmin; k <= w->kmax; k++) w0->hist[k] += w->hist[k];
+  }
+  if ((st = mlsh_distinct_from_hist(&w0->d, w0->hist, kmin, kmax))) goto done;
+  if ((st = build_lut(&c, w0, 0, lut))) goto done;
+  if (!(w0->table = malloc(MLSH_FP16_KEYS))) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  build_lookup(&c, w0);
+  unsigned nbits = o->nbits;
+  if (o->mode == MLSH_PAL_UNIQUE) {
+    nbits = 8;
+    for (size_t i = 0; i < sizeof allowed_nbits / sizeof *allowed_nbits; i++)
+      if (used <= ((size_t)1 << allowed_nbits[i])) {
+        nbits = allowed_nbits[i];
+        break;
+      }
+  }
+  q.nbits = nbits;
+  mlsh_cz_src src = {NULL, h};
+  if ((st = mlsh_metrics_pass(&src, n, o->threads, pal_pass_batch, &q, m))) goto done;
+  info->nbits = nbits;
+  info->groups = 1;
+  info->exact = exact;
+
+done:
+  if (c.ws)
+    for (unsigned i = 0; i < c.nthreads; i++) {
+      mlsh_distinct_free(&c.ws[i].d);
+      mlsh_km1d_free(c.ws[i].km);
+      free(c.ws[i].code_of);
+      free(c.ws[i].table);
+      free(c.ws[i].hist);
+    }
+  free(c.ws);
+  free(q.bad);
   return st;
 }
