@@ -421,26 +421,15 @@ typedef struct {
   const uint16_t *h;
   uint8_t *packed;
   unsigned nbits;
-  uint8_t *bad; /* per chunk: non-finite code seen */
 } pass16;
 
-/* Histogram of fp16 keys (the per-tensor single_group's, without the float copy). */
+/* Histogram of fp16 keys (the per-tensor single_group's, without the float copy); the key
+ * range and inf/NaN codes are read off the histogram afterwards. */
 static void hist16_task(void *p, size_t t, unsigned wid) {
   pass16 *q = p;
-  worker_ws *w = &q->c->ws[wid];
+  uint32_t *hist = q->c->ws[wid].hist;
   size_t i0 = t * CHUNK, i1 = i0 + CHUNK < q->c->n ? i0 + CHUNK : q->c->n;
-  unsigned lo = w->kmin, hi = w->kmax, bad = 0;
-  for (size_t i = i0; i < i1; i++) {
-    uint16_t h = q->h[i];
-    unsigned k = mlsh_fp16_key(h);
-    bad |= (h & 0x7c00u) == 0x7c00u;
-    w->hist[k]++;
-    lo = k < lo ? k : lo;
-    hi = k > hi ? k : hi;
-  }
-  w->kmin = lo;
-  w->kmax = hi;
-  q->bad[t] = (uint8_t)bad;
+  for (size_t i = i0; i < i1; i++) hist[mlsh_fp16_key(q->h[i])]++;
 }
 
 static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
@@ -448,12 +437,17 @@ static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y
   const pass16 *q = p;
   const uint8_t *table = q->c->ws[0].table;
   const float *lut = q->c->lut;
-  uint8_t codes[MLSH_MX_BATCH];
+  const uint16_t *h = q->h + i;
+  uint8_t codes[MLSH_MX_BATCH], *out = q->packed + i / 8 * q->nbits; /* i is a multiple of 8 */
   for (size_t k = 0; k < m; k++) {
-    codes[k] = table[mlsh_fp16_key(q->h[i + k])];
+    codes[k] = table[mlsh_fp16_key(h[k])];
     y[k] = lut[codes[k]];
   }
-  mlsh_bitpack(codes, m, q->nbits, q->packed + i / 8 * q->nbits); /* i is a multiple of 8 */
+  if (q->nbits == 8) memcpy(out, codes, m);
+  else if (q->nbits == 4) {
+    for (size_t k = 0; k + 1 < m; k += 2) out[k / 2] = (uint8_t)(codes[k] | codes[k + 1] << 4);
+    if (m & 1) out[m / 2] = codes[m - 1];
+  } else mlsh_bitpack(codes, m, q->nbits, out);
 }
 
 int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, float *lut, uint8_t *packed,
@@ -476,9 +470,9 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
   size_t used = 0, chunks = (n + CHUNK - 1) / CHUNK;
   c.exact = &exact;
   c.used = &used;
-  pass16 q = {&c, h, packed, 0, malloc(chunks)};
+  pass16 q = {&c, h, packed, 0};
   c.ws = calloc(c.nthreads, sizeof(worker_ws));
-  if (!c.ws || !q.bad) {
+  if (!c.ws) {
     st = MLSH_CZ_ENOMEM;
     goto done;
   }
@@ -489,22 +483,18 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
       st = MLSH_CZ_ENOMEM;
       goto done;
     }
-    w->kmin = MLSH_FP16_KEYS;
-    w->kmax = 0;
   }
   mlsh_parallel_for(c.nthreads, chunks, hist16_task, &q);
-  for (size_t i = 0; i < chunks; i++)
-    if (q.bad[i]) st = MLSH_CZ_ENONFINITE;
-  if (st) goto done;
   worker_ws *w0 = &c.ws[0];
-  unsigned kmin = MLSH_FP16_KEYS, kmax = 0;
-  for (unsigned i = 0; i < c.nthreads; i++) {
-    worker_ws *w = &c.ws[i];
-    if (w->kmin < kmin) kmin = w->kmin;
-    if (w->kmax > kmax) kmax = w->kmax;
-    if (i == 0 || w->kmin > w->kmax) continue;
-    for (unsigned k = w->kmin; k <= w->kmax; k++) w0->hist[k] += w->hist[k];
-  }
+  for (unsigned i = 1; i < c.nthreads; i++)
+    for (unsigned k = 0; k < MLSH_FP16_KEYS; k++) w0->hist[k] += c.ws[i].hist[k];
+  /* inf/NaN codes have the lowest (negative) and highest (positive) keys */
+  unsigned kmin = 0, kmax = MLSH_FP16_KEYS - 1;
+  for (unsigned k = 0; k < 0x400u; k++)
+    if (w0->hist[k] || w0->hist[0xfc00u + k]) st = MLSH_CZ_ENONFINITE;
+  if (st) goto done;
+  while (kmin < MLSH_FP16_KEYS && !w0->hist[kmin]) kmin++;
+  while (kmax > 0 && !w0->hist[kmax]) kmax--;
   if ((st = mlsh_distinct_from_hist(&w0->d, w0->hist, kmin, kmax))) goto done;
   if ((st = build_lut(&c, w0, 0, lut))) goto done;
   if (!(w0->table = malloc(MLSH_FP16_KEYS))) {
@@ -538,6 +528,5 @@ done:
       free(c.ws[i].hist);
     }
   free(c.ws);
-  free(q.bad);
   return st;
 }

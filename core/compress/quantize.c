@@ -84,8 +84,45 @@ typedef struct {
   mlsh_cz_cpu cpu;
 } q_ctx;
 
+#ifdef MLSH_QUANT_X86
+/* Min/max of fp16 codes h[0..len) into *lo, *hi; *bad |= an inf/NaN code seen. */
+__attribute__((target("avx,f16c"))) static void minmax_f16c(const uint16_t *h, size_t len, float *lo, float *hi,
+                                                             unsigned *bad) {
+  __m256 vlo = _mm256_set1_ps(*lo), vhi = _mm256_set1_ps(*hi);
+  const __m128i em = _mm_set1_epi16(0x7c00);
+  __m128i vb = _mm_setzero_si128();
+  size_t k = 0;
+  for (; k + 8 <= len; k += 8) {
+    __m128i hv = _mm_loadu_si128((const __m128i *)(const void *)(h + k));
+    vb = _mm_or_si128(vb, _mm_cmpeq_epi16(_mm_and_si128(hv, em), em));
+    __m256 v = _mm256_cvtph_ps(hv);
+    vlo = _mm256_min_ps(vlo, v);
+    vhi = _mm256_max_ps(vhi, v);
+  }
+  float a[8], b[8], l = *lo, u = *hi;
+  _mm256_storeu_ps(a, vlo);
+  _mm256_storeu_ps(b, vhi);
+  for (int j = 0; j < 8; j++) {
+    l = a[j] < l ? a[j] : l;
+    u = b[j] > u ? b[j] : u;
+  }
+  unsigned bd = _mm_movemask_epi8(vb) != 0;
+  for (; k < len; k++) {
+    float v = mlsh_fp16_to_f32(h[k]);
+    bd |= (h[k] & 0x7c00u) == 0x7c00u;
+    l = v < l ? v : l;
+    u = v > u ? v : u;
+  }
+  *lo = l;
+  *hi = u;
+  *bad |= bd;
+}
+#endif
+
 /* Min/max of the raw values: rounding to the weight dtype is monotone, so the rounded block
- * min/max are the rounded raw ones (done once per block later). v*0 is NaN iff v is NaN/inf. */
+ * min/max are the rounded raw ones (done once per block later); the min/max of a set do not
+ * depend on the order it is read in (the sign of a zero min/max never reaches a parameter).
+ * v - v is NaN iff v is NaN/inf. */
 static void minmax_task(void *p, size_t t, unsigned wid) {
   q_ctx *c = p;
   size_t ns = c->info->nscale, i0 = t * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
@@ -94,24 +131,34 @@ static void minmax_task(void *p, size_t t, unsigned wid) {
   walker w;
   walker_init(&w, &c->L, i0, i1);
   size_t s, len, si, b0 = i0, b1 = i0; /* xb holds elements [b0, b1) */
-  float chk = 0;
+  unsigned bad = 0;
   while (walker_next(&w, &s, &len, &si)) {
     float lo = mn[si], hi = mx[si];
-    for (size_t i = s; i < s + len; i++) {
+#ifdef MLSH_QUANT_X86
+    if (c->src->f16 && c->f16c) {
+      minmax_f16c(c->src->f16 + s, len, &lo, &hi, &bad);
+      mn[si] = lo;
+      mx[si] = hi;
+      continue;
+    }
+#endif
+    for (size_t i = s, e = s + len; i < e;) {
       if (i >= b1) {
         b0 = i;
         b1 = i1 - i < 256 ? i1 : i + 256;
         mlsh_cz_src_load(c->src, b0, b1 - b0, xb);
       }
-      float v = xb[i - b0];
-      lo = v < lo ? v : lo;
-      hi = v > hi ? v : hi;
-      chk += v * 0.0f;
+      for (size_t stop = e < b1 ? e : b1; i < stop; i++) {
+        float v = xb[i - b0], z = v - v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        bad |= z != z;
+      }
     }
     mn[si] = lo;
     mx[si] = hi;
   }
-  c->bad[t] = isnan(chk);
+  c->bad[t] = (uint8_t)bad;
 }
 
 /* Codes and reconstruction in batches of BATCH consecutive elements, each with its own block's
@@ -154,14 +201,14 @@ static inline __attribute__((target("avx,f16c"))) __m256 r16v(__m256 v) {
 /* quant_core for weight dtype fp16 without codes, 8 lanes at a time: the same operations in the
  * same order on each element (F16C rounding is mlsh_round_fp16, round-to-nearest-int is
  * mlsh_rint_even, min/max then the NaN select is quant_code), so the same bits. */
-__attribute__((target("avx,f16c"))) static void quant_core_f16c(const q_ctx *c, qbatch *q, size_t m, uint8_t *raw,
-                                                                 float *rec) {
+__attribute__((target("avx,f16c"))) static void quant_core_f16c(const q_ctx *c, qbatch *q, const float *tv, size_t m,
+                                                                 uint8_t *raw, float *rec) {
   const __m256 qmin = _mm256_set1_ps((float)c->info->qmin), qmax = _mm256_set1_ps((float)c->info->qmax);
   const __m128i mask = _mm_set1_epi16((short)((1u << c->o->nbits) - 1));
   size_t k = 0;
   for (; k < m; k += 8) {
     float pt[8], ps[8], pz[8], pzs[8], pr[8];
-    const float *t = q->t + k, *sc = q->sc + k, *zf = q->zf + k, *zs = q->zs + k;
+    const float *t = tv + k, *sc = q->sc + k, *zf = q->zf + k, *zs = q->zs + k;
     size_t left = m - k;
     if (left < 8) { /* the tail, padded with harmless lanes */
       for (size_t j = 0; j < 8; j++) {
@@ -198,7 +245,7 @@ static void quant_batch(const q_ctx *c, qbatch *q, size_t b, size_t m) {
   mlsh_cz_src_load(c->src, b, m, q->t);
 #ifdef MLSH_QUANT_X86
   if (c->f16c && c->o->wdtype == MLSH_WD_FP16 && !c->codes) {
-    quant_core_f16c(c, q, m, c->raw + b, c->recon + b);
+    quant_core_f16c(c, q, q->t, m, c->raw + b, c->recon + b);
     return;
   }
 #endif
@@ -224,16 +271,17 @@ static void fill_params(const q_ctx *c, qbatch *q, size_t i0, size_t m) {
 static void pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
   const q_ctx *c = p;
   qbatch q;
-  uint8_t raw[BATCH];
+  uint8_t rawbuf[BATCH], *raw = c->o->nbits == 8 ? c->packed + i : rawbuf; /* 8 bits: codes in place */
   fill_params(c, &q, i, m);
-  memcpy(q.t, x, m * sizeof(float));
 #ifdef MLSH_QUANT_X86
-  if (c->f16c && c->o->wdtype == MLSH_WD_FP16) quant_core_f16c(c, &q, m, raw, y);
+  if (c->f16c && c->o->wdtype == MLSH_WD_FP16) quant_core_f16c(c, &q, x, m, raw, y);
   else
 #endif
+  {
+    memcpy(q.t, x, m * sizeof(float));
     quant_core(c, &q, i, m, raw, y);
-  if (c->o->nbits == 8) memcpy(c->packed + i, raw, m);
-  else { /* 4 bits: i is even (a multiple of BATCH) */
+  }
+  if (c->o->nbits != 8) { /* 4 bits: i is even (a multiple of BATCH) */
     uint8_t *o = c->packed + i / 2;
     for (size_t k = 0; k + 1 < m; k += 2) o[k / 2] = (uint8_t)(raw[k] | raw[k + 1] << 4);
     if (m & 1) o[m / 2] = raw[m - 1];
