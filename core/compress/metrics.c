@@ -44,36 +44,46 @@ static void acc_scalar(partial *pp, const float *x, const float *y, size_t n) {
 }
 
 #ifdef MLSH_METRICS_X86
-/* Continue the four lanes over m elements (m % 4 == 0) of chunk k at x[k], y[k]. */
-__attribute__((target("avx"))) static void acc_avx4(lanes *s, const float *const x[4], const float *const y[4], size_t m) {
-  __m256d xx = _mm256_loadu_pd(s->v[0]), yy = _mm256_loadu_pd(s->v[1]), xy = _mm256_loadu_pd(s->v[2]);
-  __m256d ee = _mm256_loadu_pd(s->v[3]), aes = _mm256_loadu_pd(s->v[4]), maxe = _mm256_loadu_pd(s->v[5]);
-  __m256d maxxx = _mm256_loadu_pd(s->v[6]), zs = _mm256_loadu_pd(s->v[7]);
-  const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
-  for (size_t i = 0; i < m; i += 4) {
-    __m128 xv[4], yv[4];
-    for (int k = 0; k < 4; k++) {
-      xv[k] = _mm_loadu_ps(x[k] + i);
-      yv[k] = _mm_loadu_ps(y[k] + i);
-    }
-    _MM_TRANSPOSE4_PS(xv[0], xv[1], xv[2], xv[3]); /* xv[j] = element i + j of chunks 0..3 */
-    _MM_TRANSPOSE4_PS(yv[0], yv[1], yv[2], yv[3]);
-    for (int j = 0; j < 4; j++) {
-      __m256d a = _mm256_cvtps_pd(xv[j]), b = _mm256_cvtps_pd(yv[j]);
-      __m256d e = _mm256_sub_pd(a, b), ae = _mm256_andnot_pd(sign, e), aa = _mm256_mul_pd(a, a);
-      xx = _mm256_add_pd(xx, aa);
-      yy = _mm256_add_pd(yy, _mm256_mul_pd(b, b));
-      xy = _mm256_add_pd(xy, _mm256_mul_pd(a, b));
-      ee = _mm256_add_pd(ee, _mm256_mul_pd(e, e));
-      aes = _mm256_add_pd(aes, ae);
-      __m256d up = _mm256_or_pd(_mm256_cmp_pd(ae, maxe, _CMP_GT_OQ), _mm256_cmp_pd(ae, ae, _CMP_UNORD_Q));
-      maxe = _mm256_blendv_pd(maxe, ae, up);
-      maxxx = _mm256_blendv_pd(maxxx, aa, _mm256_cmp_pd(aa, maxxx, _CMP_GT_OQ));
-      zs = _mm256_add_pd(zs, _mm256_and_pd(_mm256_cmp_pd(b, zero, _CMP_EQ_OQ), one));
-    }
+/* Continue the four lanes over m elements (m % 4 == 0) of chunk k at x[k], y[k]. One body, built
+ * for AVX and for AVX-512VL (the same 256-bit operations; its 32 registers hold every sum). */
+#define ACC4_BODY                                                                                              \
+  __m256d xx = _mm256_loadu_pd(s->v[0]), yy = _mm256_loadu_pd(s->v[1]), xy = _mm256_loadu_pd(s->v[2]);         \
+  __m256d ee = _mm256_loadu_pd(s->v[3]), aes = _mm256_loadu_pd(s->v[4]), maxe = _mm256_loadu_pd(s->v[5]);      \
+  __m256d maxxx = _mm256_loadu_pd(s->v[6]), zs = _mm256_loadu_pd(s->v[7]);                                     \
+  const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();            \
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3]; \
+  for (size_t i = 0; i < m; i += 4) {                                                                          \
+    __m128 a0 = _mm_loadu_ps(x0 + i), a1 = _mm_loadu_ps(x1 + i), a2 = _mm_loadu_ps(x2 + i), a3 = _mm_loadu_ps(x3 + i); \
+    __m128 b0 = _mm_loadu_ps(y0 + i), b1 = _mm_loadu_ps(y1 + i), b2 = _mm_loadu_ps(y2 + i), b3 = _mm_loadu_ps(y3 + i); \
+    _MM_TRANSPOSE4_PS(a0, a1, a2, a3); /* aj = element i + j of chunks 0..3 */                                 \
+    _MM_TRANSPOSE4_PS(b0, b1, b2, b3);                                                                         \
+    ACC4_STEP(a0, b0) ACC4_STEP(a1, b1) ACC4_STEP(a2, b2) ACC4_STEP(a3, b3)                                    \
+  }                                                                                                            \
+  _mm256_storeu_pd(s->v[0], xx), _mm256_storeu_pd(s->v[1], yy), _mm256_storeu_pd(s->v[2], xy);                 \
+  _mm256_storeu_pd(s->v[3], ee), _mm256_storeu_pd(s->v[4], aes), _mm256_storeu_pd(s->v[5], maxe);              \
+  _mm256_storeu_pd(s->v[6], maxxx), _mm256_storeu_pd(s->v[7], zs);
+
+#define ACC4_STEP(xa, yb)                                                                                      \
+  {                                                                                                            \
+    __m256d a = _mm256_cvtps_pd(xa), b = _mm256_cvtps_pd(yb);                                                  \
+    __m256d e = _mm256_sub_pd(a, b), ae = _mm256_andnot_pd(sign, e), aa = _mm256_mul_pd(a, a);                 \
+    xx = _mm256_add_pd(xx, aa);                                                                                \
+    yy = _mm256_add_pd(yy, _mm256_mul_pd(b, b));                                                               \
+    xy = _mm256_add_pd(xy, _mm256_mul_pd(a, b));                                                               \
+    ee = _mm256_add_pd(ee, _mm256_mul_pd(e, e));                                                               \
+    aes = _mm256_add_pd(aes, ae);                                                                              \
+    __m256d up = _mm256_or_pd(_mm256_cmp_pd(ae, maxe, _CMP_GT_OQ), _mm256_cmp_pd(ae, ae, _CMP_UNORD_Q));       \
+    maxe = _mm256_blendv_pd(maxe, ae, up);                                                                     \
+    maxxx = _mm256_blendv_pd(maxxx, aa, _mm256_cmp_pd(aa, maxxx, _CMP_GT_OQ));                                 \
+    zs = _mm256_add_pd(zs, _mm256_and_pd(_mm256_cmp_pd(b, zero, _CMP_EQ_OQ), one));                            \
   }
-  _mm256_storeu_pd(s->v[0], xx), _mm256_storeu_pd(s->v[1], yy), _mm256_storeu_pd(s->v[2], xy), _mm256_storeu_pd(s->v[3], ee);
-  _mm256_storeu_pd(s->v[4], aes), _mm256_storeu_pd(s->v[5], maxe), _mm256_storeu_pd(s->v[6], maxxx), _mm256_storeu_pd(s->v[7], zs);
+
+__attribute__((target("avx"))) static void acc_avx4(lanes *s, const float *const x[4], const float *const y[4], size_t m) {
+  ACC4_BODY
+}
+__attribute__((target("avx,avx512f,avx512vl"))) static void acc_avx4_512(lanes *s, const float *const x[4],
+                                                                       const float *const y[4], size_t m) {
+  ACC4_BODY
 }
 #endif
 
@@ -91,10 +101,81 @@ static double acc_signal(double s, const float *x, size_t n) {
   return s;
 }
 
+/* 0: scalar, 1: AVX, 2: AVX-512VL registers too. */
+/* The same as acc_signal, faster. While the running sum s stays in one binade [2^(E-1), 2^E),
+ * every step s + t rounds to s + (t rounded to a multiple of ulp(s)): those increments do not
+ * depend on s (except for an exact tie, decided by s's parity), so a block of steps is the sum
+ * of its integer increments, exact in double below 2^53. A block that leaves the binade, holds a
+ * tie, a NaN or an inf, or starts from 0, inf or NaN takes the element-by-element loop; either
+ * way every step is the one acc_signal takes. */
+#ifdef MLSH_METRICS_X86
+#define SIG_SUB 32 /* elements per step of the fast path: a tie sends only these down the slow one */
+__attribute__((target("avx"))) static double signal_fast(double s, const float *x, size_t n) {
+  const double lim = 9007199254740992.0; /* 2^53 */
+  const __m256d vlim = _mm256_set1_pd(lim), half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0);
+  size_t i = 0;
+  while (i < n) {
+    if (!(s > 0 && s < INFINITY) || n - i < SIG_SUB) {
+      size_t m = n - i < SIG_SUB ? n - i : SIG_SUB;
+      s = acc_signal(s, x + i, m);
+      i += m;
+      continue;
+    }
+    int E;
+    (void)frexp(s, &E); /* s = f * 2^E, f in [0.5, 1): ulp(s) = 2^(E-53) */
+    double scale = ldexp(1.0, 53 - E), N = s * scale;
+    const __m256d vs = _mm256_set1_pd(scale);
+    for (; i + SIG_SUB <= n; i += SIG_SUB) {
+      __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, bad = _mm256_setzero_pd();
+      for (size_t k = i; k < i + SIG_SUB; k += 4) {
+        __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + k));
+        __m256d u = _mm256_mul_pd(_mm256_mul_pd(a, a), vs); /* t / ulp(s), exact (a power of two) */
+        bad = _mm256_or_pd(bad, _mm256_cmp_pd(u, vlim, _CMP_NLT_UQ)); /* too big, inf or NaN */
+        __m256d q = _mm256_floor_pd(u), f = _mm256_sub_pd(u, q);
+        bad = _mm256_or_pd(bad, _mm256_cmp_pd(f, half, _CMP_EQ_OQ)); /* a tie: decided by parity */
+        size_t j = (k >> 2) & 1; /* two sums: integers below 2^53, so any order is exact */
+        acc[j] = _mm256_add_pd(acc[j], _mm256_add_pd(q, _mm256_and_pd(_mm256_cmp_pd(f, half, _CMP_GT_OQ), one)));
+      }
+      double v[4];
+      _mm256_storeu_pd(v, _mm256_add_pd(acc[0], acc[1]));
+      double N1 = N + ((v[0] + v[1]) + (v[2] + v[3])); /* exact below 2^53; >= 2^53 when the true sum is */
+      if (_mm256_movemask_pd(bad) || !(N1 < lim)) break;
+      N = N1;
+    }
+    s = N / scale;
+    if (i + SIG_SUB <= n) { /* this step left the binade or held a tie: element by element */
+      s = acc_signal(s, x + i, SIG_SUB);
+      i += SIG_SUB;
+    }
+  }
+  return s;
+}
+#endif
+
+static double signal_sum(int avx, double s, const float *x, size_t n) {
+#ifdef MLSH_METRICS_X86
+  if (avx) return signal_fast(s, x, n);
+#endif
+  (void)avx;
+  return acc_signal(s, x, n);
+}
+
 static int have_avx(void) {
   int avx2;
-  return mlsh_cpu_f16c(&avx2) != 0; /* F16C implies AVX */
+  if (!mlsh_cpu_f16c(&avx2)) return 0; /* F16C implies AVX */
+#if defined(MLSH_METRICS_X86) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
+#endif
+  return 1;
 }
+
+#ifdef MLSH_METRICS_X86
+static void acc4(int avx, lanes *s, const float *const x[4], const float *const y[4], size_t m) {
+  if (avx == 2) acc_avx4_512(s, x, y, m);
+  else acc_avx4(s, x, y, m);
+}
+#endif
 
 static void finish(const partial *pt, size_t chunks, size_t n, double sum_sq, mlsh_metrics *m) {
   partial s = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -136,7 +217,7 @@ static void task(void *pv, size_t t, unsigned w) {
   m_ctx *c = pv;
   if (c->signal) {
     if (t == 0) {
-      c->sum_sq = acc_signal(0, c->x, c->n);
+      c->sum_sq = signal_sum(c->avx, 0, c->x, c->n);
       return;
     }
     t--;
@@ -148,7 +229,7 @@ static void task(void *pv, size_t t, unsigned w) {
     memset(&s, 0, sizeof s);
     const float *x[4], *y[4];
     for (int k = 0; k < 4; k++) x[k] = c->x + (c0 + (size_t)k) * CHUNK, y[k] = c->y + (c0 + (size_t)k) * CHUNK;
-    acc_avx4(&s, x, y, CHUNK);
+    acc4(c->avx, &s, x, y, CHUNK);
     lanes_out(&s, c->p + c0);
     return;
   }
@@ -197,7 +278,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
     for (size_t i = 0; i < c->n; i += B) {
       size_t m = c->n - i < B ? c->n - i : B;
       mlsh_cz_src_load(c->src, i, m, x[0]);
-      s = acc_signal(s, x[0], m);
+      s = signal_sum(c->avx, s, x[0], m);
     }
     c->sum_sq = s;
     return;
@@ -214,7 +295,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
         mlsh_cz_src_load(c->src, i, B, x[k]);
         c->fn(c->ctx, i, B, x[k], y[k]);
       }
-      acc_avx4(&s, xp, yp, B);
+      acc4(c->avx, &s, xp, yp, B);
     }
     lanes_out(&s, c->p + c0);
     return;

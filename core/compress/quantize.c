@@ -241,6 +241,43 @@ __attribute__((target("avx,f16c"))) static void quant_core_f16c(const q_ctx *c, 
 }
 #endif
 
+#ifdef MLSH_QUANT_X86
+/* The same for one run of m elements sharing a block (scale sc, zero points zf as used and zs
+ * as stored): the parameters broadcast instead of loaded per element. */
+__attribute__((target("avx,f16c"))) static void quant_run_f16c(const q_ctx *c, const float *t, size_t m, float sc,
+                                                                float zf, float zs, uint8_t *raw, float *rec) {
+  const __m256 qmin = _mm256_set1_ps((float)c->info->qmin), qmax = _mm256_set1_ps((float)c->info->qmax);
+  const __m256 vsc = _mm256_set1_ps(sc), vzf = _mm256_set1_ps(zf), vzs = _mm256_set1_ps(zs);
+  const __m128i mask = _mm_set1_epi16((short)((1u << c->o->nbits) - 1));
+  for (size_t k = 0; k < m; k += 8) {
+    float pt[8], pr[8];
+    size_t left = m - k;
+    const float *tp = t + k;
+    if (left < 8) {
+      for (size_t j = 0; j < 8; j++) pt[j] = j < left ? tp[j] : 0.0f;
+      tp = pt;
+    }
+    __m256 v = r16v(_mm256_div_ps(r16v(_mm256_loadu_ps(tp)), vsc));
+    __m256 r = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzf);
+    __m256 cl = _mm256_min_ps(_mm256_max_ps(r, qmin), qmax);
+    cl = _mm256_and_ps(cl, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
+    __m256i iv = _mm256_cvttps_epi32(cl);
+    __m128i w16 = _mm_and_si128(_mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extractf128_si256(iv, 1)), mask);
+    __m128i b8 = _mm_packus_epi16(w16, w16);
+    __m256 rv = r16v(_mm256_mul_ps(_mm256_sub_ps(cl, vzs), vsc));
+    if (left >= 8) {
+      _mm_storel_epi64((__m128i *)(void *)(raw + k), b8);
+      _mm256_storeu_ps(rec + k, rv);
+    } else {
+      uint8_t pb[16];
+      _mm_storeu_si128((__m128i *)(void *)pb, b8);
+      _mm256_storeu_ps(pr, rv);
+      for (size_t j = 0; j < left; j++) raw[k + j] = pb[j], rec[k + j] = pr[j];
+    }
+  }
+}
+#endif
+
 static void quant_batch(const q_ctx *c, qbatch *q, size_t b, size_t m) {
   mlsh_cz_src_load(c->src, b, m, q->t);
 #ifdef MLSH_QUANT_X86
@@ -272,12 +309,18 @@ static void pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
   const q_ctx *c = p;
   qbatch q;
   uint8_t rawbuf[BATCH], *raw = c->o->nbits == 8 ? c->packed + i : rawbuf; /* 8 bits: codes in place */
-  fill_params(c, &q, i, m);
 #ifdef MLSH_QUANT_X86
-  if (c->f16c && c->o->wdtype == MLSH_WD_FP16) quant_core_f16c(c, &q, x, m, raw, y);
-  else
+  if (c->f16c && c->o->wdtype == MLSH_WD_FP16) {
+    walker w;
+    walker_init(&w, &c->L, i, i + m);
+    size_t s, len, si;
+    while (walker_next(&w, &s, &len, &si))
+      quant_run_f16c(c, x + (s - i), len, c->scale[si], c->zpf ? c->zpf[si] : 0.0f, c->zps ? c->zps[si] : 0.0f,
+                     raw + (s - i), y + (s - i));
+  } else
 #endif
   {
+    fill_params(c, &q, i, m);
     memcpy(q.t, x, m * sizeof(float));
     quant_core(c, &q, i, m, raw, y);
   }
