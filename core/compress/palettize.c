@@ -421,26 +421,27 @@ typedef struct {
   const uint16_t *h;
   uint8_t *packed;
   unsigned nbits;
+  uint8_t *by_code; /* fp16 code -> LUT index (the key table read through the code) */
 } pass16;
 
 /* Histogram of fp16 keys (the per-tensor single_group's, without the float copy); the key
  * range and inf/NaN codes are read off the histogram afterwards. */
 static void hist16_task(void *p, size_t t, unsigned wid) {
   pass16 *q = p;
-  uint32_t *hist = q->c->ws[wid].hist;
+  uint32_t *hist = q->c->ws[wid].hist; /* by code here; turned into keys after the merge */
   size_t i0 = t * CHUNK, i1 = i0 + CHUNK < q->c->n ? i0 + CHUNK : q->c->n;
-  for (size_t i = i0; i < i1; i++) hist[mlsh_fp16_key(q->h[i])]++;
+  for (size_t i = i0; i < i1; i++) hist[q->h[i]]++;
 }
 
 static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
   (void)x;
   const pass16 *q = p;
-  const uint8_t *table = q->c->ws[0].table;
+  const uint8_t *table = q->by_code;
   const float *lut = q->c->lut;
   const uint16_t *h = q->h + i;
   uint8_t codes[MLSH_MX_BATCH], *out = q->packed + i / 8 * q->nbits; /* i is a multiple of 8 */
   for (size_t k = 0; k < m; k++) {
-    codes[k] = table[mlsh_fp16_key(h[k])];
+    codes[k] = table[h[k]];
     y[k] = lut[codes[k]];
   }
   if (q->nbits == 8) memcpy(out, codes, m);
@@ -470,7 +471,7 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
   size_t used = 0, chunks = (n + CHUNK - 1) / CHUNK;
   c.exact = &exact;
   c.used = &used;
-  pass16 q = {&c, h, packed, 0};
+  pass16 q = {&c, h, packed, 0, NULL};
   c.ws = calloc(c.nthreads, sizeof(worker_ws));
   if (!c.ws) {
     st = MLSH_CZ_ENOMEM;
@@ -486,8 +487,18 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
   }
   mlsh_parallel_for(c.nthreads, chunks, hist16_task, &q);
   worker_ws *w0 = &c.ws[0];
-  for (unsigned i = 1; i < c.nthreads; i++)
-    for (unsigned k = 0; k < MLSH_FP16_KEYS; k++) w0->hist[k] += c.ws[i].hist[k];
+  uint32_t *keyed = calloc(MLSH_FP16_KEYS, sizeof(uint32_t));
+  if (!keyed) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  for (unsigned h16 = 0; h16 < MLSH_FP16_KEYS; h16++) {
+    uint32_t cnt = 0;
+    for (unsigned i = 0; i < c.nthreads; i++) cnt += c.ws[i].hist[h16];
+    keyed[mlsh_fp16_key((uint16_t)h16)] += cnt; /* -0 and +0 share a key */
+  }
+  free(w0->hist);
+  w0->hist = keyed;
   /* inf/NaN codes have the lowest (negative) and highest (positive) keys */
   unsigned kmin = 0, kmax = MLSH_FP16_KEYS - 1;
   for (unsigned k = 0; k < 0x400u; k++)
@@ -497,11 +508,16 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
   while (kmax > 0 && !w0->hist[kmax]) kmax--;
   if ((st = mlsh_distinct_from_hist(&w0->d, w0->hist, kmin, kmax))) goto done;
   if ((st = build_lut(&c, w0, 0, lut))) goto done;
-  if (!(w0->table = malloc(MLSH_FP16_KEYS))) {
+  if (!(w0->table = calloc(MLSH_FP16_KEYS, 1))) { /* keys not in the data stay 0, never read */
     st = MLSH_CZ_ENOMEM;
     goto done;
   }
   build_lookup(&c, w0);
+  if (!(q.by_code = malloc(MLSH_FP16_KEYS))) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  for (unsigned h16 = 0; h16 < MLSH_FP16_KEYS; h16++) q.by_code[h16] = w0->table[mlsh_fp16_key((uint16_t)h16)];
   unsigned nbits = o->nbits;
   if (o->mode == MLSH_PAL_UNIQUE) {
     nbits = 8;
@@ -528,5 +544,6 @@ done:
       free(c.ws[i].hist);
     }
   free(c.ws);
+  free(q.by_code);
   return st;
 }

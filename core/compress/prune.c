@@ -347,20 +347,16 @@ typedef struct {
   uint8_t *mask;  /* packed */
   uint32_t *bcnt; /* kept per batch, then the kept entries before it */
   uint16_t *kept;
-  int avx;
+  int avx, vbmi2;
 } pr16;
 
 static void mag_task(void *p, size_t t, unsigned w) {
   pr16 *c = p;
   size_t i0 = t * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
   unsigned bad = 0;
-  if (c->count) {
+  if (c->count) { /* inf/NaN magnitudes (>= 0x7c00) are read off the histogram afterwards */
     uint32_t *hist = c->hist + (size_t)w * MAGS;
-    for (size_t i = i0; i < i1; i++) {
-      unsigned a = c->h[i] & 0x7fffu;
-      bad |= a >= 0x7c00u;
-      hist[a]++;
-    }
+    for (size_t i = i0; i < i1; i++) hist[c->h[i] & 0x7fffu]++;
   } else {
     for (size_t i = i0; i < i1; i++) bad |= (c->h[i] & 0x7fffu) >= 0x7c00u;
   }
@@ -426,11 +422,37 @@ static void pr16_batch(void *p, size_t i, size_t m, const float *x, float *y) {
   c->bcnt[i / MLSH_MX_BATCH] = nnz;
 }
 
+#ifdef MLSH_PRUNE_X86
+/* The kept codes of elements [i, e) (e - i a multiple of 32, i of 8) to out: one compressing
+ * store per 32 elements; returns the count written. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static size_t gather32_vbmi2(const pr16 *c, size_t i, size_t e,
+                                                                                   uint16_t *out) {
+  size_t k = 0;
+  for (; i < e; i += 32) {
+    uint32_t m;
+    memcpy(&m, c->mask + i / 8, 4);
+    _mm512_mask_compressstoreu_epi16(out + k, (__mmask32)m, _mm512_loadu_si512((const void *)(c->h + i)));
+    k += (size_t)__builtin_popcount(m);
+  }
+  return k;
+}
+#endif
+
 /* The kept fp16 codes of each batch at its offset. */
 static void gather16_task(void *p, size_t t, unsigned w) {
   (void)w;
   pr16 *c = p;
   size_t i0 = t * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
+#ifdef MLSH_PRUNE_X86
+  if (c->vbmi2) {
+    size_t whole = i0 + (i1 - i0) / 32 * 32; /* i0 is a multiple of 32 */
+    uint16_t *out = c->kept + c->bcnt[i0 / MLSH_MX_BATCH];
+    out += gather32_vbmi2(c, i0, whole, out);
+    for (size_t i = whole; i < i1; i++)
+      if ((c->mask[i >> 3] >> (i & 7)) & 1u) *out++ = c->h[i];
+    return;
+  }
+#endif
   uint16_t buf[MLSH_MX_BATCH]; /* branch-free writes stay inside the batch's own slots */
   for (size_t b = i0; b < i1; b += MLSH_MX_BATCH) {
     size_t e = i1 - b < MLSH_MX_BATCH ? i1 : b + MLSH_MX_BATCH, k = 0;
@@ -452,16 +474,25 @@ int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8
   size_t chunks = (n + CHUNK - 1) / CHUNK, batches = (n + MLSH_MX_BATCH - 1) / MLSH_MX_BATCH;
   double q = o->sparsity * 100.0;
   pr16 c = {h, n, mlsh_threads_clamp(o->threads), 0, NULL, malloc(chunks), -1, mask,
-            malloc(batches * sizeof(uint32_t)), kept, 0};
+            malloc(batches * sizeof(uint32_t)), kept, 0, 0};
   c.count = o->mode == MLSH_PRUNE_MAGNITUDE && q != 0.0 && q != 100.0;
   int avx2;
   c.avx = mlsh_cpu_f16c(&avx2) != 0; /* F16C implies AVX */
+#ifdef MLSH_PRUNE_X86
+  __builtin_cpu_init();
+  c.vbmi2 = c.avx && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vbmi2");
+#endif
   if (c.count && !(c.hist = calloc((size_t)c.nt * MAGS, sizeof(uint32_t)))) st = MLSH_CZ_ENOMEM;
   if (!c.bad || !c.bcnt) st = MLSH_CZ_ENOMEM;
   if (st) goto done;
   mlsh_parallel_for(c.nt, chunks, mag_task, &c);
   for (size_t i = 0; i < chunks; i++)
     if (c.bad[i]) st = MLSH_CZ_ENONFINITE;
+  if (c.count)
+    for (unsigned w = 0; w < c.nt; w++)
+      for (unsigned a = 0x7c00u; a < MAGS; a++)
+        if (c.hist[(size_t)w * MAGS + a]) st = MLSH_CZ_ENONFINITE;
   if (st) goto done;
   info->threshold = NAN; /* c.thr -1: |w| <= -1 never holds, nothing pruned unless set below */
   if (o->mode == MLSH_PRUNE_THRESHOLD) {

@@ -81,6 +81,7 @@ typedef struct {
   float *codes; /* optional: code values as floats */
   uint8_t *packed; /* mlsh_quantize_pass: codes packed nbits LSB-first */
   int f16c;        /* AVX + F16C usable */
+  unsigned nt;     /* workers of the min/max pass (partials) */
   mlsh_cz_cpu cpu;
 } q_ctx;
 
@@ -384,6 +385,52 @@ int mlsh_quantize_check(const mlsh_quant_opts *o, size_t n, mlsh_quant_info *inf
   return MLSH_CZ_OK;
 }
 
+#define PARAM_TASK ((size_t)1 << 14) /* blocks per task */
+
+/* The parameters of blocks [t * PARAM_TASK, ...) from the workers' partial min/max. */
+static void params_task(void *p, size_t t, unsigned wid) {
+  (void)wid;
+  q_ctx *cp = p;
+  const q_ctx c = *cp;
+  const mlsh_quant_opts *o = c.o;
+  const mlsh_quant_info *info = c.info;
+  size_t ns = info->nscale, s0 = t * PARAM_TASK, s1 = s0 + PARAM_TASK < ns ? s0 + PARAM_TASK : ns;
+  unsigned nt = c.nt;
+  float *scale = c.scale, *zero_point = c.zps;
+  mlsh_wdtype wd = o->wdtype;
+  float qmin = (float)info->qmin, qmax = (float)info->qmax;
+  for (size_t s = s0; s < s1; s++) {
+    float mn = c.mn[s], mx = c.mx[s];
+    for (unsigned w = 1; w < nt; w++) {
+      if (c.mn[w * ns + s] < mn) mn = c.mn[w * ns + s];
+      if (c.mx[w * ns + s] > mx) mx = c.mx[w * ns + s];
+    }
+    mn = mlsh_wd_round(wd, mn);
+    mx = mlsh_wd_round(wd, mx);
+    float lo, hi;
+    if (o->symmetric) {
+      float a = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+      lo = -a;
+      hi = a;
+    } else {
+      lo = mn < 0 ? mn : 0.0f;
+      hi = mx > 0 ? mx : 0.0f;
+    }
+    float range = mlsh_wd_round(wd, hi - lo);
+    scale[s] = mlsh_wd_round(wd, range / (qmax - qmin));
+    if (!info->has_zero_point) continue;
+    float z;
+    if (o->symmetric) z = (float)(info->qmax / 2);
+    else {
+      float num = mlsh_wd_round(wd, mlsh_wd_round(wd, qmin * hi) - mlsh_wd_round(wd, qmax * lo));
+      z = mlsh_rint_even(mlsh_wd_round(wd, num / range));
+      if (!isnan(z)) z = z < qmin ? qmin : z > qmax ? qmax : z;
+    }
+    c.zpf[s] = z;
+    zero_point[s] = isnan(z) ? 0.0f : z;
+  }
+}
+
 static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads);
 
 /* Check, then the min/max pass and the block parameters; c->zpf is allocated (free it). */
@@ -411,7 +458,6 @@ static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads) {
   const mlsh_quant_opts *o = c.o;
   mlsh_quant_info *info = (mlsh_quant_info *)c.info;
   size_t n = c.n;
-  float *scale = c.scale;
   int st = MLSH_CZ_OK;
   c.L.rank = o->rank;
   for (int a = 0; a < o->rank; a++) {
@@ -444,38 +490,8 @@ static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads) {
     if (c.bad[i]) st = MLSH_CZ_ENONFINITE;
   if (st) goto done;
 
-  mlsh_wdtype wd = o->wdtype;
-  float qmin = (float)info->qmin, qmax = (float)info->qmax;
-  for (size_t s = 0; s < ns; s++) {
-    float mn = c.mn[s], mx = c.mx[s];
-    for (unsigned w = 1; w < nt; w++) {
-      if (c.mn[w * ns + s] < mn) mn = c.mn[w * ns + s];
-      if (c.mx[w * ns + s] > mx) mx = c.mx[w * ns + s];
-    }
-    mn = mlsh_wd_round(wd, mn);
-    mx = mlsh_wd_round(wd, mx);
-    float lo, hi;
-    if (o->symmetric) {
-      float a = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
-      lo = -a;
-      hi = a;
-    } else {
-      lo = mn < 0 ? mn : 0.0f;
-      hi = mx > 0 ? mx : 0.0f;
-    }
-    float range = mlsh_wd_round(wd, hi - lo);
-    scale[s] = mlsh_wd_round(wd, range / (qmax - qmin));
-    if (!info->has_zero_point) continue;
-    float z;
-    if (o->symmetric) z = (float)(info->qmax / 2);
-    else {
-      float num = mlsh_wd_round(wd, mlsh_wd_round(wd, qmin * hi) - mlsh_wd_round(wd, qmax * lo));
-      z = mlsh_rint_even(mlsh_wd_round(wd, num / range));
-      if (!isnan(z)) z = z < qmin ? qmin : z > qmax ? qmax : z;
-    }
-    c.zpf[s] = z;
-    zero_point[s] = isnan(z) ? 0.0f : z;
-  }
+  c.nt = nt;
+  mlsh_parallel_for(nt, (ns + PARAM_TASK - 1) / PARAM_TASK, params_task, &c);
   *nthreads = nt;
 
 done:

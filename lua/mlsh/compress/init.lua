@@ -16,6 +16,8 @@
 -- Errors: "compress: ..." strings for bad settings; {usage = true, msg = ...} tables (raised) when
 -- the model cannot take them (mode needs iOS18, not an ML program); callers map both to exit 2.
 local core = require "mlsh.core"
+-- the Lua heap this command grows (modules, the spec, result strings) in 2 MiB pages from here on
+core.compress.reserve(16 << 20)
 local types = require "mlsh.types"
 local writer = require "mlsh.model.writer"
 local weights = require "mlsh.model.weights"
@@ -297,7 +299,8 @@ local function run_job(job, plan, sink, run)
     ok, r = false, string.format("only %.1f%% of it is below the threshold (coremltools needs 50%%)", r.sparsity * 100)
   end
   if not ok then
-    row.status, row.reason = "skipped", tostring(r):gsub("^compress%.[%w_]+: ", "")
+    -- the kernel's message without a source position or the function's name
+    row.status, row.reason = "skipped", (tostring(r):gsub("^[^:\n]*:%d+: ", ""):gsub("^compress%.[%w_]+: ", ""))
   else
     -- iOS16 LUTs have 2, 4, 16, 64 or 256 entries: a 3-bit unique LUT is written as 4-bit
     if form < 9 and (kind == "palettize") and r.nbits == 3 then
@@ -436,9 +439,14 @@ end
 
 -- ---- decompression, advice, comparison: mlsh.compress.decompress ------------------------------------------
 
-local decompress = require "mlsh.compress.decompress"
-M.SUFFIXES, M.DEFAULT_MIN_SNR = decompress.SUFFIXES, decompress.DEFAULT_MIN_SNR
-M.original_name, M.decompress, M.advice = decompress.original_name, decompress.decompress, decompress.advice
-M.describe_compression, M.compare = decompress.describe_compression, decompress.compare
+-- loaded on first use: `mlsh compress` never needs it (start-up cost)
+local DECOMPRESS = { SUFFIXES = true, DEFAULT_MIN_SNR = true, original_name = true, decompress = true, advice = true,
+                     describe_compression = true, compare = true }
+setmetatable(M, { __index = function(t, k)
+  if not DECOMPRESS[k] then return nil end
+  local decompress = require "mlsh.compress.decompress"
+  for name in pairs(DECOMPRESS) do rawset(t, name, decompress[name]) end
+  return decompress[k]
+end })
 
 return M
