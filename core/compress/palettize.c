@@ -12,6 +12,10 @@
 #include "compress/metrics.h"
 #include "dtype.h"
 #include <stdlib.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MLSH_PAL_X86 1
+#endif
 
 #define CHUNK ((size_t)1 << 18) /* elements per task in the element-wise passes */
 
@@ -421,7 +425,8 @@ typedef struct {
   const uint16_t *h;
   uint8_t *packed;
   unsigned nbits;
-  uint8_t *by_code; /* fp16 code -> LUT index (the key table read through the code) */
+  uint8_t *by_code; /* fp16 code -> LUT index (the key table read through the code); 3 bytes padding */
+  int avx512;       /* AVX-512F/BW/VL usable */
 } pass16;
 
 /* Histogram of fp16 keys (the per-tensor single_group's, without the float copy); the key
@@ -433,6 +438,25 @@ static void hist16_task(void *p, size_t t, unsigned wid) {
   for (size_t i = i0; i < i1; i++) hist[q->h[i]]++;
 }
 
+#ifdef MLSH_PAL_X86
+/* 16 at a time: the codes gathered from the byte table (read as 32-bit words: it has 3 bytes of
+ * padding), the reconstruction permuted out of the <= 16-entry LUT. Returns how many were done. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t lookup16_avx512(const uint8_t *table,
+                                                                                 const float *lut, const uint16_t *h,
+                                                                                 size_t m, uint8_t *codes, float *y) {
+  const __m512 vlut = _mm512_loadu_ps(lut);
+  const __m512i low = _mm512_set1_epi32(0xff);
+  size_t k = 0;
+  for (; k + 16 <= m; k += 16) {
+    __m512i idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(h + k)));
+    __m512i c = _mm512_and_si512(_mm512_i32gather_epi32(idx, (const void *)table, 1), low);
+    _mm512_storeu_ps(y + k, _mm512_permutexvar_ps(c, vlut));
+    _mm_storeu_si128((__m128i *)(void *)(codes + k), _mm512_cvtepi32_epi8(c));
+  }
+  return k;
+}
+#endif
+
 static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
   (void)x;
   const pass16 *q = p;
@@ -440,7 +464,11 @@ static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y
   const float *lut = q->c->lut;
   const uint16_t *h = q->h + i;
   uint8_t codes[MLSH_MX_BATCH], *out = q->packed + i / 8 * q->nbits; /* i is a multiple of 8 */
-  for (size_t k = 0; k < m; k++) {
+  size_t k = 0;
+#ifdef MLSH_PAL_X86
+  if (q->avx512 && q->nbits <= 4) k = lookup16_avx512(table, lut, h, m, codes, y);
+#endif
+  for (; k < m; k++) {
     codes[k] = table[h[k]];
     y[k] = lut[codes[k]];
   }
@@ -471,7 +499,13 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
   size_t used = 0, chunks = (n + CHUNK - 1) / CHUNK;
   c.exact = &exact;
   c.used = &used;
-  pass16 q = {&c, h, packed, 0, NULL};
+  pass16 q = {&c, h, packed, 0, NULL, 0};
+#ifdef MLSH_PAL_X86
+  int avx2;
+  __builtin_cpu_init();
+  q.avx512 = mlsh_cpu_f16c(&avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+#endif
   c.ws = calloc(c.nthreads, sizeof(worker_ws));
   if (!c.ws) {
     st = MLSH_CZ_ENOMEM;
@@ -513,7 +547,7 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
     goto done;
   }
   build_lookup(&c, w0);
-  if (!(q.by_code = malloc(MLSH_FP16_KEYS))) {
+  if (!(q.by_code = calloc(MLSH_FP16_KEYS + 4, 1))) {
     st = MLSH_CZ_ENOMEM;
     goto done;
   }
