@@ -36,3 +36,14 @@ int mlsh_bigbuf_reserve(size_t n) {
   free(p); /* back to the top chunk; keep: never trimmed, so the hinted range stays mapped */
   return 0;
 }
+
+void mlsh_bigbuf_prefetch(const void *p, size_t n) {
+#ifdef MADV_POPULATE_READ
+  if (!p || n == 0) return;
+  uintptr_t pg = 4096, b = (uintptr_t)p & ~(pg - 1), e = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+  (void)madvise((void *)b, (size_t)(e - b), MADV_POPULATE_READ);
+#else
+  (void)p;
+  (void)n;
+#endif
+}

@@ -20,4 +20,7 @@
 void mlsh_bigbuf_hint(void *p, size_t n);
 void mlsh_bigbuf_keep(void);
 int mlsh_bigbuf_reserve(size_t n);
+/* Map in the page-table entries of the file pages under [p, p + n) in one call
+ * (MADV_POPULATE_READ) instead of a fault per few pages; a no-op where that is not known. */
+void mlsh_bigbuf_prefetch(const void *p, size_t n);
 #endif

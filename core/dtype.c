@@ -192,6 +192,7 @@ static void fp16_task(void *ctx, size_t t, unsigned w) {
 int mlsh_decode_f32(const void *src, size_t srclen, mlsh_dtype dt, size_t n, float *out) {
   size_t need = mlsh_dtype_nbytes(dt, n);
   if (need == SIZE_MAX || need > srclen) return -1;
+  if (n == 0) return 0; /* src/out may be NULL for an empty tensor */
   const uint8_t *p = src;
   if (dt == MLSH_DT_FP16) { /* the common weight type: no per-element dispatch */
     pthread_once(&fp16_once, fp16_pick);

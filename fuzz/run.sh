@@ -21,6 +21,8 @@ find "$seeds" -name '*.zip' -exec cp {} "$out/seeds-zip/" \;
 cp fuzz/seeds/*.mil "$out/seeds-miltext/" 2>/dev/null || true
 # interp seeds: small ML programs without a weight file, written by mlsh.builder
 ./mlsh -e "local B = require('mlsh.builder'); for k, ops in ipairs({{'relu','softmax'},{'sigmoid','exp'},{'tanh','reduce_mean'}}) do local p = B.program{opset = 'iOS17', precision = 'fp32'}; local f = p:func('main'); local y = f:input('x', 'fp32', {2, 3}); for _, o in ipairs(ops) do if o == 'softmax' then y = f:op(o, {x = y, axis = -1}) elseif o == 'reduce_mean' then y = f:op(o, {x = y, axes = {1}, keep_dims = true}) else y = f:op(o, {x = y}) end end; f:output('y', f:op('add', {x = y, y = 1.0})); p:save('$out/seeds-interp/p' .. k .. '.mlmodel') end" >/dev/null
+# and the fixtures' own small models (NeuralNetwork layers, pipelines, trees, GLMs) for the other loaders
+find "$seeds" -name '*.mlmodel' -size -64k -exec cp {} "$out/seeds-interp/" \;
 # npy seeds written by the interpreter's own writer, in several dtypes and ranks
 ./mlsh -e "local i = require('mlsh.core').interp; local a = require('mlsh.core').array; for k, dt in ipairs({'fp16','fp32','fp64','int8','int32','int64','uint16','bool'}) do assert(i.tensor(a.new({1,2,3,4,5,6}), dt, {2,3}):save('$out/seeds-npy/s' .. k .. '.npy')) end" >/dev/null
 # ONNX seeds from the project's own ONNX test builder
@@ -35,12 +37,18 @@ cp "$out/esp.mlmodelc/model.espresso.weights" "$out/seeds-espresso/w1"; rm -rf "
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; local W = require('png_write'); for k, c in ipairs({{0,1},{0,16},{2,8},{2,16},{3,4},{4,8},{6,16}}) do local ch = ({[0]=1,[2]=3,[3]=1,[4]=2,[6]=4})[c[1]]; W.write('$out/seeds-png/p' .. k .. '.png', {width = 5, height = 3, color = c[1], depth = c[2], interlace = k % 2 == 0, palette = c[1] == 3 and {{1,2,3},{4,5,6}} or nil, pixel = function(x, y) local v = {} for i = 1, ch do v[i] = (x + y + i) % (c[1] == 3 and 2 or (1 << c[2])) end return table.unpack(v) end}) end" >/dev/null
 src=""
 for f in core/*.c core/interp/*.c core/compress/threads.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
-gen=$(ls build/gen/*.pb-c.c) 
+gen=$(ls build/gen/*.pb-c.c)
+# the core is compiled once (instrumented for libFuzzer, no main), then linked into each harness
+flags="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen $(pkg-config --cflags libprotobuf-c libzip libpng lua5.4)"
+objs=$out/obj
+rm -rf "$objs"; mkdir -p "$objs"
+for f in $src $gen build/gen/proto_registry.c; do echo "$f"; done |
+  CFLAGS="$flags" OBJS="$objs" xargs -P "$(nproc)" -I{} sh -c 'clang $CFLAGS -c "{}" -o "$OBJS/$(echo "{}" | tr / _).o"'
+libs="$(pkg-config --libs libprotobuf-c libzip libpng lua5.4) -lm"
 status=0
 for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr; do
   bin=$out/fuzz_$h
-  clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen \
-    fuzz/fuzz_$h.c $src $gen build/gen/proto_registry.c $(pkg-config --cflags --libs libprotobuf-c libzip libpng lua5.4) -lm -o "$bin"
+  clang $flags -fsanitize=fuzzer fuzz/fuzz_$h.c "$objs"/*.o $libs -o "$bin"
   rm -rf "$out/crashes-$h"
   mkdir -p "$out/corpus-$h" "$out/crashes-$h"
   echo "fuzz_$h: $secs s"

@@ -79,3 +79,8 @@ void mlsh_cz_cpu_init(mlsh_cz_cpu *c) {
   c->bits16 = bits_batch_scalar;
 #endif
 }
+
+void mlsh_cz_src_load(const mlsh_cz_src *s, size_t i, size_t m, float *x) {
+  if (s->f32) memcpy(x, s->f32 + i, m * sizeof(float));
+  else (void)mlsh_decode_f32(s->f16 + i, m * 2, MLSH_DT_FP16, m, x); /* sizes match: cannot fail */
+}

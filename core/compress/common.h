@@ -104,6 +104,16 @@ static inline uint16_t mlsh_fp16_unkey(uint16_t k) {
   return (uint16_t)(k ^ (0x8000u | ((pos ^ 1u) * 0x7fffu)));
 }
 
+/* Where a kernel reads its input: float32 values, or fp16 bit patterns (a weight file's blob,
+ * read in place; decoding fp16 is exact). Exactly one of f32 / f16 is set. */
+typedef struct {
+  const float *f32;
+  const uint16_t *f16;
+} mlsh_cz_src;
+
+/* x[0..m) = the source's elements [i, i + m) as floats. */
+void mlsh_cz_src_load(const mlsh_cz_src *s, size_t i, size_t m, float *x);
+
 /* A row-major tensor seen as [outer, channels, inner] around one axis. */
 typedef struct {
   size_t outer, channels, inner;

@@ -2,9 +2,10 @@
  * Each 64K chunk is summed in element order, in double. On x86 CPUs with AVX the chunks go four
  * at a time, one per 256-bit lane: lane k does, element after element, exactly the scalar loop's
  * operations on chunk k (separate multiply and add, never fused), so every partial sum, and the
- * result, is bit-identical to the scalar path's (tests/compress_spec.lua checks both). */
+ * result, is bit-identical to the scalar path's (tests/compress_spec.lua checks both). The
+ * accumulators keep their state between calls (a lane's sums are stored and reloaded exactly),
+ * so a kernel's pass can feed them batch by batch (mlsh_metrics_pass) with the same result. */
 #include "compress/metrics.h"
-#include "compress/common.h"
 #include "compress/threads.h"
 #include "dtype.h"
 #include <stdlib.h>
@@ -22,15 +23,12 @@ typedef struct {
 } partial;
 
 typedef struct {
-  const float *x, *y;
-  size_t n;
-  partial *p;
-  int avx, signal; /* signal: task 0 is the element-order sum of squares */
-  double sum_sq;
-} m_ctx;
+  double v[8][4]; /* xx, yy, xy, ee, ae, maxe, maxxx, zeros: lane k = chunk k */
+} lanes;
 
-static void chunk_scalar(const float *x, const float *y, size_t n, partial *out) {
-  partial p = {0, 0, 0, 0, 0, 0, 0, 0};
+/* Continue partial p over x[0..n), y[0..n), in element order. */
+static void acc_scalar(partial *pp, const float *x, const float *y, size_t n) {
+  partial p = *pp;
   for (size_t i = 0; i < n; i++) {
     double a = x[i], b = y[i], e = a - b, ae = fabs(e);
     p.xx += a * a;
@@ -42,82 +40,147 @@ static void chunk_scalar(const float *x, const float *y, size_t n, partial *out)
     if (a * a > p.maxxx) p.maxxx = a * a;
     p.zeros += b == 0;
   }
-  *out = p;
+  *pp = p;
 }
 
 #ifdef MLSH_METRICS_X86
-/* Four whole chunks starting at x, y (chunk k at + k * CHUNK) into out[0..3]. */
-__attribute__((target("avx"))) static void chunks4_avx(const float *x, const float *y, partial *out) {
-  __m256d xx = _mm256_setzero_pd(), yy = xx, xy = xx, ee = xx, aes = xx, maxe = xx, maxxx = xx, zs = xx;
-  const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
-  for (size_t i = 0; i < CHUNK; i += 4) {
-    __m128 xv[4], yv[4];
-    for (int k = 0; k < 4; k++) {
-      xv[k] = _mm_loadu_ps(x + (size_t)k * CHUNK + i);
-      yv[k] = _mm_loadu_ps(y + (size_t)k * CHUNK + i);
-    }
-    _MM_TRANSPOSE4_PS(xv[0], xv[1], xv[2], xv[3]); /* xv[j] = element i + j of chunks 0..3 */
-    _MM_TRANSPOSE4_PS(yv[0], yv[1], yv[2], yv[3]);
-    for (int j = 0; j < 4; j++) {
-      __m256d a = _mm256_cvtps_pd(xv[j]), b = _mm256_cvtps_pd(yv[j]);
-      __m256d e = _mm256_sub_pd(a, b), ae = _mm256_andnot_pd(sign, e), aa = _mm256_mul_pd(a, a);
-      xx = _mm256_add_pd(xx, aa);
-      yy = _mm256_add_pd(yy, _mm256_mul_pd(b, b));
-      xy = _mm256_add_pd(xy, _mm256_mul_pd(a, b));
-      ee = _mm256_add_pd(ee, _mm256_mul_pd(e, e));
-      aes = _mm256_add_pd(aes, ae);
-      __m256d up = _mm256_or_pd(_mm256_cmp_pd(ae, maxe, _CMP_GT_OQ), _mm256_cmp_pd(ae, ae, _CMP_UNORD_Q));
-      maxe = _mm256_blendv_pd(maxe, ae, up);
-      maxxx = _mm256_blendv_pd(maxxx, aa, _mm256_cmp_pd(aa, maxxx, _CMP_GT_OQ));
-      zs = _mm256_add_pd(zs, _mm256_and_pd(_mm256_cmp_pd(b, zero, _CMP_EQ_OQ), one));
-    }
+/* Continue the four lanes over m elements (m % 4 == 0) of chunk k at x[k], y[k]. One body, built
+ * for AVX and for AVX-512VL (the same 256-bit operations; its 32 registers hold every sum). */
+#define ACC4_BODY                                                                                              \
+  __m256d xx = _mm256_loadu_pd(s->v[0]), yy = _mm256_loadu_pd(s->v[1]), xy = _mm256_loadu_pd(s->v[2]);         \
+  __m256d ee = _mm256_loadu_pd(s->v[3]), aes = _mm256_loadu_pd(s->v[4]), maxe = _mm256_loadu_pd(s->v[5]);      \
+  __m256d maxxx = _mm256_loadu_pd(s->v[6]), zs = _mm256_loadu_pd(s->v[7]);                                     \
+  const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();            \
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3]; \
+  for (size_t i = 0; i < m; i += 4) {                                                                          \
+    __m128 a0 = _mm_loadu_ps(x0 + i), a1 = _mm_loadu_ps(x1 + i), a2 = _mm_loadu_ps(x2 + i), a3 = _mm_loadu_ps(x3 + i); \
+    __m128 b0 = _mm_loadu_ps(y0 + i), b1 = _mm_loadu_ps(y1 + i), b2 = _mm_loadu_ps(y2 + i), b3 = _mm_loadu_ps(y3 + i); \
+    _MM_TRANSPOSE4_PS(a0, a1, a2, a3); /* aj = element i + j of chunks 0..3 */                                 \
+    _MM_TRANSPOSE4_PS(b0, b1, b2, b3);                                                                         \
+    ACC4_STEP(a0, b0) ACC4_STEP(a1, b1) ACC4_STEP(a2, b2) ACC4_STEP(a3, b3)                                    \
+  }                                                                                                            \
+  _mm256_storeu_pd(s->v[0], xx), _mm256_storeu_pd(s->v[1], yy), _mm256_storeu_pd(s->v[2], xy);                 \
+  _mm256_storeu_pd(s->v[3], ee), _mm256_storeu_pd(s->v[4], aes), _mm256_storeu_pd(s->v[5], maxe);              \
+  _mm256_storeu_pd(s->v[6], maxxx), _mm256_storeu_pd(s->v[7], zs);
+
+#define ACC4_STEP(xa, yb)                                                                                      \
+  {                                                                                                            \
+    __m256d a = _mm256_cvtps_pd(xa), b = _mm256_cvtps_pd(yb);                                                  \
+    __m256d e = _mm256_sub_pd(a, b), ae = _mm256_andnot_pd(sign, e), aa = _mm256_mul_pd(a, a);                 \
+    xx = _mm256_add_pd(xx, aa);                                                                                \
+    yy = _mm256_add_pd(yy, _mm256_mul_pd(b, b));                                                               \
+    xy = _mm256_add_pd(xy, _mm256_mul_pd(a, b));                                                               \
+    ee = _mm256_add_pd(ee, _mm256_mul_pd(e, e));                                                               \
+    aes = _mm256_add_pd(aes, ae);                                                                              \
+    __m256d up = _mm256_or_pd(_mm256_cmp_pd(ae, maxe, _CMP_GT_OQ), _mm256_cmp_pd(ae, ae, _CMP_UNORD_Q));       \
+    maxe = _mm256_blendv_pd(maxe, ae, up);                                                                     \
+    maxxx = _mm256_blendv_pd(maxxx, aa, _mm256_cmp_pd(aa, maxxx, _CMP_GT_OQ));                                 \
+    zs = _mm256_add_pd(zs, _mm256_and_pd(_mm256_cmp_pd(b, zero, _CMP_EQ_OQ), one));                            \
   }
-  double v[8][4];
-  _mm256_storeu_pd(v[0], xx), _mm256_storeu_pd(v[1], yy), _mm256_storeu_pd(v[2], xy), _mm256_storeu_pd(v[3], ee);
-  _mm256_storeu_pd(v[4], aes), _mm256_storeu_pd(v[5], maxe), _mm256_storeu_pd(v[6], maxxx), _mm256_storeu_pd(v[7], zs);
+
+__attribute__((target("avx"))) static void acc_avx4(lanes *s, const float *const x[4], const float *const y[4], size_t m) {
+  ACC4_BODY
+}
+__attribute__((target("avx,avx512f,avx512vl"))) static void acc_avx4_512(lanes *s, const float *const x[4],
+                                                                       const float *const y[4], size_t m) {
+  ACC4_BODY
+}
+#endif
+
+static void lanes_out(const lanes *s, partial *out) {
   for (int k = 0; k < 4; k++)
-    out[k] = (partial){v[0][k], v[1][k], v[2][k], v[3][k], v[4][k], v[5][k], v[6][k], (size_t)v[7][k]};
+    out[k] = (partial){s->v[0][k], s->v[1][k], s->v[2][k], s->v[3][k], s->v[4][k], s->v[5][k], s->v[6][k], (size_t)s->v[7][k]};
 }
-#endif
 
-static void task(void *pv, size_t t, unsigned w) {
-  (void)w;
-  m_ctx *c = pv;
-  if (c->signal) {
-    if (t == 0) {
-      double s = 0;
-      for (size_t i = 0; i < c->n; i++) {
-        double v = c->x[i];
-        if (!isnan(v)) s += v * v;
-      }
-      c->sum_sq = s;
-      return;
-    }
-    t--;
+/* The element-order sum of squares of the non-NaN values (a:stats().sum_sq). */
+static double acc_signal(double s, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    double v = x[i];
+    if (!isnan(v)) s += v * v;
   }
-  size_t c0 = t * LANES;
+  return s;
+}
+
+/* 0: scalar, 1: AVX, 2: AVX-512VL registers too. */
+/* The same as acc_signal, faster. While the running sum s stays in one binade [2^(E-1), 2^E),
+ * every step s + t rounds to s + (t rounded to a multiple of ulp(s)): those increments do not
+ * depend on s (except for an exact tie, decided by s's parity), so a block of steps is the sum
+ * of its integer increments, exact in double below 2^53. A block that leaves the binade, holds a
+ * tie, a NaN or an inf, or starts from 0, inf or NaN takes the element-by-element loop; either
+ * way every step is the one acc_signal takes. */
 #ifdef MLSH_METRICS_X86
-  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
-    chunks4_avx(c->x + c0 * CHUNK, c->y + c0 * CHUNK, c->p + c0);
-    return;
+#define SIG_SUB 32 /* elements per step of the fast path: a tie sends only these down the slow one */
+__attribute__((target("avx"))) static double signal_fast(double s, const float *x, size_t n) {
+  const double lim = 9007199254740992.0; /* 2^53 */
+  const __m256d vlim = _mm256_set1_pd(lim), half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0);
+  size_t i = 0;
+  while (i < n) {
+    if (!(s > 0 && s < INFINITY) || n - i < SIG_SUB) {
+      size_t m = n - i < SIG_SUB ? n - i : SIG_SUB;
+      s = acc_signal(s, x + i, m);
+      i += m;
+      continue;
+    }
+    int E;
+    (void)frexp(s, &E); /* s = f * 2^E, f in [0.5, 1): ulp(s) = 2^(E-53) */
+    double scale = ldexp(1.0, 53 - E), N = s * scale;
+    const __m256d vs = _mm256_set1_pd(scale);
+    for (; i + SIG_SUB <= n; i += SIG_SUB) {
+      __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, bad = _mm256_setzero_pd();
+      for (size_t k = i; k < i + SIG_SUB; k += 4) {
+        __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + k));
+        __m256d u = _mm256_mul_pd(_mm256_mul_pd(a, a), vs); /* t / ulp(s), exact (a power of two) */
+        bad = _mm256_or_pd(bad, _mm256_cmp_pd(u, vlim, _CMP_NLT_UQ)); /* too big, inf or NaN */
+        __m256d q = _mm256_floor_pd(u), f = _mm256_sub_pd(u, q);
+        bad = _mm256_or_pd(bad, _mm256_cmp_pd(f, half, _CMP_EQ_OQ)); /* a tie: decided by parity */
+        size_t j = (k >> 2) & 1; /* two sums: integers below 2^53, so any order is exact */
+        acc[j] = _mm256_add_pd(acc[j], _mm256_add_pd(q, _mm256_and_pd(_mm256_cmp_pd(f, half, _CMP_GT_OQ), one)));
+      }
+      double v[4];
+      _mm256_storeu_pd(v, _mm256_add_pd(acc[0], acc[1]));
+      double N1 = N + ((v[0] + v[1]) + (v[2] + v[3])); /* exact below 2^53; >= 2^53 when the true sum is */
+      if (_mm256_movemask_pd(bad) || !(N1 < lim)) break;
+      N = N1;
+    }
+    s = N / scale;
+    if (i + SIG_SUB <= n) { /* this step left the binade or held a tie: element by element */
+      s = acc_signal(s, x + i, SIG_SUB);
+      i += SIG_SUB;
+    }
   }
+  return s;
+}
 #endif
-  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
-    size_t i0 = k * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
-    chunk_scalar(c->x + i0, c->y + i0, i1 - i0, &c->p[k]);
-  }
+
+static double signal_sum(int avx, double s, const float *x, size_t n) {
+#ifdef MLSH_METRICS_X86
+  if (avx) return signal_fast(s, x, n);
+#endif
+  (void)avx;
+  return acc_signal(s, x, n);
 }
 
-int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m) {
-  if (n == 0) return MLSH_CZ_EINVAL;
-  size_t chunks = (n + CHUNK - 1) / CHUNK;
+static int have_avx(void) {
   int avx2;
-  m_ctx c = {x, y, n, malloc(chunks * sizeof(partial)), mlsh_cpu_f16c(&avx2) != 0 /* F16C implies AVX */, signal != 0, 0};
-  if (!c.p) return MLSH_CZ_ENOMEM;
-  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES + (size_t)c.signal, task, &c);
+  if (!mlsh_cpu_f16c(&avx2)) return 0; /* F16C implies AVX */
+#if defined(MLSH_METRICS_X86) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
+#endif
+  return 1;
+}
+
+#ifdef MLSH_METRICS_X86
+static void acc4(int avx, lanes *s, const float *const x[4], const float *const y[4], size_t m) {
+  if (avx == 2) acc_avx4_512(s, x, y, m);
+  else acc_avx4(s, x, y, m);
+}
+#endif
+
+static void finish(const partial *pt, size_t chunks, size_t n, double sum_sq, mlsh_metrics *m) {
   partial s = {0, 0, 0, 0, 0, 0, 0, 0};
   for (size_t t = 0; t < chunks; t++) {
-    partial p = c.p[t];
+    partial p = pt[t];
     s.xx += p.xx;
     s.yy += p.yy;
     s.xy += p.xy;
@@ -127,7 +190,6 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
     if (p.maxxx > s.maxxx) s.maxxx = p.maxxx;
     s.zeros += p.zeros;
   }
-  free(c.p);
   m->n = n;
   m->mse = s.ee / (double)n;
   m->snr_db = s.ee == 0 ? INFINITY : 10.0 * log10(s.xx / s.ee);
@@ -137,6 +199,128 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
   if (s.xx == 0 || s.yy == 0) m->cosine = (s.xx == 0 && s.yy == 0) ? 1.0 : 0.0;
   else m->cosine = s.xy / sqrt(s.xx * s.yy);
   m->sparsity = (double)s.zeros / (double)n;
-  m->sum_sq = c.sum_sq;
+  m->sum_sq = sum_sq;
+}
+
+/* ---- over two arrays ---- */
+
+typedef struct {
+  const float *x, *y;
+  size_t n;
+  partial *p;
+  int avx, signal; /* signal: task 0 is the element-order sum of squares */
+  double sum_sq;
+} m_ctx;
+
+static void task(void *pv, size_t t, unsigned w) {
+  (void)w;
+  m_ctx *c = pv;
+  if (c->signal) {
+    if (t == 0) {
+      c->sum_sq = signal_sum(c->avx, 0, c->x, c->n);
+      return;
+    }
+    t--;
+  }
+  size_t c0 = t * LANES;
+#ifdef MLSH_METRICS_X86
+  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
+    lanes s;
+    memset(&s, 0, sizeof s);
+    const float *x[4], *y[4];
+    for (int k = 0; k < 4; k++) x[k] = c->x + (c0 + (size_t)k) * CHUNK, y[k] = c->y + (c0 + (size_t)k) * CHUNK;
+    acc4(c->avx, &s, x, y, CHUNK);
+    lanes_out(&s, c->p + c0);
+    return;
+  }
+#endif
+  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
+    size_t i0 = k * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
+    c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+    acc_scalar(&c->p[k], c->x + i0, c->y + i0, i1 - i0);
+  }
+}
+
+int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m) {
+  if (n == 0) return MLSH_CZ_EINVAL;
+  size_t chunks = (n + CHUNK - 1) / CHUNK;
+  m_ctx c = {x, y, n, malloc(chunks * sizeof(partial)), have_avx(), signal != 0, 0};
+  if (!c.p) return MLSH_CZ_ENOMEM;
+  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES + (size_t)c.signal, task, &c);
+  finish(c.p, chunks, n, c.sum_sq, m);
+  free(c.p);
+  return MLSH_CZ_OK;
+}
+
+/* ---- over a kernel's last pass ---- */
+
+#define B MLSH_MX_BATCH
+
+typedef struct {
+  const mlsh_cz_src *src;
+  size_t n;
+  mlsh_mx_batch_fn fn;
+  void *ctx;
+  partial *p;
+  int avx;
+  double sum_sq;
+} pass_ctx;
+
+/* Task 0: the signal, in element order. Task 1 + t: chunks [4t, 4t + 4), batch by batch; with
+ * four whole chunks the batches go round the chunks (batch j of chunk 0, 1, 2, 3, then j + 1)
+ * so the lanes advance together. */
+static void pass_task(void *pv, size_t t, unsigned w) {
+  (void)w;
+  pass_ctx *c = pv;
+  float x[4][B], y[4][B];
+  if (t == 0) {
+    double s = 0;
+    for (size_t i = 0; i < c->n; i += B) {
+      size_t m = c->n - i < B ? c->n - i : B;
+      mlsh_cz_src_load(c->src, i, m, x[0]);
+      s = signal_sum(c->avx, s, x[0], m);
+    }
+    c->sum_sq = s;
+    return;
+  }
+  size_t c0 = (t - 1) * LANES;
+#ifdef MLSH_METRICS_X86
+  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
+    lanes s;
+    memset(&s, 0, sizeof s);
+    const float *xp[4] = {x[0], x[1], x[2], x[3]}, *yp[4] = {y[0], y[1], y[2], y[3]};
+    for (size_t j = 0; j < CHUNK; j += B) {
+      for (size_t k = 0; k < 4; k++) {
+        size_t i = (c0 + k) * CHUNK + j;
+        mlsh_cz_src_load(c->src, i, B, x[k]);
+        c->fn(c->ctx, i, B, x[k], y[k]);
+      }
+      acc4(c->avx, &s, xp, yp, B);
+    }
+    lanes_out(&s, c->p + c0);
+    return;
+  }
+#endif
+  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
+    size_t i1 = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
+    c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = k * CHUNK; i < i1; i += B) {
+      size_t m = i1 - i < B ? i1 - i : B;
+      mlsh_cz_src_load(c->src, i, m, x[0]);
+      c->fn(c->ctx, i, m, x[0], y[0]);
+      acc_scalar(&c->p[k], x[0], y[0], m);
+    }
+  }
+}
+
+int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
+                      mlsh_metrics *m) {
+  if (n == 0) return MLSH_CZ_EINVAL;
+  size_t chunks = (n + CHUNK - 1) / CHUNK;
+  pass_ctx c = {src, n, fn, ctx, malloc(chunks * sizeof(partial)), have_avx(), 0};
+  if (!c.p) return MLSH_CZ_ENOMEM;
+  mlsh_parallel_for(mlsh_threads_clamp(threads), 1 + (chunks + LANES - 1) / LANES, pass_task, &c);
+  finish(c.p, chunks, n, c.sum_sq, m);
+  free(c.p);
   return MLSH_CZ_OK;
 }

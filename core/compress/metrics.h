@@ -5,11 +5,16 @@
  *   cosine  = x.y / (|x| |y|)  (1 when both are all zero, 0 when only one is)
  *   max/mean absolute error, and sparsity = fraction of y that is exactly 0.
  * No epsilon terms (coremltools' test helper adds 1e-5 to the signal, which swamps small
- * weights). Sums are double, per fixed chunk, combined in chunk order: thread-count independent.
- * With `signal` set, sum_sq is also computed: sum x^2 over the non-NaN x in one run in element
- * order (exactly a:stats().sum_sq, wstats.h), on a thread of its own beside the chunks; else 0. */
+ * weights). Sums are double, per fixed chunk of MLSH_MX_CHUNK elements summed in element order,
+ * combined in chunk order: thread-count independent. With `signal` set, sum_sq is also
+ * computed: sum x^2 over the non-NaN x in one run in element order (exactly a:stats().sum_sq,
+ * wstats.h), on a thread of its own beside the chunks; else 0.
+ * mlsh_metrics_pass gives the same numbers for a kernel's last pass without a reconstruction
+ * array: it reads x from a source (float32 or fp16 bits), has the kernel write y for each batch
+ * into a buffer it owns, and sums as mlsh_metrics_compute does (same partials, same order). */
 #ifndef MLSH_COMPRESS_METRICS_H
 #define MLSH_COMPRESS_METRICS_H
+#include "compress/common.h"
 #include <stddef.h>
 
 typedef struct {
@@ -19,4 +24,15 @@ typedef struct {
 
 /* 0, or MLSH_CZ_EINVAL (n == 0) / MLSH_CZ_ENOMEM. threads 0 = default. */
 int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned threads, int signal, mlsh_metrics *m);
+
+/* A kernel's batch: elements [i, i + m) (i a multiple of MLSH_MX_BATCH, m <= MLSH_MX_BATCH,
+ * short only at the end), x their source values as floats; write the reconstruction to y[0..m)
+ * and the kernel's own outputs for those elements. Called once per batch, from any thread. */
+#define MLSH_MX_BATCH 256
+typedef void (*mlsh_mx_batch_fn)(void *ctx, size_t i, size_t m, const float *x, float *y);
+
+/* Run fn over every batch of src[0..n) on `threads` threads and fill *m as
+ * mlsh_metrics_compute(x, y, n, threads, 1, m) would. 0 or MLSH_CZ_EINVAL / MLSH_CZ_ENOMEM. */
+int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
+                      mlsh_metrics *m);
 #endif

@@ -9,7 +9,13 @@
 #include "compress/distinct.h"
 #include "compress/kmeans1d.h"
 #include "compress/threads.h"
+#include "compress/metrics.h"
+#include "dtype.h"
 #include <stdlib.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MLSH_PAL_X86 1
+#endif
 
 #define CHUNK ((size_t)1 << 18) /* elements per task in the element-wise passes */
 
@@ -409,5 +415,169 @@ done:
   free(c.status);
   free(c.used);
   free(c.exact);
+  return st;
+}
+
+/* ---- mlsh_palettize_pass: one group of fp16 values read in place ---- */
+
+typedef struct {
+  pal_ctx *c;
+  const uint16_t *h;
+  uint8_t *packed;
+  unsigned nbits;
+  uint8_t *by_code; /* fp16 code -> LUT index (the key table read through the code); 3 bytes padding */
+  int avx512;       /* AVX-512F/BW/VL usable */
+} pass16;
+
+/* Histogram of fp16 keys (the per-tensor single_group's, without the float copy); the key
+ * range and inf/NaN codes are read off the histogram afterwards. */
+static void hist16_task(void *p, size_t t, unsigned wid) {
+  pass16 *q = p;
+  uint32_t *hist = q->c->ws[wid].hist; /* by code here; turned into keys after the merge */
+  size_t i0 = t * CHUNK, i1 = i0 + CHUNK < q->c->n ? i0 + CHUNK : q->c->n;
+  for (size_t i = i0; i < i1; i++) hist[q->h[i]]++;
+}
+
+#ifdef MLSH_PAL_X86
+/* 16 at a time: the codes gathered from the byte table (read as 32-bit words: it has 3 bytes of
+ * padding), the reconstruction permuted out of the <= 16-entry LUT. Returns how many were done. */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t lookup16_avx512(const uint8_t *table,
+                                                                                 const float *lut, const uint16_t *h,
+                                                                                 size_t m, uint8_t *codes, float *y) {
+  const __m512 vlut = _mm512_loadu_ps(lut);
+  const __m512i low = _mm512_set1_epi32(0xff);
+  size_t k = 0;
+  for (; k + 16 <= m; k += 16) {
+    __m512i idx = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(h + k)));
+    __m512i c = _mm512_and_si512(_mm512_i32gather_epi32(idx, (const void *)table, 1), low);
+    _mm512_storeu_ps(y + k, _mm512_permutexvar_ps(c, vlut));
+    _mm_storeu_si128((__m128i *)(void *)(codes + k), _mm512_cvtepi32_epi8(c));
+  }
+  return k;
+}
+#endif
+
+static void pal_pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
+  (void)x;
+  const pass16 *q = p;
+  const uint8_t *table = q->by_code;
+  const float *lut = q->c->lut;
+  const uint16_t *h = q->h + i;
+  uint8_t codes[MLSH_MX_BATCH], *out = q->packed + i / 8 * q->nbits; /* i is a multiple of 8 */
+  size_t k = 0;
+#ifdef MLSH_PAL_X86
+  if (q->avx512 && q->nbits <= 4) k = lookup16_avx512(table, lut, h, m, codes, y);
+#endif
+  for (; k < m; k++) {
+    codes[k] = table[h[k]];
+    y[k] = lut[codes[k]];
+  }
+  if (q->nbits == 8) memcpy(out, codes, m);
+  else if (q->nbits == 4) {
+    for (size_t k = 0; k + 1 < m; k += 2) out[k / 2] = (uint8_t)(codes[k] | codes[k + 1] << 4);
+    if (m & 1) out[m / 2] = codes[m - 1];
+  } else mlsh_bitpack(codes, m, q->nbits, out);
+}
+
+int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, float *lut, uint8_t *packed,
+                        mlsh_pal_info *info, mlsh_metrics *m) {
+  size_t groups, pcs;
+  int st = mlsh_palettize_check(o, n, &groups, &pcs);
+  if (st) return st;
+  if (groups != 1 || o->per_channel_scale || o->wdtype != MLSH_WD_FP16 || o->force_sort || n >= UINT32_MAX)
+    return MLSH_CZ_EINVAL;
+  pal_ctx c;
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  c.n = n;
+  c.groups = 1;
+  c.lut = lut;
+  c.hist_path = 1;
+  c.nthreads = mlsh_threads_clamp(o->threads);
+  mlsh_cz_cpu_init(&c.cpu);
+  int exact = 1;
+  size_t used = 0, chunks = (n + CHUNK - 1) / CHUNK;
+  c.exact = &exact;
+  c.used = &used;
+  pass16 q = {&c, h, packed, 0, NULL, 0};
+#ifdef MLSH_PAL_X86
+  int avx2;
+  __builtin_cpu_init();
+  q.avx512 = mlsh_cpu_f16c(&avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+#endif
+  c.ws = calloc(c.nthreads, sizeof(worker_ws));
+  if (!c.ws) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  for (unsigned i = 0; i < c.nthreads; i++) {
+    worker_ws *w = &c.ws[i];
+    mlsh_distinct_init(&w->d);
+    if (!(w->hist = calloc(MLSH_FP16_KEYS, sizeof(uint32_t)))) {
+      st = MLSH_CZ_ENOMEM;
+      goto done;
+    }
+  }
+  mlsh_parallel_for(c.nthreads, chunks, hist16_task, &q);
+  worker_ws *w0 = &c.ws[0];
+  uint32_t *keyed = calloc(MLSH_FP16_KEYS, sizeof(uint32_t));
+  if (!keyed) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  for (unsigned h16 = 0; h16 < MLSH_FP16_KEYS; h16++) {
+    uint32_t cnt = 0;
+    for (unsigned i = 0; i < c.nthreads; i++) cnt += c.ws[i].hist[h16];
+    keyed[mlsh_fp16_key((uint16_t)h16)] += cnt; /* -0 and +0 share a key */
+  }
+  free(w0->hist);
+  w0->hist = keyed;
+  /* inf/NaN codes have the lowest (negative) and highest (positive) keys */
+  unsigned kmin = 0, kmax = MLSH_FP16_KEYS - 1;
+  for (unsigned k = 0; k < 0x400u; k++)
+    if (w0->hist[k] || w0->hist[0xfc00u + k]) st = MLSH_CZ_ENONFINITE;
+  if (st) goto done;
+  while (kmin < MLSH_FP16_KEYS && !w0->hist[kmin]) kmin++;
+  while (kmax > 0 && !w0->hist[kmax]) kmax--;
+  if ((st = mlsh_distinct_from_hist(&w0->d, w0->hist, kmin, kmax))) goto done;
+  if ((st = build_lut(&c, w0, 0, lut))) goto done;
+  if (!(w0->table = calloc(MLSH_FP16_KEYS, 1))) { /* keys not in the data stay 0, never read */
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  build_lookup(&c, w0);
+  if (!(q.by_code = calloc(MLSH_FP16_KEYS + 4, 1))) {
+    st = MLSH_CZ_ENOMEM;
+    goto done;
+  }
+  for (unsigned h16 = 0; h16 < MLSH_FP16_KEYS; h16++) q.by_code[h16] = w0->table[mlsh_fp16_key((uint16_t)h16)];
+  unsigned nbits = o->nbits;
+  if (o->mode == MLSH_PAL_UNIQUE) {
+    nbits = 8;
+    for (size_t i = 0; i < sizeof allowed_nbits / sizeof *allowed_nbits; i++)
+      if (used <= ((size_t)1 << allowed_nbits[i])) {
+        nbits = allowed_nbits[i];
+        break;
+      }
+  }
+  q.nbits = nbits;
+  mlsh_cz_src src = {NULL, h};
+  if ((st = mlsh_metrics_pass(&src, n, o->threads, pal_pass_batch, &q, m))) goto done;
+  info->nbits = nbits;
+  info->groups = 1;
+  info->exact = exact;
+
+done:
+  if (c.ws)
+    for (unsigned i = 0; i < c.nthreads; i++) {
+      mlsh_distinct_free(&c.ws[i].d);
+      mlsh_km1d_free(c.ws[i].km);
+      free(c.ws[i].code_of);
+      free(c.ws[i].table);
+      free(c.ws[i].hist);
+    }
+  free(c.ws);
+  free(q.by_code);
   return st;
 }

@@ -14,6 +14,7 @@
 #ifndef MLSH_COMPRESS_PALETTIZE_H
 #define MLSH_COMPRESS_PALETTIZE_H
 #include "compress/common.h"
+#include "compress/metrics.h"
 
 typedef enum { MLSH_PAL_KMEANS = 0, MLSH_PAL_UNIFORM, MLSH_PAL_UNIQUE } mlsh_pal_mode;
 
@@ -45,4 +46,12 @@ int mlsh_palettize_check(const mlsh_pal_opts *o, size_t n, size_t *groups, size_
  * per_channel_scale; may be NULL otherwise). Returns 0 or a negative mlsh_cz_status. */
 int mlsh_palettize(const float *x, size_t n, const mlsh_pal_opts *o, float *lut, uint8_t *codes,
                    float *recon, float *scale, mlsh_pal_info *info);
+
+/* One LUT over fp16 bit patterns h[0..n) read in place (a weight file's blob): per tensor, no
+ * per-channel scale, weight dtype fp16 (else MLSH_CZ_EINVAL; the caller takes the float path).
+ * Writes the LUT (stride 2^nbits as above), the codes packed LSB-first into packed
+ * (ceil(n*nbits/8) bytes, as mlsh_pack_codes packs mlsh_palettize's codes) and *m the metrics
+ * of the reconstruction, exactly as mlsh_metrics_compute(x, recon, n, threads, 1, m). */
+int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, float *lut, uint8_t *packed,
+                        mlsh_pal_info *info, mlsh_metrics *m);
 #endif

@@ -21,6 +21,7 @@
 #ifndef MLSH_COMPRESS_PRUNE_H
 #define MLSH_COMPRESS_PRUNE_H
 #include "compress/common.h"
+#include "compress/metrics.h"
 
 typedef enum { MLSH_PRUNE_THRESHOLD = 0, MLSH_PRUNE_MAGNITUDE, MLSH_PRUNE_BLOCK, MLSH_PRUNE_NM } mlsh_prune_mode;
 
@@ -46,4 +47,13 @@ int mlsh_prune_check(const mlsh_prune_opts *o, size_t n);
 
 /* Prune x[0..n) into out (n floats) and mask (n bytes). Returns 0 or a negative status. */
 int mlsh_prune(const float *x, size_t n, const mlsh_prune_opts *o, float *out, uint8_t *mask, mlsh_prune_info *info);
+
+/* Magnitude or threshold pruning of fp16 bit patterns h[0..n) read in place (a weight file's
+ * blob; other modes or dtypes: MLSH_CZ_EINVAL, the caller takes the float path). The same
+ * threshold and mask as mlsh_prune, without the dense tensor: mask gets the mask packed as uint1
+ * (ceil(n/8) bytes, as mlsh_pack_mask), kept the fp16 codes of the kept entries in order (room
+ * for n), and *m the metrics of the pruned tensor, exactly as mlsh_metrics_compute(x, out, n,
+ * threads, 1, m). */
+int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8_t *mask, uint16_t *kept,
+                    mlsh_prune_info *info, mlsh_metrics *m);
 #endif

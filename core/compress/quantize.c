@@ -4,7 +4,13 @@
  * the last axis a block changes every block[last] elements, so the inner loops stay simple. */
 #include "compress/quantize.h"
 #include "compress/threads.h"
+#include "compress/metrics.h"
+#include "dtype.h"
 #include <stdlib.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MLSH_QUANT_X86 1
+#endif
 
 #define CHUNK ((size_t)1 << 18)
 
@@ -66,39 +72,94 @@ typedef struct {
   const mlsh_quant_opts *o;
   const mlsh_quant_info *info;
   layout L;
-  const float *x;
+  const mlsh_cz_src *src;
   size_t n;
   float *mn, *mx; /* nthreads x nscale partials */
   uint8_t *bad;   /* per chunk: non-finite seen */
   uint8_t *raw;
   float *scale, *zpf, *zps, *recon; /* zpf: zero point as used in q (may be NaN); zps: stored */
   float *codes; /* optional: code values as floats */
+  uint8_t *packed; /* mlsh_quantize_pass: codes packed nbits LSB-first */
+  int f16c;        /* AVX + F16C usable */
+  unsigned nt;     /* workers of the min/max pass (partials) */
   mlsh_cz_cpu cpu;
 } q_ctx;
 
+#ifdef MLSH_QUANT_X86
+/* Min/max of fp16 codes h[0..len) into *lo, *hi; *bad |= an inf/NaN code seen. */
+__attribute__((target("avx,f16c"))) static void minmax_f16c(const uint16_t *h, size_t len, float *lo, float *hi,
+                                                             unsigned *bad) {
+  __m256 vlo = _mm256_set1_ps(*lo), vhi = _mm256_set1_ps(*hi);
+  const __m128i em = _mm_set1_epi16(0x7c00);
+  __m128i vb = _mm_setzero_si128();
+  size_t k = 0;
+  for (; k + 8 <= len; k += 8) {
+    __m128i hv = _mm_loadu_si128((const __m128i *)(const void *)(h + k));
+    vb = _mm_or_si128(vb, _mm_cmpeq_epi16(_mm_and_si128(hv, em), em));
+    __m256 v = _mm256_cvtph_ps(hv);
+    vlo = _mm256_min_ps(vlo, v);
+    vhi = _mm256_max_ps(vhi, v);
+  }
+  float a[8], b[8], l = *lo, u = *hi;
+  _mm256_storeu_ps(a, vlo);
+  _mm256_storeu_ps(b, vhi);
+  for (int j = 0; j < 8; j++) {
+    l = a[j] < l ? a[j] : l;
+    u = b[j] > u ? b[j] : u;
+  }
+  unsigned bd = _mm_movemask_epi8(vb) != 0;
+  for (; k < len; k++) {
+    float v = mlsh_fp16_to_f32(h[k]);
+    bd |= (h[k] & 0x7c00u) == 0x7c00u;
+    l = v < l ? v : l;
+    u = v > u ? v : u;
+  }
+  *lo = l;
+  *hi = u;
+  *bad |= bd;
+}
+#endif
+
 /* Min/max of the raw values: rounding to the weight dtype is monotone, so the rounded block
- * min/max are the rounded raw ones (done once per block later). v*0 is NaN iff v is NaN/inf. */
+ * min/max are the rounded raw ones (done once per block later); the min/max of a set do not
+ * depend on the order it is read in (the sign of a zero min/max never reaches a parameter).
+ * v - v is NaN iff v is NaN/inf. */
 static void minmax_task(void *p, size_t t, unsigned wid) {
   q_ctx *c = p;
   size_t ns = c->info->nscale, i0 = t * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
   float *mn = c->mn + (size_t)wid * ns, *mx = c->mx + (size_t)wid * ns;
-  const float *x = c->x;
+  float xb[256];
   walker w;
   walker_init(&w, &c->L, i0, i1);
-  size_t s, len, si;
-  float chk = 0;
+  size_t s, len, si, b0 = i0, b1 = i0; /* xb holds elements [b0, b1) */
+  unsigned bad = 0;
   while (walker_next(&w, &s, &len, &si)) {
     float lo = mn[si], hi = mx[si];
-    for (size_t i = s; i < s + len; i++) {
-      float v = x[i];
-      lo = v < lo ? v : lo;
-      hi = v > hi ? v : hi;
-      chk += v * 0.0f;
+#ifdef MLSH_QUANT_X86
+    if (c->src->f16 && c->f16c) {
+      minmax_f16c(c->src->f16 + s, len, &lo, &hi, &bad);
+      mn[si] = lo;
+      mx[si] = hi;
+      continue;
+    }
+#endif
+    for (size_t i = s, e = s + len; i < e;) {
+      if (i >= b1) {
+        b0 = i;
+        b1 = i1 - i < 256 ? i1 : i + 256;
+        mlsh_cz_src_load(c->src, b0, b1 - b0, xb);
+      }
+      for (size_t stop = e < b1 ? e : b1; i < stop; i++) {
+        float v = xb[i - b0], z = v - v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        bad |= z != z;
+      }
     }
     mn[si] = lo;
     mx[si] = hi;
   }
-  c->bad[t] = isnan(chk);
+  c->bad[t] = (uint8_t)bad;
 }
 
 /* Codes and reconstruction in batches of BATCH consecutive elements, each with its own block's
@@ -116,21 +177,159 @@ typedef struct {
   float sc[BATCH], zf[BATCH], zs[BATCH], t[BATCH];
 } qbatch;
 
-static void quant_batch(const q_ctx *c, qbatch *q, size_t b, size_t m) {
+/* Elements [b, b + m) with their values in q->t: raw codes to raw[0..m), reconstruction to rec. */
+static void quant_core(const q_ctx *c, qbatch *q, size_t b, size_t m, uint8_t *raw, float *rec) {
   mlsh_round_batch_fn round = c->o->wdtype == MLSH_WD_FP16 ? c->cpu.round16 : NULL;
   unsigned mask = (1u << c->o->nbits) - 1;
-  float qmin = (float)c->info->qmin, qmax = (float)c->info->qmax, *t = q->t, *rec = c->recon + b;
-  memcpy(t, c->x + b, m * sizeof(float));
+  float qmin = (float)c->info->qmin, qmax = (float)c->info->qmax, *t = q->t;
   if (round) round(t, m); /* the weight in its dtype */
   for (size_t k = 0; k < m; k++) t[k] /= q->sc[k];
   if (round) round(t, m); /* w / scale, computed in the weight dtype */
   for (size_t k = 0; k < m; k++) {
     float v = quant_code(t[k], q->zf[k], qmin, qmax);
-    c->raw[b + k] = (uint8_t)((unsigned)(int)v & mask);
+    raw[k] = (uint8_t)((unsigned)(int)v & mask);
     if (c->codes) c->codes[b + k] = v;
     rec[k] = (v - q->zs[k]) * q->sc[k];
   }
   if (round) round(rec, m); /* dequantized value cast back to the weight dtype */
+}
+
+#ifdef MLSH_QUANT_X86
+static inline __attribute__((target("avx,f16c"))) __m256 r16v(__m256 v) {
+  return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/* quant_core for weight dtype fp16 without codes, 8 lanes at a time: the same operations in the
+ * same order on each element (F16C rounding is mlsh_round_fp16, round-to-nearest-int is
+ * mlsh_rint_even, min/max then the NaN select is quant_code), so the same bits. */
+__attribute__((target("avx,f16c"))) static void quant_core_f16c(const q_ctx *c, qbatch *q, const float *tv, size_t m,
+                                                                 uint8_t *raw, float *rec) {
+  const __m256 qmin = _mm256_set1_ps((float)c->info->qmin), qmax = _mm256_set1_ps((float)c->info->qmax);
+  const __m128i mask = _mm_set1_epi16((short)((1u << c->o->nbits) - 1));
+  size_t k = 0;
+  for (; k < m; k += 8) {
+    float pt[8], ps[8], pz[8], pzs[8], pr[8];
+    const float *t = tv + k, *sc = q->sc + k, *zf = q->zf + k, *zs = q->zs + k;
+    size_t left = m - k;
+    if (left < 8) { /* the tail, padded with harmless lanes */
+      for (size_t j = 0; j < 8; j++) {
+        pt[j] = j < left ? t[j] : 0.0f;
+        ps[j] = j < left ? sc[j] : 1.0f;
+        pz[j] = j < left ? zf[j] : 0.0f;
+        pzs[j] = j < left ? zs[j] : 0.0f;
+      }
+      t = pt, sc = ps, zf = pz, zs = pzs;
+    }
+    __m256 vsc = _mm256_loadu_ps(sc);
+    __m256 v = r16v(_mm256_div_ps(r16v(_mm256_loadu_ps(t)), vsc));
+    __m256 r = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), _mm256_loadu_ps(zf));
+    __m256 cl = _mm256_min_ps(_mm256_max_ps(r, qmin), qmax);
+    cl = _mm256_and_ps(cl, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
+    __m256i iv = _mm256_cvttps_epi32(cl);
+    __m128i w16 = _mm_and_si128(_mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extractf128_si256(iv, 1)), mask);
+    __m128i b8 = _mm_packus_epi16(w16, w16);
+    __m256 rv = r16v(_mm256_mul_ps(_mm256_sub_ps(cl, _mm256_loadu_ps(zs)), vsc));
+    if (left >= 8) {
+      _mm_storel_epi64((__m128i *)(void *)(raw + k), b8);
+      _mm256_storeu_ps(rec + k, rv);
+    } else {
+      uint8_t pb[16];
+      _mm_storeu_si128((__m128i *)(void *)pb, b8);
+      _mm256_storeu_ps(pr, rv);
+      for (size_t j = 0; j < left; j++) raw[k + j] = pb[j], rec[k + j] = pr[j];
+    }
+  }
+}
+#endif
+
+#ifdef MLSH_QUANT_X86
+/* The same for one run of m elements sharing a block (scale sc, zero points zf as used and zs
+ * as stored): the parameters broadcast instead of loaded per element. */
+__attribute__((target("avx,f16c"))) static void quant_run_f16c(const q_ctx *c, const float *t, size_t m, float sc,
+                                                                float zf, float zs, uint8_t *raw, float *rec) {
+  const __m256 qmin = _mm256_set1_ps((float)c->info->qmin), qmax = _mm256_set1_ps((float)c->info->qmax);
+  const __m256 vsc = _mm256_set1_ps(sc), vzf = _mm256_set1_ps(zf), vzs = _mm256_set1_ps(zs);
+  const __m128i mask = _mm_set1_epi16((short)((1u << c->o->nbits) - 1));
+  for (size_t k = 0; k < m; k += 8) {
+    float pt[8], pr[8];
+    size_t left = m - k;
+    const float *tp = t + k;
+    if (left < 8) {
+      for (size_t j = 0; j < 8; j++) pt[j] = j < left ? tp[j] : 0.0f;
+      tp = pt;
+    }
+    __m256 v = r16v(_mm256_div_ps(r16v(_mm256_loadu_ps(tp)), vsc));
+    __m256 r = _mm256_add_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzf);
+    __m256 cl = _mm256_min_ps(_mm256_max_ps(r, qmin), qmax);
+    cl = _mm256_and_ps(cl, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
+    __m256i iv = _mm256_cvttps_epi32(cl);
+    __m128i w16 = _mm_and_si128(_mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extractf128_si256(iv, 1)), mask);
+    __m128i b8 = _mm_packus_epi16(w16, w16);
+    __m256 rv = r16v(_mm256_mul_ps(_mm256_sub_ps(cl, vzs), vsc));
+    if (left >= 8) {
+      _mm_storel_epi64((__m128i *)(void *)(raw + k), b8);
+      _mm256_storeu_ps(rec + k, rv);
+    } else {
+      uint8_t pb[16];
+      _mm_storeu_si128((__m128i *)(void *)pb, b8);
+      _mm256_storeu_ps(pr, rv);
+      for (size_t j = 0; j < left; j++) raw[k + j] = pb[j], rec[k + j] = pr[j];
+    }
+  }
+}
+#endif
+
+static void quant_batch(const q_ctx *c, qbatch *q, size_t b, size_t m) {
+  mlsh_cz_src_load(c->src, b, m, q->t);
+#ifdef MLSH_QUANT_X86
+  if (c->f16c && c->o->wdtype == MLSH_WD_FP16 && !c->codes) {
+    quant_core_f16c(c, q, q->t, m, c->raw + b, c->recon + b);
+    return;
+  }
+#endif
+  quant_core(c, q, b, m, c->raw + b, c->recon + b);
+}
+
+/* The block parameters of elements [i0, i0 + m) into q (m <= BATCH). */
+static void fill_params(const q_ctx *c, qbatch *q, size_t i0, size_t m) {
+  walker w;
+  walker_init(&w, &c->L, i0, i0 + m);
+  size_t s, len, si;
+  while (walker_next(&w, &s, &len, &si)) {
+    float sc = c->scale[si], zf = c->zpf ? c->zpf[si] : 0.0f, zs = c->zps ? c->zps[si] : 0.0f;
+    for (size_t k = s - i0; k < s - i0 + len; k++) {
+      q->sc[k] = sc;
+      q->zf[k] = zf;
+      q->zs[k] = zs;
+    }
+  }
+}
+
+/* mlsh_quantize_pass's batch: codes packed straight into place, reconstruction to y. */
+static void pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
+  const q_ctx *c = p;
+  qbatch q;
+  uint8_t rawbuf[BATCH], *raw = c->o->nbits == 8 ? c->packed + i : rawbuf; /* 8 bits: codes in place */
+#ifdef MLSH_QUANT_X86
+  if (c->f16c && c->o->wdtype == MLSH_WD_FP16) {
+    walker w;
+    walker_init(&w, &c->L, i, i + m);
+    size_t s, len, si;
+    while (walker_next(&w, &s, &len, &si))
+      quant_run_f16c(c, x + (s - i), len, c->scale[si], c->zpf ? c->zpf[si] : 0.0f, c->zps ? c->zps[si] : 0.0f,
+                     raw + (s - i), y + (s - i));
+  } else
+#endif
+  {
+    fill_params(c, &q, i, m);
+    memcpy(q.t, x, m * sizeof(float));
+    quant_core(c, &q, i, m, raw, y);
+  }
+  if (c->o->nbits != 8) { /* 4 bits: i is even (a multiple of BATCH) */
+    uint8_t *o = c->packed + i / 2;
+    for (size_t k = 0; k + 1 < m; k += 2) o[k / 2] = (uint8_t)(raw[k] | raw[k + 1] << 4);
+    if (m & 1) o[m / 2] = raw[m - 1];
+  }
 }
 
 static void quant_task(void *p, size_t t, unsigned wid) {
@@ -186,22 +385,80 @@ int mlsh_quantize_check(const mlsh_quant_opts *o, size_t n, mlsh_quant_info *inf
   return MLSH_CZ_OK;
 }
 
-int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *raw, float *codes, float *scale,
-                  float *zero_point, float *recon, mlsh_quant_info *info) {
+#define PARAM_TASK ((size_t)1 << 14) /* blocks per task */
+
+/* The parameters of blocks [t * PARAM_TASK, ...) from the workers' partial min/max. */
+static void params_task(void *p, size_t t, unsigned wid) {
+  (void)wid;
+  q_ctx *cp = p;
+  const q_ctx c = *cp;
+  const mlsh_quant_opts *o = c.o;
+  const mlsh_quant_info *info = c.info;
+  size_t ns = info->nscale, s0 = t * PARAM_TASK, s1 = s0 + PARAM_TASK < ns ? s0 + PARAM_TASK : ns;
+  unsigned nt = c.nt;
+  float *scale = c.scale, *zero_point = c.zps;
+  mlsh_wdtype wd = o->wdtype;
+  float qmin = (float)info->qmin, qmax = (float)info->qmax;
+  for (size_t s = s0; s < s1; s++) {
+    float mn = c.mn[s], mx = c.mx[s];
+    for (unsigned w = 1; w < nt; w++) {
+      if (c.mn[w * ns + s] < mn) mn = c.mn[w * ns + s];
+      if (c.mx[w * ns + s] > mx) mx = c.mx[w * ns + s];
+    }
+    mn = mlsh_wd_round(wd, mn);
+    mx = mlsh_wd_round(wd, mx);
+    float lo, hi;
+    if (o->symmetric) {
+      float a = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+      lo = -a;
+      hi = a;
+    } else {
+      lo = mn < 0 ? mn : 0.0f;
+      hi = mx > 0 ? mx : 0.0f;
+    }
+    float range = mlsh_wd_round(wd, hi - lo);
+    scale[s] = mlsh_wd_round(wd, range / (qmax - qmin));
+    if (!info->has_zero_point) continue;
+    float z;
+    if (o->symmetric) z = (float)(info->qmax / 2);
+    else {
+      float num = mlsh_wd_round(wd, mlsh_wd_round(wd, qmin * hi) - mlsh_wd_round(wd, qmax * lo));
+      z = mlsh_rint_even(mlsh_wd_round(wd, num / range));
+      if (!isnan(z)) z = z < qmin ? qmin : z > qmax ? qmax : z;
+    }
+    c.zpf[s] = z;
+    zero_point[s] = isnan(z) ? 0.0f : z;
+  }
+}
+
+static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads);
+
+/* Check, then the min/max pass and the block parameters; c->zpf is allocated (free it). */
+static int quant_setup(q_ctx *c, const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *o, float *scale,
+                       float *zero_point, mlsh_quant_info *info, unsigned *nthreads) {
   int st = mlsh_quantize_check(o, n, info);
   if (st) return st;
   if (info->has_zero_point && !zero_point) return MLSH_CZ_EINVAL;
-  q_ctx c;
-  memset(&c, 0, sizeof c);
-  c.o = o;
-  c.info = info;
-  c.x = x;
-  c.n = n;
-  c.raw = raw;
-  c.codes = codes;
-  mlsh_cz_cpu_init(&c.cpu);
-  c.scale = scale;
-  c.recon = recon;
+  q_ctx cz;
+  memset(&cz, 0, sizeof cz);
+  *c = cz;
+  c->o = o;
+  c->info = info;
+  c->src = src;
+  c->n = n;
+  mlsh_cz_cpu_init(&c->cpu);
+  int avx2;
+  c->f16c = mlsh_cpu_f16c(&avx2);
+  c->scale = scale;
+  return quant_params(c, zero_point, nthreads);
+}
+
+static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads) {
+  q_ctx c = *cp;
+  const mlsh_quant_opts *o = c.o;
+  mlsh_quant_info *info = (mlsh_quant_info *)c.info;
+  size_t n = c.n;
+  int st = MLSH_CZ_OK;
   c.L.rank = o->rank;
   for (int a = 0; a < o->rank; a++) {
     c.L.dim[a] = (size_t)o->shape[a];
@@ -233,44 +490,47 @@ int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *r
     if (c.bad[i]) st = MLSH_CZ_ENONFINITE;
   if (st) goto done;
 
-  mlsh_wdtype wd = o->wdtype;
-  float qmin = (float)info->qmin, qmax = (float)info->qmax;
-  for (size_t s = 0; s < ns; s++) {
-    float mn = c.mn[s], mx = c.mx[s];
-    for (unsigned w = 1; w < nt; w++) {
-      if (c.mn[w * ns + s] < mn) mn = c.mn[w * ns + s];
-      if (c.mx[w * ns + s] > mx) mx = c.mx[w * ns + s];
-    }
-    mn = mlsh_wd_round(wd, mn);
-    mx = mlsh_wd_round(wd, mx);
-    float lo, hi;
-    if (o->symmetric) {
-      float a = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
-      lo = -a;
-      hi = a;
-    } else {
-      lo = mn < 0 ? mn : 0.0f;
-      hi = mx > 0 ? mx : 0.0f;
-    }
-    float range = mlsh_wd_round(wd, hi - lo);
-    scale[s] = mlsh_wd_round(wd, range / (qmax - qmin));
-    if (!info->has_zero_point) continue;
-    float z;
-    if (o->symmetric) z = (float)(info->qmax / 2);
-    else {
-      float num = mlsh_wd_round(wd, mlsh_wd_round(wd, qmin * hi) - mlsh_wd_round(wd, qmax * lo));
-      z = mlsh_rint_even(mlsh_wd_round(wd, num / range));
-      if (!isnan(z)) z = z < qmin ? qmin : z > qmax ? qmax : z;
-    }
-    c.zpf[s] = z;
-    zero_point[s] = isnan(z) ? 0.0f : z;
-  }
-  mlsh_parallel_for(nt, chunks, quant_task, &c);
+  c.nt = nt;
+  mlsh_parallel_for(nt, (ns + PARAM_TASK - 1) / PARAM_TASK, params_task, &c);
+  *nthreads = nt;
 
 done:
   free(c.mn);
   free(c.mx);
   free(c.bad);
+  c.mn = c.mx = NULL;
+  c.bad = NULL;
+  if (st) {
+    free(c.zpf);
+    c.zpf = NULL;
+  }
+  *cp = c;
+  return st;
+}
+
+int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *raw, float *codes, float *scale,
+                  float *zero_point, float *recon, mlsh_quant_info *info) {
+  mlsh_cz_src src = {x, NULL};
+  q_ctx c;
+  unsigned nt;
+  int st = quant_setup(&c, &src, n, o, scale, zero_point, info, &nt);
+  if (st) return st;
+  c.raw = raw;
+  c.codes = codes;
+  c.recon = recon;
+  mlsh_parallel_for(nt, (n + CHUNK - 1) / CHUNK, quant_task, &c);
+  free(c.zpf);
+  return MLSH_CZ_OK;
+}
+
+int mlsh_quantize_pass(const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *o, uint8_t *packed, float *scale,
+                       float *zero_point, mlsh_quant_info *info, mlsh_metrics *m) {
+  q_ctx c;
+  unsigned nt;
+  int st = quant_setup(&c, src, n, o, scale, zero_point, info, &nt);
+  if (st) return st;
+  c.packed = packed;
+  st = mlsh_metrics_pass(src, n, o->threads, pass_batch, &c, m);
   free(c.zpf);
   return st;
 }

@@ -15,6 +15,7 @@
 #ifndef MLSH_COMPRESS_QUANTIZE_H
 #define MLSH_COMPRESS_QUANTIZE_H
 #include "compress/common.h"
+#include "compress/metrics.h"
 
 typedef struct {
   unsigned nbits; /* 4 or 8 */
@@ -43,6 +44,13 @@ int mlsh_quantize_check(const mlsh_quant_opts *o, size_t n, mlsh_quant_info *inf
  * Returns 0 or a negative mlsh_cz_status. */
 int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *raw, float *codes, float *scale,
                   float *zero_point, float *recon, mlsh_quant_info *info);
+
+/* The same from a source (a weight file's fp16 blob read in place), without the per-element
+ * arrays: packed (ceil(n*nbits/8) bytes) gets the codes packed LSB-first, as mlsh_pack_codes
+ * packs raw, and *m the metrics of the reconstruction against the source, exactly as
+ * mlsh_metrics_compute(source, recon, n, threads, 1, m) gives them. */
+int mlsh_quantize_pass(const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *o, uint8_t *packed, float *scale,
+                       float *zero_point, mlsh_quant_info *info, mlsh_metrics *m);
 
 /* The signed value of a raw code. */
 static inline int mlsh_quant_code_value(uint8_t raw, unsigned nbits, int is_signed) {

@@ -103,6 +103,7 @@ static int run_op(it_env *env, const it_op *op) {
       } else check_values(env, op, t);
       set_slot(env, op->out_slots[i], t);
     }
+    for (int i = op->nout; i < IT_MAX_OUT; i++) it_unref(c.out[i]); /* made but not declared (e.g. no outputs) */
   }
   if (env->observe) {
     it_tensor *outs[IT_MAX_OUT];
@@ -246,9 +247,13 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
       it_tensor *r = it_convert(t, t->dt, e);
       if (!r) { rc = -1; break; }
       if (round) it_round_fp16(r->data, r->n);
+      it_unref(env.slots[p->inputs[i].slot]); /* two inputs of one name share a slot: the last wins */
       env.slots[p->inputs[i].slot] = r;
       if (p->inputs[i].type.is_state) keep[i] = it_ref(r);
-    } else env.slots[p->inputs[i].slot] = it_ref(t);
+    } else {
+      it_unref(env.slots[p->inputs[i].slot]);
+      env.slots[p->inputs[i].slot] = it_ref(t);
+    }
   }
   if (rc == 0) rc = it_exec_block(&env, p->main);
   for (int j = 0; rc == 0 && j < p->nout; j++)

@@ -267,13 +267,30 @@ static it_tensor *dequant(nn_b *B, const CoreML__Specification__WeightParams *w,
   return NULL;
 }
 
+/* int8RawValue (int8DynamicQuantize layers): value = int8 * scale, one linear scale and no bias.
+ * The layer's run-time quantization of its input is not modelled: this is its float reference. */
+static it_tensor *int8_weights(nn_b *B, const CoreML__Specification__WeightParams *w, size_t count, int rank,
+                               const int64_t *shape, const char *what) {
+  const CoreML__Specification__QuantizationParams *q = w->quantization;
+  const CoreML__Specification__QuantizationParams__LinearQuantizationParams *lq =
+      q && q->quantization_type_case == CORE_ML__SPECIFICATION__QUANTIZATION_PARAMS__QUANTIZATION_TYPE_LINEAR_QUANTIZATION ? q->linearquantization : NULL;
+  if (!lq || lq->n_scale != 1 || lq->n_bias != 0)
+    return nn_fail(B, "%s: int8RawValue needs linear quantization with one scale and no bias", what), NULL;
+  if (w->int8rawvalue.len != count) return nn_fail(B, "%s: %zu int8 values, %zu expected", what, w->int8rawvalue.len, count), NULL;
+  it_tensor *t = it_tensor_new(MLSH_DT_FP32, rank, shape, B->e);
+  if (!t) return NULL;
+  for (size_t i = 0; i < count; i++) ((float *)t->data)[i] = (float)((int8_t)w->int8rawvalue.data[i] * (double)lq->scale[0]);
+  return t;
+}
+
 it_tensor *nn_weights(nn_b *B, const CoreML__Specification__WeightParams *w, size_t count, int rank,
                       const int64_t *shape, const char *what) {
   if (!w) return nn_fail(B, "%s: weights are missing", what), NULL;
   if (it_numel(rank, shape) != count) return nn_fail(B, "%s: bad weight shape", what), NULL;
   int fp16 = B->p->prec == IT_PREC_FP16;
   it_tensor *t = NULL;
-  if (w->quantization) t = dequant(B, w, count, rank, shape, what);
+  if (w->int8rawvalue.len && !w->rawvalue.len) t = int8_weights(B, w, count, rank, shape, what);
+  else if (w->quantization) t = dequant(B, w, count, rank, shape, what);
   else if (w->n_floatvalue) {
     if (w->n_floatvalue != count) return nn_fail(B, "%s: %zu values, %zu expected", what, w->n_floatvalue, count), NULL;
     if (!fp16) return nn_borrow(B, w->floatvalue, rank, shape);
@@ -286,8 +303,6 @@ it_tensor *nn_weights(nn_b *B, const CoreML__Specification__WeightParams *w, siz
   } else if (w->rawvalue.len) {
     if (w->rawvalue.len != 4 * count) return nn_fail(B, "%s: %zu raw bytes, %zu fp32 values expected", what, w->rawvalue.len, count), NULL;
     if ((t = it_tensor_new(MLSH_DT_FP32, rank, shape, B->e))) memcpy(t->data, w->rawvalue.data, 4 * count);
-  } else if (w->int8rawvalue.len) {
-    return nn_fail(B, "%s: int8 weights (int8RawValue) are not supported by the interpreter", what), NULL;
   } else if (count == 0) {
     t = it_tensor_new(MLSH_DT_FP32, rank, shape, B->e);
   } else return nn_fail(B, "%s: no weight values (%zu expected)", what, count), NULL;

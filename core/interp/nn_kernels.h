@@ -28,6 +28,17 @@ typedef struct {
 
 extern const it_kernel_def nn_k_wrap, nn_k_reshape_chw, nn_k_flatten, nn_k_permute, nn_k_slice, nn_k_unary,
     nn_k_embedding, nn_k_embedding_nd, nn_k_reshape_to, nn_k_norm;
+/* Layers whose MIL parameters depend on run-time shapes (nn_dyn.c): they compute them and call
+ * the MIL kernel through nn_invoke.
+ *   crop_like       x cropped to the H x W of `like` at `offset` [y, x] (crop)
+ *   seq_repeat      x tiled `reps` times along axis 0 (tile)
+ *   upsample_linear bilinear upsampling by scale_factor_height/width in the NN DEFAULT grid
+ *                   (x_in = x_out * in / out, clamped: resize_bilinear's DEFAULT sampling)
+ *   resize_checked  resize_bilinear, refusing an empty H or W first
+ *   crop_resize     x [1, B, C, H, W] viewed as [B, C, H, W] for crop_resize (roi form)
+ *   slice_dynamic   slice_by_index once begin / end / stride / masks are checked against x's rank */
+extern const it_kernel_def nn_k_crop_like, nn_k_seq_repeat, nn_k_upsample_linear, nn_k_resize_checked, nn_k_crop_resize,
+    nn_k_slice_dynamic;
 /* classify (nn_classify.c): x = probabilities (aux: nn_labels) -> out 0 label(s), out 1 probabilities. */
 extern const it_kernel_def nn_k_classify;
 /* The ML-program op `classify`: binds nn_k_classify with the labels of its `classes` literal. */

@@ -14,7 +14,7 @@ typedef struct {
   nn_lower_fn fn;
 } nn_lowering;
 
-extern const nn_lowering nn_lower_dense[], nn_lower_act[], nn_lower_shape[], nn_lower_nd[], nn_lower_rnn[];
+extern const nn_lowering nn_lower_dense[], nn_lower_act[], nn_lower_shape[], nn_lower_nd[], nn_lower_rnn[], nn_lower_more[];
 
 /* Every layer type with a lowering, sorted (at most max; static names). */
 size_t it_nn_layer_types(const char **out, size_t max);

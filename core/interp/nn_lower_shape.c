@@ -124,10 +124,11 @@ static int upsample(nn_b *B, const nn_layer *l) {
   size_t ni = nnw_ints(&m, 1, sf, 2), nf = nnw_reals(&m, 7, 0, fr, 2);
   for (int i = 0; i < 2; i++) s[i] = nf == 2 ? fr[i] : ni == 2 ? (double)sf[i] : 1;
   uint64_t mode = nnw_u64(&m, 5, 0), lin = nnw_u64(&m, 6, 0);
-  if (mode == 1 && lin == 0) return nn_fail(B, "bilinear upsampling in DEFAULT mode is not supported by the interpreter (ALIGN_CORNERS_TRUE/FALSE are)");
-  it_op *op = nn_layer_op(B, l, NULL, nn_k(mode == 1 ? "upsample_bilinear" : "upsample_nearest_neighbor"), 0, 0);
+  /* bilinear DEFAULT: grid x_in = x_out * in / out (nn_dyn.c); ALIGN_CORNERS_TRUE / FALSE: upsample_bilinear */
+  const it_kernel_def *k = mode != 1 ? nn_k("upsample_nearest_neighbor") : lin == 0 ? &nn_k_upsample_linear : nn_k("upsample_bilinear");
+  it_op *op = nn_layer_op(B, l, NULL, k, 0, 0);
   if (!op || nn_immf(B, op, "scale_factor_height", s[0]) || nn_immf(B, op, "scale_factor_width", s[1])) return -1;
-  if (mode == 1 && nn_immb(B, op, "align_corners", lin == 1) != 0) return -1;
+  if (mode == 1 && lin != 0 && nn_immb(B, op, "align_corners", lin == 1) != 0) return -1;
   return nn_layer_outs(B, op, l);
 }
 

@@ -4,6 +4,8 @@
  * and for classifiers the label and probability outputs. Layers without a lowering fail here,
  * before anything runs. */
 #include "nn_lower.h"
+#include "pipeline.h"
+#include <stdlib.h>
 #include <string.h>
 
 typedef CoreML__Specification__NeuralNetworkPreprocessing Pre;
@@ -16,7 +18,7 @@ typedef struct {
   int rank5_arrays, rank5_images;
 } nn_net;
 
-static const nn_lowering *const FAMILIES[] = {nn_lower_dense, nn_lower_act, nn_lower_shape, nn_lower_nd, nn_lower_rnn};
+static const nn_lowering *const FAMILIES[] = {nn_lower_dense, nn_lower_act, nn_lower_shape, nn_lower_nd, nn_lower_rnn, nn_lower_more};
 
 static nn_lower_fn find_lowering(int kase) {
   for (size_t f = 0; f < sizeof FAMILIES / sizeof FAMILIES[0]; f++)
@@ -41,17 +43,38 @@ static it_op *input_op(nn_b *B, const char *name, const char *step, const it_ker
   return op;
 }
 
-static int image_input(nn_b *B, const nn_net *net, const char *name, const CoreML__Specification__ImageFeatureType *im) {
+/* meanImage: x - mean, the mean image [C, H, W] (the image's declared size). */
+static int mean_image(nn_b *B, const char *name, const Pre *p, const int64_t *s) {
+  nnw_msg w = nnw_of(p->meanimage);
+  size_t n = nnw_reals(&w, 1, 0, NULL, 0);
+  int64_t ms[3] = {s[1], s[2], s[3]};
+  if (s[2] < 1 || s[3] < 1) return nn_fail(B, "input '%s': meanImage preprocessing needs a fixed image size", name);
+  if (it_numel(3, ms) != n) return nn_fail(B, "input '%s': the mean image has %zu values, %lldx%lldx%lld expected", name, n, (long long)ms[0], (long long)ms[1], (long long)ms[2]);
+  it_tensor *t = it_tensor_new(MLSH_DT_FP32, 3, ms, B->e);
+  double *v = t ? malloc((n + 1) * sizeof *v) : NULL;
+  if (!v) { it_unref(t); return t ? mlsh_fail(B->e, NULL, "out of memory") : -1; }
+  nnw_reals(&w, 1, 0, v, n);
+  for (size_t i = 0; i < n; i++) ((float *)t->data)[i] = (float)v[i];
+  free(v);
+  it_op *op = input_op(B, name, "mean", nn_k("sub"));
+  if (!op) { it_unref(t); return -1; }
+  if (nn_imm(B, op, "y", t) != 0 || nn_out(B, op, name) < 0) return -1;
+  return 0;
+}
+
+static int image_input(nn_b *B, const nn_net *net, const char *name, const CoreML__Specification__ImageFeatureType *im, int sub) {
   int gray = im->colorspace == CORE_ML__SPECIFICATION__IMAGE_FEATURE_TYPE__COLOR_SPACE__GRAYSCALE;
   int bgr = im->colorspace == CORE_ML__SPECIFICATION__IMAGE_FEATURE_TYPE__COLOR_SPACE__BGR;
   int64_t C = gray ? 1 : 3, s[4] = {1, C, im->height > 0 ? im->height : -1, im->width > 0 ? im->width : -1};
   if (im->enumeratedsizes || im->imagesizerange) s[2] = s[3] = -1;
-  if (nn_input(B, name, MLSH_DT_FP32, 4, s) < 0) return -1;
+  if ((sub ? it_sub_input(B, name) : nn_input(B, name, MLSH_DT_FP32, 4, s)) < 0) return -1;
   for (size_t i = 0; i < net->npre; i++) {
     const Pre *p = net->pre[i];
     if (p->featurename && *p->featurename && strcmp(p->featurename, name) != 0) continue;
-    if (p->preprocessor_case == CORE_ML__SPECIFICATION__NEURAL_NETWORK_PREPROCESSING__PREPROCESSOR_MEAN_IMAGE)
-      return nn_fail(B, "input '%s': meanImage preprocessing is not supported by the interpreter", name);
+    if (p->preprocessor_case == CORE_ML__SPECIFICATION__NEURAL_NETWORK_PREPROCESSING__PREPROCESSOR_MEAN_IMAGE) {
+      if (mean_image(B, name, p, s) != 0) return -1;
+      continue;
+    }
     const CoreML__Specification__NeuralNetworkImageScaler *sc = p->scaler;
     if (!sc) continue;
     double scale = sc->channelscale != 0 ? sc->channelscale : 1;
@@ -71,12 +94,14 @@ static int image_input(nn_b *B, const nn_net *net, const char *name, const CoreM
   return 0;
 }
 
-static int array_input(nn_b *B, const nn_net *net, const char *name, const CoreML__Specification__ArrayFeatureType *a) {
+static int array_input(nn_b *B, const nn_net *net, const char *name, const CoreML__Specification__ArrayFeatureType *a, int sub) {
   int64_t s[IT_MAX_RANK];
   int r = (int)(a->n_shape < IT_MAX_RANK ? a->n_shape : IT_MAX_RANK);
   for (int i = 0; i < r; i++) s[i] = a->enumeratedshapes || a->shaperange ? -1 : a->shape[i];
   mlsh_dtype dt = array_dtype(a->datatype);
-  if (nn_input(B, name, dt, r, s) < 0) return -1;
+  int slot = sub ? it_sub_input(B, name) : nn_input(B, name, dt, r, s);
+  if (slot < 0) return -1;
+  if (sub) dt = B->p->slot_types[slot].dt; /* what the pipeline hands over */
   if (dt != MLSH_DT_FP32) {
     it_op *op = input_op(B, name, "cast", nn_k("cast"));
     if (!op || nn_imms(B, op, "dtype", "fp32") != 0 || nn_out(B, op, name) < 0) return -1;
@@ -88,13 +113,13 @@ static int array_input(nn_b *B, const nn_net *net, const char *name, const CoreM
   return 0;
 }
 
-static int inputs(nn_b *B, const CoreML__Specification__ModelDescription *d, const nn_net *net) {
+static int inputs(nn_b *B, const CoreML__Specification__ModelDescription *d, const nn_net *net, int sub) {
   for (size_t i = 0; d && i < d->n_input; i++) {
     const CoreML__Specification__FeatureDescription *f = d->input[i];
     const CoreML__Specification__FeatureType *t = f->type;
     int rc;
-    if (t && t->type_case == CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_IMAGE_TYPE) rc = image_input(B, net, f->name, t->imagetype);
-    else if (t && t->type_case == CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE) rc = array_input(B, net, f->name, t->multiarraytype);
+    if (t && t->type_case == CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_IMAGE_TYPE) rc = image_input(B, net, f->name, t->imagetype, sub);
+    else if (t && t->type_case == CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE) rc = array_input(B, net, f->name, t->multiarraytype, sub);
     else rc = nn_fail(B, "input '%s': only multiarray and image inputs are supported for neural networks", f->name);
     if (rc != 0) return -1;
   }
@@ -139,8 +164,7 @@ static int classifier(nn_b *B, const CoreML__Specification__NeuralNetworkClassif
   return 0;
 }
 
-int it_nn_load(const CoreML__Specification__Model *model, mlsh_container *c, it_precision prec, it_program **out, mlsh_err *e) {
-  (void)c;
+int it_nn_lower_model(nn_b *B, const it_model *model, int sub) {
   nn_net net = {0};
   const CoreML__Specification__NeuralNetworkClassifier *nc = NULL;
   if (model->type_case == CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK) {
@@ -152,13 +176,19 @@ int it_nn_load(const CoreML__Specification__Model *model, mlsh_container *c, it_
   } else if (model->type_case == CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_REGRESSOR) {
     const CoreML__Specification__NeuralNetworkRegressor *n = model->neuralnetworkregressor;
     net = (nn_net){n->n_layers, n->layers, n->n_preprocessing, n->preprocessing, !n->arrayinputshapemapping, !n->imageinputshapemapping};
-  } else return mlsh_fail(e, NULL, "not a neural network");
-  nn_b B;
-  if (nn_begin(&B, prec, e) != 0) { nn_abort(&B); return -1; }
-  B.rank5 = net.rank5_arrays;
+  } else return mlsh_fail(B->e, NULL, "not a neural network");
+  B->rank5 = net.rank5_arrays;
   const CoreML__Specification__ModelDescription *d = model->description;
-  if (!d) { nn_abort(&B); return mlsh_fail(e, NULL, "the model has no description"); }
-  if (inputs(&B, d, &net) != 0 || layers(&B, &net) != 0 || (nc && classifier(&B, nc, &net, d) != 0)) { nn_abort(&B); return -1; }
+  if (!d) return mlsh_fail(B->e, NULL, "the model has no description");
+  if (inputs(B, d, &net, sub) != 0 || layers(B, &net) != 0 || (nc && classifier(B, nc, &net, d) != 0)) return -1;
+  return 0;
+}
+
+int it_nn_load(const CoreML__Specification__Model *model, mlsh_container *c, it_precision prec, it_program **out, mlsh_err *e) {
+  (void)c;
+  nn_b B;
+  if (nn_begin(&B, prec, e) != 0 || it_nn_lower_model(&B, model, 0) != 0) { nn_abort(&B); return -1; }
+  const CoreML__Specification__ModelDescription *d = model->description;
   const char *names[256];
   int n = 0;
   for (size_t i = 0; i < d->n_output && n < 256; i++) names[n++] = d->output[i]->name;

@@ -96,7 +96,7 @@ it_tensor *it_out_f(it_ctx *c, int idx, int rank, const int64_t *shape) {
 }
 
 void it_out_set(it_ctx *c, int idx, it_tensor *t) {
-  if (idx >= IT_MAX_OUT) return;
+  if (idx >= IT_MAX_OUT || idx >= c->op->nout) return;
   it_unref(c->out[idx]);
   c->out[idx] = it_ref(t);
 }

@@ -227,6 +227,7 @@ static int resize(it_ctx *c, int bilinear) {
   int r = x->rank;
   int64_t H = x->shape[r - 2], W = x->shape[r - 1], OH = it_arg_int(c, "target_size_height", H), OW = it_arg_int(c, "target_size_width", W);
   if (OH < 1 || OW < 1) return it_fail(c, "target size must be positive");
+  if (H < 1 || W < 1) return it_fail(c, "input height and width must be positive (given %lldx%lld)", (long long)H, (long long)W);
   int64_t s[IT_MAX_RANK];
   memcpy(s, x->shape, sizeof s);
   s[r - 2] = OH;

@@ -238,34 +238,43 @@ static void copy_box(const it_tensor *x, const int64_t *begin, const int64_t *st
   }
 }
 
+/* An optional int vector parameter of exactly r values, or def everywhere when absent. */
+static int opt_vec(it_ctx *c, const char *name, int64_t *out, int r, int64_t def) {
+  int n = it_arg_ints(c, name, out, IT_MAX_RANK);
+  if (n < 0) {
+    for (int i = 0; i < IT_MAX_RANK; i++) out[i] = def;
+    return 0;
+  }
+  return n == r ? 0 : it_fail(c, "%s has %d values, the input has rank %d", name, n, r);
+}
+
 static int k_slice_by_index(it_ctx *c) {
   it_tensor *x = it_arg_req(c, "x");
   if (!x) return -1;
   int r = x->rank;
   int64_t b[IT_MAX_RANK], en[IT_MAX_RANK], st[IT_MAX_RANK], bm[IT_MAX_RANK], em[IT_MAX_RANK], sm[IT_MAX_RANK];
   if (it_arg_ints(c, "begin", b, IT_MAX_RANK) != r || it_arg_ints(c, "end", en, IT_MAX_RANK) != r) return it_fail(c, "begin/end must have %d values", r);
-  if (it_arg_ints(c, "stride", st, IT_MAX_RANK) < 0) for (int i = 0; i < r; i++) st[i] = 1;
-  if (it_arg_ints(c, "begin_mask", bm, IT_MAX_RANK) < 0) memset(bm, 0, sizeof bm);
-  if (it_arg_ints(c, "end_mask", em, IT_MAX_RANK) < 0) memset(em, 0, sizeof em);
-  if (it_arg_ints(c, "squeeze_mask", sm, IT_MAX_RANK) < 0) memset(sm, 0, sizeof sm);
+  if (opt_vec(c, "stride", st, r, 1) || opt_vec(c, "begin_mask", bm, r, 0) || opt_vec(c, "end_mask", em, r, 0) ||
+      opt_vec(c, "squeeze_mask", sm, r, 0))
+    return -1;
   int64_t oshape[IT_MAX_RANK], full[IT_MAX_RANK];
   int orank = 0;
   for (int d = 0; d < r; d++) {
     int64_t L = x->shape[d], s = st[d];
-    if (s == 0) return it_fail(c, "stride 0 along axis %d", d);
+    if (s == 0 || s == INT64_MIN) return it_fail(c, "stride %lld along axis %d", (long long)s, d);
     int64_t lo = b[d] < 0 ? b[d] + L : b[d], hi = en[d] < 0 ? en[d] + L : en[d];
     if (s > 0) {
       if (bm[d]) lo = 0;
       if (em[d]) hi = L;
       lo = lo < 0 ? 0 : (lo > L ? L : lo);
       hi = hi < 0 ? 0 : (hi > L ? L : hi);
-      full[d] = hi > lo ? (hi - lo + s - 1) / s : 0;
+      full[d] = hi > lo ? (hi - lo - 1) / s + 1 : 0; /* no overflow for a huge stride */
     } else {
       if (bm[d]) lo = L - 1;
       if (em[d]) hi = -1;
       lo = lo < -1 ? -1 : (lo > L - 1 ? L - 1 : lo);
       hi = hi < -1 ? -1 : (hi > L - 1 ? L - 1 : hi);
-      full[d] = lo > hi ? (lo - hi - s - 1) / (-s) : 0;
+      full[d] = lo > hi ? (lo - hi - 1) / (-s) + 1 : 0;
     }
     if (sm[d]) { full[d] = 1; if (lo < 0 || lo >= L) return it_fail(c, "squeezed index out of range"); }
     b[d] = lo;

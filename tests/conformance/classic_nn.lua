@@ -1,4 +1,4 @@
--- make conformance: every NeuralNetwork, tree ensemble and GLM model of ../shared/corpus/coreml*/
+-- make conformance: every NeuralNetwork, tree ensemble, GLM and pipeline model of ../shared/corpus/coreml*/
 -- through `mlsh run --random SEED --json`. The corpus has no known outputs for these models, so
 -- the check is: the run succeeds with finite outputs (no NaN/inf), or fails with the one-line
 -- "not supported" message (custom layers; exit 1) — never a crash, a hang or a garbled error.
@@ -11,7 +11,8 @@ local corpus = arg[1] or "../shared/corpus"
 C.require_corpus(corpus, "classic_nn")
 
 local TYPES = { neuralNetwork = true, neuralNetworkClassifier = true, neuralNetworkRegressor = true,
-  treeEnsembleClassifier = true, treeEnsembleRegressor = true, glmClassifier = true, glmRegressor = true }
+  treeEnsembleClassifier = true, treeEnsembleRegressor = true, glmClassifier = true, glmRegressor = true,
+  pipeline = true, pipelineClassifier = true, pipelineRegressor = true }
 
 local ran, unsupported, bad = 0, 0, 0
 for _, folder in ipairs({ "coreml", "coreml-real" }) do

@@ -2,7 +2,7 @@
 --   [--delegate N | METHOD:N] (a Core ML delegate of an ExecuTorch .pte, or a model of an ORT cache)
 --   [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget BYTES[K|M|G]]
 -- mlsh run --list-ops
--- Runs an ML program function (or a NeuralNetwork, tree ensemble or GLM model) on the C interpreter; writes <output>.npy files to -o DIR (and the
+-- Runs an ML program function (or a NeuralNetwork, tree ensemble, GLM or pipeline model) on the C interpreter; writes <output>.npy files to -o DIR (and the
 -- final value of each state), prints per-output statistics, the first op with non-finite values
 -- and, in fp32 runs, the first op with values beyond the fp16 range. Exit 1 on any error.
 local mlsh = require "mlsh"
@@ -12,7 +12,7 @@ local argparse = require "mlsh.cli.args"
 local json = mlsh.json
 
 local C = {
-  summary = "run an ML program or NeuralNetwork/tree/GLM model on the reference interpreter (outputs as .npy)",
+  summary = "run an ML program or NeuralNetwork/tree/GLM/pipeline model on the reference interpreter (outputs as .npy)",
   usage = "mlsh run MODEL [--input NAME=FILE]... [--random SEED] [--shape NAME=AxBxC]... [--function F] "
     .. "[--delegate N] [--precision model|fp32|fp16] [-o DIR] [--json] [--trace DIR] [--memory-budget N[K|M|G]] | mlsh run --list-ops",
 }
@@ -111,7 +111,8 @@ function C.run(args)
     print("NeuralNetwork layers:")
     for _, n in ipairs(core.interp.nn_layers()) do print(n) end
     print("")
-    print("models: treeEnsembleClassifier treeEnsembleRegressor glmClassifier glmRegressor")
+    print("models: treeEnsembleClassifier treeEnsembleRegressor glmClassifier glmRegressor pipeline pipelineClassifier")
+    print("        pipelineRegressor; in pipelines: scaler imputer normalizer featureVectorizer oneHotEncoder arrayFeatureExtractor")
     return 0
   end
   if not o.model then io.stderr:write("usage: ", C.usage, "\n") return 2 end

@@ -16,6 +16,8 @@
 -- Errors: "compress: ..." strings for bad settings; {usage = true, msg = ...} tables (raised) when
 -- the model cannot take them (mode needs iOS18, not an ML program); callers map both to exit 2.
 local core = require "mlsh.core"
+-- the Lua heap this command grows (modules, the spec, result strings) in 2 MiB pages from here on
+core.compress.reserve(16 << 20)
 local types = require "mlsh.types"
 local writer = require "mlsh.model.writer"
 local weights = require "mlsh.model.weights"
@@ -90,6 +92,25 @@ function M.tensor(a, setting, args)
     return K.quantize(a, quant_opts(s.quantize, args)), "quantize"
   end
   return K.prune(a, prune_opts(s.prune, args)), "prune"
+end
+
+-- The kernels that read a weight file's fp16 blob in place (no float copy, no reconstruction:
+-- the result carries its metrics). nil when the weight or the setting is not one they cover.
+local BLOB_KERNELS = {
+  palettize = { K.palettize_blob, pal_opts, "palettize" },
+  quantize = { K.quantize_blob, quant_opts, "quantize" },
+  prune = { K.prune_blob, prune_opts, "prune" },
+}
+function M.tensor_blob(e, setting, args)
+  if e.storage ~= "blob" or e.dtype ~= "fp16" or not e.shape then return nil end
+  local s = config.setting(setting)
+  local which = (s.palettize and "palettize") or (s.quantize and "quantize") or "prune"
+  if s.prune and which ~= "prune" then return nil end -- joint modes: the Array kernels
+  local k = BLOB_KERNELS[which]
+  local opts = k[2](s[which], { weight_dtype = "fp16", axis = args.axis, input_axis = args.input_axis,
+                                threads = args.threads, shape = e.shape })
+  local r = k[1](e.root, e.file, e.offset, opts)
+  if r then return r, k[3] end
 end
 
 -- A short text for a setting ("palettize 4-bit kmeans per-tensor", ...).
@@ -265,16 +286,21 @@ local function run_job(job, plan, sink, run)
   local fplan = plan.functions[e["function"]]
   local form = fplan.form
   local wd = e.dtype == "fp16" and "fp16" or "fp32"
-  local values = e:values()
-  -- the weight is decoded once: its weight-file pages need not stay resident (peak RSS)
+  local targs = { weight_dtype = wd, axis = job.axis, input_axis = job.in_axis, threads = run.threads }
+  local ok, r, kind = pcall(M.tensor_blob, e, s, targs)
+  local values
+  if not (ok and r) then
+    values = e:values()
+    ok, r, kind = pcall(M.tensor, values, s, targs)
+  end
+  -- the weight is read once: its weight-file pages need not stay resident (peak RSS)
   if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT then e.root:_blob_drop(e.file, e.offset) end
-  local ok, r, kind = pcall(M.tensor, values, s, { weight_dtype = wd, axis = job.axis, input_axis = job.in_axis,
-                                                    threads = run.threads })
   if ok and kind == "prune" and s.prune.mode == "threshold" and r.sparsity < 0.5 then
     ok, r = false, string.format("only %.1f%% of it is below the threshold (coremltools needs 50%%)", r.sparsity * 100)
   end
   if not ok then
-    row.status, row.reason = "skipped", tostring(r):gsub("^compress%.[%w_]+: ", "")
+    -- the kernel's message without a source position or the function's name
+    row.status, row.reason = "skipped", (tostring(r):gsub("^[^:\n]*:%d+: ", ""):gsub("^compress%.[%w_]+: ", ""))
   else
     -- iOS16 LUTs have 2, 4, 16, 64 or 256 entries: a 3-bit unique LUT is written as 4-bit
     if form < 9 and (kind == "palettize") and r.nbits == 3 then
@@ -288,7 +314,7 @@ local function run_job(job, plan, sink, run)
     local w = { name = e.op, dtype = e.dtype, shape = e.shape }
     local ops, out_name = emit[kind](ectx, w, r, form)
     local bytes = stored_bytes(ops) -- stored bytes of what was written for this weight
-    local mt = metrics_of(values, r.reconstructed, wd, bytes > 0 and bytes or nil)
+    local mt = r.metrics or metrics_of(values, r.reconstructed, wd, bytes > 0 and bytes or nil)
     local chain_types = {}
     for k, op in ipairs(ops) do chain_types[k] = op.type end
     row.status, row.kind, row.form, row.output = "compressed", kind, form >= 9 and "iOS18" or "iOS16", out_name
@@ -298,8 +324,9 @@ local function run_job(job, plan, sink, run)
     row.sparsity = r.sparsity
     row.nbits = r.nbits
     row.exact = r.exact
-    return { ops = ops, out = out_name, old = e.name }
+    return { ops = ops, out = out_name, old = e.name }, values ~= nil
   end
+  return nil, values ~= nil
 end
 
 -- Splice the new ops in place of the consts, rename the uses, relabel opsets.
@@ -383,10 +410,10 @@ function M.model(m, opts)
   for i, job in ipairs(jobs) do
     local e = job.e
     if type(bar) == "function" then bar(i - 1, #jobs, e.name) elseif bar then bar:update(i - 1, e.name) end
-    local rep = run_job(job, plan, sink, run)
+    local rep, decoded = run_job(job, plan, sink, run)
     -- free this weight's float32 working copies (its values and the reconstruction, 2 x 4 bytes
     -- a weight) before the next one is decoded: peak memory is one weight's, not the model's
-    if (job.e.count or 0) >= BIG_WEIGHT then collectgarbage() end
+    if decoded and (job.e.count or 0) >= BIG_WEIGHT then collectgarbage() end
     if rep then
       replace[e["function"]] = replace[e["function"]] or {}
       replace[e["function"]][e.op] = rep
@@ -412,9 +439,14 @@ end
 
 -- ---- decompression, advice, comparison: mlsh.compress.decompress ------------------------------------------
 
-local decompress = require "mlsh.compress.decompress"
-M.SUFFIXES, M.DEFAULT_MIN_SNR = decompress.SUFFIXES, decompress.DEFAULT_MIN_SNR
-M.original_name, M.decompress, M.advice = decompress.original_name, decompress.decompress, decompress.advice
-M.describe_compression, M.compare = decompress.describe_compression, decompress.compare
+-- loaded on first use: `mlsh compress` never needs it (start-up cost)
+local DECOMPRESS = { SUFFIXES = true, DEFAULT_MIN_SNR = true, original_name = true, decompress = true, advice = true,
+                     describe_compression = true, compare = true }
+setmetatable(M, { __index = function(t, k)
+  if not DECOMPRESS[k] then return nil end
+  local decompress = require "mlsh.compress.decompress"
+  for name in pairs(DECOMPRESS) do rawset(t, name, decompress[name]) end
+  return decompress[k]
+end })
 
 return M
