@@ -134,6 +134,30 @@ describe("NeuralNetwork branch, loop and copy on the interpreter", function()
     end
   end)
 
+  it("a branch nested in a loop body: acc + x while i < 2, then acc * 2, four iterations", function()
+    local cond = subnet { { "lessThan", "lt", { "i" }, { "go" }, alpha(3.5) } }
+    local body = subnet {
+      { "lessThan", "early", { "i" }, { "small" }, alpha(2) },
+      { "branch", "pick", { "small" }, {}, branch(subnet { { "addBroadcastable", "plus", { "acc", "x" }, { "acc" } } },
+        subnet { { "multiplyBroadcastable", "times", { "acc", "two" }, { "acc" } } }) },
+      { "addBroadcastable", "inc", { "i", "go" }, { "i" } },
+    }
+    local p = model({ { "x", { 2 } }, { "two", { 1 } }, { "i0", { 1 } } }, { { "acc", { 2 } } }, {
+      { "copy", "acc0", { "x" }, { "acc" } },
+      { "copy", "start", { "i0" }, { "i" } },
+      { "loop", "lp", {}, {}, wire.bytes(2, "go") .. wire.bytes(3, cond) .. wire.bytes(4, body) },
+    })
+    local x = { 0.5, -1.25 }
+    for _, i0 in ipairs({ 0, 1.5, 3 }) do
+      local acc, i = { x[1], x[2] }, i0
+      while i < 3.5 do
+        for k = 1, 2 do acc[k] = i < 2 and acc[k] + x[k] or acc[k] * 2 end
+        i = i + 1
+      end
+      close(run(p, { x = tensor(x, { 2 }), two = tensor({ 2 }, { 1 }), i0 = tensor({ i0 }, { 1 }) }).acc, acc, 1e-6)
+    end
+  end)
+
   it("errors: no ifBranch, a missing conditionVar, a malformed sub-network, loopBreak", function()
     local function load_err(layers)
       local p = model({ { "x", { 2 } } }, { { "x2", { 2 } } }, layers)

@@ -2,14 +2,14 @@
  * scalar condition), loop (maxLoopIterations or a count input, an optional conditionNetwork
  * producing conditionVar, a bodyNetwork) and copy. A sub-network is decoded from the layer's
  * undeclared parameters (BranchLayerParams 1, 2; LoopLayerParams 1..4) into program-owned memory,
- * lowered like the top-level layers, and its ops moved into a nested block of one op. NN blobs
- * are names that later layers (and later iterations) re-read, so:
- *   branch: every blob a branch's layers write becomes an output of the branch op, taken from
- *           the branch that ran (or the value before the branch when that branch did not write it);
- *   loop:   every blob the condition or body writes has a carrier slot (its value before the
- *           loop, or a new slot); after each sub-network runs its values are copied into the
- *           carriers, which the sub-networks read, and the loop op outputs the carriers.
- * A branch's internal names are hidden ("<layer>/if/<name>") so the else branch does not see them.
+ * lowered like the top-level layers, and its ops moved into a nested block of one op.
+ * NN blobs are names that later layers (and later iterations) re-read, so every name a
+ * sub-network defines gets a carrier slot: the value the name had before the layer, or a new slot.
+ * After a sub-network runs, its last value of each name is copied into the carrier; the
+ * sub-networks read carriers, the sub-networks' own slots are renamed "<layer>/<tag>/<name>"
+ * (hidden: the else network does not see the if network's names), and the layers after read the
+ * carriers. A branch that does not write a name leaves the earlier value; a name never written
+ * (no earlier value) reads as an empty fp32 [0] tensor. The ops have no outputs of their own.
  * loopBreak / loopContinue have no lowering (refused by name like any unsupported layer). */
 #include "nn_lower.h"
 #include "pbdepth.h"
@@ -17,16 +17,16 @@
 #include <string.h>
 
 #define FLOW_MAX_DEPTH 8
-#define LOOP_MAX_ITERS (1LL << 24)
+#define LOOP_MAX_ITERS (1LL << 20)
 
 typedef CoreML__Specification__NeuralNetwork nn_net_msg;
 
 typedef struct {
-  int n;            /* outputs of the op, one per written blob */
-  int *src[2];      /* branch: per branch, the slot holding blob k afterwards (-1: none) */
-  int *carrier;     /* loop: blob k's carrier slot */
-  int *cmove, *bmove; /* loop: per blob, the condition / body slot copied into the carrier (-1) */
-  int cond_var;     /* loop: carrier index of conditionVar, -1 without a condition network */
+  int n;            /* names carried */
+  int *carrier;     /* name k's carrier slot */
+  int *mv[2];       /* per block, the slot copied into carrier k after the block ran (-1: none) */
+  int cond_var;     /* loop: index of conditionVar, -1 without a condition network */
+  int fresh;        /* carriers from this slot on are new (no value before the layer) */
   int64_t max_iters;
   int has_max;
 } flow_aux;
@@ -80,21 +80,6 @@ static it_op *control_op(nn_b *B, const nn_layer *l, const it_kernel_def *k, con
   return op;
 }
 
-/* The distinct blob names the network's layers write, appended to names (at most max). */
-static int written(const nn_net_msg *net, const char **names, int n, int max) {
-  for (size_t i = 0; net && i < net->n_layers; i++)
-    for (size_t j = 0; j < net->layers[i]->n_output; j++) {
-      const char *o = net->layers[i]->output[j];
-      int seen = 0;
-      for (int k = 0; k < n && !seen; k++) seen = strcmp(names[k], o) == 0;
-      if (!seen) {
-        if (n == max) return -1;
-        names[n++] = o;
-      }
-    }
-  return n;
-}
-
 /* Latest slot named name in [s0, s1), -1 when none. */
 static int latest(nn_b *B, const char *name, int s0, int s1) {
   for (int s = s1 - 1; s >= s0; s--)
@@ -108,11 +93,93 @@ static int *ints(nn_b *B, int n) {
   return v;
 }
 
-static int keep_alive(nn_b *B, it_op *op, const int *slots, int n) {
-  int live[IT_MAX_OUT], k = 0;
-  for (int i = 0; i < n; i++)
-    if (slots[i] >= 0) live[k++] = slots[i];
+static const char **save_names(nn_b *B, int s0, int s1) {
+  const char **v = it_program_alloc(B->p, (size_t)(s1 - s0 + 1) * sizeof *v);
+  if (!v) return mlsh_fail(B->e, NULL, "out of memory"), NULL;
+  for (int s = s0; s < s1; s++) v[s - s0] = B->p->slot_names[s];
+  return v;
+}
+
+static int hide(nn_b *B, const nn_layer *l, const char *tag, int s0, int s1) {
+  const char *pre = nn_str(B, l->name, tag);
+  for (int s = s0; s < s1; s++)
+    if (!pre || !(B->p->slot_names[s] = nn_str(B, pre, B->p->slot_names[s]))) return -1;
+  return 0;
+}
+
+/* Block b's slots [s0, s1) with their original names nm: each name's last slot into a->mv[b]
+ * (names[] grows; a->n counts them). */
+static void collect(flow_aux *a, const char **names, const char *const *nm, int s0, int s1, int b) {
+  for (int s = s1 - 1; s >= s0; s--) {
+    int k = 0;
+    while (k < a->n && strcmp(names[k], nm[s - s0]) != 0) k++;
+    if (k == a->n) {
+      names[k] = nm[s - s0];
+      a->mv[0][k] = a->mv[1][k] = -1;
+      a->n++;
+    }
+    if (a->mv[b][k] < 0) a->mv[b][k] = s;
+  }
+}
+
+/* Lower the two sub-networks (a branch hides the first one's names before the second is lowered;
+ * a loop's body sees its condition network's), then the carriers: each name's earlier slot, or a
+ * new one defined after the sub-networks' names are hidden. at[] gets the op ranges. */
+static flow_aux *lower_pair(nn_b *B, const nn_layer *l, const nn_net_msg *const net[2], int branch, int at[3]) {
+  static const char *const TAGS[2][2] = {{"cond", "body"}, {"if", "else"}};
+  flow_aux *a = it_program_alloc(B->p, sizeof *a);
+  const char **nm[2] = {NULL, NULL};
+  int s[3];
+  if (!a) return mlsh_fail(B->e, NULL, "out of memory"), NULL;
+  a->cond_var = -1;
+  at[0] = B->nops;
+  s[0] = B->p->nslots;
+  for (int b = 0; b < 2; b++) {
+    int s0, s1;
+    if (lower_net(B, net[b], &s0, &s1) != 0 || !(nm[b] = save_names(B, s0, s1))) return NULL;
+    at[b + 1] = B->nops;
+    s[b + 1] = s1;
+    if (branch && b == 0 && hide(B, l, TAGS[1][0], s0, s1) != 0) return NULL;
+  }
+  int max = s[2] - s[0];
+  const char **names = it_program_alloc(B->p, (size_t)(max + 1) * sizeof *names);
+  if (!names || !(a->mv[0] = ints(B, max)) || !(a->mv[1] = ints(B, max)) || !(a->carrier = ints(B, max))) return NULL;
+  for (int b = 0; b < 2; b++) collect(a, names, nm[b], s[b], s[b + 1], b);
+  for (int k = 0; k < a->n; k++) a->carrier[k] = latest(B, names[k], 0, s[0]);
+  if ((!branch && hide(B, l, TAGS[0][0], s[0], s[1]) != 0) || hide(B, l, TAGS[branch][1], s[1], s[2]) != 0) return NULL;
+  a->fresh = B->p->nslots;
+  for (int k = 0; k < a->n; k++)
+    if (a->carrier[k] < 0 && (a->carrier[k] = nn_def(B, names[k])) < 0) return NULL;
+  return a;
+}
+
+/* The carriers that held a value before the layer stay alive until the op (and after, if read). */
+static int keep_alive(nn_b *B, it_op *op, const flow_aux *a, int s0) {
+  int *live = ints(B, a->n), k = 0;
+  if (!live) return -1;
+  for (int i = 0; i < a->n; i++)
+    if (a->carrier[i] < s0) live[k++] = a->carrier[i];
   return k ? nn_args(B, op, "keep", live, k) : 0;
+}
+
+static void moves(it_env *env, const flow_aux *a, const int *mv) {
+  for (int k = 0; k < a->n; k++)
+    if (mv[k] >= 0 && env->slots[mv[k]]) {
+      it_tensor *t = it_ref(env->slots[mv[k]]);
+      it_unref(env->slots[a->carrier[k]]);
+      env->slots[a->carrier[k]] = t;
+    }
+}
+
+/* A new name the sub-networks did not write this time (a branch not taken, no iteration) reads
+ * as an empty fp32 [0] tensor, never as an absent input. */
+static int fill_unwritten(it_ctx *c, const flow_aux *a) {
+  static const int64_t zero[1] = {0};
+  for (int k = 0; k < a->n; k++)
+    if (a->carrier[k] >= a->fresh && !c->env->slots[a->carrier[k]] &&
+        !(c->env->slots[a->carrier[k]] = it_tensor_new(MLSH_DT_FP32, 1, zero, c->env->e)))
+      return -1;
+  return 0;
 }
 
 /* ---- branch ---- */
@@ -121,75 +188,39 @@ static int k_branch(it_ctx *c) {
   const flow_aux *a = c->op->aux;
   it_tensor *p = it_arg_req(c, "x");
   if (!p) return -1;
-  if (p->n < 1) return it_fail(c, "the branch condition is empty");
+  if (p->st == IT_LIST || p->n < 1) return it_fail(c, "the branch condition is empty");
   int which = it_get_d(p, 0) != 0 ? 0 : 1;
-  if (c->op->blocks[which] && it_exec_block(c->env, c->op->blocks[which]) != 0) return -1;
-  for (int k = 0; k < a->n; k++) {
-    int s = a->src[which][k];
-    it_tensor *t = s >= 0 ? c->env->slots[s] : NULL;
-    if (!t) return it_fail(c, "blob '%s' is not written by the %s branch and has no earlier value", c->env->p->slot_names[c->op->out_slots[k]],
-                           which ? "else" : "if");
-    it_out_set(c, k, t);
-  }
-  return 0;
+  if (it_exec_block(c->env, c->op->blocks[which]) != 0) return -1;
+  moves(c->env, a, a->mv[which]);
+  return fill_unwritten(c, a);
 }
 
 static const it_kernel_def k_branch_def = {"nn_branch", k_branch};
 
 static int lower_branch(nn_b *B, const nn_layer *l) {
-  int cond = nn_layer_in(B, l, 0), has[2];
+  int cond = nn_layer_in(B, l, 0), has[2], at[3];
   if (cond < 0) return -1;
   const nn_net_msg *net[2];
-  const char *names[IT_MAX_OUT];
-  int n = 0;
   for (int b = 0; b < 2; b++) {
     net[b] = sub_net(B, l, (unsigned)b + 1, &has[b]);
     if (has[b] && !net[b]) return -1;
-    if ((n = written(net[b], names, n, IT_MAX_OUT)) < 0) return nn_fail(B, "its branches write more than %d blobs", IT_MAX_OUT);
   }
   if (!has[0]) return nn_fail(B, "has no ifBranch network");
-  flow_aux *a = it_program_alloc(B->p, sizeof *a);
-  int *pre = ints(B, n);
-  if (!a || !pre || !(a->src[0] = ints(B, n)) || !(a->src[1] = ints(B, n))) return -1;
-  a->n = n;
-  for (int k = 0; k < n; k++) pre[k] = nn_find(B, names[k]);
-  int at[3];
-  at[0] = B->nops;
-  for (int b = 0; b < 2; b++) {
-    int s0, s1;
-    if (lower_net(B, net[b], &s0, &s1) != 0) return -1;
-    at[b + 1] = B->nops;
-    for (int k = 0; k < n; k++) {
-      int s = latest(B, names[k], s0, s1);
-      a->src[b][k] = s >= 0 ? s : pre[k];
-    }
-    for (int s = s0; s < s1; s++) /* hidden from the other branch and the layers after */
-      if (!(B->p->slot_names[s] = nn_str(B, nn_str(B, l->name, b ? "else" : "if"), B->p->slot_names[s]))) return -1;
-  }
+  int s0 = B->p->nslots;
+  flow_aux *a = lower_pair(B, l, net, 1, at);
+  if (!a) return -1;
   it_op *op = control_op(B, l, &k_branch_def, at);
   if (!op) return -1;
   op->aux = a;
-  if (nn_arg(B, op, "x", cond) != 0 || keep_alive(B, op, pre, n) != 0) return -1;
-  for (int k = 0; k < n; k++)
-    if (nn_out(B, op, names[k]) < 0) return -1;
-  return 0;
+  return nn_arg(B, op, "x", cond) != 0 || keep_alive(B, op, a, s0) != 0 ? -1 : 0;
 }
 
 /* ---- loop ---- */
 
-static void moves(it_env *env, const flow_aux *a, const int *mv) {
-  for (int k = 0; k < a->n; k++)
-    if (mv[k] >= 0 && mv[k] != a->carrier[k] && env->slots[mv[k]]) {
-      it_tensor *t = it_ref(env->slots[mv[k]]);
-      it_unref(env->slots[a->carrier[k]]);
-      env->slots[a->carrier[k]] = t;
-    }
-}
-
 static int run_cond(it_ctx *c, const flow_aux *a, int *go) {
   if (a->cond_var < 0) { *go = 1; return 0; }
   if (it_exec_block(c->env, c->op->blocks[0]) != 0) return -1;
-  moves(c->env, a, a->cmove);
+  moves(c->env, a, a->mv[0]);
   it_tensor *t = c->env->slots[a->carrier[a->cond_var]];
   if (!t || t->st == IT_LIST || t->n < 1) return it_fail(c, "the condition network did not produce its conditionVar");
   *go = it_get_d(t, 0) != 0;
@@ -202,82 +233,54 @@ static int k_loop(it_ctx *c) {
   int has_max = a->has_max;
   it_tensor *n = it_arg(c, "n");
   if (n) {
-    if (n->n < 1) return it_fail(c, "the loop count input is empty");
+    if (n->st == IT_LIST || n->n < 1) return it_fail(c, "the loop count input is empty");
     double v = it_get_d(n, 0);
     max = v > 0 ? it_d2i(v) : 0;
     has_max = 1;
   }
-  if (a->cond_var < 0 && !has_max) max = 0;
   int go = 1;
   for (int64_t i = 0;; i++) {
     if (run_cond(c, a, &go) != 0) return -1;
     if (!go || (has_max && i >= max)) break;
     if (i >= LOOP_MAX_ITERS) return it_fail(c, "the loop ran %lld iterations without its condition turning false", (long long)i);
     if (it_exec_block(c->env, c->op->blocks[1]) != 0) return -1;
-    moves(c->env, a, a->bmove);
+    moves(c->env, a, a->mv[1]);
   }
-  for (int k = 0; k < a->n; k++) {
-    it_tensor *t = c->env->slots[a->carrier[k]];
-    if (!t) return it_fail(c, "blob '%s' was never written (the loop ran no iterations)", c->env->p->slot_names[c->op->out_slots[k]]);
-    it_out_set(c, k, t);
-  }
-  return 0;
+  return fill_unwritten(c, a);
 }
 
 static const it_kernel_def k_loop_def = {"nn_loop", k_loop};
 
-static int loop_net(nn_b *B, const nn_net_msg *net, const char *const *names, flow_aux *a, int *mv) {
-  int s0, s1;
-  if (lower_net(B, net, &s0, &s1) != 0) return -1;
-  for (int k = 0; k < a->n; k++) mv[k] = latest(B, names[k], s0, s1);
-  return 0;
-}
-
 static int lower_loop(nn_b *B, const nn_layer *l) {
   nnw_msg pm = nn_params(l);
-  int has_c = 0, has_b = 0;
-  const nn_net_msg *cn = sub_net(B, l, 3, &has_c), *bn = has_c && !cn ? NULL : sub_net(B, l, 4, &has_b);
-  if ((has_c && !cn) || (has_b && !bn)) return -1;
-  const char *names[IT_MAX_OUT], *cvar = NULL;
-  int n = written(cn, names, 0, IT_MAX_OUT);
-  if (n >= 0) n = written(bn, names, n, IT_MAX_OUT);
-  if (n < 0) return nn_fail(B, "its networks write more than %d blobs", IT_MAX_OUT);
-  flow_aux *a = it_program_alloc(B->p, sizeof *a);
-  if (!a || !(a->carrier = ints(B, n)) || !(a->cmove = ints(B, n)) || !(a->bmove = ints(B, n))) return -1;
-  a->n = n;
-  a->cond_var = -1;
-  a->max_iters = (int64_t)(nnw_u64(&pm, 1, 0) > (uint64_t)INT64_MAX ? INT64_MAX : nnw_u64(&pm, 1, 0));
-  a->has_max = a->max_iters > 0 || !has_c;
+  int has_c = 0, has_b = 0, at[3];
+  const nn_net_msg *net[2];
+  net[0] = sub_net(B, l, 3, &has_c);
+  if (has_c && !net[0]) return -1;
+  net[1] = sub_net(B, l, 4, &has_b);
+  if (has_b && !net[1]) return -1;
+  char *cvar = NULL;
   nnw_field f;
   if (has_c) {
     if (nnw_get(&pm, 2, &f) != 1 || f.wire != 2 || f.len == 0) return nn_fail(B, "has a conditionNetwork but no conditionVar");
     if (!(cvar = it_program_alloc(B->p, f.len + 1))) return mlsh_fail(B->e, NULL, "out of memory");
-    memcpy((char *)cvar, f.data, f.len);
+    memcpy(cvar, f.data, f.len);
   }
-  int pre[IT_MAX_OUT];
-  for (int k = 0; k < n; k++) {
-    pre[k] = nn_find(B, names[k]);
-    a->carrier[k] = pre[k] >= 0 ? pre[k] : nn_def(B, names[k]);
-    if (a->carrier[k] < 0) return -1;
-    if (cvar && strcmp(names[k], cvar) == 0) a->cond_var = k;
-  }
-  if (has_c && a->cond_var < 0) return nn_fail(B, "its conditionNetwork does not write conditionVar '%s'", cvar);
-  int at[3];
-  at[0] = B->nops;
-  for (int k = 0; k < n; k++) a->cmove[k] = -1;
-  if (has_c && loop_net(B, cn, names, a, a->cmove) != 0) return -1;
-  at[1] = B->nops;
-  if (loop_net(B, bn, names, a, a->bmove) != 0) return -1;
-  at[2] = B->nops;
   int count = l->n_input > 0 ? nn_use(B, l->input[0]) : -1;
   if (l->n_input > 0 && count < 0) return -1;
+  int s0 = B->p->nslots;
+  flow_aux *a = lower_pair(B, l, net, 0, at);
+  if (!a) return -1;
+  uint64_t mi = nnw_u64(&pm, 1, 0);
+  a->max_iters = mi > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)mi;
+  a->has_max = a->max_iters > 0 || !has_c;
+  for (int k = 0; cvar && k < a->n; k++)
+    if (a->mv[0][k] >= 0 && strcmp(B->p->slot_names[a->carrier[k]], cvar) == 0) a->cond_var = k;
+  if (has_c && a->cond_var < 0) return nn_fail(B, "its conditionNetwork does not write conditionVar '%s'", cvar);
   it_op *op = control_op(B, l, &k_loop_def, at);
   if (!op) return -1;
   op->aux = a;
-  if (keep_alive(B, op, pre, n) != 0 || (count >= 0 && nn_arg(B, op, "n", count) != 0)) return -1;
-  for (int k = 0; k < n; k++)
-    if (nn_out(B, op, names[k]) < 0) return -1;
-  return 0;
+  return keep_alive(B, op, a, s0) != 0 || (count >= 0 && nn_arg(B, op, "n", count) != 0) ? -1 : 0;
 }
 
 /* copy: the output blob (possibly an existing name: it is overwritten) takes the input's value. */
