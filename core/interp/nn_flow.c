@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define FLOW_MAX_DEPTH 8
-#define LOOP_MAX_ITERS (1LL << 20)
+#define LOOP_MAX_ITERS (1LL << 16) /* NN models loop tens to thousands of times; a runaway loop stops fast */
 
 typedef CoreML__Specification__NeuralNetwork nn_net_msg;
 
