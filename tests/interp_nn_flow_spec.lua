@@ -158,6 +158,23 @@ describe("NeuralNetwork branch, loop and copy on the interpreter", function()
     end
   end)
 
+  it("a name only the branch not taken writes reads as an empty tensor; a runaway loop stops at its cap", function()
+    local p = model({ { "x", { 2 } }, { "c", { 1 } } }, { { "t", { 2 } } }, {
+      { "branch", "br", { "c" }, {}, branch(subnet { { "addBroadcastable", "tw", { "x", "x" }, { "t" } } }) },
+    })
+    close(run(p, { x = tensor({ 1, 2 }, { 2 }), c = tensor({ 1 }, { 1 }) }).t, { 2, 4 }, 1e-6)
+    assert.same({ 0 }, run(p, { x = tensor({ 1, 2 }, { 2 }), c = tensor({ 0 }, { 1 }) }).t:shape())
+    local cond = subnet { { "lessThan", "lt", { "x" }, { "go" }, alpha(1) } }
+    local forever = model({ { "x", { 1 } } }, { { "acc", { 1 } } }, {
+      { "copy", "acc0", { "x" }, { "acc" } },
+      { "loop", "lp", {}, {}, wire.bytes(2, "go") .. wire.bytes(3, cond) ..
+        wire.bytes(4, subnet { { "addBroadcastable", "more", { "acc", "x" }, { "acc" } } }) },
+    })
+    local ok, err = pcall(run, forever, { x = tensor({ 0 }, { 1 }) })
+    assert.is_false(ok)
+    assert.matches("65536 iterations", tostring(err))
+  end)
+
   it("errors: no ifBranch, a missing conditionVar, a malformed sub-network, loopBreak", function()
     local function load_err(layers)
       local p = model({ { "x", { 2 } } }, { { "x2", { 2 } } }, layers)
