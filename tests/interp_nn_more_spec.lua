@@ -1,7 +1,7 @@
 -- interp_nn_more_spec.lua — the rarer NeuralNetwork layers on the interpreter (nn_lower_more.c,
 -- nn_dyn.c): gelu, getShape, range/fill/broadcastTo (static, dynamic, like), scatterND, dot, crop (one
 -- and two inputs), resizeBilinear, cropResize, sliceDynamic, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
--- convolution and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
+-- convolution (and deconvolution) and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
 -- with nn:raw and wire-encoded parameters; expected values come from naive loops here.
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
@@ -270,6 +270,44 @@ describe("NeuralNetwork layers (rarer ones)", function()
       want[c + 1] = s / (D * H * W)
     end
     close(g, want, 1e-5)
+  end)
+
+  it("convolution3d with isDeconvolution: grouped conv_transpose, custom padding, outputShape", function()
+    local C, O, G, D, H, W = 2, 4, 2, 2, 2, 2
+    local xv, wv, bv = values(C * D * H * W, 21), values(C * (O // G) * 8, 22), { 0.5, -0.25, 1, 0 }
+    -- naive transposed convolution: weights [C, O / G, 2, 2, 2], strides (1, 2, 1), pads {front, back, top, bottom, left, right}
+    local function deconv(pads, OD, OH, OW)
+      local y = {}
+      for i = 1, O * OD * OH * OW do y[i] = bv[(i - 1) // (OD * OH * OW) + 1] end
+      for c = 0, C - 1 do
+        local g = c // (C // G)
+        for oo = 0, O // G - 1 do for d = 0, D - 1 do for h = 0, H - 1 do for w = 0, W - 1 do
+          for a = 0, 1 do for b = 0, 1 do for e = 0, 1 do
+            local od, oh, ow = d + a - pads[1], 2 * h + b - pads[3], w + e - pads[5]
+            if od >= 0 and od < OD and oh >= 0 and oh < OH and ow >= 0 and ow < OW then
+              local o = g * (O // G) + oo
+              local yi = ((o * OD + od) * OH + oh) * OW + ow + 1
+              y[yi] = y[yi] + xv[((c * D + d) * H + h) * W + w + 1] * wv[(((c * (O // G) + oo) * 2 + a) * 2 + b) * 2 + e + 1]
+            end
+          end end end
+        end end end end
+      end
+      return y
+    end
+    local base = sint(1, O) .. sint(2, C) .. sint(10, G) .. sint(20, 2) .. sint(21, 2) .. sint(22, 2) .. sint(31, 1) ..
+      sint(32, 2) .. sint(33, 1) .. wire.bool(50, true) .. wire.message(60, packed_floats(1, wv)) ..
+      wire.message(61, packed_floats(1, bv)) .. wire.bool(86, true)
+    -- custom padding: top 1, right 1 → D' = 3, H' = (2 - 1) * 2 + 2 - 1 = 3, W' = 3 - 1 = 2
+    local y = one("convolution3d", { 1, C, D, H, W }, base .. sint(82, 1) .. sint(85, 1), xv)
+    assert.are.same({ 1, O, 3, 3, 2 }, y:shape())
+    close(y, deconv({ 0, 0, 1, 0, 0, 0 }, 3, 3, 2), 1e-5)
+    -- valid padding with outputShape [3, 5, 3]: one more row than the full output (bias only)
+    y = one("convolution3d", { 1, C, D, H, W }, base .. wire.enum(70, 1) .. wire.packed_varints(87, { 3, 5, 3 }), xv)
+    assert.are.same({ 1, O, 3, 5, 3 }, y:shape())
+    close(y, deconv({ 0, 0, 0, 0, 0, 0 }, 3, 5, 3), 1e-5)
+    local ok, err = pcall(one, "convolution3d", { 1, C, D, H, W }, base .. wire.packed_varints(87, { 3, 5 }), xv)
+    assert.is_false(ok)
+    assert.matches("outputShape has 2 values", tostring(err))
   end)
 
   it("meanImage preprocessing subtracts the mean image; a wrong-sized mean is refused", function()
