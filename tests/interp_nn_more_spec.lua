@@ -157,7 +157,7 @@ describe("NeuralNetwork layers (rarer ones)", function()
     assert.matches("a 2x3 crop at offset %[3, 0%] does not fit a 4x5 input", tostring(err))
   end)
 
-  it("resizeBilinear (strict align endpoints, upsample mode) and bilinear upsample in DEFAULT mode", function()
+  it("resizeBilinear (strict align endpoints, upsample mode, ROI align) and bilinear upsample in DEFAULT mode", function()
     local H, W, xv = 3, 4, values(12, 7)
     local function ref(OH, OW, map)
       local out = {}
@@ -173,14 +173,24 @@ describe("NeuralNetwork layers (rarer ones)", function()
     -- NN upsample DEFAULT: spacing (Xin - Xin/Xout) / (Xout - 1) = Xin / Xout
     y = one("upsample", { 1, 1, H, W }, wire.packed_varints(1, { 2, 3 }) .. wire.enum(5, 1), xv)
     close(y, ref(6, 12, function(d, i, o) return d * (i - i / o) / (o - 1) end), 1e-5)
+    -- ROI_ALIGN_MODE: spacing = max(1, X - 1) / N, points 0.5 * spacing + i * spacing (clamped to X - 1)
+    local roi = function(d, i, o)
+      local sp = math.max(1, i - 1) / o
+      return math.min(i - 1, 0.5 * sp + d * sp)
+    end
+    for _, ts in ipairs({ { 5, 7 }, { 2, 3 } }) do
+      y = one("resizeBilinear", { 1, 1, H, W }, wire.packed_varints(1, ts) .. wire.message(2, wire.enum(1, 3)), xv)
+      close(y, ref(ts[1], ts[2], roi), 1e-5)
+      assert.are.same({ 1, 1, ts[1], ts[2] }, y:shape())
+    end
     local _, err, code = F.run("run " .. F.q((function()
       local nn = B.neural_network {}
       local x = nn:input("x", "fp32", { 1, 1, H, W })
-      nn:output("y", nn:raw("resizeBilinear", x, { params = wire.packed_varints(1, { 5, 7 }) .. wire.message(2, wire.enum(1, 3)) }))
+      nn:output("y", nn:raw("resizeBilinear", x, { params = wire.packed_varints(1, { 5, 7 }) .. wire.message(2, wire.enum(1, 7)) }))
       return save(nn)
     end)()) .. " --random 1")
     assert.are.equal(1, code)
-    assert.matches("ROI_ALIGN_MODE sampling is not supported by the interpreter\n$", err)
+    assert.matches("unknown sampling mode 7\n$", err)
   end)
 
   it("cropResize: one box on the image, strict endpoints; the box in width-first centre-size form", function()

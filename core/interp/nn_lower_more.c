@@ -198,12 +198,11 @@ static int resize_bilinear(nn_b *B, const nn_layer *l) {
   nnw_ints(&m, 1, ts, 2);
   nnw_msg sm = nnw_sub(&m, 2, NULL);
   uint64_t mode = nnw_u64(&sm, 1, 0);
-  if (mode == 3) return nn_fail(B, "ROI_ALIGN_MODE sampling is not supported by the interpreter");
   if (mode > 3) return nn_fail(B, "unknown sampling mode %llu", (unsigned long long)mode);
   if (ts[0] < 1 || ts[1] < 1 || ts[0] > INT32_MAX || ts[1] > INT32_MAX) return nn_fail(B, "targetSize out of range");
-  it_op *op = nn_layer_op(B, l, NULL, &nn_k_resize_checked, 0, 0);
+  it_op *op = nn_layer_op(B, l, NULL, mode == 3 ? &nn_k_resize_roi : &nn_k_resize_checked, 0, 0);
   if (!op || nn_immi(B, op, "target_size_height", ts[0]) || nn_immi(B, op, "target_size_width", ts[1]) ||
-      nn_imms(B, op, "sampling_mode", modes[mode]))
+      (mode < 3 && nn_imms(B, op, "sampling_mode", modes[mode])))
     return -1;
   return nn_layer_outs(B, op, l);
 }
