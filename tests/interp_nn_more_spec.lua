@@ -1,7 +1,7 @@
 -- interp_nn_more_spec.lua — the rarer NeuralNetwork layers on the interpreter (nn_lower_more.c,
 -- nn_dyn.c): gelu, getShape, range/fill/broadcastTo (static, dynamic, like), scatterND, dot, crop (one
 -- and two inputs), resizeBilinear, cropResize, sliceDynamic, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
--- convolution and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
+-- convolution (and deconvolution) and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
 -- with nn:raw and wire-encoded parameters; expected values come from naive loops here.
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
@@ -157,7 +157,7 @@ describe("NeuralNetwork layers (rarer ones)", function()
     assert.matches("a 2x3 crop at offset %[3, 0%] does not fit a 4x5 input", tostring(err))
   end)
 
-  it("resizeBilinear (strict align endpoints, upsample mode) and bilinear upsample in DEFAULT mode", function()
+  it("resizeBilinear (strict align endpoints, upsample mode, ROI align) and bilinear upsample in DEFAULT mode", function()
     local H, W, xv = 3, 4, values(12, 7)
     local function ref(OH, OW, map)
       local out = {}
@@ -173,14 +173,24 @@ describe("NeuralNetwork layers (rarer ones)", function()
     -- NN upsample DEFAULT: spacing (Xin - Xin/Xout) / (Xout - 1) = Xin / Xout
     y = one("upsample", { 1, 1, H, W }, wire.packed_varints(1, { 2, 3 }) .. wire.enum(5, 1), xv)
     close(y, ref(6, 12, function(d, i, o) return d * (i - i / o) / (o - 1) end), 1e-5)
+    -- ROI_ALIGN_MODE: spacing = max(1, X - 1) / N, points 0.5 * spacing + i * spacing (clamped to X - 1)
+    local roi = function(d, i, o)
+      local sp = math.max(1, i - 1) / o
+      return math.min(i - 1, 0.5 * sp + d * sp)
+    end
+    for _, ts in ipairs({ { 5, 7 }, { 2, 3 } }) do
+      y = one("resizeBilinear", { 1, 1, H, W }, wire.packed_varints(1, ts) .. wire.message(2, wire.enum(1, 3)), xv)
+      close(y, ref(ts[1], ts[2], roi), 1e-5)
+      assert.are.same({ 1, 1, ts[1], ts[2] }, y:shape())
+    end
     local _, err, code = F.run("run " .. F.q((function()
       local nn = B.neural_network {}
       local x = nn:input("x", "fp32", { 1, 1, H, W })
-      nn:output("y", nn:raw("resizeBilinear", x, { params = wire.packed_varints(1, { 5, 7 }) .. wire.message(2, wire.enum(1, 3)) }))
+      nn:output("y", nn:raw("resizeBilinear", x, { params = wire.packed_varints(1, { 5, 7 }) .. wire.message(2, wire.enum(1, 7)) }))
       return save(nn)
     end)()) .. " --random 1")
     assert.are.equal(1, code)
-    assert.matches("ROI_ALIGN_MODE sampling is not supported by the interpreter\n$", err)
+    assert.matches("unknown sampling mode 7\n$", err)
   end)
 
   it("cropResize: one box on the image, strict endpoints; the box in width-first centre-size form", function()
@@ -270,6 +280,44 @@ describe("NeuralNetwork layers (rarer ones)", function()
       want[c + 1] = s / (D * H * W)
     end
     close(g, want, 1e-5)
+  end)
+
+  it("convolution3d with isDeconvolution: grouped conv_transpose, custom padding, outputShape", function()
+    local C, O, G, D, H, W = 2, 4, 2, 2, 2, 2
+    local xv, wv, bv = values(C * D * H * W, 21), values(C * (O // G) * 8, 22), { 0.5, -0.25, 1, 0 }
+    -- naive transposed convolution: weights [C, O / G, 2, 2, 2], strides (1, 2, 1), pads {front, back, top, bottom, left, right}
+    local function deconv(pads, OD, OH, OW)
+      local y = {}
+      for i = 1, O * OD * OH * OW do y[i] = bv[(i - 1) // (OD * OH * OW) + 1] end
+      for c = 0, C - 1 do
+        local g = c // (C // G)
+        for oo = 0, O // G - 1 do for d = 0, D - 1 do for h = 0, H - 1 do for w = 0, W - 1 do
+          for a = 0, 1 do for b = 0, 1 do for e = 0, 1 do
+            local od, oh, ow = d + a - pads[1], 2 * h + b - pads[3], w + e - pads[5]
+            if od >= 0 and od < OD and oh >= 0 and oh < OH and ow >= 0 and ow < OW then
+              local o = g * (O // G) + oo
+              local yi = ((o * OD + od) * OH + oh) * OW + ow + 1
+              y[yi] = y[yi] + xv[((c * D + d) * H + h) * W + w + 1] * wv[(((c * (O // G) + oo) * 2 + a) * 2 + b) * 2 + e + 1]
+            end
+          end end end
+        end end end end
+      end
+      return y
+    end
+    local base = sint(1, O) .. sint(2, C) .. sint(10, G) .. sint(20, 2) .. sint(21, 2) .. sint(22, 2) .. sint(31, 1) ..
+      sint(32, 2) .. sint(33, 1) .. wire.bool(50, true) .. wire.message(60, packed_floats(1, wv)) ..
+      wire.message(61, packed_floats(1, bv)) .. wire.bool(86, true)
+    -- custom padding: top 1, right 1 → D' = 3, H' = (2 - 1) * 2 + 2 - 1 = 3, W' = 3 - 1 = 2
+    local y = one("convolution3d", { 1, C, D, H, W }, base .. sint(82, 1) .. sint(85, 1), xv)
+    assert.are.same({ 1, O, 3, 3, 2 }, y:shape())
+    close(y, deconv({ 0, 0, 1, 0, 0, 0 }, 3, 3, 2), 1e-5)
+    -- valid padding with outputShape [3, 5, 3]: one more row than the full output (bias only)
+    y = one("convolution3d", { 1, C, D, H, W }, base .. wire.enum(70, 1) .. wire.packed_varints(87, { 3, 5, 3 }), xv)
+    assert.are.same({ 1, O, 3, 5, 3 }, y:shape())
+    close(y, deconv({ 0, 0, 0, 0, 0, 0 }, 3, 5, 3), 1e-5)
+    local ok, err = pcall(one, "convolution3d", { 1, C, D, H, W }, base .. wire.packed_varints(87, { 3, 5 }), xv)
+    assert.is_false(ok)
+    assert.matches("outputShape has 2 values", tostring(err))
   end)
 
   it("meanImage preprocessing subtracts the mean image; a wrong-sized mean is refused", function()

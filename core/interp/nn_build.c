@@ -326,6 +326,16 @@ it_tensor *nn_weights_raw(nn_b *B, nnw_msg m, size_t count, int rank, const int6
 }
 
 /* Plan frees: a slot dies after the last op that reads it (program outputs never). */
+/* Every slot op (and the ops of its nested blocks) defines or reads: last[slot] = i. */
+static void mark_uses(const it_op *op, int *last, int i) {
+  for (int k = 0; k < op->nout; k++) last[op->out_slots[k]] = i;
+  for (int j = 0; j < op->nparams; j++)
+    for (int k = 0; k < op->params[j].n; k++)
+      if (op->params[j].b[k].slot >= 0) last[op->params[j].b[k].slot] = i;
+  for (int k = 0; k < op->nblocks; k++)
+    for (int m = 0; op->blocks[k] && m < op->blocks[k]->nops; m++) mark_uses(&op->blocks[k]->ops[m], last, i);
+}
+
 static int plan(nn_b *B) {
   it_program *p = B->p;
   it_block *b = p->main;
@@ -333,13 +343,7 @@ static int plan(nn_b *B) {
   int *last = malloc((size_t)(ns ? ns : 1) * sizeof *last), *cnt = calloc((size_t)b->nops + 1, sizeof *cnt);
   if (!last || !cnt) { free(last); free(cnt); return mlsh_fail(B->e, NULL, "out of memory"); }
   for (int s = 0; s < ns; s++) last[s] = -1;
-  for (int i = 0; i < b->nops; i++) {
-    const it_op *op = &b->ops[i];
-    for (int k = 0; k < op->nout; k++) last[op->out_slots[k]] = i;
-    for (int j = 0; j < op->nparams; j++)
-      for (int k = 0; k < op->params[j].n; k++)
-        if (op->params[j].b[k].slot >= 0) last[op->params[j].b[k].slot] = i;
-  }
+  for (int i = 0; i < b->nops; i++) mark_uses(&b->ops[i], last, i);
   for (int j = 0; j < p->nout; j++) last[p->outputs[j].slot] = -1;
   for (int s = 0; s < ns; s++)
     if (last[s] >= 0) cnt[last[s]]++;

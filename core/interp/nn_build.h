@@ -3,7 +3,8 @@
  * slots (a later definition of a name shadows an earlier one, as NN blobs may be redefined);
  * ops are appended to one block, each bound to a kernel with its parameters given by MIL name:
  * a slot, or an immediate tensor owned by the program. nn_finish plans the frees (each value
- * dies after its last use) and hands the program over. Every failure sets the error. */
+ * dies after its last use; a value used or defined inside an op's nested blocks counts as used
+ * by that op) and hands the program over. Every failure sets the error. */
 #ifndef MLSH_IT_NN_BUILD_H
 #define MLSH_IT_NN_BUILD_H
 #include "ops.h"
@@ -18,6 +19,7 @@ typedef struct nn_b {
   int nin;
   int rank5;            /* legacy rank-5 array mapping (arrayInputShapeMapping = RANK5) */
   const char *layer;    /* the layer being lowered (errors) */
+  int depth;            /* branch / loop sub-networks being lowered (nn_flow.c) */
 } nn_b;
 
 #define NN_MAX_PARAMS 16

@@ -1,6 +1,7 @@
 /* nn_dyn.c — NeuralNetwork layers whose MIL kernel parameters depend on run-time shapes (see
  * nn_kernels.h): each computes the parameters from its inputs' shapes and calls the registered
- * MIL kernel (crop, tile, resize_bilinear) through nn_invoke. */
+ * MIL kernel (crop, tile, resize_bilinear) through nn_invoke; resizeBilinear's ROI_ALIGN grid, which
+ * no MIL sampling mode has, is computed here. */
 #include "nn_kernels.h"
 #include <math.h>
 #include <string.h>
@@ -93,6 +94,50 @@ static int k_resize_checked(it_ctx *c) {
   return nn_invoke(c, it_kernel_find("resize_bilinear"), 4, names, vals, 1);
 }
 const it_kernel_def nn_k_resize_checked = {"nn_resize_bilinear", k_resize_checked};
+
+/* Grid position i of n over an input axis of x values in NeuralNetwork.proto's ROI_ALIGN_MODE:
+ * spacing = max(1, x - 1) / n, points 0.5 * spacing + i * spacing, clamped to x - 1. */
+static void roi_grid(int64_t x, int64_t n, int64_t i, int64_t *lo, int64_t *hi, float *t) {
+  double sp = (double)(x > 2 ? x - 1 : 1) / (double)n, p = fmin((double)(x - 1), 0.5 * sp + (double)i * sp);
+  *lo = (int64_t)p;
+  *hi = *lo + 1 < x ? *lo + 1 : x - 1;
+  *t = (float)(p - (double)*lo);
+}
+
+/* resizeBilinear in ROI_ALIGN_MODE (no MIL sampling mode has this grid): bilinear samples of
+ * every trailing H x W plane. */
+static int k_resize_roi(it_ctx *c) {
+  it_tensor *x = it_arg_req(c, "x");
+  if (!x) return -1;
+  if (x->st != IT_F32 || x->rank < 2 || x->shape[x->rank - 2] < 1 || x->shape[x->rank - 1] < 1)
+    return it_fail(c, "needs a float input with H and W of at least 1");
+  int r = x->rank;
+  int64_t H = x->shape[r - 2], W = x->shape[r - 1], Ho = it_arg_int(c, "target_size_height", 1), Wo = it_arg_int(c, "target_size_width", 1);
+  if (Ho < 1 || Wo < 1) return it_fail(c, "target size must be positive");
+  int64_t sh[IT_MAX_RANK];
+  memcpy(sh, x->shape, sizeof sh);
+  sh[r - 2] = Ho;
+  sh[r - 1] = Wo;
+  it_tensor *o = it_out_f(c, 0, r, sh);
+  if (!o) return -1;
+  size_t planes = x->n / (size_t)(H * W);
+  const float *in = x->data;
+  float *out = o->data;
+  for (size_t p = 0; p < planes; p++)
+    for (int64_t i = 0; i < Ho; i++) {
+      int64_t y0, y1, x0, x1;
+      float ty, tx;
+      roi_grid(H, Ho, i, &y0, &y1, &ty);
+      const float *a = in + p * (size_t)(H * W) + y0 * W, *b = in + p * (size_t)(H * W) + y1 * W;
+      for (int64_t j = 0; j < Wo; j++) {
+        roi_grid(W, Wo, j, &x0, &x1, &tx);
+        float top = a[x0] + (a[x1] - a[x0]) * tx, bot = b[x0] + (b[x1] - b[x0]) * tx;
+        out[(p * (size_t)Ho + (size_t)i) * (size_t)Wo + (size_t)j] = top + (bot - top) * ty;
+      }
+    }
+  return 0;
+}
+const it_kernel_def nn_k_resize_roi = {"nn_resize_roi_align", k_resize_roi};
 
 /* cropResize: x [1, B, C, H, W] (or [B, C, H, W]) viewed as [B, C, H, W], roi [N, 1, 4|5, 1, 1];
  * crop_resize's iOS15 form, output [N, B or 1, C, h, w]. */

@@ -35,10 +35,11 @@ extern const it_kernel_def nn_k_wrap, nn_k_reshape_chw, nn_k_flatten, nn_k_permu
  *   upsample_linear bilinear upsampling by scale_factor_height/width in the NN DEFAULT grid
  *                   (x_in = x_out * in / out, clamped: resize_bilinear's DEFAULT sampling)
  *   resize_checked  resize_bilinear, refusing an empty H or W first
+ *   resize_roi      resizeBilinear's ROI_ALIGN_MODE grid (a kernel of its own: no MIL mode has it)
  *   crop_resize     x [1, B, C, H, W] viewed as [B, C, H, W] for crop_resize (roi form)
  *   slice_dynamic   slice_by_index once begin / end / stride / masks are checked against x's rank */
 extern const it_kernel_def nn_k_crop_like, nn_k_seq_repeat, nn_k_upsample_linear, nn_k_resize_checked, nn_k_crop_resize,
-    nn_k_slice_dynamic;
+    nn_k_slice_dynamic, nn_k_resize_roi;
 /* classify (nn_classify.c): x = probabilities (aux: nn_labels) -> out 0 label(s), out 1 probabilities. */
 extern const it_kernel_def nn_k_classify;
 /* The ML-program op `classify`: binds nn_k_classify with the labels of its `classes` literal. */

@@ -14,7 +14,10 @@ typedef struct {
   nn_lower_fn fn;
 } nn_lowering;
 
-extern const nn_lowering nn_lower_dense[], nn_lower_act[], nn_lower_shape[], nn_lower_nd[], nn_lower_rnn[], nn_lower_more[];
+extern const nn_lowering nn_lower_dense[], nn_lower_act[], nn_lower_shape[], nn_lower_nd[], nn_lower_rnn[], nn_lower_more[],
+    nn_lower_flow[];
+/* Lower layers in order (nn_program.c; nn_flow.c lowers sub-networks with it). */
+int nn_lower_layers(nn_b *B, size_t n, nn_layer *const *layers);
 
 /* Every layer type with a lowering, sorted (at most max; static names). */
 size_t it_nn_layer_types(const char **out, size_t max);

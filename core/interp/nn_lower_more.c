@@ -198,12 +198,11 @@ static int resize_bilinear(nn_b *B, const nn_layer *l) {
   nnw_ints(&m, 1, ts, 2);
   nnw_msg sm = nnw_sub(&m, 2, NULL);
   uint64_t mode = nnw_u64(&sm, 1, 0);
-  if (mode == 3) return nn_fail(B, "ROI_ALIGN_MODE sampling is not supported by the interpreter");
   if (mode > 3) return nn_fail(B, "unknown sampling mode %llu", (unsigned long long)mode);
   if (ts[0] < 1 || ts[1] < 1 || ts[0] > INT32_MAX || ts[1] > INT32_MAX) return nn_fail(B, "targetSize out of range");
-  it_op *op = nn_layer_op(B, l, NULL, &nn_k_resize_checked, 0, 0);
+  it_op *op = nn_layer_op(B, l, NULL, mode == 3 ? &nn_k_resize_roi : &nn_k_resize_checked, 0, 0);
   if (!op || nn_immi(B, op, "target_size_height", ts[0]) || nn_immi(B, op, "target_size_width", ts[1]) ||
-      nn_imms(B, op, "sampling_mode", modes[mode]))
+      (mode < 3 && nn_imms(B, op, "sampling_mode", modes[mode])))
     return -1;
   return nn_layer_outs(B, op, l);
 }
@@ -276,20 +275,31 @@ static int dim(const nnw_msg *m, unsigned f, int64_t def) {
   return v == 0 ? (int)def : v < 0 || v > 1 << 20 ? -1 : (int)v;
 }
 
+/* convolution3d → conv; with isDeconvolution (86) → conv_transpose. The deconvolution weights are
+ * stored [inputChannels, outputChannels / nGroups, kD, kH, kW] (coremltools' add_convolution3d
+ * transposes its (outputChannels / nGroups, inputChannels, ...) argument into this order), which is
+ * conv_transpose's own layout; outputShape (87, [D, H, W]) fixes the output size when given. */
 static int conv3d(nn_b *B, const nn_layer *l) {
   nnw_msg m = nn_params(l);
-  if (nnw_u64(&m, 86, 0)) return nn_fail(B, "3-D deconvolution is not supported by the interpreter");
+  int deconv = nnw_u64(&m, 86, 0) != 0;
   int64_t O = dim(&m, 1, 1), C = dim(&m, 2, 1), G = dim(&m, 10, 1);
   int64_t k[3] = {dim(&m, 20, 3), dim(&m, 21, 3), dim(&m, 22, 3)}, st[3] = {dim(&m, 31, 1), dim(&m, 32, 1), dim(&m, 33, 1)};
   int64_t dl[3] = {dim(&m, 40, 1), dim(&m, 41, 1), dim(&m, 42, 1)}, pad[6];
   for (int i = 0; i < 3; i++)
     if (k[i] < 1 || st[i] < 1 || dl[i] < 1) return nn_fail(B, "kernel, stride and dilation sizes must be positive");
-  if (O < 1 || C < 1 || G < 1 || C % G) return nn_fail(B, "bad channel counts (%lld out, %lld in, %lld groups)", (long long)O, (long long)C, (long long)G);
+  if (O < 1 || C < 1 || G < 1 || C % G || (deconv && O % G))
+    return nn_fail(B, "bad channel counts (%lld out, %lld in, %lld groups)", (long long)O, (long long)C, (long long)G);
   const char *pt = pad3d(&m, 70, 80, pad);
-  int64_t ws[5] = {O, C / G, k[0], k[1], k[2]}, bs[1] = {O};
+  int64_t ws[5] = {O, C / G, k[0], k[1], k[2]}, bs[1] = {O}, osh[3];
+  if (deconv) { ws[0] = C; ws[1] = O / G; }
   size_t count = it_numel(5, ws);
   if (count == SIZE_MAX) return nn_fail(B, "the weight shape is too large");
-  it_op *op = nn_layer_op(B, l, NULL, nn_k("conv"), 0, 0);
+  size_t nos = deconv ? nnw_ints(&m, 87, osh, 3) : 0;
+  if (nos != 0 && nos != 3) return nn_fail(B, "outputShape has %zu values, [D, H, W] needs 3", nos);
+  for (size_t i = 0; i < nos; i++)
+    if (osh[i] < 1 || osh[i] > 1 << 24) return nn_fail(B, "outputShape value %lld is out of range", (long long)osh[i]);
+  it_op *op = nn_layer_op(B, l, NULL, nn_k(deconv ? "conv_transpose" : "conv"), 0, 0);
+  if (op && nos && nn_immv(B, op, "output_shape", osh, 3)) return -1;
   int has;
   if (!op || nn_imm(B, op, "weight", nn_weights_raw(B, nnw_sub(&m, 60, &has), count, 5, ws, "weights"))) return -1;
   if (nnw_u64(&m, 50, 0) && nn_imm(B, op, "bias", nn_weights_raw(B, nnw_sub(&m, 61, &has), (size_t)O, 1, bs, "bias"))) return -1;

@@ -9,21 +9,28 @@
 
 #define CASE(x) CORE_ML__SPECIFICATION__NEURAL_NETWORK_LAYER__LAYER_##x
 
-static const struct { int kase; const char *op; } BINARY[] = {
-  {CASE(ADD_BROADCASTABLE), "add"}, {CASE(SUBTRACT_BROADCASTABLE), "sub"}, {CASE(MULTIPLY_BROADCASTABLE), "mul"},
-  {CASE(DIVIDE_BROADCASTABLE), "real_div"}, {CASE(FLOOR_DIV_BROADCASTABLE), "floor_div"}, {CASE(MOD_BROADCASTABLE), "mod"},
-  {CASE(POW_BROADCASTABLE), "pow"}, {CASE(MAX_BROADCASTABLE), "maximum"}, {CASE(MIN_BROADCASTABLE), "minimum"},
-  {CASE(EQUAL), "equal"}, {CASE(NOT_EQUAL), "not_equal"}, {CASE(LESS_THAN), "less"}, {CASE(LESS_EQUAL), "less_equal"},
-  {CASE(GREATER_THAN), "greater"}, {CASE(GREATER_EQUAL), "greater_equal"}, {CASE(LOGICAL_AND), "logical_and"},
-  {CASE(LOGICAL_OR), "logical_or"}, {CASE(LOGICAL_XOR), "logical_xor"}};
+/* alpha: the comparison layers' scalar field used when there is one input (y = x OP alpha). */
+static const struct { int kase; const char *op; unsigned alpha; } BINARY[] = {
+  {CASE(ADD_BROADCASTABLE), "add", 0}, {CASE(SUBTRACT_BROADCASTABLE), "sub", 0}, {CASE(MULTIPLY_BROADCASTABLE), "mul", 0},
+  {CASE(DIVIDE_BROADCASTABLE), "real_div", 0}, {CASE(FLOOR_DIV_BROADCASTABLE), "floor_div", 0}, {CASE(MOD_BROADCASTABLE), "mod", 0},
+  {CASE(POW_BROADCASTABLE), "pow", 0}, {CASE(MAX_BROADCASTABLE), "maximum", 0}, {CASE(MIN_BROADCASTABLE), "minimum", 0},
+  {CASE(EQUAL), "equal", 1}, {CASE(NOT_EQUAL), "not_equal", 1}, {CASE(LESS_THAN), "less", 2}, {CASE(LESS_EQUAL), "less_equal", 2},
+  {CASE(GREATER_THAN), "greater", 2}, {CASE(GREATER_EQUAL), "greater_equal", 2}, {CASE(LOGICAL_AND), "logical_and", 0},
+  {CASE(LOGICAL_OR), "logical_or", 0}, {CASE(LOGICAL_XOR), "logical_xor", 0}};
 
 static int binary(nn_b *B, const nn_layer *l) {
   const char *mil = NULL;
+  unsigned alpha = 0;
   for (size_t i = 0; i < sizeof BINARY / sizeof BINARY[0]; i++)
-    if (BINARY[i].kase == (int)l->layer_case) mil = BINARY[i].op;
-  if (l->n_input != 2) return nn_fail(B, "needs 2 inputs, has %zu", l->n_input);
+    if (BINARY[i].kase == (int)l->layer_case) { mil = BINARY[i].op; alpha = BINARY[i].alpha; }
+  if (l->n_input != 2 && !(alpha && l->n_input == 1))
+    return nn_fail(B, alpha ? "needs 1 or 2 inputs, has %zu" : "needs 2 inputs, has %zu", l->n_input);
   it_op *op = nn_layer_op(B, l, NULL, nn_k(mil), 0, 0);
-  if (!op || nn_arg(B, op, "y", nn_layer_in(B, l, 1)) != 0) return -1;
+  if (!op) return -1;
+  if (l->n_input == 1) {
+    nnw_msg m = nn_params(l);
+    if (nn_immf(B, op, "y", nnw_f32(&m, alpha, 0)) != 0) return -1;
+  } else if (nn_arg(B, op, "y", nn_layer_in(B, l, 1)) != 0) return -1;
   return nn_layer_outs(B, op, l);
 }
 

@@ -18,7 +18,8 @@ typedef struct {
   int rank5_arrays, rank5_images;
 } nn_net;
 
-static const nn_lowering *const FAMILIES[] = {nn_lower_dense, nn_lower_act, nn_lower_shape, nn_lower_nd, nn_lower_rnn, nn_lower_more};
+static const nn_lowering *const FAMILIES[] = {nn_lower_dense, nn_lower_act, nn_lower_shape, nn_lower_nd, nn_lower_rnn, nn_lower_more,
+                                                nn_lower_flow};
 
 static nn_lower_fn find_lowering(int kase) {
   for (size_t f = 0; f < sizeof FAMILIES / sizeof FAMILIES[0]; f++)
@@ -126,9 +127,9 @@ static int inputs(nn_b *B, const CoreML__Specification__ModelDescription *d, con
   return 0;
 }
 
-static int layers(nn_b *B, const nn_net *net) {
-  for (size_t i = 0; i < net->nlayers; i++) {
-    const nn_layer *l = net->layers[i];
+int nn_lower_layers(nn_b *B, size_t n, nn_layer *const *ls) {
+  for (size_t i = 0; i < n; i++) {
+    const nn_layer *l = ls[i];
     nn_lower_fn fn = find_lowering((int)l->layer_case);
     B->layer = NULL;
     if (!fn) return mlsh_fail(B->e, NULL, "layer %s (type %s) is not supported by the interpreter", l->name, nn_layer_type(l));
@@ -138,6 +139,8 @@ static int layers(nn_b *B, const nn_net *net) {
   B->layer = NULL;
   return 0;
 }
+
+static int layers(nn_b *B, const nn_net *net) { return nn_lower_layers(B, net->nlayers, net->layers); }
 
 /* Classifier: label and probabilities from the probability blob. */
 static int classifier(nn_b *B, const CoreML__Specification__NeuralNetworkClassifier *nc, const nn_net *net,

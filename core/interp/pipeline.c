@@ -1,7 +1,7 @@
 /* pipeline.c — pipeline, pipelineClassifier and pipelineRegressor models as one program: the
  * pipeline's description inputs become the program's inputs, then each sub-model is lowered in
- * order by its own front end (NeuralNetwork, tree ensemble / GLM, feature engineering, or a
- * nested pipeline), reading its inputs by name from the values defined so far. After each
+ * order by its own front end (NeuralNetwork, tree ensemble / GLM, feature engineering, an ML
+ * program run as one op over its own loaded block (pipeline_prog.c), or a nested pipeline), reading its inputs by name from the values defined so far. After each
  * sub-model its internal values are renamed "<sub-model name>/<name>" so the models after it see
  * only the pipeline's inputs and the declared outputs of earlier models, as Core ML wires them.
  * Errors name the sub-model: "pipeline model 2 (scaler): ...". */
@@ -68,9 +68,9 @@ int it_sub_input(nn_b *B, const char *name) {
   return s;
 }
 
-static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth);
+static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth, mlsh_container *c);
 
-static int lower_sub(nn_b *B, const it_model *m, int depth) {
+static int lower_sub(nn_b *B, const it_model *m, int depth, mlsh_container *c) {
   switch (m->type_case) {
   case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK:
   case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_CLASSIFIER:
@@ -81,7 +81,8 @@ static int lower_sub(nn_b *B, const it_model *m, int depth) {
   case CORE_ML__SPECIFICATION__MODEL__TYPE_GLM_REGRESSOR: return it_classic_lower_model(B, m, 1);
   case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE:
   case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_CLASSIFIER:
-  case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_REGRESSOR: return lower_pipeline(B, m, 1, depth + 1);
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_REGRESSOR: return lower_pipeline(B, m, 1, depth + 1, c);
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_ML_PROGRAM: return it_pipeline_program(B, m, c);
   default: break;
   }
   int rc = it_feature_lower_model(B, m);
@@ -97,7 +98,7 @@ static int declared(const it_model *m, const char *name) {
   return 0;
 }
 
-static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth) {
+static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth, mlsh_container *c) {
   const Pipe *p = pipe_of(m);
   if (depth > PIPE_MAX_DEPTH) return nn_fail(B, "pipelines nested deeper than %d", PIPE_MAX_DEPTH);
   if (!p || p->n_models == 0) return nn_fail(B, "the pipeline has no models");
@@ -115,7 +116,7 @@ static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth) {
     int base = B->p->nslots;
     const char *outer = B->layer;
     B->layer = NULL;
-    if (!sm->description || lower_sub(B, sm, depth) != 0) {
+    if (!sm->description || lower_sub(B, sm, depth, c) != 0) {
       const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(&core_ml__specification__model__descriptor, (unsigned)sm->type_case);
       char why[sizeof B->e->msg];
       snprintf(why, sizeof why, "%s", sm->description ? B->e->msg : "the model has no description");
@@ -129,8 +130,12 @@ static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth) {
 }
 
 int it_pipeline_load(const CoreML__Specification__Model *model, it_precision prec, it_program **out, mlsh_err *e) {
+  return it_pipeline_load_in(model, NULL, prec, out, e);
+}
+
+int it_pipeline_load_in(const it_model *model, mlsh_container *c, it_precision prec, it_program **out, mlsh_err *e) {
   nn_b B;
-  if (nn_begin(&B, prec, e) != 0 || lower_pipeline(&B, model, 0, 0) != 0) { nn_abort(&B); return -1; }
+  if (nn_begin(&B, prec, e) != 0 || lower_pipeline(&B, model, 0, 0, c) != 0) { nn_abort(&B); return -1; }
   const CoreML__Specification__ModelDescription *d = model->description;
   const char *names[256];
   int n = 0;
