@@ -21,7 +21,6 @@
 #include "interp/nn_lower.h"
 #include "interp/npy.h"
 #include "interp/ops.h"
-#include "interp/pipeline.h"
 #include "lua_array.h"
 #include "lua_model.h"
 #include "lua_proto.h"
@@ -73,11 +72,6 @@ static void push_type(lua_State *L, const char *name, const it_type *t) {
   lua_setfield(L, -2, "state");
 }
 
-static int pipe_of_type(int t) {
-  return t == CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE || t == CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_CLASSIFIER ||
-         t == CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_REGRESSOR;
-}
-
 static int l_load(lua_State *L) {
   mlsh_container *c = mlsh_model_container(L, 1);
   const CoreML__Specification__Model *m = (const void *)mlsh_proto_check(L, 2, &core_ml__specification__model__descriptor);
@@ -99,9 +93,7 @@ static int l_load(lua_State *L) {
   lua_pushvalue(L, 2);
   lua_setiuservalue(L, -2, 2); /* and the spec the program points into */
   mlsh_err e;
-  /* pipelines get the container too (their ML program sub-models read the package's weight file) */
-  int pipe = pipe_of_type(m->type_case);
-  if ((pipe ? it_pipeline_load_in(m, c, pr, &u->p, &e) : it_program_load(m, c, fn, pr, &u->p, &e)) != 0) return push_err(L, e.msg);
+  if (it_program_load(m, c, fn, pr, &u->p, &e) != 0) return push_err(L, e.msg);
   return 1;
 }
 

@@ -129,11 +129,7 @@ static int lower_pipeline(nn_b *B, const it_model *m, int sub, int depth, mlsh_c
   return 0;
 }
 
-int it_pipeline_load(const CoreML__Specification__Model *model, it_precision prec, it_program **out, mlsh_err *e) {
-  return it_pipeline_load_in(model, NULL, prec, out, e);
-}
-
-int it_pipeline_load_in(const it_model *model, mlsh_container *c, it_precision prec, it_program **out, mlsh_err *e) {
+int it_pipeline_load(const it_model *model, mlsh_container *c, it_precision prec, it_program **out, mlsh_err *e) {
   nn_b B;
   if (nn_begin(&B, prec, e) != 0 || lower_pipeline(&B, model, 0, 0, c) != 0) { nn_abort(&B); return -1; }
   const CoreML__Specification__ModelDescription *d = model->description;

@@ -29,7 +29,4 @@ mlsh_dtype it_feature_dtype(const CoreML__Specification__FeatureDescription *f);
  * container c (its blobs live in the package's weight file; c = NULL refuses it) and run as one
  * op whose nested block is the sub-program's main block. */
 int it_pipeline_program(nn_b *B, const it_model *m, mlsh_container *c);
-/* it_pipeline_load with the model's container, so ML program sub-models can read their weights
- * (it_pipeline_load passes NULL: program.c's dispatch has no container argument for pipelines). */
-int it_pipeline_load_in(const it_model *model, mlsh_container *c, it_precision prec, it_program **out, mlsh_err *e);
 #endif

@@ -292,7 +292,7 @@ int it_program_load(const CoreML__Specification__Model *model, mlsh_container *c
   case CORE_ML__SPECIFICATION__MODEL__TYPE_GLM_REGRESSOR: return it_classic_load(model, prec, out, e);
   case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE:
   case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_CLASSIFIER:
-  case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_REGRESSOR: return it_pipeline_load(model, prec, out, e);
+  case CORE_ML__SPECIFICATION__MODEL__TYPE_PIPELINE_REGRESSOR: return it_pipeline_load(model, c, prec, out, e);
   default: break;
   }
   if (model->type_case != CORE_ML__SPECIFICATION__MODEL__TYPE_ML_PROGRAM || !model->mlprogram)

@@ -93,8 +93,10 @@ void *it_program_alloc(it_program *p, size_t size);
 int it_nn_load(const CoreML__Specification__Model *model, mlsh_container *c, it_precision prec, it_program **out,
                mlsh_err *e);
 int it_classic_load(const CoreML__Specification__Model *model, it_precision prec, it_program **out, mlsh_err *e);
-/* Pipelines (pipeline.c): every sub-model lowered in order into one program. */
-int it_pipeline_load(const CoreML__Specification__Model *model, it_precision prec, it_program **out, mlsh_err *e);
+/* Pipelines (pipeline.c): every sub-model lowered in order into one program; ML program
+ * sub-models read their weights through the container c (NULL refuses them). */
+int it_pipeline_load(const CoreML__Specification__Model *model, mlsh_container *c, it_precision prec, it_program **out,
+                     mlsh_err *e);
 /* Every op type the program uses that has no kernel: writes the first as a full message. */
 int it_program_check_ops(const it_program *p, const char *model_name, mlsh_err *e);
 /* Slot of a named value, -1 if none. */
