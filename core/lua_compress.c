@@ -143,6 +143,7 @@ static void run_quant(lua_State *L, const char *fn, const mlsh_array *a, const m
   if (st) cz_error(L, fn, st);
 }
 
+/* data string from n raw codes; result table on top. */
 static void set_quant_data(lua_State *L, const mlsh_quant_opts *o, const uint8_t *raw, size_t n) {
   if (o->nbits == 8) lua_pushlstring(L, (const char *)raw, n);
   else push_packed(L, raw, n, 4, o->threads);

@@ -179,4 +179,5 @@ static int l_prune_blob(lua_State *L) {
   lua_setfield(L, -2, "metrics");
   return 1;
 }
+
 #endif

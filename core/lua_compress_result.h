@@ -260,7 +260,7 @@ static const char *q_dtype_name(const mlsh_quant_opts *o) {
   return o->nbits == 8 ? (o->is_signed ? "int8" : "uint8") : (o->is_signed ? "int4" : "uint4");
 }
 
-/* data string from n raw codes; result table on top. */
+/* scale, zero_point and the quantizer's settings; result table on top. */
 static void set_quant_fields(lua_State *L, const mlsh_quant_opts *o, const q_run *r, int scale_idx, int zp_idx) {
   lua_pushvalue(L, scale_idx);
   lua_setfield(L, -2, "scale");
