@@ -1,0 +1,183 @@
+/* lua_compress_blob.h — part of lua_compress.c (included there only, after
+ * lua_compress_result.h): the kernels over a weight file's fp16 blob, read in place.
+ * The parts of the compress binding are headers, not .c files, because the Makefile makes a Lua
+ * module (luaopen_mlsh_core_<name>) of every core/lua_*.c; so everything here is static, and the
+ * functions are registered by lua_compress.c's funcs table.
+ *
+ * compress.palettize_blob / quantize_blob / prune_blob(model, file, offset, opts): opts as for
+ * the Array functions, with `shape` required (it gives the element count). The blob must hold
+ * fp16 values. The same result fields, except that no reconstruction is made: `metrics` holds
+ * what compress.metrics(values, reconstructed, {signal = true}) gives, to the bit, and `n` the
+ * element count. Returns nil (nothing else) when the settings are not covered here (grouped or
+ * scaled palettization, structured pruning, another weight dtype, a blob that is not fp16 or not
+ * 2-byte aligned): the caller then decodes the values and calls the Array function. */
+#ifndef MLSH_LUA_COMPRESS_BLOB_H
+#define MLSH_LUA_COMPRESS_BLOB_H
+#include "compress/metrics.h"
+#include "compress/palettize.h"
+#include "compress/prune.h"
+#include "compress/quantize.h"
+#include "bigbuf.h"
+#include "blobfile.h"
+#include "lua_compress_args.h"
+#include "lua_compress_result.h"
+#include "lua_model.h"
+#include "lua_outbuf.h"
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+  const uint16_t *h;
+  mlsh_array shape; /* n, rank, shape; no data */
+} blob_src;
+
+/* Read (model, file, offset) at stack 1..3 and opts.shape at 4; 0 when the blob is fp16 and
+ * holds the shape's elements (its pages are prefetched), else -1 (not for this path). */
+static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
+  mlsh_container *c = mlsh_model_container(L, 1);
+  const char *file = luaL_checkstring(L, 2);
+  lua_Integer off = luaL_checkinteger(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  if (mlsh_opt_get(L, 4, "shape") != LUA_TTABLE) luaL_error(L, "%s: opts.shape is required", fn);
+  lua_pop(L, 1);
+  int64_t shape[MLSH_CZ_MAX_RANK];
+  lua_getfield(L, 4, "shape");
+  lua_Integer r = luaL_len(L, -1);
+  if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
+  for (int i = 0; i < r; i++) {
+    lua_geti(L, -1, i + 1);
+    int ok;
+    lua_Integer d = lua_tointegerx(L, -1, &ok);
+    if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
+    shape[i] = d;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  size_t n = mlsh_shape_count(shape, (int)r);
+  if (n == SIZE_MAX || n == 0) luaL_error(L, "%s: empty or too large shape", fn);
+  memset(b, 0, sizeof *b);
+  b->shape.n = n;
+  b->shape.rank = (int)r;
+  for (int i = 0; i < r; i++) b->shape.shape[i] = shape[i];
+  const uint8_t *data;
+  size_t flen;
+  const char *name;
+  mlsh_err e;
+  if (off < 0 || mlsh_container_map(c, file, &data, &flen, &name, &e) != 0) return -1;
+  mlsh_blob blob;
+  if (mlsh_blob_read(data, flen, (uint64_t)off, &blob, name, &e) != 0) return -1;
+  if (blob.dtype != MLSH_DT_FP16 || blob.size / 2 < n || ((uintptr_t)blob.data & 1u)) return -1;
+  b->h = (const uint16_t *)(const void *)blob.data;
+  mlsh_bigbuf_prefetch(blob.data, n * 2);
+  return 0;
+}
+
+static int l_palettize_blob(lua_State *L) {
+  const char *fn = "compress.palettize";
+  lua_settop(L, 4);
+  blob_src b;
+  if (blob_arg(L, fn, &b)) return 0;
+  mlsh_pal_opts o;
+  parse_pal(L, 4, fn, &b.shape, MLSH_WD_FP16, &o);
+  pal_run r;
+  memset(&r, 0, sizeof r);
+  if (mlsh_palettize_check(&o, b.shape.n, &r.groups, &r.pcs)) return 0;
+  if (r.groups != 1 || o.per_channel_scale || o.wdtype != MLSH_WD_FP16 || o.force_sort || b.shape.n >= UINT32_MAX) return 0;
+  size_t n = b.shape.n;
+  float lut[256];
+  scratch *ps;
+  uint8_t *packed = push_scratch(L, n, &ps); /* room for 8 bits a code */
+  mlsh_metrics m;
+  int st = mlsh_palettize_pass(b.h, n, &o, lut, packed, &r.info, &m);
+  if (st) cz_error(L, fn, st);
+  r.lut = lut;
+  new_result(L);
+  set_pal_fields(L, &o, &r, 0);
+  lua_pushlstring(L, (const char *)packed, (n * r.info.nbits + 7) / 8);
+  release(ps);
+  lua_setfield(L, -2, "indices");
+  set_int(L, "ncodes", (lua_Integer)n);
+  set_int(L, "n", (lua_Integer)n);
+  set_int(L, "nbytes", (lua_Integer)pal_bytes(&o, &r, n));
+  push_metrics(L, &m, 1);
+  lua_setfield(L, -2, "metrics");
+  return 1;
+}
+
+static int l_quantize_blob(lua_State *L) {
+  const char *fn = "compress.quantize";
+  lua_settop(L, 4);
+  blob_src b;
+  if (blob_arg(L, fn, &b)) return 0;
+  mlsh_quant_opts o;
+  parse_quant(L, 4, fn, &b.shape, MLSH_WD_FP16, &o);
+  if (o.wdtype != MLSH_WD_FP16) return 0;
+  size_t n = b.shape.n;
+  q_run r;
+  memset(&r, 0, sizeof r);
+  int st = mlsh_quantize_check(&o, n, &r.info);
+  if (st) cz_error(L, fn, st);
+  int top = lua_gettop(L);
+  r.scale = push_array(L, r.info.nscale, o.rank, r.info.scale_shape);
+  if (r.info.has_zero_point) r.zp = push_array(L, r.info.nscale, o.rank, r.info.scale_shape);
+  else lua_pushnil(L);
+  size_t nb = (n * o.nbits + 7) / 8;
+  scratch *ps;
+  uint8_t *packed = push_scratch(L, nb, &ps);
+  mlsh_metrics m;
+  mlsh_cz_src src = {NULL, b.h};
+  st = mlsh_quantize_pass(&src, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
+  if (st) cz_error(L, fn, st);
+  new_result(L);
+  lua_pushlstring(L, (const char *)packed, nb);
+  release(ps);
+  lua_setfield(L, -2, "data");
+  set_int(L, "ncodes", (lua_Integer)n);
+  set_quant_fields(L, &o, &r, top + 1, top + 2);
+  set_int(L, "n", (lua_Integer)n);
+  set_int(L, "nbytes", (lua_Integer)quant_bytes(&o, &r, n));
+  push_metrics(L, &m, 1);
+  lua_setfield(L, -2, "metrics");
+  return 1;
+}
+
+static int l_prune_blob(lua_State *L) {
+  const char *fn = "compress.prune";
+  lua_settop(L, 4);
+  blob_src b;
+  if (blob_arg(L, fn, &b)) return 0;
+  mlsh_prune_opts o;
+  parse_prune(L, 4, fn, &b.shape, &o);
+  o.wdtype = opt_wdtype(L, 4, fn, MLSH_WD_FP16);
+  if ((o.mode != MLSH_PRUNE_MAGNITUDE && o.mode != MLSH_PRUNE_THRESHOLD) || o.wdtype != MLSH_WD_FP16 || b.shape.n >= UINT32_MAX)
+    return 0;
+  int st = mlsh_prune_check(&o, b.shape.n);
+  if (st) cz_error(L, fn, st);
+  size_t n = b.shape.n, nb = (n + 7) / 8;
+  scratch *ms, *ks;
+  uint8_t *mask = push_scratch(L, nb, &ms);
+  uint16_t *kept = push_scratch(L, n * 2, &ks);
+  pr_run r;
+  memset(&r, 0, sizeof r);
+  mlsh_metrics m;
+  st = mlsh_prune_pass(b.h, n, &o, mask, kept, &r.info, &m);
+  if (st) cz_error(L, fn, st);
+  new_result(L);
+  lua_pushlstring(L, (const char *)mask, nb);
+  release(ms);
+  lua_setfield(L, -2, "mask");
+  set_prune_stats(L, &r, n);
+  lua_pushlstring(L, (const char *)kept, r.info.nnz * 2);
+  release(ks);
+  lua_setfield(L, -2, "nonzero_bytes");
+  set_str(L, "nonzero_dtype", "fp16");
+  set_int(L, "n", (lua_Integer)n);
+  set_int(L, "nbytes", (lua_Integer)(nb + r.info.nnz * 2));
+  push_metrics(L, &m, 1);
+  lua_setfield(L, -2, "metrics");
+  return 1;
+}
+
+#endif
