@@ -29,9 +29,10 @@ run save $fx/multi.mlpackage "$out/multi.mlpackage.zip"
 run ep --json "$out/m.onnx"
 run info "$out/m.onnx"
 run weights --json $fx/prog.mlpackage
-# the interpreter: an ML program (threaded kernels), a NeuralNetwork, and compress --check-outputs
+# the interpreter: an ML program (threaded kernels), a NeuralNetwork, a pipeline, and compress --check-outputs
 [ -e $ex/mobilenet_like_good.mlpackage ] && run run $ex/mobilenet_like_good.mlpackage --random 1 --json
 run run $fx/cnn.mlmodel --random 1 -o "$out/run"
+run run $fx/pipeline.mlmodel --random 1 --json
 [ -e $ex/transformer_encoder_good.mlpackage ] && run compress $ex/transformer_encoder_good.mlpackage -o "$out/q.mlpackage" --quantize int8 --check-outputs --random 1
 rm -rf "$out"
 exit $status
