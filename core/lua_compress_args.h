@@ -24,23 +24,28 @@ static inline unsigned opt_threads(lua_State *L, int t, const char *fn) {
 }
 
 /* Shape from opts.shape or the array; its product must be a->n. */
+/* The shape table on top of the stack (left there) into shape; its rank, 1..MLSH_CZ_MAX_RANK. */
+static inline int shape_table(lua_State *L, const char *fn, int64_t *shape) {
+  if (!lua_istable(L, -1)) luaL_error(L, "%s: option 'shape' must be a table of integers", fn);
+  lua_Integer r = luaL_len(L, -1);
+  if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
+  for (int i = 0; i < r; i++) {
+    lua_geti(L, -1, i + 1);
+    int ok;
+    lua_Integer d = lua_tointegerx(L, -1, &ok);
+    if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
+    shape[i] = d;
+    lua_pop(L, 1);
+  }
+  return (int)r;
+}
+
 static inline void opt_shape(lua_State *L, int t, const char *fn, const mlsh_array *a, int64_t *shape, int *rank) {
   if (mlsh_opt_get(L, t, "shape") == LUA_TNIL) {
     *rank = a->rank;
     for (int i = 0; i < a->rank; i++) shape[i] = a->shape[i];
   } else {
-    if (!lua_istable(L, -1)) luaL_error(L, "%s: option 'shape' must be a table of integers", fn);
-    lua_Integer r = luaL_len(L, -1);
-    if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
-    for (int i = 0; i < r; i++) {
-      lua_geti(L, -1, i + 1);
-      int ok;
-      lua_Integer d = lua_tointegerx(L, -1, &ok);
-      if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
-      shape[i] = d;
-      lua_pop(L, 1);
-    }
-    *rank = (int)r;
+    *rank = shape_table(L, fn, shape);
   }
   lua_pop(L, 1);
   if (*rank < 1) { /* a scalar array: treat as 1-D */

@@ -41,19 +41,8 @@ static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
   lua_Integer off = luaL_checkinteger(L, 3);
   luaL_checktype(L, 4, LUA_TTABLE);
   if (mlsh_opt_get(L, 4, "shape") != LUA_TTABLE) luaL_error(L, "%s: opts.shape is required", fn);
-  lua_pop(L, 1);
   int64_t shape[MLSH_CZ_MAX_RANK];
-  lua_getfield(L, 4, "shape");
-  lua_Integer r = luaL_len(L, -1);
-  if (r < 1 || r > MLSH_CZ_MAX_RANK) luaL_error(L, "%s: shape rank must be 1..%d", fn, MLSH_CZ_MAX_RANK);
-  for (int i = 0; i < r; i++) {
-    lua_geti(L, -1, i + 1);
-    int ok;
-    lua_Integer d = lua_tointegerx(L, -1, &ok);
-    if (!ok || d < 0) luaL_error(L, "%s: shape[%d] must be a non-negative integer", fn, i + 1);
-    shape[i] = d;
-    lua_pop(L, 1);
-  }
+  lua_Integer r = shape_table(L, fn, shape);
   lua_pop(L, 1);
   size_t n = mlsh_shape_count(shape, (int)r);
   if (n == SIZE_MAX || n == 0) luaL_error(L, "%s: empty or too large shape", fn);

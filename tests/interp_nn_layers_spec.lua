@@ -16,19 +16,7 @@ local dir = F.tmpdir()
 local values, tensor, close = IH.values, IH.tensor, IH.close
 local n = 0
 
-local function save(nn)
-  n = n + 1
-  local p = string.format("%s/l%d.mlmodel", dir, n)
-  nn:save(p)
-  return p
-end
-
-local function run(p, inputs)
-  local m = mlsh.load(p)
-  local outs = m:run(inputs, { precision = "fp32" })
-  m:close()
-  return outs
-end
+local save, run = IH.save_nn, IH.run
 
 local function one(kind, shape, params, typename, xv, o)
   local nn = B.neural_network(o or {})

@@ -3,7 +3,6 @@
 -- and two inputs), resizeBilinear, cropResize, sliceDynamic, DEFAULT-mode bilinear upsample, sequenceRepeat, 3-D
 -- convolution (and deconvolution) and pooling, meanImage preprocessing and int8RawValue weights. Layers are built
 -- with nn:raw and wire-encoded parameters; expected values come from naive loops here.
-local mlsh = require "mlsh"
 local core = require "mlsh.core"
 local B = require "mlsh.builder"
 require "mlsh.builder.nn_raw"
@@ -16,19 +15,7 @@ local dir = F.tmpdir()
 local values, tensor, close = IH.values, IH.tensor, IH.close
 local n = 0
 
-local function save(nn)
-  n = n + 1
-  local p = string.format("%s/m%d.mlmodel", dir, n)
-  nn:save(p)
-  return p
-end
-
-local function run(p, inputs)
-  local m = mlsh.load(p)
-  local outs = m:run(inputs, { precision = "fp32" })
-  m:close()
-  return outs
-end
+local save, run = IH.save_nn, IH.run
 
 local function one(kind, shape, params, xv)
   local nn = B.neural_network {}

@@ -34,6 +34,19 @@ typedef struct {
   unsigned nseg;
 } worker_ws;
 
+/* Free each worker's workspace and the array (ws may be NULL). */
+static void free_workspaces(worker_ws *ws, unsigned nthreads) {
+  if (ws)
+    for (unsigned i = 0; i < nthreads; i++) {
+      mlsh_distinct_free(&ws[i].d);
+      mlsh_km1d_free(ws[i].km);
+      free(ws[i].code_of);
+      free(ws[i].table);
+      free(ws[i].hist);
+    }
+  free(ws);
+}
+
 typedef struct {
   const mlsh_pal_opts *o;
   const float *x;
@@ -402,15 +415,7 @@ int mlsh_palettize(const float *x, size_t n, const mlsh_pal_opts *o, float *lut,
     if (!c.exact[g]) info->exact = 0;
 
 done:
-  if (c.ws)
-    for (unsigned i = 0; i < c.nthreads; i++) {
-      mlsh_distinct_free(&c.ws[i].d);
-      mlsh_km1d_free(c.ws[i].km);
-      free(c.ws[i].code_of);
-      free(c.ws[i].table);
-      free(c.ws[i].hist);
-    }
-  free(c.ws);
+  free_workspaces(c.ws, c.nthreads);
   free(c.flags);
   free(c.status);
   free(c.used);
@@ -569,15 +574,7 @@ int mlsh_palettize_pass(const uint16_t *h, size_t n, const mlsh_pal_opts *o, flo
   info->exact = exact;
 
 done:
-  if (c.ws)
-    for (unsigned i = 0; i < c.nthreads; i++) {
-      mlsh_distinct_free(&c.ws[i].d);
-      mlsh_km1d_free(c.ws[i].km);
-      free(c.ws[i].code_of);
-      free(c.ws[i].table);
-      free(c.ws[i].hist);
-    }
-  free(c.ws);
+  free_workspaces(c.ws, c.nthreads);
   free(q.by_code);
   return st;
 }

@@ -33,6 +33,14 @@ function H.build(opset, fn, precision)
   return path
 end
 
+-- Save a NeuralNetwork builder's model in the temporary folder; its path.
+function H.save_nn(nn)
+  n_models = n_models + 1
+  local path = string.format("%s/nn%d.mlmodel", dir, n_models)
+  nn:save(path)
+  return path
+end
+
 function H.run(path, inputs, opts)
   local m = mlsh.load(path)
   local outs, info = m:run(inputs, opts or { precision = "fp32" })
