@@ -51,34 +51,9 @@ local function conv(x, cin, n, w, b, cout, k, stride, groups, dil)
   return out
 end
 
-local function linear(x, m, kk, w, b, n)
-  local out = {}
-  for i = 0, m - 1 do
-    for j = 0, n - 1 do
-      local acc = b[j + 1]
-      for k = 0, kk - 1 do acc = acc + x[i * kk + k + 1] * w[j * kk + k + 1] end
-      out[#out + 1] = acc
-    end
-  end
-  return out
-end
-
-local function map(t, fn)
-  local o = {}
-  for i = 1, #t do o[i] = fn(t[i]) end
-  return o
-end
+local R = require "ref_math"
+local map, erf = R.map, R.erf
 local function clamp(lo, hi) return function(v) return math.min(math.max(v, lo), hi) end end
-local function erf(x) -- Maclaurin series, summed in double (|x| < 4 here)
-  local sum, term, k = x, x, 0
-  repeat
-    k = k + 1
-    term = -term * x * x / k
-    local add = term / (2 * k + 1)
-    sum = sum + add
-  until math.abs(add) < 1e-17 or k > 300
-  return 2 / math.sqrt(math.pi) * sum
-end
 
 local function model()
   return build("iOS17", function(f)
@@ -120,7 +95,7 @@ describe("conv / linear with the following activation fused", function()
     close(outs.r, map(conv(X, C, HW, W3, B3, 8, 3, 1, 1), function(v) return math.max(v, 0) end), 1e-5)
     close(outs.dz, map(conv(Z, 4, 37, WZ, BZ, 4, 3, 2, 4), function(v) return math.max(v, 0) end), 1e-5)
     close(outs.dd, map(conv(Z, 4, 37, WZ, BZ, 4, 3, 1, 4, 2), clamp(0, 6)), 1e-5)
-    local l = linear(Y, 5, 40, WL, BL, 37)
+    local l = R.linear(Y, WL, BL, 5, 37, 40)
     close(outs.g, map(l, function(v) return 0.5 * v * (1 + erf(v / math.sqrt(2))) end), 1e-5)
     close(outs.s, map(l, function(v) return v / (1 + math.exp(-v)) end), 1e-5)
   end)

@@ -12,29 +12,8 @@ local values, build, close = IH.values, IH.build, IH.close
 
 local SHAPES = { { 13, 49, 300 }, { 8, 16, 5 }, { 24, 17, 1 }, { 5, 33, 520 }, { 1, 1000, 64 }, { 37, 96, 257 } }
 
-local function matmul(A, B, m, n, k)
-  local out = {}
-  for i = 0, m - 1 do
-    for j = 0, n - 1 do
-      local acc = 0
-      for q = 0, k - 1 do acc = acc + A[i * k + q + 1] * B[q * n + j + 1] end
-      out[#out + 1] = acc
-    end
-  end
-  return out
-end
-
-local function linear(X, Wt, b, m, n, k)
-  local out = {}
-  for i = 0, m - 1 do
-    for j = 0, n - 1 do
-      local acc = b[j + 1]
-      for q = 0, k - 1 do acc = acc + X[i * k + q + 1] * Wt[j * k + q + 1] end
-      out[#out + 1] = acc
-    end
-  end
-  return out
-end
+local R = require "ref_math"
+local matmul, linear = R.matmul, R.linear
 
 local function model()
   return build("iOS17", function(f)

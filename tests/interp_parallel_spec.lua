@@ -11,23 +11,8 @@ local values, tensor, build, run, close = IH.values, IH.tensor, IH.build, IH.run
 local N, C, H, W = 1, 8, 64, 64
 local SHAPE, NX = { N, C, H, W }, N * C * H * W
 
--- erf by its Maclaurin series (|x| < 3 here; summed in double to far below fp32 precision)
-local function erf(x)
-  local sum, term, k = x, x, 0
-  repeat
-    k = k + 1
-    term = -term * x * x / k
-    local add = term / (2 * k + 1)
-    sum = sum + add
-  until math.abs(add) < 1e-17 or k > 200
-  return 2 / math.sqrt(math.pi) * sum
-end
-
-local function map(X, fn)
-  local t = {}
-  for i = 1, #X do t[i] = fn(X[i]) end
-  return t
-end
+local R = require "ref_math"
+local erf, map = R.erf, R.map
 
 local GAMMA, BETA = values(W, 71), values(W, 72)
 
