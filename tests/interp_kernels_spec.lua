@@ -54,6 +54,17 @@ describe("depthwise conv", function()
       pad = { 3, 2 }, bias = false },
     { name = "3-D, strides 2", N = 1, C = 2, inp = { 4, 5, 19 }, k = { 2, 3, 3 }, st = { 2, 2, 2 }, dl = { 1, 1, 1 },
       pad = { 0, 1, 1, 1, 1, 1 }, bias = true },
+    -- the AVX-512 direct path's shapes: 4 + 1 vector groups, blocks of interior rows, edges
+    { name = "2-D, 20 x 70, 3x3, stride 1", N = 1, C = 3, inp = { 1, 20, 70 }, k = { 1, 3, 3 }, st = { 1, 1, 1 },
+      dl = { 1, 1, 1 }, pad = { 1, 1, 1, 1 }, bias = true },
+    { name = "2-D, 30 x 37, 5x5, strides 2, column dilation 2", N = 1, C = 2, inp = { 1, 30, 37 }, k = { 1, 5, 5 },
+      st = { 1, 2, 2 }, dl = { 1, 1, 2 }, pad = { 2, 1, 3, 0 }, bias = true },
+    { name = "2-D, 19 x 12, row stride 2, no pad", N = 2, C = 2, inp = { 1, 19, 12 }, k = { 1, 3, 3 }, st = { 1, 2, 1 },
+      dl = { 1, 1, 1 }, pad = { 0, 0, 0, 0 }, bias = false },
+    { name = "2-D, 9 x 40, stride 2, 2x4 kernel, row dilation 3", N = 1, C = 2, inp = { 1, 9, 40 }, k = { 1, 2, 4 },
+      st = { 1, 2, 2 }, dl = { 1, 3, 1 }, pad = { 1, 2, 3, 3 }, bias = true },
+    { name = "2-D, kernel row 17 wide (the scratch path)", N = 1, C = 2, inp = { 1, 4, 40 }, k = { 1, 3, 17 },
+      st = { 1, 1, 1 }, dl = { 1, 1, 1 }, pad = { 1, 1, 8, 8 }, bias = true },
   }) do
     it(case.name, function()
       local S = #case.pad // 2
@@ -90,9 +101,10 @@ end)
 
 describe("GEMM edges", function()
   -- grouped conv through GEMM (1x1 without im2col, 3x3 with), bias added inside the GEMM
-  for _, k in ipairs({ 1, 3 }) do
-    it("grouped " .. k .. "x" .. k .. " conv with bias", function()
-      local N, Cin, Cout, G, H, Wd = 2, 4, 14, 2, 5, 9
+  -- the last: 37 x 41 = 1517 output positions, more than one run of im2col columns (runs end mid-row)
+  for _, case in ipairs({ { 1, 2, 4, 14, 2, 5, 9 }, { 3, 2, 4, 14, 2, 5, 9 }, { 3, 1, 3, 5, 1, 37, 41 } }) do
+    local k, N, Cin, Cout, G, H, Wd = table.unpack(case)
+    it((G > 1 and "grouped " or "") .. k .. "x" .. k .. " conv with bias, " .. H .. " x " .. Wd, function()
       local cg, og = Cin // G, Cout // G
       local Wt, bias = values(Cout * cg * k * k, 61), values(Cout, 62)
       local pad = (k - 1) // 2
@@ -204,4 +216,44 @@ describe("fp16 rounding and value checks on long tensors", function()
       assert.is_nil(info.fp16_overflow) -- NaN is not "beyond the fp16 range"
     end
   end)
+end)
+
+describe("reductions over trailing axes (the row path)", function()
+  -- [2, 3, 5, 7] fp32 reduced over {2, 3} (a global pool) and {3}; one row holds a NaN
+  local shape, X = { 2, 3, 5, 7 }, values(2 * 3 * 5 * 7, 41)
+  X[38] = 0 / 0
+  local function naive(kind, inner)
+    local out = {}
+    for r = 0, #X // inner - 1 do
+      local a = (kind == "reduce_max" and -math.huge) or (kind == "reduce_min" and math.huge) or 0
+      for i = 1, inner do
+        local v = X[r * inner + i]
+        if kind == "reduce_max" then if v ~= v or v > a then a = v end
+        elseif kind == "reduce_min" then if v ~= v or v < a then a = v end
+        elseif kind == "reduce_sum_square" or kind == "reduce_l2_norm" then a = a + v * v
+        else a = a + v end
+        if a ~= a then break end
+      end
+      if kind == "reduce_mean" then a = a / inner elseif kind == "reduce_l2_norm" then a = math.sqrt(a) end
+      out[#out + 1] = a
+    end
+    return out
+  end
+  for _, kind in ipairs({ "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_sum_square", "reduce_l2_norm" }) do
+    for _, axes in ipairs({ { 2, 3 }, { -1 } }) do
+      it(kind .. " over " .. table.concat(axes, ","), function()
+        local path = build("iOS17", function(f)
+          f:output("y", f:op(kind, { x = f:input("x", "fp32", shape), axes = axes, keep_dims = #axes == 1 }))
+        end)
+        local got_all = run(path, { x = tensor(X, shape) }).y:array()
+        local want = naive(kind, #axes == 2 and 35 or 7)
+        assert.are.equal(#want, #got_all)
+        for i, w in ipairs(want) do
+          local got = got_all[i]
+          if w ~= w then assert.is_true(got ~= got, "element " .. i .. " should be NaN")
+          else assert.is_true(math.abs(got - w) <= 1e-5 * math.max(1, math.abs(w)), ("element %d: got %.9g, want %.9g"):format(i, got, w)) end
+        end
+      end)
+    end
+  end
 end)

@@ -84,9 +84,12 @@ __attribute__((target("avx2"))) static void every2_avx2(const float *s, float *d
 typedef void (*every2_fn)(const float *s, float *d, size_t n);
 static every2_fn every2 = every2_c;
 
+static int use_avx512;
+
 static row_fn pick_row(void) {
 #ifdef HAVE_X86
   __builtin_cpu_init();
+  use_avx512 = __builtin_cpu_supports("avx512f") && !getenv("MLSH_NO_SIMD") && !getenv("MLSH_NO_AVX512");
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("MLSH_NO_SIMD")) {
     every2 = every2_avx2;
     return row_avx2;
@@ -94,6 +97,131 @@ static row_fn pick_row(void) {
 #endif
   return row_c;
 }
+
+
+#ifdef HAVE_X86
+/* The AVX-512 direct path (2-D, column stride 1 or 2): no scratch copy. 16 output columns per
+ * vector, up to 4 vectors per pass over the taps; each tap's input columns are read with masked
+ * loads (lanes outside the image read as 0, as the scratch rows' zero padding would give; masked
+ * lanes are never accessed), stride 2 through two loads and an even-lane permute. Rows outside
+ * the image are skipped tap by tap. Each output: bias, then the taps in (kh, kw) order. */
+typedef struct {
+  const float *x, *w; /* the channel's input plane (H x W) and its k1 x k2 taps */
+  float *o;            /* its output plane (OH x OW) */
+  float b;
+} dw_plane;
+
+/* Per (kw, vector): the first input column the vector reads and the lanes inside the image (for
+ * stride 2: of its two 16-column loads). */
+typedef struct {
+  int64_t off;
+  __mmask16 ma, mb;
+} dw_cols;
+#define DW_KW 16 /* widest kernel row the direct path takes */
+
+/* R output rows from oh of one group of NV vectors (16 NV output columns from ow0): R x NV
+ * independent sums (an FMA's latency is hidden only with several in flight). With `check`, rows
+ * outside the image are skipped tap by tap; without it every tap row of the R rows is inside.
+ * S2 = column stride; K3: a 3 x 3 kernel known at compile time. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+rows_avx512(const dw_plane *q, const it_window *g, int64_t ow0, int64_t oh, const dw_cols (*cv)[4], const __mmask16 *sm,
+            const int R, const int NV, const int S2, const int K3, const int check) {
+  int64_t H = g->in[1], W = g->in[2], OW = g->out[2], k1 = K3 ? 3 : g->k[1], k2 = K3 ? 3 : g->k[2];
+  int64_t s1 = g->s[1], d1 = g->d[1], pb1 = g->pb[1];
+  __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __m512 acc[8][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = _mm512_set1_ps(q->b);
+  for (int64_t kh = 0; kh < k1; kh++) {
+    const float *row[8];
+    int ok[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      int64_t ih = (oh + r) * s1 - pb1 + kh * d1;
+      ok[r] = !check || (ih >= 0 && ih < H);
+      row[r] = q->x + (ok[r] ? ih : 0) * W;
+    }
+    const float *wk = q->w + kh * k2;
+    for (int64_t kw = 0; kw < k2; kw++) {
+      __m512 wv = _mm512_set1_ps(wk[kw]);
+      const dw_cols *c = cv[kw];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) {
+        if (check && !ok[r]) continue;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+          __m512 x = _mm512_maskz_loadu_ps(c[v].ma, row[r] + c[v].off);
+          if (S2 == 2) x = _mm512_permutex2var_ps(x, even, _mm512_maskz_loadu_ps(c[v].mb, row[r] + c[v].off + 16));
+          acc[r][v] = _mm512_fmadd_ps(wv, x, acc[r][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++) {
+    float *orow = q->o + (oh + r) * OW + ow0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(orow + 16 * v, sm[v], acc[r][v]);
+  }
+}
+
+/* Every output row of one vector group: blocks of R rows whose taps are all inside the image,
+ * the rest one row at a time with the bounds test. R x NV is about 8 sums in flight. */
+__attribute__((target("avx512f"), always_inline)) static inline void cols_avx512(const dw_plane *q, const it_window *g,
+                                                                                 int64_t ow0, const dw_cols (*cv)[4],
+                                                                                 const int NV, const int S2, const int K3) {
+  const int R = NV == 1 ? 8 : NV == 2 ? 4 : 2;
+  int64_t H = g->in[1], OH = g->out[1], OW = g->out[2], k1 = g->k[1], s1 = g->s[1], d1 = g->d[1], pb1 = g->pb[1];
+  __mmask16 sm[4];
+  for (int v = 0; v < NV; v++) {
+    int64_t left = OW - (ow0 + 16 * v);
+    sm[v] = left >= 16 ? (__mmask16)0xffff : (__mmask16)(((uint32_t)1 << left) - 1);
+  }
+  /* output rows [lo, hi) read only rows inside [0, H) */
+  int64_t lo = pb1 <= 0 ? 0 : (pb1 + s1 - 1) / s1, last = H - 1 + pb1 - (k1 - 1) * d1;
+  int64_t hi = last < 0 ? 0 : last / s1 + 1;
+  if (hi > OH) hi = OH;
+  if (lo > hi) lo = hi;
+  int64_t oh = 0;
+  for (; oh < lo; oh++) rows_avx512(q, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
+  for (; oh + R <= hi; oh += R) rows_avx512(q, g, ow0, oh, cv, sm, R, NV, S2, K3, 0);
+  for (; oh < OH; oh++) rows_avx512(q, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
+}
+
+/* Lanes i of [0, 16) whose column c0 + i lies in [0, W). */
+static __mmask16 col_mask(int64_t c0, int64_t W) {
+  int64_t lo = c0 < 0 ? -c0 : 0, hi = W - c0 < 16 ? W - c0 : 16;
+  if (hi <= lo) return 0;
+  return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+__attribute__((target("avx512f"))) static void plane_avx512(const dw_plane *q, const it_window *g) {
+  int64_t W = g->in[2], OW = g->out[2], k2 = g->k[2], s2 = g->s[2], d2 = g->d[2], pb2 = g->pb[2];
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 64) {
+    int nv = (int)((OW - ow0 + 15) / 16);
+    if (nv > 4) nv = 4;
+    dw_cols cv[DW_KW][4];
+    for (int64_t kw = 0; kw < k2; kw++)
+      for (int v = 0; v < nv; v++) {
+        int64_t c0 = (ow0 + 16 * v) * s2 - pb2 + kw * d2;
+        cv[kw][v] = (dw_cols){c0, col_mask(c0, W), s2 == 2 ? col_mask(c0 + 16, W) : 0};
+      }
+    const dw_cols (*c)[4] = (const dw_cols (*)[4])cv;
+    int k3 = g->k[1] == 3 && k2 == 3, which = (nv - 1) * 4 + (s2 == 2) * 2 + k3;
+    switch (which) { /* NV x S2 x K3, each a constant in its copy */
+#define DW_CASE(NV, S2, K3) \
+  case (NV - 1) * 4 + (S2 - 1) * 2 + K3: cols_avx512(q, g, ow0, c, NV, S2, K3); break;
+      DW_CASE(1, 1, 0) DW_CASE(1, 1, 1) DW_CASE(1, 2, 0) DW_CASE(1, 2, 1)
+      DW_CASE(2, 1, 0) DW_CASE(2, 1, 1) DW_CASE(2, 2, 0) DW_CASE(2, 2, 1)
+      DW_CASE(3, 1, 0) DW_CASE(3, 1, 1) DW_CASE(3, 2, 0) DW_CASE(3, 2, 1)
+      DW_CASE(4, 1, 0) DW_CASE(4, 1, 1) DW_CASE(4, 2, 0) DW_CASE(4, 2, 1)
+#undef DW_CASE
+    }
+  }
+}
+#endif
 
 typedef struct {
   const float *X, *W, *bias;
@@ -104,6 +232,7 @@ typedef struct {
   row_fn row;
   it_act *post;
   int plane; /* 2-D, stride 1, pads >= 0: one row call over the padded plane (plane_task) */
+  int direct; /* 2-D, column stride 1 or 2, AVX-512: plane_avx512, no scratch */
 } dw_job;
 
 /* q in [lo, hi) reads input column q*s2 + p - pb2 inside [0, W): zeros around a strided copy. */
@@ -163,6 +292,15 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   const it_window *g = j->g;
   size_t ch = nc % j->C, rows = (size_t)(g->in[0] * g->in[1]), s2 = (size_t)g->s[2];
   size_t ind = rows * (size_t)g->in[2], OW = (size_t)g->out[2];
+#ifdef HAVE_X86
+  if (j->direct) {
+    size_t plane_out = (size_t)(g->out[1] * OW);
+    dw_plane q = {j->X + nc * ind, j->W + ch * j->kn, j->O + nc * plane_out, j->bias ? j->bias[ch] : 0.0f};
+    plane_avx512(&q, g);
+    if (j->post) it_act_apply(j->post, q.o, plane_out);
+    return;
+  }
+#endif
   float *sc = j->scratch[worker];
   const float **taps = (const float **)(void *)(sc + j->base);
   float *tw = (float *)(void *)(taps + j->kn);
@@ -202,6 +340,21 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   if (j->post) it_act_apply(j->post, o0, (size_t)(g->out[0] * g->out[1]) * OW); /* the channel's plane, in cache */
 }
 
+static void channel_range(const dw_job *j, size_t lo, size_t hi) {
+  for (size_t nc = lo; nc < hi; nc++) channel_task((void *)j, nc, 0);
+}
+
+typedef struct {
+  const dw_job *j;
+  size_t n, per;
+} dw_runs;
+
+static void runs_task(void *ctx, size_t t, unsigned worker) {
+  const dw_runs *r = ctx;
+  size_t lo = t * r->per, hi = lo + r->per < r->n ? lo + r->per : r->n;
+  for (size_t nc = lo; nc < hi; nc++) channel_task((void *)r->j, nc, worker);
+}
+
 int it_depthwise(const float *X, const float *W, const float *bias, float *O, const it_window *g, size_t N, size_t C,
                  it_act *post) {
   static row_fn row;
@@ -220,6 +373,7 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
     size_t rows = (size_t)(g->pb[1] + g->in[1] + g->pe[1] + g->out[1]);
     if (__builtin_mul_overflow(rows, wph, &base) || base > ((size_t)1 << 40)) return -1;
   }
+  int direct = use_avx512 && g->k[2] <= DW_KW && g->in[0] == 1 && g->k[0] == 1 && g->out[0] == 1 && (s2 == 1 || s2 == 2);
   base = (base + 3) & ~(size_t)3; /* pointer-aligned */
   floats = base + kn * (ptr_floats + 1);
   unsigned nt = it_threads();
@@ -227,10 +381,14 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   if (nt > N * C) nt = (unsigned)(N * C);
   float *scratch[MLSH_MAX_THREADS] = {0};
   int ok = 1;
-  for (unsigned w = 0; w < nt; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
+  for (unsigned w = 0; w < nt && !direct; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
   if (ok) {
-    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row, post, plane};
-    it_parallel_for(nt, N * C, channel_task, &j);
+    dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row, post, plane, direct};
+    if (nt <= 1) channel_range(&j, 0, N * C);
+    else { /* runs of channels: one task per channel made the threads fight over the task counter */
+      dw_runs r = {&j, N * C, (N * C + nt * 4 - 1) / (nt * 4)};
+      it_parallel_for(nt, (N * C + r.per - 1) / r.per, runs_task, &r);
+    }
   }
   for (unsigned w = 0; w < nt; w++) free(scratch[w]);
   return ok ? 0 : -1;

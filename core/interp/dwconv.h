@@ -1,8 +1,11 @@
 /* dwconv.h — depthwise convolution (groups == input channels == output channels) for 1-3
  * spatial dims: out[n,c] = bias[c] + sum over taps of w[c,tap] * x[n,c,window].
- * Per channel the input rows are copied once into zero-padded, stride-phase-split scratch rows,
- * so every tap reads contiguous memory with no bounds test; 8 output columns accumulate in
- * registers (AVX2+FMA when the CPU has it, checked at run time; portable C otherwise). Channels
+ * With AVX-512 (checked at run time; $MLSH_NO_AVX512 / $MLSH_NO_SIMD turn it off), a 2-D conv
+ * with column stride 1 or 2 and kernel rows up to 16 wide reads the input in place: 16 output
+ * columns per vector, masked loads at the borders, blocks of output rows summed together.
+ * Otherwise, per channel the input rows are copied once into zero-padded, stride-phase-split
+ * scratch rows, so every tap reads contiguous memory with no bounds test; 8 output columns
+ * accumulate in registers (AVX2+FMA when the CPU has it; portable C otherwise). Channels
  * are split over the interpreter's threads. Each output is one sum in tap order, whatever the
  * thread count. Returns 0, or -1 when scratch memory cannot be allocated (or its size, from
  * the strides, would overflow). */

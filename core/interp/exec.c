@@ -35,12 +35,14 @@ static void check_values(it_env *env, const it_op *op, it_tensor *t) {
 }
 
 /* $MLSH_INTERP_PROFILE: CPU seconds (all threads) per op type, printed to stderr after the run;
- * MLSH_INTERP_PROFILE=wall measures wall-clock seconds instead (what threads save). */
+ * MLSH_INTERP_PROFILE=wall measures wall-clock seconds instead (what threads save);
+ * MLSH_INTERP_PROFILE=ops also prints each op as it ends (name, type, wall microseconds). */
 #define PROF_MAX 128
 static struct { const char *type; double s; long n; } prof[PROF_MAX];
 static int nprof;
 
 static clockid_t prof_clock = CLOCK_PROCESS_CPUTIME_ID;
+static int prof_ops;
 
 static double now(void) {
   struct timespec ts;
@@ -48,7 +50,9 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void prof_add(const char *type, double s) {
+static void prof_add(const it_op *op, double s) {
+  const char *type = op->type;
+  if (prof_ops) fprintf(stderr, "op %s %s %.1f us\n", op->name, type, s * 1e6);
   for (int i = 0; i < nprof; i++)
     if (strcmp(prof[i].type, type) == 0) { prof[i].s += s; prof[i].n++; return; }
   if (nprof < PROF_MAX) { prof[nprof].type = type; prof[nprof].s = s; prof[nprof++].n = 1; }
@@ -118,7 +122,7 @@ static int run_op(it_env *env, const it_op *op) {
     env->observe(env->ud, op, outs);
   }
   for (int i = 0; i < op->nfree; i++) set_slot(env, op->free_after[i], NULL);
-  if (env->op_seconds >= 0 && !op->is_const && op->nblocks == 0) prof_add(op->type, now() - t0);
+  if (env->op_seconds >= 0 && !op->is_const && op->nblocks == 0) prof_add(op, now() - t0);
   return 0;
 }
 
@@ -163,7 +167,7 @@ static void pass_fused(it_env *env, const it_op *op, const it_op *next, const it
   if (!a->keeps_range) check_values(env, next, t);
   set_slot(env, next->out_slots[0], t);
   for (int i = 0; i < next->nfree; i++) set_slot(env, next->free_after[i], NULL);
-  if (env->op_seconds >= 0) prof_add(next->type, now() - t0);
+  if (env->op_seconds >= 0) prof_add(next, now() - t0);
 }
 
 /* Op i followed by its activation: the const ops between them (a gelu's mode, a clip's bounds)
@@ -241,7 +245,10 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
   env.ud = ud;
   const char *prof_env = getenv("MLSH_INTERP_PROFILE");
   env.op_seconds = prof_env ? 0 : -1;
-  if (prof_env) prof_clock = strcmp(prof_env, "wall") == 0 ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID;
+  if (prof_env) {
+    prof_ops = strcmp(prof_env, "ops") == 0;
+    prof_clock = prof_ops || strcmp(prof_env, "wall") == 0 ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID;
+  }
   env.slots = calloc((size_t)p->nslots + 1, sizeof *env.slots);
   it_tensor **keep = calloc((size_t)p->nin + 1, sizeof *keep); /* states, written in place */
   if (!env.slots || !keep) { free(env.slots); free(keep); return mlsh_fail(e, NULL, "out of memory"); }

@@ -5,6 +5,7 @@
 #include "dwconv.h"
 #include "gemm.h"
 #include "spatial.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,30 +14,72 @@ static int float_args(it_ctx *c, it_tensor *x, it_tensor *w, it_tensor *b) {
   return 0;
 }
 
-/* col[(c*kn + kidx), outpos] for channels [0, Cg) of x. */
-static void im2col(const float *x, size_t Cg, const it_window *g, float *col) {
-  size_t ind = (size_t)(g->in[0] * g->in[1] * g->in[2]), outd = (size_t)(g->out[0] * g->out[1] * g->out[2]);
+/* col[(c*kn + kidx) * ld + (p - p0)] for channels [0, Cg) of x and output positions [p0, p1). */
+static void im2col(const float *x, size_t Cg, const it_window *g, float *col, size_t p0, size_t p1, size_t ld) {
+  size_t ind = (size_t)(g->in[0] * g->in[1] * g->in[2]), OW = (size_t)g->out[2], OHW = (size_t)g->out[1] * OW;
   size_t row = 0;
   for (size_t ch = 0; ch < Cg; ch++)
     for (int64_t kd = 0; kd < g->k[0]; kd++)
       for (int64_t kh = 0; kh < g->k[1]; kh++)
         for (int64_t kw = 0; kw < g->k[2]; kw++, row++) {
-          float *cr = col + row * outd;
+          float *cr = col + row * ld;
           const float *xc = x + ch * ind;
-          size_t p = 0;
-          for (int64_t od = 0; od < g->out[0]; od++) {
-            int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
-            for (int64_t oh = 0; oh < g->out[1]; oh++) {
-              int64_t ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
-              int rowok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
-              const float *xr = rowok ? xc + (size_t)((id * g->in[1] + ih) * g->in[2]) : xc;
-              for (int64_t ow = 0; ow < g->out[2]; ow++, p++) {
-                int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
-                cr[p] = rowok && iw >= 0 && iw < g->in[2] ? xr[iw] : 0.0f;
-              }
+          size_t p = p0;
+          int64_t od = (int64_t)(p0 / OHW), oh = (int64_t)(p0 % OHW / OW), ow = (int64_t)(p0 % OW);
+          while (p < p1) { /* one output row (od, oh) from column ow at a time */
+            int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0], ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
+            int rowok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
+            const float *xr = rowok ? xc + (size_t)((id * g->in[1] + ih) * g->in[2]) : xc;
+            for (; ow < (int64_t)OW && p < p1; ow++, p++) {
+              int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
+              cr[p - p0] = rowok && iw >= 0 && iw < g->in[2] ? xr[iw] : 0.0f;
             }
+            ow = 0;
+            if (++oh == g->out[1]) { oh = 0; od++; }
           }
         }
+}
+
+/* A conv through im2col, split by runs of output positions: each task lays out its own columns
+ * (in a buffer that stays in its core's cache) and multiplies them on its thread. Every output
+ * is the same sum as the whole-matrix GEMM gives. */
+typedef struct {
+  const float *x, *w, *bias;
+  float *o;
+  const it_window *g;
+  size_t Cg, kn, outd, Coutg, per;
+  float **buf;
+  it_act *post;
+  atomic_int fail;
+} cols_job;
+
+static void cols_task(void *ctx, size_t t, unsigned worker) {
+  cols_job *j = ctx;
+  size_t p0 = t * j->per, p1 = p0 + j->per < j->outd ? p0 + j->per : j->outd, K = j->Cg * j->kn;
+  if (p0 >= p1) return;
+  im2col(j->x, j->Cg, j->g, j->buf[worker], p0, p1, p1 - p0);
+  if (it_sgemm_post(j->Coutg, p1 - p0, K, j->w, K, j->buf[worker], p1 - p0, 0, j->o + p0, j->outd, 0, j->bias, 1, j->post) != 0)
+    atomic_store(&j->fail, 1);
+}
+
+/* One group's conv through im2col: whole (small) or in runs of positions over the threads. */
+static int conv_cols(const float *xg, const float *wg, const float *bg, float *og, const it_window *g, size_t Cg, size_t kn,
+                     size_t outd, size_t Coutg, it_act *post) {
+  size_t K = Cg * kn;
+  if (outd == 0) return 0;
+  unsigned nt = it_threads();
+  size_t per = K ? (size_t)32768 / K / 32 * 32 : outd; /* ~128 KiB of columns per task */
+  if (per < 64) per = 64;
+  size_t ntasks = (outd + per - 1) / per;
+  if (nt > ntasks) nt = (unsigned)ntasks;
+  float *buf[MLSH_MAX_THREADS] = {0};
+  size_t cap = per < outd ? per : outd;
+  int ok = 1;
+  for (unsigned i = 0; i < (nt ? nt : 1) && ok; i++) ok = (buf[i] = malloc(K * cap * sizeof(float))) != NULL;
+  cols_job j = {xg, wg, bg, og, g, Cg, kn, outd, Coutg, per, buf, post, 0};
+  if (ok) it_parallel_for(nt ? nt : 1, ntasks, cols_task, &j);
+  for (unsigned i = 0; i < MLSH_MAX_THREADS; i++) free(buf[i]);
+  return ok && !atomic_load(&j.fail) ? 0 : -1;
 }
 
 static int k_conv(it_ctx *c) {
@@ -58,7 +101,6 @@ static int k_conv(it_ctx *c) {
   const float *X = x->data, *W = w->data;
   float *O = o->data;
   int direct = kn == 1 && g.s[0] * g.s[1] * g.s[2] == 1 && !(g.pb[0] | g.pb[1] | g.pb[2] | g.pe[0] | g.pe[1] | g.pe[2]);
-  float *col = NULL;
   const float *B = b ? b->data : NULL;
   it_act *post = c->env->fuse; /* the next op's activation, applied in the last store (exec.h) */
   if (G == Cin && Cg == 1 && Cout == Cin) {
@@ -66,19 +108,15 @@ static int k_conv(it_ctx *c) {
     if (post) post->applied = 1;
     return 0;
   } else {
-    if (!direct && !(col = malloc((size_t)Cg * kn * outd * sizeof *col))) return it_fail(c, "out of memory");
     for (int64_t n = 0; n < N; n++)
       for (int64_t gi = 0; gi < G; gi++) {
         const float *xg = X + ((size_t)n * (size_t)Cin + (size_t)(gi * Cg)) * ind;
-        if (!direct) im2col(xg, (size_t)Cg, &g, col);
-        if (it_sgemm_post(Coutg, outd, (size_t)Cg * kn, W + (size_t)gi * Coutg * (size_t)Cg * kn, (size_t)Cg * kn,
-                          direct ? xg : col, outd, 0, O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd, outd, 0,
-                          B ? B + (size_t)gi * Coutg : NULL, 1, post) != 0) {
-          free(col);
-          return it_fail(c, "out of memory");
-        }
+        const float *wg = W + (size_t)gi * Coutg * (size_t)Cg * kn, *bg = B ? B + (size_t)gi * Coutg : NULL;
+        float *og = O + ((size_t)n * (size_t)Cout + (size_t)gi * Coutg) * outd;
+        int rc = direct ? it_sgemm_post(Coutg, outd, (size_t)Cg * kn, wg, (size_t)Cg * kn, xg, outd, 0, og, outd, 0, bg, 1, post)
+                        : conv_cols(xg, wg, bg, og, &g, (size_t)Cg, kn, outd, Coutg, post);
+        if (rc != 0) return it_fail(c, "out of memory");
       }
-    free(col);
     if (post) post->applied = 1;
   }
   return 0;
