@@ -100,31 +100,37 @@ describe("depthwise conv", function()
 end)
 
 describe("GEMM edges", function()
-  -- grouped conv through GEMM (1x1 without im2col, 3x3 with), bias added inside the GEMM
-  -- the last: 37 x 41 = 1517 output positions, more than one run of im2col columns (runs end mid-row)
-  for _, case in ipairs({ { 1, 2, 4, 14, 2, 5, 9 }, { 3, 2, 4, 14, 2, 5, 9 }, { 3, 1, 3, 5, 1, 37, 41 } }) do
-    local k, N, Cin, Cout, G, H, Wd = table.unpack(case)
-    it((G > 1 and "grouped " or "") .. k .. "x" .. k .. " conv with bias, " .. H .. " x " .. Wd, function()
+  -- grouped conv through GEMM (1x1 without im2col, 3x3 with), bias added inside the GEMM;
+  -- 37 x 41 = 1517 output positions: more than one run of im2col columns (runs end mid-row);
+  -- strides 2 with dilation and uneven pads: the im2col's border columns
+  -- { k, N, Cin, Cout, G, H, W, stride, dilation, pads (top, bottom, left, right) }
+  for _, case in ipairs({ { 1, 2, 4, 14, 2, 5, 9, 1, 1, { 0, 0, 0, 0 } }, { 3, 2, 4, 14, 2, 5, 9, 1, 1, { 1, 1, 1, 1 } },
+    { 3, 1, 3, 5, 1, 37, 41, 1, 1, { 1, 1, 1, 1 } }, { 3, 1, 3, 4, 1, 40, 53, 2, 2, { 2, 0, 3, 1 } } }) do
+    local k, N, Cin, Cout, G, H, Wd, st, dl, pads = table.unpack(case)
+    it((G > 1 and "grouped " or "") .. k .. "x" .. k .. " conv with bias, " .. H .. " x " .. Wd .. ", stride " .. st
+      .. ", dilation " .. dl, function()
       local cg, og = Cin // G, Cout // G
       local Wt, bias = values(Cout * cg * k * k, 61), values(Cout, 62)
-      local pad = (k - 1) // 2
       local path = build("iOS17", function(f)
         f:output("y", f:op("conv", { x = f:input("x", "fp32", { N, Cin, H, Wd }), groups = G, pad_type = "custom",
-          pad = { pad, pad, pad, pad }, weight = f:const("w", core.array.new(Wt), { shape = { Cout, cg, k, k } }),
+          pad = pads, strides = { st, st }, dilations = { dl, dl },
+          weight = f:const("w", core.array.new(Wt), { shape = { Cout, cg, k, k } }),
           bias = f:const("b", core.array.new(bias), { shape = { Cout } }) }))
       end)
       local X = values(N * Cin * H * Wd, 63)
       local outs = run(path, { x = tensor(X, { N, Cin, H, Wd }) })
+      local OH = (H + pads[1] + pads[2] - (k - 1) * dl - 1) // st + 1
+      local OW = (Wd + pads[3] + pads[4] - (k - 1) * dl - 1) // st + 1
       local want = {}
       for n = 0, N - 1 do
         for oc = 0, Cout - 1 do
-          for oh = 0, H - 1 do
-            for ow = 0, Wd - 1 do
+          for oh = 0, OH - 1 do
+            for ow = 0, OW - 1 do
               local acc = bias[oc + 1]
               for ic = 0, cg - 1 do
                 for kh = 0, k - 1 do
                   for kw = 0, k - 1 do
-                    local ih, iw, c = oh - pad + kh, ow - pad + kw, (oc // og) * cg + ic
+                    local ih, iw, c = oh * st - pads[1] + kh * dl, ow * st - pads[3] + kw * dl, (oc // og) * cg + ic
                     if ih >= 0 and ih < H and iw >= 0 and iw < Wd then
                       acc = acc + X[((n * Cin + c) * H + ih) * Wd + iw + 1] * Wt[((oc * cg + ic) * k + kh) * k + kw + 1]
                     end

@@ -5,6 +5,7 @@
  * ow. Rows outside the image are skipped tap by tap (they would contribute zeros). */
 #include "dwconv.h"
 #include "pool.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -109,7 +110,15 @@ typedef struct {
   const float *x, *w; /* the channel's input plane (H x W) and its k1 x k2 taps */
   float *o;            /* its output plane (OH x OW) */
   float b;
+  int clamp, scan;     /* a fused relu / relu6 applied in the store; its input scanned first */
+  float lo, hi;
+  int bad, big;        /* the scan's verdict (plane_avx512 sets them) */
 } dw_plane;
+
+typedef struct { /* the scan while it runs: lanes that held a NaN, largest |value| */
+  __mmask16 nan;
+  __m512 mx;
+} dw_scan;
 
 /* Per (kw, vector): the first input column the vector reads and the lanes inside the image (for
  * stride 2: of its two 16-column loads). */
@@ -124,8 +133,8 @@ typedef struct {
  * outside the image are skipped tap by tap; without it every tap row of the R rows is inside.
  * S2 = column stride; K3: a 3 x 3 kernel known at compile time. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-rows_avx512(const dw_plane *q, const it_window *g, int64_t ow0, int64_t oh, const dw_cols (*cv)[4], const __mmask16 *sm,
-            const int R, const int NV, const int S2, const int K3, const int check) {
+rows_avx512(const dw_plane *q, dw_scan *sc, const it_window *g, int64_t ow0, int64_t oh, const dw_cols (*cv)[4],
+            const __mmask16 *sm, const int R, const int NV, const int S2, const int K3, const int check) {
   int64_t H = g->in[1], W = g->in[2], OW = g->out[2], k1 = K3 ? 3 : g->k[1], k2 = K3 ? 3 : g->k[2];
   int64_t s1 = g->s[1], d1 = g->d[1], pb1 = g->pb[1];
   __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -159,17 +168,27 @@ rows_avx512(const dw_plane *q, const it_window *g, int64_t ow0, int64_t oh, cons
       }
     }
   }
+  __m512 lo = _mm512_set1_ps(q->lo), hi = _mm512_set1_ps(q->hi);
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++) {
     float *orow = q->o + (oh + r) * OW + ow0;
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(orow + 16 * v, sm[v], acc[r][v]);
+    for (int v = 0; v < NV; v++) {
+      __m512 y = acc[r][v];
+      if (q->scan) { /* the lanes stored only: the others hold sums of nothing */
+        sc->nan |= _mm512_mask_cmp_ps_mask(sm[v], y, y, _CMP_UNORD_Q);
+        sc->mx = _mm512_mask_max_ps(sc->mx, sm[v], sc->mx, _mm512_abs_ps(y));
+      }
+      if (q->clamp) y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+      _mm512_mask_storeu_ps(orow + 16 * v, sm[v], y);
+    }
   }
 }
 
 /* Every output row of one vector group: blocks of R rows whose taps are all inside the image,
  * the rest one row at a time with the bounds test. R x NV is about 8 sums in flight. */
-__attribute__((target("avx512f"), always_inline)) static inline void cols_avx512(const dw_plane *q, const it_window *g,
+__attribute__((target("avx512f"), always_inline)) static inline void cols_avx512(const dw_plane *q, dw_scan *sc,
+                                                                                 const it_window *g,
                                                                                  int64_t ow0, const dw_cols (*cv)[4],
                                                                                  const int NV, const int S2, const int K3) {
   const int R = NV == 1 ? 8 : NV == 2 ? 4 : 2;
@@ -185,9 +204,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void cols_avx512
   if (hi > OH) hi = OH;
   if (lo > hi) lo = hi;
   int64_t oh = 0;
-  for (; oh < lo; oh++) rows_avx512(q, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
-  for (; oh + R <= hi; oh += R) rows_avx512(q, g, ow0, oh, cv, sm, R, NV, S2, K3, 0);
-  for (; oh < OH; oh++) rows_avx512(q, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
+  for (; oh < lo; oh++) rows_avx512(q, sc, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
+  for (; oh + R <= hi; oh += R) rows_avx512(q, sc, g, ow0, oh, cv, sm, R, NV, S2, K3, 0);
+  for (; oh < OH; oh++) rows_avx512(q, sc, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
 }
 
 /* Lanes i of [0, 16) whose column c0 + i lies in [0, W). */
@@ -197,7 +216,10 @@ static __mmask16 col_mask(int64_t c0, int64_t W) {
   return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
 }
 
-__attribute__((target("avx512f"))) static void plane_avx512(const dw_plane *q, const it_window *g) {
+/* The plane; with q->scan, q->bad / q->big as it_act_apply's scan gives them (NaN or inf -> bad,
+ * |x| > 65504 -> big), over the values before the clamp. */
+__attribute__((target("avx512f"))) static void plane_avx512(dw_plane *q, const it_window *g) {
+  dw_scan sc = {0, _mm512_setzero_ps()};
   int64_t W = g->in[2], OW = g->out[2], k2 = g->k[2], s2 = g->s[2], d2 = g->d[2], pb2 = g->pb[2];
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 64) {
     int nv = (int)((OW - ow0 + 15) / 16);
@@ -212,13 +234,18 @@ __attribute__((target("avx512f"))) static void plane_avx512(const dw_plane *q, c
     int k3 = g->k[1] == 3 && k2 == 3, which = (nv - 1) * 4 + (s2 == 2) * 2 + k3;
     switch (which) { /* NV x S2 x K3, each a constant in its copy */
 #define DW_CASE(NV, S2, K3) \
-  case (NV - 1) * 4 + (S2 - 1) * 2 + K3: cols_avx512(q, g, ow0, c, NV, S2, K3); break;
+  case (NV - 1) * 4 + (S2 - 1) * 2 + K3: cols_avx512(q, &sc, g, ow0, c, NV, S2, K3); break;
       DW_CASE(1, 1, 0) DW_CASE(1, 1, 1) DW_CASE(1, 2, 0) DW_CASE(1, 2, 1)
       DW_CASE(2, 1, 0) DW_CASE(2, 1, 1) DW_CASE(2, 2, 0) DW_CASE(2, 2, 1)
       DW_CASE(3, 1, 0) DW_CASE(3, 1, 1) DW_CASE(3, 2, 0) DW_CASE(3, 2, 1)
       DW_CASE(4, 1, 0) DW_CASE(4, 1, 1) DW_CASE(4, 2, 0) DW_CASE(4, 2, 1)
 #undef DW_CASE
     }
+  }
+  if (q->scan) {
+    float m = _mm512_reduce_max_ps(sc.mx);
+    q->bad = sc.nan != 0 || m == INFINITY;
+    q->big = m > 65504.0f;
   }
 }
 #endif
@@ -295,9 +322,13 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
 #ifdef HAVE_X86
   if (j->direct) {
     size_t plane_out = (size_t)(g->out[1] * OW);
-    dw_plane q = {j->X + nc * ind, j->W + ch * j->kn, j->O + nc * plane_out, j->bias ? j->bias[ch] : 0.0f};
+    int clamp = j->post && j->post->clamp;
+    dw_plane q = {j->X + nc * ind, j->W + ch * j->kn, j->O + nc * plane_out, j->bias ? j->bias[ch] : 0.0f, clamp,
+                  clamp && j->post->scan, clamp ? j->post->lo : 0, clamp ? j->post->hi : 0, 0, 0};
     plane_avx512(&q, g);
-    if (j->post) it_act_apply(j->post, q.o, plane_out);
+    if (q.bad) __atomic_store_n(&j->post->bad, 1, __ATOMIC_RELAXED);
+    if (q.big) __atomic_store_n(&j->post->big, 1, __ATOMIC_RELAXED);
+    if (j->post && !clamp) it_act_apply(j->post, q.o, plane_out);
     return;
   }
 #endif

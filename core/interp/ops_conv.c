@@ -26,14 +26,26 @@ static void im2col(const float *x, size_t Cg, const it_window *g, float *col, si
           const float *xc = x + ch * ind;
           size_t p = p0;
           int64_t od = (int64_t)(p0 / OHW), oh = (int64_t)(p0 % OHW / OW), ow = (int64_t)(p0 % OW);
+          /* columns ow in [wlo, whi) read input column ow * s - pb + kw * d inside [0, W) */
+          int64_t off = kw * g->d[2] - g->pb[2], s2 = g->s[2], W = g->in[2];
+          int64_t wlo = off >= 0 ? 0 : (-off + s2 - 1) / s2, whi = W - off <= 0 ? 0 : (W - off + s2 - 1) / s2;
           while (p < p1) { /* one output row (od, oh) from column ow at a time */
             int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0], ih = oh * g->s[1] - g->pb[1] + kh * g->d[1];
             int rowok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
-            const float *xr = rowok ? xc + (size_t)((id * g->in[1] + ih) * g->in[2]) : xc;
-            for (; ow < (int64_t)OW && p < p1; ow++, p++) {
-              int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
-              cr[p - p0] = rowok && iw >= 0 && iw < g->in[2] ? xr[iw] : 0.0f;
+            int64_t end = ow + (int64_t)(p1 - p) < (int64_t)OW ? ow + (int64_t)(p1 - p) : (int64_t)OW;
+            float *d = cr + (p - p0); /* d[q - ow] is this row's column q */
+            int64_t a = rowok ? (wlo > ow ? wlo : ow) : end, b = rowok ? (whi < end ? whi : end) : end;
+            if (a > end) a = end;
+            if (b < a) b = a;
+            for (int64_t q = ow; q < a; q++) d[q - ow] = 0.0f;
+            if (a < b) {
+              const float *xr = xc + (size_t)((id * g->in[1] + ih) * g->in[2]);
+              if (s2 == 1) memcpy(d + (a - ow), xr + (a + off), (size_t)(b - a) * sizeof *d);
+              else
+                for (int64_t q = a; q < b; q++) d[q - ow] = xr[q * s2 + off];
             }
+            for (int64_t q = b; q < end; q++) d[q - ow] = 0.0f;
+            p += (size_t)(end - ow);
             ow = 0;
             if (++oh == g->out[1]) { oh = 0; od++; }
           }
