@@ -101,14 +101,17 @@ static row_fn pick_row(void) {
 
 
 #ifdef HAVE_X86
-/* The AVX-512 direct path (2-D, column stride 1 or 2): no scratch copy. 16 output columns per
- * vector, up to 4 vectors per pass over the taps; each tap's input columns are read with masked
- * loads (lanes outside the image read as 0, as the scratch rows' zero padding would give; masked
- * lanes are never accessed), stride 2 through two loads and an even-lane permute. Rows outside
- * the image are skipped tap by tap. Each output: bias, then the taps in (kh, kw) order. */
+/* The AVX-512 path (2-D, column stride 1 or 2, kernel rows up to DW_KW wide). 16 output columns
+ * per vector, up to 4 vectors per group; each tap's input columns are read with masked loads
+ * (lanes outside the image read as 0, as zero padding would give; masked lanes are never
+ * accessed). Stride 1 reads the input plane in place. Stride 2 first splits each input row into
+ * its even and odd columns (one row of pitch 2 Wp: evens, then odds), after which every tap is a
+ * contiguous load again: column 2 ow + c is phase c & 1 at index ow + (c - (c & 1)) / 2. Rows
+ * outside the image are skipped tap by tap. Each output: bias, then the taps in (kh, kw) order. */
 typedef struct {
-  const float *x, *w; /* the channel's input plane (H x W) and its k1 x k2 taps */
-  float *o;            /* its output plane (OH x OW) */
+  const float *x, *w; /* the input plane (H rows of `pitch` floats) and the k1 x k2 taps */
+  float *o;            /* the output plane (OH x OW) */
+  int64_t pitch;
   float b;
   int clamp, scan;     /* a fused relu / relu6 applied in the store; its input scanned first */
   float lo, hi;
@@ -120,24 +123,22 @@ typedef struct { /* the scan while it runs: lanes that held a NaN, largest |valu
   __m512 mx;
 } dw_scan;
 
-/* Per (kw, vector): the first input column the vector reads and the lanes inside the image (for
- * stride 2: of its two 16-column loads). */
+/* Per (kw, vector): where in an input row the vector's 16 columns start, and which are inside. */
 typedef struct {
   int64_t off;
-  __mmask16 ma, mb;
+  __mmask16 m;
 } dw_cols;
-#define DW_KW 16 /* widest kernel row the direct path takes */
+#define DW_KW 16
 
 /* R output rows from oh of one group of NV vectors (16 NV output columns from ow0): R x NV
  * independent sums (an FMA's latency is hidden only with several in flight). With `check`, rows
  * outside the image are skipped tap by tap; without it every tap row of the R rows is inside.
- * S2 = column stride; K3: a 3 x 3 kernel known at compile time. */
+ * K3: a 3 x 3 kernel known at compile time. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 rows_avx512(const dw_plane *q, dw_scan *sc, const it_window *g, int64_t ow0, int64_t oh, const dw_cols (*cv)[4],
-            const __mmask16 *sm, const int R, const int NV, const int S2, const int K3, const int check) {
-  int64_t H = g->in[1], W = g->in[2], OW = g->out[2], k1 = K3 ? 3 : g->k[1], k2 = K3 ? 3 : g->k[2];
+            const __mmask16 *sm, const int R, const int NV, const int K3, const int check) {
+  int64_t H = g->in[1], OW = g->out[2], k1 = K3 ? 3 : g->k[1], k2 = K3 ? 3 : g->k[2];
   int64_t s1 = g->s[1], d1 = g->d[1], pb1 = g->pb[1];
-  __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   __m512 acc[8][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++)
@@ -150,7 +151,7 @@ rows_avx512(const dw_plane *q, dw_scan *sc, const it_window *g, int64_t ow0, int
     for (int r = 0; r < R; r++) {
       int64_t ih = (oh + r) * s1 - pb1 + kh * d1;
       ok[r] = !check || (ih >= 0 && ih < H);
-      row[r] = q->x + (ok[r] ? ih : 0) * W;
+      row[r] = q->x + (ok[r] ? ih : 0) * q->pitch;
     }
     const float *wk = q->w + kh * k2;
     for (int64_t kw = 0; kw < k2; kw++) {
@@ -160,11 +161,8 @@ rows_avx512(const dw_plane *q, dw_scan *sc, const it_window *g, int64_t ow0, int
       for (int r = 0; r < R; r++) {
         if (check && !ok[r]) continue;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-          __m512 x = _mm512_maskz_loadu_ps(c[v].ma, row[r] + c[v].off);
-          if (S2 == 2) x = _mm512_permutex2var_ps(x, even, _mm512_maskz_loadu_ps(c[v].mb, row[r] + c[v].off + 16));
-          acc[r][v] = _mm512_fmadd_ps(wv, x, acc[r][v]);
-        }
+        for (int v = 0; v < NV; v++)
+          acc[r][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(c[v].m, row[r] + c[v].off), acc[r][v]);
       }
     }
   }
@@ -187,10 +185,9 @@ rows_avx512(const dw_plane *q, dw_scan *sc, const it_window *g, int64_t ow0, int
 
 /* Every output row of one vector group: blocks of R rows whose taps are all inside the image,
  * the rest one row at a time with the bounds test. R x NV is about 8 sums in flight. */
-__attribute__((target("avx512f"), always_inline)) static inline void cols_avx512(const dw_plane *q, dw_scan *sc,
-                                                                                 const it_window *g,
-                                                                                 int64_t ow0, const dw_cols (*cv)[4],
-                                                                                 const int NV, const int S2, const int K3) {
+__attribute__((target("avx512f"), always_inline)) static inline void
+cols_avx512(const dw_plane *q, dw_scan *sc, const it_window *g, int64_t ow0, const dw_cols (*cv)[4], const int NV,
+            const int K3) {
   const int R = NV == 1 ? 8 : NV == 2 ? 4 : 2;
   int64_t H = g->in[1], OH = g->out[1], OW = g->out[2], k1 = g->k[1], s1 = g->s[1], d1 = g->d[1], pb1 = g->pb[1];
   __mmask16 sm[4];
@@ -204,21 +201,48 @@ __attribute__((target("avx512f"), always_inline)) static inline void cols_avx512
   if (hi > OH) hi = OH;
   if (lo > hi) lo = hi;
   int64_t oh = 0;
-  for (; oh < lo; oh++) rows_avx512(q, sc, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
-  for (; oh + R <= hi; oh += R) rows_avx512(q, sc, g, ow0, oh, cv, sm, R, NV, S2, K3, 0);
-  for (; oh < OH; oh++) rows_avx512(q, sc, g, ow0, oh, cv, sm, 1, NV, S2, K3, 1);
+  for (; oh < lo; oh++) rows_avx512(q, sc, g, ow0, oh, cv, sm, 1, NV, K3, 1);
+  for (; oh + R <= hi; oh += R) rows_avx512(q, sc, g, ow0, oh, cv, sm, R, NV, K3, 0);
+  for (; oh < OH; oh++) rows_avx512(q, sc, g, ow0, oh, cv, sm, 1, NV, K3, 1);
 }
 
-/* Lanes i of [0, 16) whose column c0 + i lies in [0, W). */
-static __mmask16 col_mask(int64_t c0, int64_t W) {
-  int64_t lo = c0 < 0 ? -c0 : 0, hi = W - c0 < 16 ? W - c0 : 16;
+/* Lanes i of [0, 16) whose index c0 + i lies in [0, n). */
+static __mmask16 col_mask(int64_t c0, int64_t n) {
+  int64_t lo = c0 < 0 ? -c0 : 0, hi = n - c0 < 16 ? n - c0 : 16;
   if (hi <= lo) return 0;
   return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
 }
 
-/* The plane; with q->scan, q->bad / q->big as it_act_apply's scan gives them (NaN or inf -> bad,
- * |x| > 65504 -> big), over the values before the clamp. */
-__attribute__((target("avx512f"))) static void plane_avx512(dw_plane *q, const it_window *g) {
+/* Stride 2: rows [0, H) of x (W wide) into dst rows of pitch 2 wp: evens at [0, wp), odds at
+ * [wp, 2 wp) (wp a multiple of 16; the tail lanes past the image are left unwritten: no load's
+ * mask reaches them). */
+__attribute__((target("avx512f"))) static void split_phases(const float *x, int64_t H, int64_t W, int64_t wp,
+                                                            float *dst) {
+  __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t h = 0; h < H; h++) {
+    const float *r = x + h * W;
+    float *e = dst + h * 2 * wp, *o = e + wp;
+    int64_t c = 0;
+    for (; c + 32 <= W; c += 32) { /* whole blocks: plain loads, the next rows fetched ahead */
+      _mm_prefetch((const char *)(r + c + 2 * W), _MM_HINT_T0);
+      _mm_prefetch((const char *)(r + c + 2 * W + 16), _MM_HINT_T0);
+      __m512 a = _mm512_loadu_ps(r + c), b = _mm512_loadu_ps(r + c + 16);
+      _mm512_storeu_ps(e + c / 2, _mm512_permutex2var_ps(a, ev, b));
+      _mm512_storeu_ps(o + c / 2, _mm512_permutex2var_ps(a, od, b));
+    }
+    if (c < W) {
+      __m512 a = _mm512_maskz_loadu_ps(col_mask(c, W), r + c), b = _mm512_maskz_loadu_ps(col_mask(c + 16, W), r + c + 16);
+      _mm512_storeu_ps(e + c / 2, _mm512_permutex2var_ps(a, ev, b));
+      _mm512_storeu_ps(o + c / 2, _mm512_permutex2var_ps(a, od, b));
+    }
+  }
+}
+
+/* The plane (q->x: the input in place, or split by phase for stride 2, see split_phases); with
+ * q->scan, q->bad / q->big as it_act_apply's scan gives them (NaN or inf -> bad, |x| > 65504 ->
+ * big), over the values before the clamp. */
+__attribute__((target("avx512f"))) static void plane_avx512(dw_plane *q, const it_window *g, int64_t wp) {
   dw_scan sc = {0, _mm512_setzero_ps()};
   int64_t W = g->in[2], OW = g->out[2], k2 = g->k[2], s2 = g->s[2], d2 = g->d[2], pb2 = g->pb[2];
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 64) {
@@ -227,19 +251,24 @@ __attribute__((target("avx512f"))) static void plane_avx512(dw_plane *q, const i
     dw_cols cv[DW_KW][4];
     for (int64_t kw = 0; kw < k2; kw++)
       for (int v = 0; v < nv; v++) {
-        int64_t c0 = (ow0 + 16 * v) * s2 - pb2 + kw * d2;
-        cv[kw][v] = (dw_cols){c0, col_mask(c0, W), s2 == 2 ? col_mask(c0 + 16, W) : 0};
+        int64_t c = kw * d2 - pb2, first = ow0 + 16 * v;
+        if (s2 == 1) cv[kw][v] = (dw_cols){first + c, col_mask(first + c, W)};
+        else { /* column 2 ow + c: phase c & 1, index ow + (c - phase) / 2 of (W + 1 - phase) / 2 */
+          int64_t ph = c & 1, j0 = first + (c - ph) / 2;
+          cv[kw][v] = (dw_cols){ph * wp + j0, col_mask(j0, (W + 1 - ph) / 2)};
+        }
       }
-    const dw_cols (*c)[4] = (const dw_cols (*)[4])cv;
-    int k3 = g->k[1] == 3 && k2 == 3, which = (nv - 1) * 4 + (s2 == 2) * 2 + k3;
-    switch (which) { /* NV x S2 x K3, each a constant in its copy */
-#define DW_CASE(NV, S2, K3) \
-  case (NV - 1) * 4 + (S2 - 1) * 2 + K3: cols_avx512(q, &sc, g, ow0, c, NV, S2, K3); break;
-      DW_CASE(1, 1, 0) DW_CASE(1, 1, 1) DW_CASE(1, 2, 0) DW_CASE(1, 2, 1)
-      DW_CASE(2, 1, 0) DW_CASE(2, 1, 1) DW_CASE(2, 2, 0) DW_CASE(2, 2, 1)
-      DW_CASE(3, 1, 0) DW_CASE(3, 1, 1) DW_CASE(3, 2, 0) DW_CASE(3, 2, 1)
-      DW_CASE(4, 1, 0) DW_CASE(4, 1, 1) DW_CASE(4, 2, 0) DW_CASE(4, 2, 1)
-#undef DW_CASE
+    const dw_cols (*cc)[4] = (const dw_cols (*)[4])cv;
+    int k3 = g->k[1] == 3 && k2 == 3;
+    switch ((nv - 1) * 2 + k3) { /* NV x K3, each a constant in its copy */
+    case 0: cols_avx512(q, &sc, g, ow0, cc, 1, 0); break;
+    case 1: cols_avx512(q, &sc, g, ow0, cc, 1, 1); break;
+    case 2: cols_avx512(q, &sc, g, ow0, cc, 2, 0); break;
+    case 3: cols_avx512(q, &sc, g, ow0, cc, 2, 1); break;
+    case 4: cols_avx512(q, &sc, g, ow0, cc, 3, 0); break;
+    case 5: cols_avx512(q, &sc, g, ow0, cc, 3, 1); break;
+    case 6: cols_avx512(q, &sc, g, ow0, cc, 4, 0); break;
+    default: cols_avx512(q, &sc, g, ow0, cc, 4, 1); break;
     }
   }
   if (q->scan) {
@@ -247,6 +276,23 @@ __attribute__((target("avx512f"))) static void plane_avx512(dw_plane *q, const i
     q->bad = sc.nan != 0 || m == INFINITY;
     q->big = m > 65504.0f;
   }
+}
+
+/* One channel's plane on the AVX-512 path; `sc`: scratch of H x 2 wp floats for stride 2. */
+__attribute__((target("avx512f"))) static void direct_plane(const float *x, const float *w, float *o, float b,
+                                                            const it_window *g, it_act *post, float *scr) {
+  int clamp = post && post->clamp;
+  int64_t wp = (g->in[2] / 2 + 16) / 16 * 16;
+  dw_plane q = {x, w, o, g->in[2], b, clamp, clamp && post->scan, clamp ? post->lo : 0, clamp ? post->hi : 0, 0, 0};
+  if (g->s[2] == 2) {
+    split_phases(x, g->in[1], g->in[2], wp, scr);
+    q.x = scr;
+    q.pitch = 2 * wp;
+  }
+  plane_avx512(&q, g, wp);
+  if (q.bad) __atomic_store_n(&post->bad, 1, __ATOMIC_RELAXED);
+  if (q.big) __atomic_store_n(&post->big, 1, __ATOMIC_RELAXED);
+  if (post && !clamp) it_act_apply(post, o, (size_t)(g->out[1] * g->out[2]));
 }
 #endif
 
@@ -259,7 +305,7 @@ typedef struct {
   row_fn row;
   it_act *post;
   int plane; /* 2-D, stride 1, pads >= 0: one row call over the padded plane (plane_task) */
-  int direct; /* 2-D, column stride 1 or 2, AVX-512: plane_avx512, no scratch */
+  int direct; /* 2-D, column stride 1 or 2, AVX-512: direct_plane (scratch only for stride 2) */
 } dw_job;
 
 /* q in [lo, hi) reads input column q*s2 + p - pb2 inside [0, W): zeros around a strided copy. */
@@ -321,14 +367,8 @@ static void channel_task(void *ctx, size_t nc, unsigned worker) {
   size_t ind = rows * (size_t)g->in[2], OW = (size_t)g->out[2];
 #ifdef HAVE_X86
   if (j->direct) {
-    size_t plane_out = (size_t)(g->out[1] * OW);
-    int clamp = j->post && j->post->clamp;
-    dw_plane q = {j->X + nc * ind, j->W + ch * j->kn, j->O + nc * plane_out, j->bias ? j->bias[ch] : 0.0f, clamp,
-                  clamp && j->post->scan, clamp ? j->post->lo : 0, clamp ? j->post->hi : 0, 0, 0};
-    plane_avx512(&q, g);
-    if (q.bad) __atomic_store_n(&j->post->bad, 1, __ATOMIC_RELAXED);
-    if (q.big) __atomic_store_n(&j->post->big, 1, __ATOMIC_RELAXED);
-    if (j->post && !clamp) it_act_apply(j->post, q.o, plane_out);
+    direct_plane(j->X + nc * ind, j->W + ch * j->kn, j->O + nc * (size_t)(g->out[1] * OW), j->bias ? j->bias[ch] : 0.0f,
+                 g, j->post, j->scratch[worker]);
     return;
   }
 #endif
@@ -412,7 +452,12 @@ int it_depthwise(const float *X, const float *W, const float *bias, float *O, co
   if (nt > N * C) nt = (unsigned)(N * C);
   float *scratch[MLSH_MAX_THREADS] = {0};
   int ok = 1;
-  for (unsigned w = 0; w < nt && !direct; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
+  if (direct) { /* stride 2: the phase-split rows (H x 2 wp, as direct_plane lays them out) */
+    size_t wp = (size_t)(g->in[2] / 2 + 16) / 16 * 16;
+    if (__builtin_mul_overflow((size_t)g->in[1], 2 * wp, &floats) || floats > ((size_t)1 << 40)) return -1;
+    if (s2 == 1) floats = 0;
+  }
+  for (unsigned w = 0; w < nt && floats; w++) ok = ok && (scratch[w] = malloc(floats * sizeof(float))) != NULL;
   if (ok) {
     dw_job j = {X, W, bias, O, g, C, wph, kn, base, scratch, row, post, plane, direct};
     if (nt <= 1) channel_range(&j, 0, N * C);
