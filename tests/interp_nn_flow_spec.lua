@@ -188,7 +188,43 @@ describe("NeuralNetwork branch, loop and copy on the interpreter", function()
     assert.matches("does not write conditionVar 'stop'",
       load_err({ cp, { "loop", "lp", {}, {}, wire.bytes(2, "stop") .. wire.bytes(3, cond) } }))
     assert.matches("br: truncated or corrupt protobuf", load_err({ cp, { "branch", "br", { "x" }, {}, wire.bytes(1, "\255\255") } }))
-    local brk = subnet { { "loopBreak", "stop", {}, {} } }
-    assert.matches("loopBreak", load_err({ cp, { "loop", "lp", {}, {}, wire.uint(1, 2) .. wire.bytes(4, brk) } }))
+    -- a loopBreak outside any loop body, and one in a condition network
+    assert.matches("outside a loop body", load_err({ cp, { "loopBreak", "stop", {}, {} } }))
+    local bad_cond = subnet { { "lessThan", "lt", { "x" }, { "go" }, alpha(9) }, { "loopBreak", "stop", {}, {} } }
+    assert.matches("condition network",
+      load_err({ cp, { "loop", "lp", {}, {}, wire.bytes(2, "go") .. wire.bytes(3, bad_cond) } }))
+  end)
+
+  -- body: i += 1; if i > limit: loopBreak; if i is even: loopContinue; acc += x  (at most 9 times)
+  it("loopBreak ends the loop and loopContinue skips the rest of the body, from inside branches", function()
+    local body = subnet {
+      { "addBroadcastable", "inc", { "i", "one" }, { "i" } },
+      { "greaterThan", "over", { "i", "limit" }, { "stop" } },
+      { "branch", "maybe_stop", { "stop" }, {}, branch(subnet { { "loopBreak", "brk", {}, {} } }) },
+      { "multiplyBroadcastable", "half", { "i", "halfc" }, { "h" } },
+      { "floor", "fl", { "h" }, { "hf" } },
+      { "equal", "even", { "h", "hf" }, { "is_even" } },
+      { "branch", "maybe_skip", { "is_even" }, {}, branch(subnet { { "loopContinue", "cont", {}, {} } }) },
+      { "addBroadcastable", "acc_add", { "acc", "x" }, { "acc" } },
+    }
+    local p = model({ { "x", { 2 } }, { "one", { 1 } }, { "halfc", { 1 } }, { "limit", { 1 } }, { "i0", { 1 } } },
+      { { "acc", { 2 } }, { "i", { 1 } } }, {
+        { "copy", "acc0", { "x" }, { "acc" } },
+        { "copy", "start", { "i0" }, { "i" } },
+        { "loop", "lp", {}, {}, wire.uint(1, 9) .. wire.bytes(4, body) },
+      })
+    local x = { 1.5, -2 }
+    for _, limit in ipairs({ 0, 3, 6, 20 }) do
+      local acc, i = { x[1], x[2] }, 0
+      for _ = 1, 9 do
+        i = i + 1
+        if i > limit then break end
+        if i % 2 ~= 0 then acc[1], acc[2] = acc[1] + x[1], acc[2] + x[2] end
+      end
+      local outs = run(p, { x = tensor(x, { 2 }), one = tensor({ 1 }, { 1 }), halfc = tensor({ 0.5 }, { 1 }),
+        limit = tensor({ limit }, { 1 }), i0 = tensor({ 0 }, { 1 }) })
+      close(outs.acc, acc, 1e-6)
+      close(outs.i, { i }, 1e-6)
+    end
   end)
 end)

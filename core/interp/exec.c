@@ -194,7 +194,7 @@ static int run_pair(it_env *env, const it_block *b, int i) {
 }
 
 int it_exec_block(it_env *env, const it_block *b) {
-  for (int i = 0; i < b->nops; i++)
+  for (int i = 0; i < b->nops && !env->flow; i++)
     if ((i = run_pair(env, b, i)) < 0) return -1;
   return 0;
 }
@@ -269,6 +269,7 @@ int it_run(const it_program *p, it_tensor *const *inputs, it_tensor **outputs, i
     }
   }
   if (rc == 0) rc = it_exec_block(&env, p->main);
+  if (rc == 0 && env.flow) rc = mlsh_fail(e, NULL, "a loopBreak / loopContinue ran outside a loop body");
   for (int j = 0; rc == 0 && j < p->nout; j++)
     if (env.slots[p->outputs[j].slot] && env.slots[p->outputs[j].slot]->st == IT_LIST)
       rc = mlsh_fail(e, NULL, "output '%s' is a list, not a tensor", p->outputs[j].name);

@@ -31,7 +31,10 @@ typedef struct it_env {
   it_first nonfinite, fp16_overflow;
   double op_seconds;
   it_act *fuse; /* while a kernel runs: the next op's activation, to fuse if it can (NULL: none) */
+  int flow;     /* IT_FLOW_BREAK / IT_FLOW_CONTINUE after an NN loopBreak / loopContinue ran: every
+                 * block stops after its current op until the enclosing loop takes the signal */
 } it_env;
+enum { IT_FLOW_NONE, IT_FLOW_BREAK, IT_FLOW_CONTINUE };
 
 /* Whether float outputs of dtype dt are rounded to fp16 under the env's precision. */
 int it_rounds_fp16(const it_env *env, mlsh_dtype dt);

@@ -10,7 +10,10 @@
  * (hidden: the else network does not see the if network's names), and the layers after read the
  * carriers. A branch that does not write a name leaves the earlier value; a name never written
  * (no earlier value) reads as an empty fp32 [0] tensor. The ops have no outputs of their own.
- * loopBreak / loopContinue have no lowering (refused by name like any unsupported layer). */
+ * loopBreak / loopContinue are ops that raise env->flow: the blocks around them stop after the
+ * current op (a branch still moves what it wrote), and the loop takes the signal after its body:
+ * it moves the names written so far and stops, or goes on to the next iteration. One outside a
+ * loop body (top level, a condition network) is an error when it runs. */
 #include "nn_lower.h"
 #include "pbdepth.h"
 #include <stdlib.h>
@@ -241,13 +244,27 @@ static int k_loop(it_ctx *c) {
   int go = 1;
   for (int64_t i = 0;; i++) {
     if (run_cond(c, a, &go) != 0) return -1;
+    if (c->env->flow) return it_fail(c, "a loopBreak / loopContinue ran in the loop's condition network");
     if (!go || (has_max && i >= max)) break;
     if (i >= LOOP_MAX_ITERS) return it_fail(c, "the loop ran %lld iterations without its condition turning false", (long long)i);
     if (it_exec_block(c->env, c->op->blocks[1]) != 0) return -1;
     moves(c->env, a, a->mv[1]);
+    int flow = c->env->flow;
+    c->env->flow = IT_FLOW_NONE;
+    if (flow == IT_FLOW_BREAK) break;
   }
   return fill_unwritten(c, a);
 }
+
+static int k_break(it_ctx *c) { c->env->flow = IT_FLOW_BREAK; return 0; }
+static int k_continue(it_ctx *c) { c->env->flow = IT_FLOW_CONTINUE; return 0; }
+static const it_kernel_def k_break_def = {"nn_loop_break", k_break}, k_continue_def = {"nn_loop_continue", k_continue};
+
+static int lower_signal(nn_b *B, const nn_layer *l, const it_kernel_def *k) {
+  return nn_op(B, k->type, l->name, k) ? 0 : -1;
+}
+static int lower_break(nn_b *B, const nn_layer *l) { return lower_signal(B, l, &k_break_def); }
+static int lower_continue(nn_b *B, const nn_layer *l) { return lower_signal(B, l, &k_continue_def); }
 
 static const it_kernel_def k_loop_def = {"nn_loop", k_loop};
 
@@ -288,4 +305,5 @@ static int lower_copy(nn_b *B, const nn_layer *l) { return nn_simple(B, l, "iden
 
 #define CASE(X) CORE_ML__SPECIFICATION__NEURAL_NETWORK_LAYER__LAYER_##X
 const nn_lowering nn_lower_flow[] = {
-  {CASE(BRANCH), lower_branch}, {CASE(LOOP), lower_loop}, {CASE(COPY), lower_copy}, {0, NULL}};
+  {CASE(BRANCH), lower_branch}, {CASE(LOOP), lower_loop}, {CASE(COPY), lower_copy},
+  {CASE(LOOP_BREAK), lower_break}, {CASE(LOOP_CONTINUE), lower_continue}, {0, NULL}};
