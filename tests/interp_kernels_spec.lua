@@ -63,6 +63,8 @@ describe("depthwise conv", function()
       dl = { 1, 1, 1 }, pad = { 0, 0, 0, 0 }, bias = false },
     { name = "2-D, 9 x 40, stride 2, 2x4 kernel, row dilation 3", N = 1, C = 2, inp = { 1, 9, 40 }, k = { 1, 2, 4 },
       st = { 1, 2, 2 }, dl = { 1, 3, 1 }, pad = { 1, 2, 3, 3 }, bias = true },
+    { name = "2-D flat run: 9 x 12, 3x5 kernel, row dilation 2, uneven pads", N = 2, C = 3, inp = { 1, 9, 12 },
+      k = { 1, 3, 5 }, st = { 1, 1, 1 }, dl = { 1, 2, 1 }, pad = { 1, 3, 3, 1 }, bias = true },
     { name = "2-D, kernel row 17 wide (the scratch path)", N = 1, C = 2, inp = { 1, 4, 40 }, k = { 1, 3, 17 },
       st = { 1, 1, 1 }, dl = { 1, 1, 1 }, pad = { 1, 1, 8, 8 }, bias = true },
   }) do

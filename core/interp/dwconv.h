@@ -1,10 +1,7 @@
 /* dwconv.h — depthwise convolution (groups == input channels == output channels) for 1-3
  * spatial dims: out[n,c] = bias[c] + sum over taps of w[c,tap] * x[n,c,window].
- * With AVX-512 (checked at run time; $MLSH_NO_AVX512 / $MLSH_NO_SIMD turn it off), a 2-D conv
- * with column stride 1 or 2 and kernel rows up to 16 wide reads the input in place (stride 2:
- * after splitting each row into even and odd columns): 16 output columns per vector, masked
- * loads at the borders, blocks of output rows summed together, a fused relu / relu6 and its
- * range scan applied in registers.
+ * With AVX-512 (dw512.h: checked at run time), a 2-D conv with column stride 1 or 2 and kernel
+ * rows up to 16 wide reads the input in place, a small stride-1 plane as one flat run.
  * Otherwise, per channel the input rows are copied once into zero-padded, stride-phase-split
  * scratch rows, so every tap reads contiguous memory with no bounds test; 8 output columns
  * accumulate in registers (AVX2+FMA when the CPU has it; portable C otherwise). Channels
