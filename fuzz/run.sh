@@ -21,6 +21,8 @@ find "$seeds" -name '*.zip' -exec cp {} "$out/seeds-zip/" \;
 cp fuzz/seeds/*.mil "$out/seeds-miltext/" 2>/dev/null || true
 # interp seeds: small ML programs without a weight file, written by mlsh.builder
 ./mlsh -e "local B = require('mlsh.builder'); for k, ops in ipairs({{'relu','softmax'},{'sigmoid','exp'},{'tanh','reduce_mean'}}) do local p = B.program{opset = 'iOS17', precision = 'fp32'}; local f = p:func('main'); local y = f:input('x', 'fp32', {2, 3}); for _, o in ipairs(ops) do if o == 'softmax' then y = f:op(o, {x = y, axis = -1}) elseif o == 'reduce_mean' then y = f:op(o, {x = y, axes = {1}, keep_dims = true}) else y = f:op(o, {x = y}) end end; f:output('y', f:op('add', {x = y, y = 1.0})); p:save('$out/seeds-interp/p' .. k .. '.mlmodel') end" >/dev/null
+# depthwise and im2col convs (one channel: the 3x3 weights stay inline), through each kernel path
+./mlsh -e "local B = require('mlsh.builder'); local A = require('mlsh.core').array; for k, c in ipairs({{9, 12, 1, 1, 1}, {20, 40, 1, 1, 1}, {15, 33, 2, 2, 1}, {12, 17, 2, 1, 2}}) do local p = B.program{opset = 'iOS17', precision = 'fp32'}; local f = p:func('main'); local x = f:input('x', 'fp32', {1, 1, c[1], c[2]}); local w = f:const('w', A.new({1, -2, 3, -4, 5, -6, 7, -8, 9}), {shape = {1, 1, 3, 3}}); local y = f:op('conv', {x = x, weight = w, groups = 1, pad_type = 'same', strides = {c[3], c[4]}, dilations = {c[5], c[5]}}); f:output('y', f:op('relu', {x = y})); p:save('$out/seeds-interp/conv' .. k .. '.mlmodel') end" >/dev/null
 # and the fixtures' own small models (NeuralNetwork layers, pipelines, trees, GLMs) for the other loaders
 find "$seeds" -name '*.mlmodel' -size -64k -exec cp {} "$out/seeds-interp/" \;
 # npy seeds written by the interpreter's own writer, in several dtypes and ranks
