@@ -164,7 +164,9 @@ static int binary(it_ctx *c, const binop *op) {
   it_tensor *o = it_out(c, 0, dt, r, shape);
   if (!o) return -1;
   bin_ud u = {op, a, b, o};
-  if (a->st == IT_F32 && b->st == IT_F32 && o->st == IT_F32) walk(a, b, r, shape, row_f, &u, 1);
+  /* add / mul / sub are memory-bound: threads pay only on big tensors (as for relu, IT_BIG_MAP) */
+  int cheap = op->f == f_add || op->f == f_mul || op->f == f_sub;
+  if (a->st == IT_F32 && b->st == IT_F32 && o->st == IT_F32) walk(a, b, r, shape, row_f, &u, !cheap || o->n >= IT_BIG_MAP);
   else if (a->st == IT_I64 && b->st == IT_I64 && o->st != IT_F32) walk(a, b, r, shape, row_i, &u, 0);
   else walk(a, b, r, shape, row_any, &u, 0);
   return 0;
