@@ -1,7 +1,8 @@
 -- interp_gemm_spec.lua — the blocked GEMM behind linear, matmul and conv at shapes that reach
 -- every edge of its tiles: row counts that are not a multiple of the micro-tile's (6 or 8),
 -- column counts at, under and between the 16/32-wide panels (the half-width AVX-512 tile and the
--- buffered partial tile), K across several 256-blocks, and a linear's transposed store with bias.
+-- buffered partial tile), K across several 256-blocks, a linear's transposed store with bias, and
+-- a linear of 1-4 rows (dot products).
 -- Checked against naive loops; the AVX2 and portable kernels ($MLSH_NO_AVX512, $MLSH_NO_SIMD)
 -- must agree with them too.
 local IH = require "interp_helpers"
@@ -10,7 +11,9 @@ local core = require "mlsh.core"
 
 local values, build, close = IH.values, IH.build, IH.close
 
-local SHAPES = { { 13, 49, 300 }, { 8, 16, 5 }, { 24, 17, 1 }, { 5, 33, 520 }, { 1, 1000, 64 }, { 37, 96, 257 } }
+-- rows 1-4 of a linear take the dot-product path (gemv.c): N off its groups of 4, K off its 16 lanes
+local SHAPES = { { 13, 49, 300 }, { 8, 16, 5 }, { 24, 17, 1 }, { 5, 33, 520 }, { 1, 1000, 64 }, { 37, 96, 257 },
+  { 3, 13, 37 }, { 4, 7, 300 }, { 2, 5, 8 } }
 
 local R = require "ref_math"
 local matmul, linear = R.matmul, R.linear

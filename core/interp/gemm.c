@@ -6,6 +6,7 @@
  * re-reads the last row; those results are dropped.
  * A task owns a block of R rows and a run of panels; each tile runs K in blocks of KC. */
 #include "gemm.h"
+#include "gemv.h"
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -419,6 +420,10 @@ static int gemm_slab(size_t M, size_t N, size_t K, const float *A, size_t lda, c
 int it_sgemm_post(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t ldb, int b_trans,
                   float *C, size_t ldc, int accumulate, const float *bias, int bias_rows, it_act *post) {
   if (M == 0 || N == 0) return 0;
+  if (b_trans && M <= IT_GEMV_MAX_ROWS && K > 0) { /* a batch of a few rows: dot products, no tiles */
+    it_gemv_bt(M, N, K, A, lda, B, ldb, C, ldc, accumulate, bias, bias_rows, post);
+    return 0;
+  }
   size_t cols = b_trans ? M : N, step = K ? SLAB / K / (NRMAX * 8) * (NRMAX * 8) : cols;
   if (step < NRMAX * 8) step = NRMAX * 8;
   for (size_t c0 = 0; c0 < cols; c0 += step) {
