@@ -1,6 +1,7 @@
 /* nn_flow.c — NeuralNetwork control flow: branch (ifBranch / elseBranch sub-networks chosen by a
  * scalar condition), loop (maxLoopIterations or a count input, an optional conditionNetwork
- * producing conditionVar, a bodyNetwork) and copy. A sub-network is decoded from the layer's
+ * producing conditionVar, a bodyNetwork), loopBreak and loopContinue (copy, which rewrites a
+ * blob in loops, is lowered with the shape layers). A sub-network is decoded from the layer's
  * undeclared parameters (BranchLayerParams 1, 2; LoopLayerParams 1..4) into program-owned memory,
  * lowered like the top-level layers, and its ops moved into a nested block of one op.
  * NN blobs are names that later layers (and later iterations) re-read, so every name a
@@ -300,10 +301,7 @@ static int lower_loop(nn_b *B, const nn_layer *l) {
   return keep_alive(B, op, a, s0) != 0 || (count >= 0 && nn_arg(B, op, "n", count) != 0) ? -1 : 0;
 }
 
-/* copy: the output blob (possibly an existing name: it is overwritten) takes the input's value. */
-static int lower_copy(nn_b *B, const nn_layer *l) { return nn_simple(B, l, "identity", 0, 0, NULL, NULL); }
-
 #define CASE(X) CORE_ML__SPECIFICATION__NEURAL_NETWORK_LAYER__LAYER_##X
 const nn_lowering nn_lower_flow[] = {
-  {CASE(BRANCH), lower_branch}, {CASE(LOOP), lower_loop}, {CASE(COPY), lower_copy},
-  {CASE(LOOP_BREAK), lower_break}, {CASE(LOOP_CONTINUE), lower_continue}, {0, NULL}};
+  {CASE(BRANCH), lower_branch}, {CASE(LOOP), lower_loop}, {CASE(LOOP_BREAK), lower_break},
+  {CASE(LOOP_CONTINUE), lower_continue}, {0, NULL}};
