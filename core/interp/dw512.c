@@ -36,7 +36,7 @@ typedef struct {
   int64_t off;
   __mmask16 m;
 } dw_cols;
-#define DW_KW 16
+#define DW_KW 16 /* the widest kernel row the path takes (dw_cols arrays are this long) */
 
 /* R output rows from oh of one group of NV vectors (16 NV output columns from ow0): R x NV
  * independent sums (an FMA's latency is hidden only with several in flight). With `check`, rows
