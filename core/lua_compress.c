@@ -41,7 +41,8 @@
  *      where indices / codes / data hold the nnz kept entries in row-major order, and
  *      reconstructed / nbytes describe the joint result. weight_dtype defaults to prune's.
  * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads, signal}?)
- *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n
+ *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n, signal
+ *       (sum x^2 as snr_db sums it: per 64K chunk in element order, chunks in order)
  *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]
  *       [, sum_sq when signal: original:stats().sum_sq, summed beside the error terms]}
  * compress.pack(codes, nbits) -> string ; compress.unpack(bytes, nbits, n) -> string of codes

@@ -7,7 +7,7 @@
  * compress.palettize_blob / quantize_blob / prune_blob(model, file, offset, opts): opts as for
  * the Array functions, with `shape` required (it gives the element count). The blob must hold
  * fp16 values. The same result fields, except that no reconstruction is made: `metrics` holds
- * what compress.metrics(values, reconstructed, {signal = true}) gives, to the bit, and `n` the
+ * what compress.metrics(values, reconstructed) gives, to the bit, and `n` the
  * element count. Returns nil (nothing else) when the settings are not covered here (grouped or
  * scaled palettization, structured pruning, another weight dtype, a blob that is not fp16 or not
  * 2-byte aligned): the caller then decodes the values and calls the Array function. */
@@ -90,7 +90,7 @@ static int l_palettize_blob(lua_State *L) {
   set_int(L, "ncodes", (lua_Integer)n);
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)pal_bytes(&o, &r, n));
-  push_metrics(L, &m, 1);
+  push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
 }
@@ -127,7 +127,7 @@ static int l_quantize_blob(lua_State *L) {
   set_quant_fields(L, &o, &r, top + 1, top + 2);
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)quant_bytes(&o, &r, n));
-  push_metrics(L, &m, 1);
+  push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
 }
@@ -164,7 +164,7 @@ static int l_prune_blob(lua_State *L) {
   set_str(L, "nonzero_dtype", "fp16");
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)(nb + r.info.nnz * 2));
-  push_metrics(L, &m, 1);
+  push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
 }

@@ -200,6 +200,7 @@ static void finish(const partial *pt, size_t chunks, size_t n, double sum_sq, ml
   else m->cosine = s.xy / sqrt(s.xx * s.yy);
   m->sparsity = (double)s.zeros / (double)n;
   m->sum_sq = sum_sq;
+  m->signal = s.xx;
 }
 
 /* ---- over two arrays ---- */
@@ -263,27 +264,15 @@ typedef struct {
   void *ctx;
   partial *p;
   int avx;
-  double sum_sq;
 } pass_ctx;
 
-/* Task 0: the signal, in element order. Task 1 + t: chunks [4t, 4t + 4), batch by batch; with
- * four whole chunks the batches go round the chunks (batch j of chunk 0, 1, 2, 3, then j + 1)
- * so the lanes advance together. */
+/* Task t: chunks [4t, 4t + 4), batch by batch; with four whole chunks the batches go round the
+ * chunks (batch j of chunk 0, 1, 2, 3, then j + 1) so the lanes advance together. */
 static void pass_task(void *pv, size_t t, unsigned w) {
   (void)w;
   pass_ctx *c = pv;
   float x[4][B], y[4][B];
-  if (t == 0) {
-    double s = 0;
-    for (size_t i = 0; i < c->n; i += B) {
-      size_t m = c->n - i < B ? c->n - i : B;
-      mlsh_cz_src_load(c->src, i, m, x[0]);
-      s = signal_sum(c->avx, s, x[0], m);
-    }
-    c->sum_sq = s;
-    return;
-  }
-  size_t c0 = (t - 1) * LANES;
+  size_t c0 = t * LANES;
 #ifdef MLSH_METRICS_X86
   if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
     lanes s;
@@ -317,10 +306,10 @@ int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_m
                       mlsh_metrics *m) {
   if (n == 0) return MLSH_CZ_EINVAL;
   size_t chunks = (n + CHUNK - 1) / CHUNK;
-  pass_ctx c = {src, n, fn, ctx, malloc(chunks * sizeof(partial)), have_avx(), 0};
+  pass_ctx c = {src, n, fn, ctx, malloc(chunks * sizeof(partial)), have_avx()};
   if (!c.p) return MLSH_CZ_ENOMEM;
-  mlsh_parallel_for(mlsh_threads_clamp(threads), 1 + (chunks + LANES - 1) / LANES, pass_task, &c);
-  finish(c.p, chunks, n, c.sum_sq, m);
+  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES, pass_task, &c);
+  finish(c.p, chunks, n, 0, m);
   free(c.p);
   return MLSH_CZ_OK;
 }

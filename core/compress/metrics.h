@@ -8,7 +8,8 @@
  * weights). Sums are double, per fixed chunk of MLSH_MX_CHUNK elements summed in element order,
  * combined in chunk order: thread-count independent. With `signal` set, sum_sq is also
  * computed: sum x^2 over the non-NaN x in one run in element order (exactly a:stats().sum_sq,
- * wstats.h), on a thread of its own beside the chunks; else 0.
+ * wstats.h), on a thread of its own beside the chunks; else 0. `signal` is always set: sum x^2
+ * as the SNR sums it (per chunk in element order, chunks in order; NaN stays in), at no cost.
  * mlsh_metrics_pass gives the same numbers for a kernel's last pass without a reconstruction
  * array: it reads x from a source (float32 or fp16 bits), has the kernel write y for each batch
  * into a buffer it owns, and sums as mlsh_metrics_compute does (same partials, same order). */
@@ -19,7 +20,7 @@
 
 typedef struct {
   size_t n;
-  double snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, sum_sq;
+  double snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, sum_sq, signal;
 } mlsh_metrics;
 
 /* 0, or MLSH_CZ_EINVAL (n == 0) / MLSH_CZ_ENOMEM. threads 0 = default. */
@@ -32,7 +33,8 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
 typedef void (*mlsh_mx_batch_fn)(void *ctx, size_t i, size_t m, const float *x, float *y);
 
 /* Run fn over every batch of src[0..n) on `threads` threads and fill *m as
- * mlsh_metrics_compute(x, y, n, threads, 1, m) would. 0 or MLSH_CZ_EINVAL / MLSH_CZ_ENOMEM. */
+ * mlsh_metrics_compute(x, y, n, threads, 0, m) would (no element-order sum_sq: `signal` is the
+ * sum of squares a caller needs). 0 or MLSH_CZ_EINVAL / MLSH_CZ_ENOMEM. */
 int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
                       mlsh_metrics *m);
 #endif

@@ -187,10 +187,9 @@ end
 
 M.sequence_blobs = sequence_blobs
 
--- signal: also the original's sum of squares as values:stats() sums it (in element order; the
--- totals' SNR digits depend on it), computed beside the error terms
+-- metrics.signal, the original's sum of squares as the SNR sums it, makes the totals' signal
 local function metrics_of(orig, recon, wd, nbytes)
-  return K.metrics(orig, recon, { weight_dtype = wd, nbytes = nbytes, signal = true })
+  return K.metrics(orig, recon, { weight_dtype = wd, nbytes = nbytes })
 end
 
 -- Compress model m. Returns the new spec (a Message), read_blob for writer.save, and a report:
@@ -320,7 +319,7 @@ local function run_job(job, plan, sink, run)
     row.status, row.kind, row.form, row.output = "compressed", kind, form >= 9 and "iOS18" or "iOS16", out_name
     row.op_types, row.bytes_after = chain_types, bytes
     row.snr_db, row.psnr_db, row.cosine, row.max_abs_err = mt.snr_db, mt.psnr_db, mt.cosine, mt.max_abs_err
-    row.mse, row.sum_sq = mt.mse, mt.sum_sq
+    row.mse, row.sum_sq = mt.mse, mt.signal
     row.sparsity = r.sparsity
     row.nbits = r.nbits
     row.exact = r.exact
