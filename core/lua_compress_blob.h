@@ -17,6 +17,8 @@
 #include "compress/palettize.h"
 #include "compress/prune.h"
 #include "compress/quantize.h"
+#include "compress/threads.h"
+#include "container.h"
 #include "bigbuf.h"
 #include "blobfile.h"
 #include "lua_compress_args.h"
@@ -25,16 +27,76 @@
 #include "lua_outbuf.h"
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
   const uint16_t *h;
   mlsh_array shape; /* n, rank, shape; no data */
+  scratch *stage;   /* h's memory when the blob was read into it (release() after the kernel) */
 } blob_src;
 
+/* Reading a blob into memory: parts of STAGE_PART bytes, read by the kernel's threads. */
+#define STAGE_PART ((size_t)1 << 20)
+typedef struct {
+  mlsh_container *c;
+  const uint8_t *from;
+  uint8_t *to;
+  size_t len;
+  atomic_int failed;
+} stage_ctx;
+
+static void stage_task(void *p, size_t t, unsigned w) {
+  (void)w;
+  stage_ctx *s = p;
+  size_t off = t * STAGE_PART, len = s->len - off < STAGE_PART ? s->len - off : STAGE_PART;
+  if (mlsh_container_read(s->c, s->from + off, len, s->to + off) != 0) atomic_store(&s->failed, 1);
+}
+
+/* push_scratch for a large buffer: whole 2 MiB pages (aligned, hinted), so a blob's buffer takes
+ * a few huge-page faults, and the next blob's reuses the same pages (the heap keeps them). */
+#define STAGE_PAGE ((size_t)2 << 20)
+static void *push_scratch_pages(lua_State *L, size_t n, scratch **out) {
+  if (n < 2 * STAGE_PAGE) return push_scratch(L, n, out);
+  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->p = NULL;
+  luaL_setmetatable(L, SCRATCH_MT);
+  size_t sz = (n + STAGE_PAGE - 1) / STAGE_PAGE * STAGE_PAGE;
+  if (posix_memalign(&s->p, STAGE_PAGE, sz) != 0) {
+    s->p = NULL;
+    luaL_error(L, "not enough memory");
+  }
+  mlsh_bigbuf_hint(s->p, sz);
+  *out = s;
+  return s->p;
+}
+
+/* The blob's bytes [data, data + nb) into scratch memory pushed on the stack: read from the file
+ * (pread, on the kernel's threads), so no page of the file mapping is touched. NULL (nothing
+ * pushed) when the blob is not in a file of its own. */
+static const uint16_t *stage_blob(lua_State *L, mlsh_container *c, const uint8_t *data, size_t nb, unsigned threads,
+                                  scratch **out) {
+  uint8_t probe;
+  if (mlsh_container_read(c, data, 1, &probe) != 0) return NULL; /* zip entries, in-memory trees */
+  scratch *ss;
+  uint8_t *to = push_scratch_pages(L, nb, &ss);
+  stage_ctx s = {c, data, to, nb, 0};
+  mlsh_parallel_for(threads, (nb + STAGE_PART - 1) / STAGE_PART, stage_task, &s);
+  if (atomic_load(&s.failed)) {
+    release(ss);
+    lua_pop(L, 1);
+    return NULL;
+  }
+  *out = ss;
+  return (const uint16_t *)(const void *)to;
+}
+
 /* Read (model, file, offset) at stack 1..3 and opts.shape at 4; 0 when the blob is fp16 and
- * holds the shape's elements (its pages are prefetched), else -1 (not for this path). */
+ * holds the shape's elements, else -1 (not for this path). The elements are read into scratch
+ * memory (b->stage, pushed at 5) when the blob lies in a file; else read in place (the pages
+ * prefetched). */
 static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
   mlsh_container *c = mlsh_model_container(L, 1);
   const char *file = luaL_checkstring(L, 2);
@@ -58,8 +120,12 @@ static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
   mlsh_blob blob;
   if (mlsh_blob_read(data, flen, (uint64_t)off, &blob, name, &e) != 0) return -1;
   if (blob.dtype != MLSH_DT_FP16 || blob.size / 2 < n || ((uintptr_t)blob.data & 1u)) return -1;
-  b->h = (const uint16_t *)(const void *)blob.data;
-  mlsh_bigbuf_prefetch(blob.data, n * 2);
+  const uint16_t *staged = stage_blob(L, c, blob.data, n * 2, mlsh_threads_clamp(opt_threads(L, 4, fn)), &b->stage);
+  if (staged) b->h = staged;
+  else {
+    b->h = (const uint16_t *)(const void *)blob.data;
+    mlsh_bigbuf_prefetch(blob.data, n * 2);
+  }
   return 0;
 }
 
@@ -80,6 +146,7 @@ static int l_palettize_blob(lua_State *L) {
   uint8_t *packed = push_scratch(L, n, &ps); /* room for 8 bits a code */
   mlsh_metrics m;
   int st = mlsh_palettize_pass(b.h, n, &o, lut, packed, &r.info, &m);
+  if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   r.lut = lut;
   new_result(L);
@@ -118,6 +185,7 @@ static int l_quantize_blob(lua_State *L) {
   mlsh_metrics m;
   mlsh_cz_src src = {NULL, b.h};
   st = mlsh_quantize_pass(&src, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
+  if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
   lua_pushlstring(L, (const char *)packed, nb);
@@ -152,6 +220,7 @@ static int l_prune_blob(lua_State *L) {
   memset(&r, 0, sizeof r);
   mlsh_metrics m;
   st = mlsh_prune_pass(b.h, n, &o, mask, kept, &r.info, &m);
+  if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
   lua_pushlstring(L, (const char *)mask, nb);

@@ -35,7 +35,9 @@ local function blobs(m)
   return out
 end
 
--- 304 x 1000: four whole 64K chunks and a partial one, batches across rows; 48 x 64: one chunk.
+-- 304 x 1000: four whole 64K chunks and a partial one, batches across rows; 48 x 64: one chunk;
+-- 320 x 1024: rows that tile the pass's 256K-element task spans (per-channel and per-block
+-- parameters are then computed per span, inside the pass) over two spans.
 -- The edits put in zeros of both signs, repeated values and exact ties of the quantizer.
 local function specials(a)
   for i = 1, #a, 97 do a[i] = 0.0 end
@@ -47,6 +49,7 @@ local WEIGHTS = {
   { name = "big", shape = { 304, 1000 }, std = 0.02, seed = 1, edit = specials },
   { name = "wide", shape = { 64, 4096 }, std = 1.5, seed = 2 },
   { name = "small", shape = { 48, 64 }, std = 0.1, seed = 3, edit = specials },
+  { name = "rows", shape = { 320, 1024 }, std = 0.05, seed = 4, edit = specials },
 }
 local m = model(dir .. "/blob.mlpackage", WEIGHTS)
 local ws = blobs(m)
@@ -168,6 +171,22 @@ describe("compress kernels over an fp16 blob", function()
     same_array(q.codes, qref.codes, "codes")
   end)
 
+  it("reads a blob the same in place (a zipped package) as read from its file", function()
+    local zpath = dir .. "/blob.mlpackage.zip"
+    m:save(zpath)
+    local mz = assert(mlsh.try_load(zpath))
+    local zs = blobs(mz)
+    for _, name in ipairs({ "big", "rows" }) do
+      for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "palettize", { nbits = 4 } }, { "prune", { sparsity = 0.5 } } }) do
+        local function run(e) return K[c[1] .. "_blob"](e.root, e.file, e.offset, copy(c[2], { shape = e.shape, weight_dtype = "fp16" })) end
+        local a, b = run(ws[name]), run(zs[name])
+        for _, k in ipairs({ "indices", "data", "mask", "nonzero_bytes" }) do assert.are.equal(a[k], b[k]) end
+        for _, k in ipairs(METRIC_KEYS) do assert.are.equal(a.metrics[k], b.metrics[k]) end
+      end
+    end
+    mz:close()
+  end)
+
   it("returns nil for what it does not cover, so the caller takes the Array kernel", function()
     local e = ws.big
     local function call(fn, o) return fn(e.root, e.file, e.offset, copy({ weight_dtype = "fp16" }, copy(o, { shape = e.shape }))) end
@@ -189,6 +208,8 @@ describe("compress kernels over an fp16 blob", function()
     local bad = model(dir .. "/bad.mlpackage", {
       { name = "inf", shape = { 64, 64 }, std = 1, seed = 11, edit = function(a) a[100] = math.huge end },
       { name = "nan", shape = { 64, 64 }, std = 1, seed = 12, edit = function(a) a[7] = 0 / 0 end },
+      -- in the second of two task spans
+      { name = "late_inf", shape = { 320, 1024 }, std = 1, seed = 13, edit = function(a) a[300000] = -math.huge end },
     })
     for _, e in pairs(blobs(bad)) do
       for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "palettize", { nbits = 4 } }, { "prune", { sparsity = 0.5 } } }) do

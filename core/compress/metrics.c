@@ -16,6 +16,7 @@
 
 #define CHUNK ((size_t)1 << 16)
 #define LANES 4 /* chunks per task */
+_Static_assert(CHUNK * LANES == MLSH_MX_TASK_SPAN, "a pass task spans MLSH_MX_TASK_SPAN elements");
 
 typedef struct {
   double xx, yy, xy, ee, ae, maxe, maxxx;
@@ -260,6 +261,7 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
 typedef struct {
   const mlsh_cz_src *src;
   size_t n;
+  mlsh_mx_prep_fn prep;
   mlsh_mx_batch_fn fn;
   void *ctx;
   partial *p;
@@ -273,6 +275,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
   pass_ctx *c = pv;
   float x[4][B], y[4][B];
   size_t c0 = t * LANES;
+  if (c->prep) c->prep(c->ctx, c0 * CHUNK, (c0 + LANES) * CHUNK < c->n ? (c0 + LANES) * CHUNK : c->n);
 #ifdef MLSH_METRICS_X86
   if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
     lanes s;
@@ -302,14 +305,19 @@ static void pass_task(void *pv, size_t t, unsigned w) {
   }
 }
 
-int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
-                      mlsh_metrics *m) {
+int mlsh_metrics_pass_prep(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_prep_fn prep,
+                           mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m) {
   if (n == 0) return MLSH_CZ_EINVAL;
   size_t chunks = (n + CHUNK - 1) / CHUNK;
-  pass_ctx c = {src, n, fn, ctx, malloc(chunks * sizeof(partial)), have_avx()};
+  pass_ctx c = {src, n, prep, fn, ctx, malloc(chunks * sizeof(partial)), have_avx()};
   if (!c.p) return MLSH_CZ_ENOMEM;
   mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES, pass_task, &c);
   finish(c.p, chunks, n, 0, m);
   free(c.p);
   return MLSH_CZ_OK;
+}
+
+int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
+                      mlsh_metrics *m) {
+  return mlsh_metrics_pass_prep(src, n, threads, NULL, fn, ctx, m);
 }

@@ -32,9 +32,18 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
 #define MLSH_MX_BATCH 256
 typedef void (*mlsh_mx_batch_fn)(void *ctx, size_t i, size_t m, const float *x, float *y);
 
+/* A kernel's preparation of elements [i0, i1) (one task's span: a multiple of
+ * MLSH_MX_TASK_SPAN from the start, ending at i0 + MLSH_MX_TASK_SPAN or n), called on the task's
+ * thread before its batches: e.g. parameters of the blocks inside, read while they are in cache. */
+#define MLSH_MX_TASK_SPAN ((size_t)1 << 18)
+typedef void (*mlsh_mx_prep_fn)(void *ctx, size_t i0, size_t i1);
+
 /* Run fn over every batch of src[0..n) on `threads` threads and fill *m as
  * mlsh_metrics_compute(x, y, n, threads, 0, m) would (no element-order sum_sq: `signal` is the
  * sum of squares a caller needs). 0 or MLSH_CZ_EINVAL / MLSH_CZ_ENOMEM. */
 int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
                       mlsh_metrics *m);
+/* The same with prep (not NULL) called for each task's span before its batches. */
+int mlsh_metrics_pass_prep(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_prep_fn prep,
+                           mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m);
 #endif

@@ -82,6 +82,7 @@ typedef struct {
   uint8_t *packed; /* mlsh_quantize_pass: codes packed nbits LSB-first */
   int f16c;        /* AVX + F16C usable */
   unsigned nt;     /* workers of the min/max pass (partials) */
+  size_t lb;       /* mlsh_quantize_pass: > 0 when blocks are runs of lb elements set per task */
   mlsh_cz_cpu cpu;
 } q_ctx;
 
@@ -387,55 +388,113 @@ int mlsh_quantize_check(const mlsh_quant_opts *o, size_t n, mlsh_quant_info *inf
 
 #define PARAM_TASK ((size_t)1 << 14) /* blocks per task */
 
+/* Block s's scale and zero points from its min/max (raw values; rounded here). */
+static void block_params(const q_ctx *c, size_t s, float mn, float mx) {
+  const mlsh_quant_opts *o = c->o;
+  const mlsh_quant_info *info = c->info;
+  mlsh_wdtype wd = o->wdtype;
+  float qmin = (float)info->qmin, qmax = (float)info->qmax;
+  mn = mlsh_wd_round(wd, mn);
+  mx = mlsh_wd_round(wd, mx);
+  float lo, hi;
+  if (o->symmetric) {
+    float a = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+    lo = -a;
+    hi = a;
+  } else {
+    lo = mn < 0 ? mn : 0.0f;
+    hi = mx > 0 ? mx : 0.0f;
+  }
+  float range = mlsh_wd_round(wd, hi - lo);
+  c->scale[s] = mlsh_wd_round(wd, range / (qmax - qmin));
+  if (!info->has_zero_point) return;
+  float z;
+  if (o->symmetric) z = (float)(info->qmax / 2);
+  else {
+    float num = mlsh_wd_round(wd, mlsh_wd_round(wd, qmin * hi) - mlsh_wd_round(wd, qmax * lo));
+    z = mlsh_rint_even(mlsh_wd_round(wd, num / range));
+    if (!isnan(z)) z = z < qmin ? qmin : z > qmax ? qmax : z;
+  }
+  c->zpf[s] = z;
+  c->zps[s] = isnan(z) ? 0.0f : z;
+}
+
 /* The parameters of blocks [t * PARAM_TASK, ...) from the workers' partial min/max. */
 static void params_task(void *p, size_t t, unsigned wid) {
   (void)wid;
-  q_ctx *cp = p;
-  const q_ctx c = *cp;
-  const mlsh_quant_opts *o = c.o;
-  const mlsh_quant_info *info = c.info;
-  size_t ns = info->nscale, s0 = t * PARAM_TASK, s1 = s0 + PARAM_TASK < ns ? s0 + PARAM_TASK : ns;
-  unsigned nt = c.nt;
-  float *scale = c.scale, *zero_point = c.zps;
-  mlsh_wdtype wd = o->wdtype;
-  float qmin = (float)info->qmin, qmax = (float)info->qmax;
+  const q_ctx *c = p;
+  size_t ns = c->info->nscale, s0 = t * PARAM_TASK, s1 = s0 + PARAM_TASK < ns ? s0 + PARAM_TASK : ns;
   for (size_t s = s0; s < s1; s++) {
-    float mn = c.mn[s], mx = c.mx[s];
-    for (unsigned w = 1; w < nt; w++) {
-      if (c.mn[w * ns + s] < mn) mn = c.mn[w * ns + s];
-      if (c.mx[w * ns + s] > mx) mx = c.mx[w * ns + s];
+    float mn = c->mn[s], mx = c->mx[s];
+    for (unsigned w = 1; w < c->nt; w++) {
+      if (c->mn[w * ns + s] < mn) mn = c->mn[w * ns + s];
+      if (c->mx[w * ns + s] > mx) mx = c->mx[w * ns + s];
     }
-    mn = mlsh_wd_round(wd, mn);
-    mx = mlsh_wd_round(wd, mx);
-    float lo, hi;
-    if (o->symmetric) {
-      float a = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
-      lo = -a;
-      hi = a;
-    } else {
-      lo = mn < 0 ? mn : 0.0f;
-      hi = mx > 0 ? mx : 0.0f;
-    }
-    float range = mlsh_wd_round(wd, hi - lo);
-    scale[s] = mlsh_wd_round(wd, range / (qmax - qmin));
-    if (!info->has_zero_point) continue;
-    float z;
-    if (o->symmetric) z = (float)(info->qmax / 2);
-    else {
-      float num = mlsh_wd_round(wd, mlsh_wd_round(wd, qmin * hi) - mlsh_wd_round(wd, qmax * lo));
-      z = mlsh_rint_even(mlsh_wd_round(wd, num / range));
-      if (!isnan(z)) z = z < qmin ? qmin : z > qmax ? qmax : z;
-    }
-    c.zpf[s] = z;
-    zero_point[s] = isnan(z) ? 0.0f : z;
+    block_params(c, s, mn, mx);
   }
+}
+
+/* Min/max of elements [s, s + len) into *lo, *hi; *bad |= a non-finite value seen. */
+static void range_minmax(const q_ctx *c, size_t s, size_t len, float *lo, float *hi, unsigned *bad) {
+#ifdef MLSH_QUANT_X86
+  if (c->src->f16 && c->f16c) {
+    minmax_f16c(c->src->f16 + s, len, lo, hi, bad);
+    return;
+  }
+#endif
+  float xb[256], l = *lo, u = *hi;
+  unsigned bd = 0;
+  for (size_t i = s; i < s + len; i += 256) {
+    size_t m = s + len - i < 256 ? s + len - i : 256;
+    mlsh_cz_src_load(c->src, i, m, xb);
+    for (size_t k = 0; k < m; k++) {
+      float v = xb[k], z = v - v;
+      l = v < l ? v : l;
+      u = v > u ? v : u;
+      bd |= z != z;
+    }
+  }
+  *lo = l;
+  *hi = u;
+  *bad |= bd;
+}
+
+/* Scale blocks that are runs of consecutive elements: axes before some axis k unblocked (block
+ * 1), axes after it whole. Their length, or 0 when the blocks are not runs. */
+static size_t run_length(const q_ctx *c) {
+  const layout *L = &c->L;
+  int k = -1;
+  for (int a = L->rank - 1; a >= 0 && k < 0; a--)
+    if (L->blk[a] != L->dim[a]) k = a;
+  if (k < 0) return c->n; /* per tensor: one block */
+  for (int a = 0; a < k; a++)
+    if (L->blk[a] != 1) return 0;
+  size_t lb = L->blk[k];
+  for (int a = k + 1; a < L->rank; a++) lb *= L->dim[a];
+  return lb;
+}
+
+/* mlsh_quantize_pass's preparation of a task's span [i0, i1) (whole blocks): each block's
+ * min/max and parameters, read while the span is about to be quantized (in cache). */
+static void prep_span(void *p, size_t i0, size_t i1) {
+  const q_ctx *c = p;
+  size_t lb = c->lb;
+  unsigned bad = 0;
+  for (size_t s = i0 / lb; s * lb < i1; s++) {
+    float lo = INFINITY, hi = -INFINITY;
+    range_minmax(c, s * lb, lb, &lo, &hi, &bad);
+    block_params(c, s, lo, hi);
+  }
+  c->bad[i0 / MLSH_MX_TASK_SPAN] = (uint8_t)bad;
 }
 
 static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads);
 
-/* Check, then the min/max pass and the block parameters; c->zpf is allocated (free it). */
+/* Check, then the layout; with `fuse` and blocks that are runs no task span splits (c->lb set),
+ * only the zero-point buffers and the per-task flags (the pass's prep_span fills the parameters),
+ * else the min/max pass and the block parameters. c->zpf and c->bad are allocated (free them). */
 static int quant_setup(q_ctx *c, const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *o, float *scale,
-                       float *zero_point, mlsh_quant_info *info, unsigned *nthreads) {
+                       float *zero_point, mlsh_quant_info *info, unsigned *nthreads, int fuse) {
   int st = mlsh_quantize_check(o, n, info);
   if (st) return st;
   if (info->has_zero_point && !zero_point) return MLSH_CZ_EINVAL;
@@ -450,6 +509,30 @@ static int quant_setup(q_ctx *c, const mlsh_cz_src *src, size_t n, const mlsh_qu
   int avx2;
   c->f16c = mlsh_cpu_f16c(&avx2);
   c->scale = scale;
+  c->L.rank = o->rank;
+  for (int a = 0; a < o->rank; a++) {
+    c->L.dim[a] = (size_t)o->shape[a];
+    c->L.blk[a] = o->block[a] > 0 ? (size_t)o->block[a] : (size_t)o->shape[a];
+  }
+  size_t stride = 1;
+  for (int a = o->rank - 1; a >= 0; a--) {
+    c->L.sstride[a] = stride;
+    stride *= (size_t)info->scale_shape[a];
+  }
+  size_t lb = fuse ? run_length(c) : 0;
+  if (lb > 0 && (n <= MLSH_MX_TASK_SPAN || MLSH_MX_TASK_SPAN % lb == 0)) {
+    c->lb = lb;
+    c->zpf = info->has_zero_point ? malloc(sizeof(float) * info->nscale) : NULL;
+    c->zps = info->has_zero_point ? zero_point : NULL;
+    c->bad = calloc((n + MLSH_MX_TASK_SPAN - 1) / MLSH_MX_TASK_SPAN, 1);
+    if (!c->bad || (info->has_zero_point && !c->zpf)) {
+      free(c->zpf);
+      free(c->bad);
+      return MLSH_CZ_ENOMEM;
+    }
+    *nthreads = mlsh_threads_clamp(o->threads);
+    return MLSH_CZ_OK;
+  }
   return quant_params(c, zero_point, nthreads);
 }
 
@@ -459,16 +542,6 @@ static int quant_params(q_ctx *cp, float *zero_point, unsigned *nthreads) {
   mlsh_quant_info *info = (mlsh_quant_info *)c.info;
   size_t n = c.n;
   int st = MLSH_CZ_OK;
-  c.L.rank = o->rank;
-  for (int a = 0; a < o->rank; a++) {
-    c.L.dim[a] = (size_t)o->shape[a];
-    c.L.blk[a] = o->block[a] > 0 ? (size_t)o->block[a] : (size_t)o->shape[a];
-  }
-  size_t stride = 1;
-  for (int a = o->rank - 1; a >= 0; a--) {
-    c.L.sstride[a] = stride;
-    stride *= (size_t)info->scale_shape[a];
-  }
   unsigned nt = mlsh_threads_clamp(o->threads);
   size_t ns = info->nscale, chunks = (n + CHUNK - 1) / CHUNK;
   if (nt > chunks) nt = (unsigned)chunks;
@@ -513,7 +586,7 @@ int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *r
   mlsh_cz_src src = {x, NULL};
   q_ctx c;
   unsigned nt;
-  int st = quant_setup(&c, &src, n, o, scale, zero_point, info, &nt);
+  int st = quant_setup(&c, &src, n, o, scale, zero_point, info, &nt, 0);
   if (st) return st;
   c.raw = raw;
   c.codes = codes;
@@ -527,10 +600,15 @@ int mlsh_quantize_pass(const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *
                        float *zero_point, mlsh_quant_info *info, mlsh_metrics *m) {
   q_ctx c;
   unsigned nt;
-  int st = quant_setup(&c, src, n, o, scale, zero_point, info, &nt);
+  int st = quant_setup(&c, src, n, o, scale, zero_point, info, &nt, 1);
   if (st) return st;
   c.packed = packed;
-  st = mlsh_metrics_pass(src, n, o->threads, pass_batch, &c, m);
+  if (c.lb) { /* parameters per task span, then the span's batches */
+    st = mlsh_metrics_pass_prep(src, n, o->threads, prep_span, pass_batch, &c, m);
+    for (size_t t = 0; !st && t < (n + MLSH_MX_TASK_SPAN - 1) / MLSH_MX_TASK_SPAN; t++)
+      if (c.bad[t]) st = MLSH_CZ_ENONFINITE;
+    free(c.bad);
+  } else st = mlsh_metrics_pass(src, n, o->threads, pass_batch, &c, m);
   free(c.zpf);
   return st;
 }

@@ -17,7 +17,7 @@
 -- the model cannot take them (mode needs iOS18, not an ML program); callers map both to exit 2.
 local core = require "mlsh.core"
 -- the Lua heap this command grows (modules, the spec, result strings) in 2 MiB pages from here on
-core.compress.reserve(16 << 20)
+core.compress.reserve(128 << 20)
 local types = require "mlsh.types"
 local writer = require "mlsh.model.writer"
 local weights = require "mlsh.model.weights"
