@@ -36,8 +36,9 @@ local function blobs(m)
 end
 
 -- 304 x 1000: four whole 64K chunks and a partial one, batches across rows; 48 x 64: one chunk;
--- 320 x 1024: rows that tile the pass's 256K-element task spans (per-channel and per-block
--- parameters are then computed per span, inside the pass) over two spans.
+-- 576 x 1024: nine chunks (eight in 512-bit lanes, then one) over two of the pass's 512K-element
+-- task spans, rows that tile them (per-channel and per-block parameters are then computed per
+-- span, inside the pass).
 -- The edits put in zeros of both signs, repeated values and exact ties of the quantizer.
 local function specials(a)
   for i = 1, #a, 97 do a[i] = 0.0 end
@@ -49,7 +50,7 @@ local WEIGHTS = {
   { name = "big", shape = { 304, 1000 }, std = 0.02, seed = 1, edit = specials },
   { name = "wide", shape = { 64, 4096 }, std = 1.5, seed = 2 },
   { name = "small", shape = { 48, 64 }, std = 0.1, seed = 3, edit = specials },
-  { name = "rows", shape = { 320, 1024 }, std = 0.05, seed = 4, edit = specials },
+  { name = "rows", shape = { 576, 1024 }, std = 0.05, seed = 4, edit = specials },
 }
 local m = model(dir .. "/blob.mlpackage", WEIGHTS)
 local ws = blobs(m)
@@ -209,7 +210,7 @@ describe("compress kernels over an fp16 blob", function()
       { name = "inf", shape = { 64, 64 }, std = 1, seed = 11, edit = function(a) a[100] = math.huge end },
       { name = "nan", shape = { 64, 64 }, std = 1, seed = 12, edit = function(a) a[7] = 0 / 0 end },
       -- in the second of two task spans
-      { name = "late_inf", shape = { 320, 1024 }, std = 1, seed = 13, edit = function(a) a[300000] = -math.huge end },
+      { name = "late_inf", shape = { 576, 1024 }, std = 1, seed = 13, edit = function(a) a[560000] = -math.huge end },
     })
     for _, e in pairs(blobs(bad)) do
       for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "palettize", { nbits = 4 } }, { "prune", { sparsity = 0.5 } } }) do

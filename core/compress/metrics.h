@@ -35,7 +35,7 @@ typedef void (*mlsh_mx_batch_fn)(void *ctx, size_t i, size_t m, const float *x, 
 /* A kernel's preparation of elements [i0, i1) (one task's span: a multiple of
  * MLSH_MX_TASK_SPAN from the start, ending at i0 + MLSH_MX_TASK_SPAN or n), called on the task's
  * thread before its batches: e.g. parameters of the blocks inside, read while they are in cache. */
-#define MLSH_MX_TASK_SPAN ((size_t)1 << 18)
+#define MLSH_MX_TASK_SPAN ((size_t)1 << 19)
 typedef void (*mlsh_mx_prep_fn)(void *ctx, size_t i0, size_t i1);
 
 /* Run fn over every batch of src[0..n) on `threads` threads and fill *m as

@@ -81,6 +81,7 @@ typedef struct {
   float *codes; /* optional: code values as floats */
   uint8_t *packed; /* mlsh_quantize_pass: codes packed nbits LSB-first */
   int f16c;        /* AVX + F16C usable */
+  int avx512;      /* and AVX-512F */
   unsigned nt;     /* workers of the min/max pass (partials) */
   size_t lb;       /* mlsh_quantize_pass: > 0 when blocks are runs of lb elements set per task */
   mlsh_cz_cpu cpu;
@@ -280,6 +281,33 @@ __attribute__((target("avx,f16c"))) static void quant_run_f16c(const q_ctx *c, c
 }
 #endif
 
+#ifdef MLSH_QUANT_X86
+static inline __attribute__((target("avx512f"))) __m512 r16z(__m512 v) {
+  return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/* quant_run_f16c 16 lanes at a time (AVX-512F), the rest (< 16) by quant_run_f16c: per element
+ * the same operations (fp16 rounding, division, round to nearest even, the NaN select, min/max
+ * with the same operand order), so the same bits; codes are (int)v & mask either way. */
+__attribute__((target("avx,f16c,avx512f"))) static void quant_run_512(const q_ctx *c, const float *t, size_t m, float sc,
+                                                                       float zf, float zs, uint8_t *raw, float *rec) {
+  const __m512 qmin = _mm512_set1_ps((float)c->info->qmin), qmax = _mm512_set1_ps((float)c->info->qmax);
+  const __m512 vsc = _mm512_set1_ps(sc), vzf = _mm512_set1_ps(zf), vzs = _mm512_set1_ps(zs);
+  const __m512i mask = _mm512_set1_epi32((int)((1u << c->o->nbits) - 1));
+  size_t k = 0;
+  for (; k + 16 <= m; k += 16) {
+    __m512 v = r16z(_mm512_div_ps(r16z(_mm512_loadu_ps(t + k)), vsc));
+    __m512 r = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzf);
+    __m512 cl = _mm512_min_ps(_mm512_max_ps(r, qmin), qmax);
+    cl = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), cl);
+    __m512i iv = _mm512_and_si512(_mm512_cvttps_epi32(cl), mask);
+    _mm_storeu_si128((__m128i *)(void *)(raw + k), _mm512_cvtepi32_epi8(iv));
+    _mm512_storeu_ps(rec + k, r16z(_mm512_mul_ps(_mm512_sub_ps(cl, vzs), vsc)));
+  }
+  if (k < m) quant_run_f16c(c, t + k, m - k, sc, zf, zs, raw + k, rec + k);
+}
+#endif
+
 static void quant_batch(const q_ctx *c, qbatch *q, size_t b, size_t m) {
   mlsh_cz_src_load(c->src, b, m, q->t);
 #ifdef MLSH_QUANT_X86
@@ -317,8 +345,8 @@ static void pass_batch(void *p, size_t i, size_t m, const float *x, float *y) {
     walker_init(&w, &c->L, i, i + m);
     size_t s, len, si;
     while (walker_next(&w, &s, &len, &si))
-      quant_run_f16c(c, x + (s - i), len, c->scale[si], c->zpf ? c->zpf[si] : 0.0f, c->zps ? c->zps[si] : 0.0f,
-                     raw + (s - i), y + (s - i));
+      (c->avx512 ? quant_run_512 : quant_run_f16c)(c, x + (s - i), len, c->scale[si], c->zpf ? c->zpf[si] : 0.0f,
+                                                   c->zps ? c->zps[si] : 0.0f, raw + (s - i), y + (s - i));
   } else
 #endif
   {
@@ -508,6 +536,9 @@ static int quant_setup(q_ctx *c, const mlsh_cz_src *src, size_t n, const mlsh_qu
   mlsh_cz_cpu_init(&c->cpu);
   int avx2;
   c->f16c = mlsh_cpu_f16c(&avx2);
+#ifdef MLSH_QUANT_X86
+  c->avx512 = c->f16c && __builtin_cpu_supports("avx512f");
+#endif
   c->scale = scale;
   c->L.rank = o->rank;
   for (int a = 0; a < o->rank; a++) {
