@@ -50,7 +50,10 @@ local WEIGHTS = {
   { name = "big", shape = { 304, 1000 }, std = 0.02, seed = 1, edit = specials },
   { name = "wide", shape = { 64, 4096 }, std = 1.5, seed = 2 },
   { name = "small", shape = { 48, 64 }, std = 0.1, seed = 3, edit = specials },
-  { name = "rows", shape = { 576, 1024 }, std = 0.05, seed = 4, edit = specials },
+  { name = "rows", shape = { 576, 1024 }, std = 0.05, seed = 4, edit = function(a)
+    specials(a)
+    for i = 1, 1024 do a[i] = 0.0 end -- an all-zero row: zero range, NaN zero point
+  end },
 }
 local m = model(dir .. "/blob.mlpackage", WEIGHTS)
 local ws = blobs(m)
@@ -131,6 +134,7 @@ describe("compress kernels over an fp16 blob", function()
     { dtype = "int4", granularity = "per_block", block_size = 32 },
     { dtype = "int4", granularity = "per_block", block_size = 40 },
     { dtype = "uint4", granularity = "per_block", block_size = 16, symmetric = false },
+    { dtype = "uint4", granularity = "per_block", block_size = 32 }, { dtype = "uint8" },
     { dtype = "int4", granularity = "per_block", block_size = 8, axis = 1, input_axis = 0 },
   }
   local PRUNE = { { sparsity = 0.5 }, { sparsity = 0.9 }, { sparsity = 0 }, { sparsity = 1 },

@@ -502,16 +502,61 @@ static size_t run_length(const q_ctx *c) {
   return lb;
 }
 
+#ifdef MLSH_QUANT_X86
+/* block_params for blocks [s, s + 16) from mn[0..16), mx[0..16), weight dtype fp16, AVX-512F:
+ * the same operations in the same order (F16C rounding is mlsh_round_fp16; max_ps(a, b) is
+ * a > b ? a : b and min_ps(a, b) a < b ? a : b, the ternaries of block_params; roundscale is
+ * mlsh_rint_even), so the same bits. */
+__attribute__((target("avx,f16c,avx512f"))) static void block_params16(const q_ctx *c, size_t s, const float *mn,
+                                                                        const float *mx) {
+  const mlsh_quant_info *info = c->info;
+  const __m512 zero = _mm512_setzero_ps(), qmin = _mm512_set1_ps((float)info->qmin);
+  const __m512 qmax = _mm512_set1_ps((float)info->qmax);
+  const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+  __m512 vmn = r16z(_mm512_loadu_ps(mn)), vmx = r16z(_mm512_loadu_ps(mx)), lo, hi;
+  if (c->o->symmetric) {
+    __m512 a = _mm512_max_ps(_mm512_abs_ps(vmn), _mm512_abs_ps(vmx));
+    lo = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), sign)); /* -a */
+    hi = a;
+  } else {
+    lo = _mm512_min_ps(vmn, zero);
+    hi = _mm512_max_ps(vmx, zero);
+  }
+  __m512 range = r16z(_mm512_sub_ps(hi, lo));
+  _mm512_storeu_ps(c->scale + s, r16z(_mm512_div_ps(range, _mm512_sub_ps(qmax, qmin))));
+  if (!info->has_zero_point) return;
+  __m512 z;
+  if (c->o->symmetric) z = _mm512_set1_ps((float)(info->qmax / 2));
+  else {
+    __m512 num = r16z(_mm512_sub_ps(r16z(_mm512_mul_ps(qmin, hi)), r16z(_mm512_mul_ps(qmax, lo))));
+    z = _mm512_roundscale_ps(r16z(_mm512_div_ps(num, range)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    z = _mm512_max_ps(qmin, _mm512_min_ps(qmax, z)); /* NaN stays NaN */
+  }
+  _mm512_storeu_ps(c->zpf + s, z);
+  _mm512_storeu_ps(c->zps + s, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, z, _CMP_ORD_Q), z));
+}
+#endif
+
 /* mlsh_quantize_pass's preparation of a task's span [i0, i1) (whole blocks): each block's
  * min/max and parameters, read while the span is about to be quantized (in cache). */
 static void prep_span(void *p, size_t i0, size_t i1) {
   const q_ctx *c = p;
   size_t lb = c->lb;
   unsigned bad = 0;
-  for (size_t s = i0 / lb; s * lb < i1; s++) {
-    float lo = INFINITY, hi = -INFINITY;
-    range_minmax(c, s * lb, lb, &lo, &hi, &bad);
-    block_params(c, s, lo, hi);
+  float mn[16], mx[16];
+  for (size_t s0 = i0 / lb; s0 * lb < i1; s0 += 16) {
+    size_t k = 0;
+    for (size_t s = s0; k < 16 && s * lb < i1; s++, k++) {
+      mn[k] = INFINITY, mx[k] = -INFINITY;
+      range_minmax(c, s * lb, lb, &mn[k], &mx[k], &bad);
+    }
+#ifdef MLSH_QUANT_X86
+    if (k == 16 && c->avx512 && c->o->wdtype == MLSH_WD_FP16) {
+      block_params16(c, s0, mn, mx);
+      continue;
+    }
+#endif
+    for (size_t j = 0; j < k; j++) block_params(c, s0 + j, mn[j], mx[j]);
   }
   c->bad[i0 / MLSH_MX_TASK_SPAN] = (uint8_t)bad;
 }
