@@ -36,6 +36,8 @@ typedef struct {
   const uint16_t *h;
   mlsh_array shape; /* n, rank, shape; no data */
   scratch *stage;   /* h's memory when the blob was read into it (release() after the kernel) */
+  mlsh_container *c;
+  const uint8_t *data; /* the blob's elements in the file mapping */
 } blob_src;
 
 /* Reading a blob into memory: parts of STAGE_PART bytes, read by the kernel's threads. */
@@ -93,11 +95,21 @@ static const uint16_t *stage_blob(lua_State *L, mlsh_container *c, const uint8_t
   return (const uint16_t *)(const void *)to;
 }
 
+/* b->h: the blob's elements read into scratch memory (b->stage, pushed on the stack) when the
+ * blob lies in a file; else in place (the pages prefetched). */
+static void blob_load(lua_State *L, const char *fn, blob_src *b) {
+  const uint16_t *staged =
+      stage_blob(L, b->c, b->data, b->shape.n * 2, mlsh_threads_clamp(opt_threads(L, 4, fn)), &b->stage);
+  if (staged) b->h = staged;
+  else {
+    b->h = (const uint16_t *)(const void *)b->data;
+    mlsh_bigbuf_prefetch(b->data, b->shape.n * 2);
+  }
+}
+
 /* Read (model, file, offset) at stack 1..3 and opts.shape at 4; 0 when the blob is fp16 and
- * holds the shape's elements, else -1 (not for this path). The elements are read into scratch
- * memory (b->stage, pushed at 5) when the blob lies in a file; else read in place (the pages
- * prefetched). */
-static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
+ * holds the shape's elements, else -1 (not for this path). With `load`, blob_load too. */
+static int blob_arg(lua_State *L, const char *fn, blob_src *b, int load) {
   mlsh_container *c = mlsh_model_container(L, 1);
   const char *file = luaL_checkstring(L, 2);
   lua_Integer off = luaL_checkinteger(L, 3);
@@ -120,20 +132,23 @@ static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
   mlsh_blob blob;
   if (mlsh_blob_read(data, flen, (uint64_t)off, &blob, name, &e) != 0) return -1;
   if (blob.dtype != MLSH_DT_FP16 || blob.size / 2 < n || ((uintptr_t)blob.data & 1u)) return -1;
-  const uint16_t *staged = stage_blob(L, c, blob.data, n * 2, mlsh_threads_clamp(opt_threads(L, 4, fn)), &b->stage);
-  if (staged) b->h = staged;
-  else {
-    b->h = (const uint16_t *)(const void *)blob.data;
-    mlsh_bigbuf_prefetch(blob.data, n * 2);
-  }
+  b->c = c;
+  b->data = blob.data;
+  if (load) blob_load(L, fn, b);
   return 0;
+}
+
+/* A pass's reader of the blob's elements straight from its file (mlsh_mx_reader). */
+static int blob_read(void *rctx, size_t i, size_t n, uint16_t *dst) {
+  const blob_src *b = rctx;
+  return mlsh_container_read(b->c, b->data + 2 * i, 2 * n, dst);
 }
 
 static int l_palettize_blob(lua_State *L) {
   const char *fn = "compress.palettize";
   lua_settop(L, 4);
   blob_src b;
-  if (blob_arg(L, fn, &b)) return 0;
+  if (blob_arg(L, fn, &b, 1)) return 0;
   mlsh_pal_opts o;
   parse_pal(L, 4, fn, &b.shape, MLSH_WD_FP16, &o);
   pal_run r;
@@ -166,7 +181,7 @@ static int l_quantize_blob(lua_State *L) {
   const char *fn = "compress.quantize";
   lua_settop(L, 4);
   blob_src b;
-  if (blob_arg(L, fn, &b)) return 0;
+  if (blob_arg(L, fn, &b, 0)) return 0;
   mlsh_quant_opts o;
   parse_quant(L, 4, fn, &b.shape, MLSH_WD_FP16, &o);
   if (o.wdtype != MLSH_WD_FP16) return 0;
@@ -175,6 +190,11 @@ static int l_quantize_blob(lua_State *L) {
   memset(&r, 0, sizeof r);
   int st = mlsh_quantize_check(&o, n, &r.info);
   if (st) cz_error(L, fn, st);
+  /* parameters made span by span: each pass task reads its span from the file; else all of it */
+  uint8_t probe;
+  mlsh_mx_reader rd = {blob_read, &b}, *rdp = NULL;
+  if (mlsh_quantize_spans(&o, n) && mlsh_container_read(b.c, b.data, 1, &probe) == 0) rdp = &rd;
+  else blob_load(L, fn, &b);
   int top = lua_gettop(L);
   r.scale = push_array(L, r.info.nscale, o.rank, r.info.scale_shape);
   if (r.info.has_zero_point) r.zp = push_array(L, r.info.nscale, o.rank, r.info.scale_shape);
@@ -184,7 +204,7 @@ static int l_quantize_blob(lua_State *L) {
   uint8_t *packed = push_scratch(L, nb, &ps);
   mlsh_metrics m;
   mlsh_cz_src src = {NULL, b.h};
-  st = mlsh_quantize_pass(&src, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
+  st = mlsh_quantize_pass(&src, rdp, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
   if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
@@ -204,7 +224,7 @@ static int l_prune_blob(lua_State *L) {
   const char *fn = "compress.prune";
   lua_settop(L, 4);
   blob_src b;
-  if (blob_arg(L, fn, &b)) return 0;
+  if (blob_arg(L, fn, &b, 1)) return 0;
   mlsh_prune_opts o;
   parse_prune(L, 4, fn, &b.shape, &o);
   o.wdtype = opt_wdtype(L, 4, fn, MLSH_WD_FP16);

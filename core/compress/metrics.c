@@ -9,6 +9,7 @@
 #include "compress/metrics.h"
 #include "compress/threads.h"
 #include "dtype.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -323,6 +324,10 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
 
 typedef struct {
   const mlsh_cz_src *src;
+  const mlsh_mx_reader *rd;
+  uint16_t *bufs; /* with rd: span_stride elements per worker */
+  size_t span_stride;
+  atomic_int failed;
   size_t n;
   mlsh_mx_prep_fn prep;
   mlsh_mx_batch_fn fn;
@@ -334,7 +339,7 @@ typedef struct {
 #ifdef MLSH_METRICS_X86
 /* Chunks [k, k + w) (whole), batch by batch round the chunks (batch j of each, then j + 1) so
  * the lanes advance together. */
-static void pass_group(const pass_ctx *c, size_t k, int w) {
+static void pass_group(const pass_ctx *c, const mlsh_cz_src *src, size_t base, size_t k, int w) {
   float x[8][B], y[8][B];
   lanes s;
   memset(&s, 0, sizeof s);
@@ -343,7 +348,7 @@ static void pass_group(const pass_ctx *c, size_t k, int w) {
   for (size_t j = 0; j < CHUNK; j += B) {
     for (int q = 0; q < w; q++) {
       size_t i = (k + (size_t)q) * CHUNK + j;
-      mlsh_cz_src_load(c->src, i, B, x[q]);
+      mlsh_cz_src_load(src, i - base, B, x[q]);
       c->fn(c->ctx, i, B, x[q], y[q]);
     }
     acc_lanes(c->avx, w, &s, xp, yp, B);
@@ -355,39 +360,64 @@ static void pass_group(const pass_ctx *c, size_t k, int w) {
 /* Task t: chunks [8t, 8t + 8) after the kernel's prep of their span: whole groups of 8 (AVX-512)
  * or 4 (AVX) in lanes, the rest chunk by chunk. */
 static void pass_task(void *pv, size_t t, unsigned w) {
-  (void)w;
   pass_ctx *c = pv;
-  size_t k = t * LANES, end = k + LANES;
-  if (c->prep) c->prep(c->ctx, k * CHUNK, end * CHUNK < c->n ? end * CHUNK : c->n);
+  size_t k = t * LANES, end = k + LANES, i0 = k * CHUNK, i1 = end * CHUNK < c->n ? end * CHUNK : c->n;
+  mlsh_cz_src span = *c->src;
+  size_t base = 0; /* span's element 0 is element base */
+  if (c->rd) {
+    uint16_t *buf = c->bufs + (size_t)w * c->span_stride;
+    if (c->rd->read(c->rd->rctx, i0, i1 - i0, buf) != 0) {
+      atomic_store(&c->failed, 1);
+      return;
+    }
+    span.f32 = NULL, span.f16 = buf, base = i0;
+  }
+  if (c->prep) {
+    mlsh_cz_src ps = span;
+    if (!c->rd) { /* element 0 of the prep's view is i0 */
+      if (ps.f32) ps.f32 += i0;
+      else ps.f16 += i0;
+    }
+    c->prep(c->ctx, i0, i1, &ps);
+  }
 #ifdef MLSH_METRICS_X86
-  for (int g; (g = group_width(c->avx, k, end, c->n)) > 0; k += (size_t)g) pass_group(c, k, g);
+  for (int g; (g = group_width(c->avx, k, end, c->n)) > 0; k += (size_t)g) pass_group(c, &span, base, k, g);
 #endif
   float x[B], y[B];
   for (; k < end && k * CHUNK < c->n; k++) {
-    size_t i1 = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
+    size_t e = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
     c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t i = k * CHUNK; i < i1; i += B) {
-      size_t m = i1 - i < B ? i1 - i : B;
-      mlsh_cz_src_load(c->src, i, m, x);
+    for (size_t i = k * CHUNK; i < e; i += B) {
+      size_t m = e - i < B ? e - i : B;
+      mlsh_cz_src_load(&span, i - base, m, x);
       c->fn(c->ctx, i, m, x, y);
       acc_scalar(&c->p[k], x, y, m);
     }
   }
 }
 
-int mlsh_metrics_pass_prep(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_prep_fn prep,
-                           mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m) {
+int mlsh_metrics_pass_prep(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, unsigned threads,
+                           mlsh_mx_prep_fn prep, mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m) {
   if (n == 0) return MLSH_CZ_EINVAL;
-  size_t chunks = (n + CHUNK - 1) / CHUNK;
-  pass_ctx c = {src, n, prep, fn, ctx, malloc(chunks * sizeof(partial)), have_avx()};
-  if (!c.p) return MLSH_CZ_ENOMEM;
-  mlsh_parallel_for(mlsh_threads_clamp(threads), (chunks + LANES - 1) / LANES, pass_task, &c);
+  size_t chunks = (n + CHUNK - 1) / CHUNK, tasks = (chunks + LANES - 1) / LANES;
+  unsigned nt = mlsh_threads_clamp(threads);
+  if (nt > tasks) nt = (unsigned)tasks;
+  size_t per = n < MLSH_MX_TASK_SPAN ? n : MLSH_MX_TASK_SPAN;
+  pass_ctx c = {src, rd, rd ? malloc((size_t)nt * per * sizeof(uint16_t)) : NULL, per, 0, n, prep, fn, ctx,
+                malloc(chunks * sizeof(partial)), have_avx()};
+  if (!c.p || (rd && !c.bufs)) {
+    free(c.p);
+    free(c.bufs);
+    return MLSH_CZ_ENOMEM;
+  }
+  mlsh_parallel_for(nt, tasks, pass_task, &c);
   finish(c.p, chunks, n, 0, m);
   free(c.p);
-  return MLSH_CZ_OK;
+  free(c.bufs);
+  return atomic_load(&c.failed) ? MLSH_CZ_EREAD : MLSH_CZ_OK;
 }
 
 int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
                       mlsh_metrics *m) {
-  return mlsh_metrics_pass_prep(src, n, threads, NULL, fn, ctx, m);
+  return mlsh_metrics_pass_prep(src, NULL, n, threads, NULL, fn, ctx, m);
 }

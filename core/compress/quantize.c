@@ -462,11 +462,12 @@ static void params_task(void *p, size_t t, unsigned wid) {
   }
 }
 
-/* Min/max of elements [s, s + len) into *lo, *hi; *bad |= a non-finite value seen. */
-static void range_minmax(const q_ctx *c, size_t s, size_t len, float *lo, float *hi, unsigned *bad) {
+/* Min/max of src's elements [s, s + len) into *lo, *hi; *bad |= a non-finite value seen. */
+static void range_minmax(const q_ctx *c, const mlsh_cz_src *src, size_t s, size_t len, float *lo, float *hi,
+                         unsigned *bad) {
 #ifdef MLSH_QUANT_X86
-  if (c->src->f16 && c->f16c) {
-    minmax_f16c(c->src->f16 + s, len, lo, hi, bad);
+  if (src->f16 && c->f16c) {
+    minmax_f16c(src->f16 + s, len, lo, hi, bad);
     return;
   }
 #endif
@@ -474,7 +475,7 @@ static void range_minmax(const q_ctx *c, size_t s, size_t len, float *lo, float 
   unsigned bd = 0;
   for (size_t i = s; i < s + len; i += 256) {
     size_t m = s + len - i < 256 ? s + len - i : 256;
-    mlsh_cz_src_load(c->src, i, m, xb);
+    mlsh_cz_src_load(src, i, m, xb);
     for (size_t k = 0; k < m; k++) {
       float v = xb[k], z = v - v;
       l = v < l ? v : l;
@@ -489,17 +490,27 @@ static void range_minmax(const q_ctx *c, size_t s, size_t len, float *lo, float 
 
 /* Scale blocks that are runs of consecutive elements: axes before some axis k unblocked (block
  * 1), axes after it whole. Their length, or 0 when the blocks are not runs. */
-static size_t run_length(const q_ctx *c) {
-  const layout *L = &c->L;
+static size_t run_length(const mlsh_quant_opts *o, size_t n) {
   int k = -1;
-  for (int a = L->rank - 1; a >= 0 && k < 0; a--)
-    if (L->blk[a] != L->dim[a]) k = a;
-  if (k < 0) return c->n; /* per tensor: one block */
+  for (int a = o->rank - 1; a >= 0 && k < 0; a--)
+    if (o->block[a] > 0 && o->block[a] != o->shape[a]) k = a;
+  if (k < 0) return n; /* per tensor: one block */
   for (int a = 0; a < k; a++)
-    if (L->blk[a] != 1) return 0;
-  size_t lb = L->blk[k];
-  for (int a = k + 1; a < L->rank; a++) lb *= L->dim[a];
+    if (o->block[a] != 1) return 0;
+  size_t lb = (size_t)o->block[k];
+  for (int a = k + 1; a < o->rank; a++) lb *= (size_t)o->shape[a];
   return lb;
+}
+
+/* Blocks that are runs no pass task span splits: their parameters can be made per span. */
+static size_t span_runs(const mlsh_quant_opts *o, size_t n) {
+  size_t lb = run_length(o, n);
+  return lb > 0 && (n <= MLSH_MX_TASK_SPAN || MLSH_MX_TASK_SPAN % lb == 0) ? lb : 0;
+}
+
+int mlsh_quantize_spans(const mlsh_quant_opts *o, size_t n) {
+  mlsh_quant_info info;
+  return mlsh_quantize_check(o, n, &info) == MLSH_CZ_OK && span_runs(o, n) > 0;
 }
 
 #ifdef MLSH_QUANT_X86
@@ -539,7 +550,7 @@ __attribute__((target("avx,f16c,avx512f"))) static void block_params16(const q_c
 
 /* mlsh_quantize_pass's preparation of a task's span [i0, i1) (whole blocks): each block's
  * min/max and parameters, read while the span is about to be quantized (in cache). */
-static void prep_span(void *p, size_t i0, size_t i1) {
+static void prep_span(void *p, size_t i0, size_t i1, const mlsh_cz_src *span) {
   const q_ctx *c = p;
   size_t lb = c->lb;
   unsigned bad = 0;
@@ -548,7 +559,7 @@ static void prep_span(void *p, size_t i0, size_t i1) {
     size_t k = 0;
     for (size_t s = s0; k < 16 && s * lb < i1; s++, k++) {
       mn[k] = INFINITY, mx[k] = -INFINITY;
-      range_minmax(c, s * lb, lb, &mn[k], &mx[k], &bad);
+      range_minmax(c, span, s * lb - i0, lb, &mn[k], &mx[k], &bad);
     }
 #ifdef MLSH_QUANT_X86
     if (k == 16 && c->avx512 && c->o->wdtype == MLSH_WD_FP16) {
@@ -595,8 +606,8 @@ static int quant_setup(q_ctx *c, const mlsh_cz_src *src, size_t n, const mlsh_qu
     c->L.sstride[a] = stride;
     stride *= (size_t)info->scale_shape[a];
   }
-  size_t lb = fuse ? run_length(c) : 0;
-  if (lb > 0 && (n <= MLSH_MX_TASK_SPAN || MLSH_MX_TASK_SPAN % lb == 0)) {
+  size_t lb = fuse ? span_runs(o, n) : 0;
+  if (lb > 0) {
     c->lb = lb;
     c->zpf = info->has_zero_point ? malloc(sizeof(float) * info->nscale) : NULL;
     c->zps = info->has_zero_point ? zero_point : NULL;
@@ -672,19 +683,20 @@ int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *r
   return MLSH_CZ_OK;
 }
 
-int mlsh_quantize_pass(const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *o, uint8_t *packed, float *scale,
-                       float *zero_point, mlsh_quant_info *info, mlsh_metrics *m) {
+int mlsh_quantize_pass(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, const mlsh_quant_opts *o,
+                       uint8_t *packed, float *scale, float *zero_point, mlsh_quant_info *info, mlsh_metrics *m) {
+  if (rd && !mlsh_quantize_spans(o, n)) return MLSH_CZ_EINVAL; /* the whole source is needed */
   q_ctx c;
   unsigned nt;
   int st = quant_setup(&c, src, n, o, scale, zero_point, info, &nt, 1);
   if (st) return st;
   c.packed = packed;
   if (c.lb) { /* parameters per task span, then the span's batches */
-    st = mlsh_metrics_pass_prep(src, n, o->threads, prep_span, pass_batch, &c, m);
+    st = mlsh_metrics_pass_prep(src, rd, n, o->threads, prep_span, pass_batch, &c, m);
     for (size_t t = 0; !st && t < (n + MLSH_MX_TASK_SPAN - 1) / MLSH_MX_TASK_SPAN; t++)
       if (c.bad[t]) st = MLSH_CZ_ENONFINITE;
-    free(c.bad);
   } else st = mlsh_metrics_pass(src, n, o->threads, pass_batch, &c, m);
+  free(c.bad);
   free(c.zpf);
   return st;
 }
