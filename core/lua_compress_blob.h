@@ -10,7 +10,9 @@
  * what compress.metrics(values, reconstructed) gives, to the bit, and `n` the
  * element count. Returns nil (nothing else) when the settings are not covered here (grouped or
  * scaled palettization, structured pruning, another weight dtype, a blob that is not fp16 or not
- * 2-byte aligned): the caller then decodes the values and calls the Array function. */
+ * 2-byte aligned): the caller then decodes the values and calls the Array function. `mapped`
+ * is true when the blob was read through the file mapping (a zipped package) rather than with
+ * pread. */
 #ifndef MLSH_LUA_COMPRESS_BLOB_H
 #define MLSH_LUA_COMPRESS_BLOB_H
 #include "compress/metrics.h"
@@ -138,6 +140,14 @@ static int blob_arg(lua_State *L, const char *fn, blob_src *b, int load) {
   return 0;
 }
 
+/* result.mapped = true when the kernel read the blob through the file mapping (its pages are
+ * resident: the caller may drop them), at the result table on top. */
+static void set_mapped(lua_State *L, int mapped) {
+  if (!mapped) return;
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "mapped");
+}
+
 /* A pass's reader of the blob's elements straight from its file (mlsh_mx_reader). */
 static int blob_read(void *rctx, size_t i, size_t n, uint16_t *dst) {
   const blob_src *b = rctx;
@@ -172,6 +182,7 @@ static int l_palettize_blob(lua_State *L) {
   set_int(L, "ncodes", (lua_Integer)n);
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)pal_bytes(&o, &r, n));
+  set_mapped(L, !b.stage);
   push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
@@ -215,6 +226,7 @@ static int l_quantize_blob(lua_State *L) {
   set_quant_fields(L, &o, &r, top + 1, top + 2);
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)quant_bytes(&o, &r, n));
+  set_mapped(L, !b.stage && !rdp);
   push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
@@ -253,6 +265,7 @@ static int l_prune_blob(lua_State *L) {
   set_str(L, "nonzero_dtype", "fp16");
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)(nb + r.info.nnz * 2));
+  set_mapped(L, !b.stage);
   push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;

@@ -185,6 +185,8 @@ describe("compress kernels over an fp16 blob", function()
       for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "palettize", { nbits = 4 } }, { "prune", { sparsity = 0.5 } } }) do
         local function run(e) return K[c[1] .. "_blob"](e.root, e.file, e.offset, copy(c[2], { shape = e.shape, weight_dtype = "fp16" })) end
         local a, b = run(ws[name]), run(zs[name])
+        assert.is_nil(a.mapped) -- read from the file: no page of the mapping touched
+        assert.is_true(b.mapped)
         for _, k in ipairs({ "indices", "data", "mask", "nonzero_bytes" }) do assert.are.equal(a[k], b[k]) end
         for _, k in ipairs(METRIC_KEYS) do assert.are.equal(a.metrics[k], b.metrics[k]) end
       end

@@ -292,8 +292,11 @@ local function run_job(job, plan, sink, run)
     values = e:values()
     ok, r, kind = pcall(M.tensor, values, s, targs)
   end
-  -- the weight is read once: its weight-file pages need not stay resident (peak RSS)
-  if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT then e.root:_blob_drop(e.file, e.offset) end
+  -- the weight is read once: its weight-file pages, when it was read through the mapping, need
+  -- not stay resident (peak RSS)
+  if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT and (values or (ok and r and r.mapped)) then
+    e.root:_blob_drop(e.file, e.offset)
+  end
   if ok and kind == "prune" and s.prune.mode == "threshold" and r.sparsity < 0.5 then
     ok, r = false, string.format("only %.1f%% of it is below the threshold (coremltools needs 50%%)", r.sparsity * 100)
   end
