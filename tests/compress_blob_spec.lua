@@ -194,6 +194,25 @@ describe("compress kernels over an fp16 blob", function()
     mz:close()
   end)
 
+  it("a weight file cut short after it was opened is an error, not a crash", function()
+    local path = dir .. "/cut.mlpackage"
+    local cm = model(path, { { name = "w", shape = { 576, 1024 }, std = 1, seed = 21 } })
+    local e = blobs(cm).w
+    local o = { dtype = "int8", shape = e.shape, weight_dtype = "fp16" }
+    assert.is_table(K.quantize_blob(e.root, e.file, e.offset, o)) -- maps the file
+    local wpath = path .. "/Data/com.apple.CoreML/weights/weight.bin"
+    local f = assert(io.open(wpath, "rb"))
+    local head = f:read(8192)
+    f:close()
+    f = assert(io.open(wpath, "wb")) -- the same file, truncated under the model's mapping
+    f:write(head)
+    f:close()
+    local ok, err = pcall(K.quantize_blob, e.root, e.file, e.offset, o)
+    assert.is_false(ok)
+    assert.matches("could not be read", tostring(err))
+    cm:close()
+  end)
+
   it("returns nil for what it does not cover, so the caller takes the Array kernel", function()
     local e = ws.big
     local function call(fn, o) return fn(e.root, e.file, e.offset, copy({ weight_dtype = "fp16" }, copy(o, { shape = e.shape }))) end

@@ -368,6 +368,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
     uint16_t *buf = c->bufs + (size_t)w * c->span_stride;
     if (c->rd->read(c->rd->rctx, i0, i1 - i0, buf) != 0) {
       atomic_store(&c->failed, 1);
+      for (; k < end && k * CHUNK < c->n; k++) c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
       return;
     }
     span.f32 = NULL, span.f16 = buf, base = i0;
