@@ -3,10 +3,10 @@
 -- per-weight table (or --json); a progress bar on a terminal. Exit 0 ok, 1 unreadable model or
 -- write failure, 2 bad usage (unknown flag, bad nbits, a mode the model's target cannot hold).
 local mlsh = require "mlsh"
-local json = mlsh.json
 local compress = require "mlsh.compress"
-local wcmd = require "mlsh.cmd.weights"
 local check = require "mlsh.compress_check"
+-- mlsh.json and mlsh.cmd.weights (table layout) are loaded by the report that needs them: a
+-- --quiet run prints nothing (start-up cost)
 
 local C = {
   summary = "palettize / quantize / prune weights (coremltools-compatible constexpr ops)",
@@ -159,6 +159,7 @@ local function fmt_snr(v)
 end
 
 function C.report_text(report, out_path, dry)
+  local wcmd = require "mlsh.cmd.weights"
   local cells = {}
   for _, r in ipairs(report.weights) do
     if r.status ~= "ineligible" or r.reason ~= "rank 1 (coremltools skips rank <= 1 consts)" then
@@ -178,6 +179,7 @@ function C.report_text(report, out_path, dry)
 end
 
 function C.report_json(report, o)
+  local json = mlsh.json
   local rows = {}
   for k, r in ipairs(report.weights) do
     local x = {}
@@ -249,7 +251,7 @@ function C.run(args)
   if o.json then
     local doc = C.report_json(report, o)
     doc.outputs_check = chk and check.json(chk) or nil
-    print(json.encode(doc, true))
+    print(mlsh.json.encode(doc, true))
   elseif not o.quiet then print(C.report_text(report, o.out, o.dry_run) .. (chk and ("\n" .. check.text(chk, report.totals.snr_db)) or "")) end
   return 0
 end
