@@ -870,6 +870,20 @@ describe("compress.reserve", function()
     assert.has_error(function() C.reserve(-1) end)
     assert.has_error(function() C.reserve("x") end)
   end)
+  it("prefault fills heap pages on a thread of its own without touching what is allocated meanwhile", function()
+    C.reserve(64 << 20)
+    local h = C.prefault(16 << 20)
+    -- allocated and written while the pages are being faulted in
+    local parts = {}
+    for i = 1, 8 do parts[i] = string.rep(string.char(64 + i), (1 << 20) + i) end
+    if h then h:wait(); h:wait() end -- joined once; a second wait does nothing
+    for i = 1, 8 do
+      assert.are.equal((1 << 20) + i, #parts[i])
+      assert.are.equal(string.rep(string.char(64 + i), (1 << 20) + i), parts[i])
+    end
+    assert.is_nil(C.prefault(0)) -- nothing to fault: no thread
+    assert.has_error(function() C.prefault(-1) end)
+  end)
 end)
 
 describe("compress threads", function()

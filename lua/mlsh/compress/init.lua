@@ -31,7 +31,7 @@ local K = core.compress
 local M = {}
 
 for _, k in ipairs({ "palettize", "quantize", "prune", "prune_palettize", "prune_quantize", "metrics", "pack",
-                     "unpack", "randn", "threads", "clock" }) do
+                     "unpack", "randn", "threads", "clock", "prefault" }) do
   M[k] = K[k]
 end
 M.config, M.select, M.target, M.emit, M.progress = config, select, target, emit, progress
