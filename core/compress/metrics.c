@@ -362,7 +362,8 @@ static void pass_group(const pass_ctx *c, const mlsh_cz_src *src, size_t base, s
 static void pass_task(void *pv, size_t t, unsigned w) {
   pass_ctx *c = pv;
   size_t k = t * LANES, end = k + LANES, i0 = k * CHUNK, i1 = end * CHUNK < c->n ? end * CHUNK : c->n;
-  mlsh_cz_src span = *c->src;
+  mlsh_cz_src span = {NULL, NULL};
+  if (c->src) span = *c->src;
   size_t base = 0; /* span's element 0 is element base */
   if (c->rd) {
     uint16_t *buf = c->bufs + (size_t)w * c->span_stride;

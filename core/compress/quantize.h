@@ -53,8 +53,7 @@ int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *r
  * only when mlsh_quantize_spans(o, n), else MLSH_CZ_EINVAL. */
 int mlsh_quantize_spans(const mlsh_quant_opts *o, size_t n);
 int mlsh_quantize_pass(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, const mlsh_quant_opts *o,
-                       uint8_t *packed, float *scale,
-                       float *zero_point, mlsh_quant_info *info, mlsh_metrics *m);
+                       uint8_t *packed, float *scale, float *zero_point, mlsh_quant_info *info, mlsh_metrics *m);
 
 /* The signed value of a raw code. */
 static inline int mlsh_quant_code_value(uint8_t raw, unsigned nbits, int is_signed) {
