@@ -203,7 +203,7 @@ function C.report_json(report, o)
            spec_after = report.spec_after, notes = json.array(report.notes), totals = t, weights = json.array(rows) }
 end
 
-function C.run(args)
+local function run_command(args)
   local ok, o = pcall(C.parse, args)
   if not ok then return usage_fail(tostring(o) .. "\nusage: " .. C.usage) end
   if o.help then print("usage: " .. C.usage) return 0 end
@@ -261,6 +261,19 @@ function C.run(args)
     print(mlsh.json.encode(doc, true))
   elseif not o.quiet then print(C.report_text(report, o.out, o.dry_run) .. (chk and ("\n" .. check.text(chk, report.totals.snr_db)) or "")) end
   return 0
+end
+
+-- The collector is held while the weights are compressed and written: every big result string
+-- (megabytes) would otherwise pay for marking and sweeping the whole heap again, and those
+-- strings stay alive until the write anyway (the Array path still collects after each big
+-- weight, explicitly). Restarted afterwards, errors included, unless the caller had stopped it.
+function C.run(args)
+  local was_running = collectgarbage("isrunning")
+  collectgarbage("stop")
+  local ok, rc = pcall(run_command, args)
+  if was_running then collectgarbage("restart") end
+  if not ok then error(rc, 0) end
+  return rc
 end
 
 return C
