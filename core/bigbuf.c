@@ -1,5 +1,6 @@
 /* bigbuf.c — huge-page hint and heap retention for large buffers (see bigbuf.h). */
 #include "bigbuf.h"
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -46,4 +47,46 @@ void mlsh_bigbuf_prefetch(const void *p, size_t n) {
   (void)p;
   (void)n;
 #endif
+}
+
+struct mlsh_prefault {
+  pthread_t th;
+  void *p;
+  size_t n;
+};
+
+#ifdef MADV_POPULATE_WRITE
+static void *prefault_main(void *a) {
+  mlsh_prefault *f = a;
+  (void)madvise(f->p, f->n, MADV_POPULATE_WRITE);
+  return NULL;
+}
+#endif
+
+mlsh_prefault *mlsh_bigbuf_prefault(size_t n) {
+#ifdef MADV_POPULATE_WRITE
+  void *p = malloc(n); /* where the next allocations will come from (keep: the heap's top) */
+  if (!p) return NULL;
+  uintptr_t b = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), e = ((uintptr_t)p + n) & ~(HUGE_PAGE - 1);
+  free(p); /* back to the top chunk, never trimmed: the range stays mapped */
+  if (e <= b) return NULL;
+  mlsh_prefault *f = malloc(sizeof *f);
+  if (!f) return NULL;
+  f->p = (void *)b;
+  f->n = (size_t)(e - b);
+  if (pthread_create(&f->th, NULL, prefault_main, f) != 0) {
+    free(f);
+    return NULL;
+  }
+  return f;
+#else
+  (void)n;
+  return NULL;
+#endif
+}
+
+void mlsh_bigbuf_prefault_wait(mlsh_prefault *f) {
+  if (!f) return;
+  pthread_join(f->th, NULL);
+  free(f);
 }

@@ -20,6 +20,15 @@
 void mlsh_bigbuf_hint(void *p, size_t n);
 void mlsh_bigbuf_keep(void);
 int mlsh_bigbuf_reserve(size_t n);
+/* Fault in (zeroed) the whole 2 MiB pages of the next n bytes at the heap's top on a thread of
+ * its own (MADV_POPULATE_WRITE: pages already present are left as they are, so the program may
+ * allocate and write there meanwhile), so that a command whose single-threaded start leaves a core
+ * idle has its big buffers' first-touch cost paid there. After keep and reserve. NULL when not
+ * started (no MADV_POPULATE_WRITE, too small, no thread); wait() joins and frees it. */
+typedef struct mlsh_prefault mlsh_prefault;
+mlsh_prefault *mlsh_bigbuf_prefault(size_t n);
+void mlsh_bigbuf_prefault_wait(mlsh_prefault *f);
+
 /* Map in the page-table entries of the file pages under [p, p + n) in one call
  * (MADV_POPULATE_READ) instead of a fault per few pages; a no-op where that is not known. */
 void mlsh_bigbuf_prefetch(const void *p, size_t n);

@@ -22,6 +22,7 @@ typedef struct mapped {
   void *map;      /* mmap base (or NULL) */
   size_t maplen;
   uint8_t *heap;  /* malloc'd copy (zip entries) */
+  int fd, has_fd; /* the mapped file, kept open for mlsh_container_read */
   struct mapped *next;
 } mapped;
 
@@ -97,8 +98,12 @@ static int map_file(const char *path, mapped *m, uint64_t max, mlsh_err *e) {
     return 0;
   }
   void *p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return mlsh_fail(e, path, "cannot map: %s", strerror(errno));
+  if (p == MAP_FAILED) {
+    close(fd);
+    return mlsh_fail(e, path, "cannot map: %s", strerror(errno));
+  }
+  m->fd = fd;
+  m->has_fd = 1;
   m->map = p;
   m->maplen = m->len;
   m->data = p;
@@ -116,6 +121,24 @@ int mlsh_container_drop_pages(mlsh_container *c, const void *p, size_t len) {
     return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
   }
   return 0;
+}
+
+int mlsh_container_read(mlsh_container *c, const void *p, size_t len, void *dst) {
+  uintptr_t a = (uintptr_t)p;
+  for (const mapped *m = c->maps; m; m = m->next) {
+    uintptr_t base = (uintptr_t)m->map;
+    if (!m->map || a < base || len > m->maplen || a - base > m->maplen - len) continue;
+    if (!m->has_fd) return -1;
+    size_t done = 0;
+    while (done < len) {
+      ssize_t k = pread(m->fd, (uint8_t *)dst + done, len - done, (off_t)(a - base + done));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return -1; /* an error, or the file shrank under the mapping */
+      done += (size_t)k;
+    }
+    return 0;
+  }
+  return -1;
 }
 
 /* MLSH_MAX_ZIP_RATIO in the environment lowers or raises the bomb threshold. */
@@ -187,6 +210,7 @@ static int load_rel(mlsh_container *c, const char *relpath, mapped *m, uint64_t 
 
 static void unload(mapped *m) {
   if (m->map) munmap(m->map, m->maplen);
+  if (m->has_fd) close(m->fd);
   free(m->heap);
   free(m->relpath);
 }

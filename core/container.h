@@ -47,6 +47,11 @@ int mlsh_container_map(mlsh_container *c, const char *relpath, const uint8_t **d
  * Returns 1 when pages were dropped, 0 otherwise. Lowers peak RSS when a caller decodes a file's
  * blobs one by one and does not read them again soon. */
 int mlsh_container_drop_pages(mlsh_container *c, const void *p, size_t len);
+/* Copy [p, p+len) of a file mapping of c into dst with pread, not through the mapping: no page of
+ * the mapping is touched (a first touch costs a fault per page, and on a VM with shadow page
+ * tables several times more than the copy). Thread-safe. 0, or -1 when [p, p+len) is not in a
+ * file mapping of c (zip entries, in-memory trees) or the read fails (dst is then undefined). */
+int mlsh_container_read(mlsh_container *c, const void *p, size_t len, void *dst);
 /* A printable name for relpath: the real path, or zip:entry. */
 void mlsh_container_display(const mlsh_container *c, const char *relpath, char *buf, size_t len);
 /* Whether relpath exists in the model folder, and its size. */

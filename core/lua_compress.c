@@ -41,13 +41,16 @@
  *      where indices / codes / data hold the nnz kept entries in row-major order, and
  *      reconstructed / nbytes describe the joint result. weight_dtype defaults to prune's.
  * compress.metrics(original, reconstructed, {weight_dtype, nbytes, threads, signal}?)
- *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n
+ *   -> {snr_db, psnr_db, mse, max_abs_err, mean_abs_err, cosine, sparsity, n, signal
+ *       (sum x^2 as snr_db sums it: per 64K chunk in element order, chunks in order)
  *       [, bytes_before, bytes_after, ratio, bits_per_weight when nbytes is given]
  *       [, sum_sq when signal: original:stats().sum_sq, summed beside the error terms]}
  * compress.pack(codes, nbits) -> string ; compress.unpack(bytes, nbits, n) -> string of codes
  *   (codes: a string with one byte per code, or a table of integers).
  * compress.randn(n | shape, {seed=0, mean=0, std=1, weight_dtype, threads}) -> Array
  * compress.threads() -> the default thread count.
+ * compress.prefault(n) -> handle (h:wait()) or nil: the next n bytes of the heap faulted in on a
+ *   thread of its own (bigbuf.h mlsh_bigbuf_prefault).
  * compress.reserve(bytes) -> true | false: huge-page-hinted heap for a model pass (bigbuf.h).
  * compress.clock() -> monotonic wall-clock seconds (for timing; os.clock counts CPU time).
  *
@@ -426,6 +429,26 @@ static int l_reserve(lua_State *L) {
   return 1;
 }
 
+/* compress.prefault(n) -> handle (wait() joins; the GC does too) or nil: bigbuf.h. */
+#define PREFAULT_MT "mlsh.compress.Prefault"
+static int l_prefault_wait(lua_State *L) {
+  mlsh_prefault **h = luaL_checkudata(L, 1, PREFAULT_MT);
+  mlsh_bigbuf_prefault_wait(*h);
+  *h = NULL;
+  return 0;
+}
+
+static int l_prefault(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "negative size");
+  mlsh_prefault **h = lua_newuserdatauv(L, sizeof *h, 0);
+  *h = NULL;
+  luaL_setmetatable(L, PREFAULT_MT);
+  *h = mlsh_bigbuf_prefault((size_t)n);
+  if (!*h) lua_pushnil(L);
+  return 1;
+}
+
 static int l_threads(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)mlsh_threads_default());
   return 1;
@@ -436,13 +459,23 @@ static const luaL_Reg funcs[] = {
   {"prune_palettize", l_prune_palettize}, {"prune_quantize", l_prune_quantize},
   {"metrics", l_metrics}, {"pack", l_pack}, {"unpack", l_unpack}, {"randn", l_randn},
   {"palettize_blob", l_palettize_blob}, {"quantize_blob", l_quantize_blob}, {"prune_blob", l_prune_blob},
-  {"threads", l_threads}, {"clock", l_clock}, {"reserve", l_reserve}, {NULL, NULL}};
+  {"threads", l_threads}, {"clock", l_clock}, {"reserve", l_reserve},
+  {"prefault", l_prefault}, {NULL, NULL}};
 
 int luaopen_mlsh_core_compress(lua_State *L) {
   mlsh_bigbuf_keep(); /* tensor after tensor: a freed weight's pages serve the next (bigbuf.h) */
   if (luaL_newmetatable(L, SCRATCH_MT)) {
     lua_pushcfunction(L, scratch_gc);
     lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, PREFAULT_MT)) {
+    lua_pushcfunction(L, l_prefault_wait);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_prefault_wait);
+    lua_setfield(L, -2, "wait");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, RESULT_MT)) {

@@ -7,16 +7,20 @@
  * compress.palettize_blob / quantize_blob / prune_blob(model, file, offset, opts): opts as for
  * the Array functions, with `shape` required (it gives the element count). The blob must hold
  * fp16 values. The same result fields, except that no reconstruction is made: `metrics` holds
- * what compress.metrics(values, reconstructed, {signal = true}) gives, to the bit, and `n` the
+ * what compress.metrics(values, reconstructed) gives, to the bit, and `n` the
  * element count. Returns nil (nothing else) when the settings are not covered here (grouped or
  * scaled palettization, structured pruning, another weight dtype, a blob that is not fp16 or not
- * 2-byte aligned): the caller then decodes the values and calls the Array function. */
+ * 2-byte aligned): the caller then decodes the values and calls the Array function. `mapped`
+ * is true when the blob was read through the file mapping (a zipped package) rather than with
+ * pread. */
 #ifndef MLSH_LUA_COMPRESS_BLOB_H
 #define MLSH_LUA_COMPRESS_BLOB_H
 #include "compress/metrics.h"
 #include "compress/palettize.h"
 #include "compress/prune.h"
 #include "compress/quantize.h"
+#include "compress/threads.h"
+#include "container.h"
 #include "bigbuf.h"
 #include "blobfile.h"
 #include "lua_compress_args.h"
@@ -25,17 +29,89 @@
 #include "lua_outbuf.h"
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
   const uint16_t *h;
   mlsh_array shape; /* n, rank, shape; no data */
+  scratch *stage;   /* h's memory when the blob was read into it (release() after the kernel) */
+  mlsh_container *c;
+  const uint8_t *data; /* the blob's elements in the file mapping */
 } blob_src;
 
+/* Reading a blob into memory: parts of STAGE_PART bytes, read by the kernel's threads. */
+#define STAGE_PART ((size_t)1 << 20)
+typedef struct {
+  mlsh_container *c;
+  const uint8_t *from;
+  uint8_t *to;
+  size_t len;
+  atomic_int failed;
+} stage_ctx;
+
+static void stage_task(void *p, size_t t, unsigned w) {
+  (void)w;
+  stage_ctx *s = p;
+  size_t off = t * STAGE_PART, len = s->len - off < STAGE_PART ? s->len - off : STAGE_PART;
+  if (mlsh_container_read(s->c, s->from + off, len, s->to + off) != 0) atomic_store(&s->failed, 1);
+}
+
+/* push_scratch for a large buffer: whole 2 MiB pages (aligned, hinted), so a blob's buffer takes
+ * a few huge-page faults, and the next blob's reuses the same pages (the heap keeps them). */
+#define STAGE_PAGE ((size_t)2 << 20)
+static void *push_scratch_pages(lua_State *L, size_t n, scratch **out) {
+  if (n < 2 * STAGE_PAGE) return push_scratch(L, n, out);
+  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->p = NULL;
+  luaL_setmetatable(L, SCRATCH_MT);
+  size_t sz = (n + STAGE_PAGE - 1) / STAGE_PAGE * STAGE_PAGE;
+  if (posix_memalign(&s->p, STAGE_PAGE, sz) != 0) {
+    s->p = NULL;
+    luaL_error(L, "not enough memory");
+  }
+  mlsh_bigbuf_hint(s->p, sz);
+  *out = s;
+  return s->p;
+}
+
+/* The blob's bytes [data, data + nb) into scratch memory pushed on the stack: read from the file
+ * (pread, on the kernel's threads), so no page of the file mapping is touched. NULL (nothing
+ * pushed) when the blob is not in a file of its own. */
+static const uint16_t *stage_blob(lua_State *L, mlsh_container *c, const uint8_t *data, size_t nb, unsigned threads,
+                                  scratch **out) {
+  uint8_t probe;
+  if (mlsh_container_read(c, data, 1, &probe) != 0) return NULL; /* zip entries, in-memory trees */
+  scratch *ss;
+  uint8_t *to = push_scratch_pages(L, nb, &ss);
+  stage_ctx s = {c, data, to, nb, 0};
+  mlsh_parallel_for(threads, (nb + STAGE_PART - 1) / STAGE_PART, stage_task, &s);
+  if (atomic_load(&s.failed)) {
+    release(ss);
+    lua_pop(L, 1);
+    return NULL;
+  }
+  *out = ss;
+  return (const uint16_t *)(const void *)to;
+}
+
+/* b->h: the blob's elements read into scratch memory (b->stage, pushed on the stack) when the
+ * blob lies in a file; else in place (the pages prefetched). */
+static void blob_load(lua_State *L, const char *fn, blob_src *b) {
+  const uint16_t *staged =
+      stage_blob(L, b->c, b->data, b->shape.n * 2, mlsh_threads_clamp(opt_threads(L, 4, fn)), &b->stage);
+  if (staged) b->h = staged;
+  else {
+    b->h = (const uint16_t *)(const void *)b->data;
+    mlsh_bigbuf_prefetch(b->data, b->shape.n * 2);
+  }
+}
+
 /* Read (model, file, offset) at stack 1..3 and opts.shape at 4; 0 when the blob is fp16 and
- * holds the shape's elements (its pages are prefetched), else -1 (not for this path). */
-static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
+ * holds the shape's elements, else -1 (not for this path). With `load`, blob_load too. */
+static int blob_arg(lua_State *L, const char *fn, blob_src *b, int load) {
   mlsh_container *c = mlsh_model_container(L, 1);
   const char *file = luaL_checkstring(L, 2);
   lua_Integer off = luaL_checkinteger(L, 3);
@@ -58,16 +134,31 @@ static int blob_arg(lua_State *L, const char *fn, blob_src *b) {
   mlsh_blob blob;
   if (mlsh_blob_read(data, flen, (uint64_t)off, &blob, name, &e) != 0) return -1;
   if (blob.dtype != MLSH_DT_FP16 || blob.size / 2 < n || ((uintptr_t)blob.data & 1u)) return -1;
-  b->h = (const uint16_t *)(const void *)blob.data;
-  mlsh_bigbuf_prefetch(blob.data, n * 2);
+  b->c = c;
+  b->data = blob.data;
+  if (load) blob_load(L, fn, b);
   return 0;
+}
+
+/* result.mapped = true when the kernel read the blob through the file mapping (its pages are
+ * resident: the caller may drop them), at the result table on top. */
+static void set_mapped(lua_State *L, int mapped) {
+  if (!mapped) return;
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "mapped");
+}
+
+/* A pass's reader of the blob's elements straight from its file (mlsh_mx_reader). */
+static int blob_read(void *rctx, size_t i, size_t n, uint16_t *dst) {
+  const blob_src *b = rctx;
+  return mlsh_container_read(b->c, b->data + 2 * i, 2 * n, dst);
 }
 
 static int l_palettize_blob(lua_State *L) {
   const char *fn = "compress.palettize";
   lua_settop(L, 4);
   blob_src b;
-  if (blob_arg(L, fn, &b)) return 0;
+  if (blob_arg(L, fn, &b, 1)) return 0;
   mlsh_pal_opts o;
   parse_pal(L, 4, fn, &b.shape, MLSH_WD_FP16, &o);
   pal_run r;
@@ -80,6 +171,7 @@ static int l_palettize_blob(lua_State *L) {
   uint8_t *packed = push_scratch(L, n, &ps); /* room for 8 bits a code */
   mlsh_metrics m;
   int st = mlsh_palettize_pass(b.h, n, &o, lut, packed, &r.info, &m);
+  if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   r.lut = lut;
   new_result(L);
@@ -90,7 +182,8 @@ static int l_palettize_blob(lua_State *L) {
   set_int(L, "ncodes", (lua_Integer)n);
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)pal_bytes(&o, &r, n));
-  push_metrics(L, &m, 1);
+  set_mapped(L, !b.stage);
+  push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
 }
@@ -99,7 +192,7 @@ static int l_quantize_blob(lua_State *L) {
   const char *fn = "compress.quantize";
   lua_settop(L, 4);
   blob_src b;
-  if (blob_arg(L, fn, &b)) return 0;
+  if (blob_arg(L, fn, &b, 0)) return 0;
   mlsh_quant_opts o;
   parse_quant(L, 4, fn, &b.shape, MLSH_WD_FP16, &o);
   if (o.wdtype != MLSH_WD_FP16) return 0;
@@ -108,6 +201,11 @@ static int l_quantize_blob(lua_State *L) {
   memset(&r, 0, sizeof r);
   int st = mlsh_quantize_check(&o, n, &r.info);
   if (st) cz_error(L, fn, st);
+  /* parameters made span by span: each pass task reads its span from the file; else all of it */
+  uint8_t probe;
+  mlsh_mx_reader rd = {blob_read, &b}, *rdp = NULL;
+  if (mlsh_quantize_spans(&o, n) && mlsh_container_read(b.c, b.data, 1, &probe) == 0) rdp = &rd;
+  else blob_load(L, fn, &b);
   int top = lua_gettop(L);
   r.scale = push_array(L, r.info.nscale, o.rank, r.info.scale_shape);
   if (r.info.has_zero_point) r.zp = push_array(L, r.info.nscale, o.rank, r.info.scale_shape);
@@ -117,7 +215,8 @@ static int l_quantize_blob(lua_State *L) {
   uint8_t *packed = push_scratch(L, nb, &ps);
   mlsh_metrics m;
   mlsh_cz_src src = {NULL, b.h};
-  st = mlsh_quantize_pass(&src, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
+  st = mlsh_quantize_pass(&src, rdp, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
+  if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
   lua_pushlstring(L, (const char *)packed, nb);
@@ -127,7 +226,8 @@ static int l_quantize_blob(lua_State *L) {
   set_quant_fields(L, &o, &r, top + 1, top + 2);
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)quant_bytes(&o, &r, n));
-  push_metrics(L, &m, 1);
+  set_mapped(L, !b.stage && !rdp);
+  push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
 }
@@ -136,7 +236,7 @@ static int l_prune_blob(lua_State *L) {
   const char *fn = "compress.prune";
   lua_settop(L, 4);
   blob_src b;
-  if (blob_arg(L, fn, &b)) return 0;
+  if (blob_arg(L, fn, &b, 1)) return 0;
   mlsh_prune_opts o;
   parse_prune(L, 4, fn, &b.shape, &o);
   o.wdtype = opt_wdtype(L, 4, fn, MLSH_WD_FP16);
@@ -152,6 +252,7 @@ static int l_prune_blob(lua_State *L) {
   memset(&r, 0, sizeof r);
   mlsh_metrics m;
   st = mlsh_prune_pass(b.h, n, &o, mask, kept, &r.info, &m);
+  if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
   lua_pushlstring(L, (const char *)mask, nb);
@@ -164,7 +265,8 @@ static int l_prune_blob(lua_State *L) {
   set_str(L, "nonzero_dtype", "fp16");
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)(nb + r.info.nnz * 2));
-  push_metrics(L, &m, 1);
+  set_mapped(L, !b.stage);
+  push_metrics(L, &m, 0);
   lua_setfield(L, -2, "metrics");
   return 1;
 }

@@ -358,7 +358,8 @@ static void set_prune_stats(lua_State *L, const pr_run *r, size_t n) {
 
 /* ---------- metrics ---------- */
 
-/* The metrics table of m (sum_sq too when signal is set) pushed on the stack. */
+/* The metrics table of m (sum_sq too when signal is set) pushed on the stack; `signal` (sum x^2
+ * as the SNR sums it) always. */
 static void push_metrics(lua_State *L, const mlsh_metrics *m, int signal) {
   lua_createtable(L, 0, 12);
   set_num(L, "snr_db", m->snr_db);
@@ -369,6 +370,7 @@ static void push_metrics(lua_State *L, const mlsh_metrics *m, int signal) {
   set_num(L, "cosine", m->cosine);
   set_num(L, "sparsity", m->sparsity);
   set_int(L, "n", (lua_Integer)m->n);
+  set_num(L, "signal", m->signal);
   if (signal) set_num(L, "sum_sq", m->sum_sq);
 }
 

@@ -2,8 +2,8 @@
 -- (compress.palettize_blob / quantize_blob / prune_blob): for every setting they cover, the same
 -- result as decoding the values and running the Array kernel (codes, tables, masks, kept values
 -- byte for byte) and, without a reconstruction array, the same metrics as compress.metrics on
--- that kernel's reconstruction, to the bit; the signal sum equals a plain Lua loop over the values
--- in element order. Settings they do not cover give nil.
+-- that kernel's reconstruction, to the bit; their signal (the sum of squares the SNR divides)
+-- equals a plain Lua loop over the values, 64K chunk by chunk. Settings they do not cover give nil.
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
 local B = require "mlsh.builder"
@@ -35,7 +35,10 @@ local function blobs(m)
   return out
 end
 
--- 304 x 1000: four whole 64K chunks and a partial one, batches across rows; 48 x 64: one chunk.
+-- 304 x 1000: four whole 64K chunks and a partial one, batches across rows; 48 x 64: one chunk;
+-- 576 x 1024: nine chunks (eight in 512-bit lanes, then one) over two of the pass's 512K-element
+-- task spans, rows that tile them (per-channel and per-block parameters are then computed per
+-- span, inside the pass).
 -- The edits put in zeros of both signs, repeated values and exact ties of the quantizer.
 local function specials(a)
   for i = 1, #a, 97 do a[i] = 0.0 end
@@ -47,6 +50,10 @@ local WEIGHTS = {
   { name = "big", shape = { 304, 1000 }, std = 0.02, seed = 1, edit = specials },
   { name = "wide", shape = { 64, 4096 }, std = 1.5, seed = 2 },
   { name = "small", shape = { 48, 64 }, std = 0.1, seed = 3, edit = specials },
+  { name = "rows", shape = { 576, 1024 }, std = 0.05, seed = 4, edit = function(a)
+    specials(a)
+    for i = 1, 1024 do a[i] = 0.0 end -- an all-zero row: zero range, NaN zero point
+  end },
 }
 local m = model(dir .. "/blob.mlpackage", WEIGHTS)
 local ws = blobs(m)
@@ -76,7 +83,18 @@ local function lua_sum_sq(a)
   return s
 end
 
-local METRIC_KEYS = { "snr_db", "psnr_db", "mse", "max_abs_err", "mean_abs_err", "cosine", "sparsity", "n" }
+-- the same sum as the SNR's numerator: each 65536-element chunk in element order, then the chunks
+local function lua_chunked_sum_sq(a)
+  local s = 0
+  for c0 = 1, #a, 65536 do
+    local p = 0
+    for i = c0, math.min(#a, c0 + 65535) do p = p + a[i] * a[i] end
+    s = s + p
+  end
+  return s
+end
+
+local METRIC_KEYS = { "snr_db", "psnr_db", "mse", "max_abs_err", "mean_abs_err", "cosine", "sparsity", "n", "signal" }
 
 -- per-block settings whose block does not divide the weight's input dimension do not apply
 local function applies(e, o)
@@ -103,7 +121,8 @@ local function check(kind, e, opts, th)
   for _, k in ipairs(METRIC_KEYS) do
     assert(r.metrics[k] == mt[k], kind .. " " .. e.name .. ": metric " .. k .. " " .. tostring(r.metrics[k]) .. " vs " .. tostring(mt[k]))
   end
-  assert.are.equal(lua_sum_sq(values), r.metrics.sum_sq)
+  assert.are.equal(lua_chunked_sum_sq(values), r.metrics.signal)
+  assert.is_nil(r.metrics.sum_sq)
   assert.are.equal(#values, r.n)
   return r, ref
 end
@@ -115,6 +134,7 @@ describe("compress kernels over an fp16 blob", function()
     { dtype = "int4", granularity = "per_block", block_size = 32 },
     { dtype = "int4", granularity = "per_block", block_size = 40 },
     { dtype = "uint4", granularity = "per_block", block_size = 16, symmetric = false },
+    { dtype = "uint4", granularity = "per_block", block_size = 32 }, { dtype = "uint8" },
     { dtype = "int4", granularity = "per_block", block_size = 8, axis = 1, input_axis = 0 },
   }
   local PRUNE = { { sparsity = 0.5 }, { sparsity = 0.9 }, { sparsity = 0 }, { sparsity = 1 },
@@ -156,6 +176,43 @@ describe("compress kernels over an fp16 blob", function()
     same_array(q.codes, qref.codes, "codes")
   end)
 
+  it("reads a blob the same in place (a zipped package) as read from its file", function()
+    local zpath = dir .. "/blob.mlpackage.zip"
+    m:save(zpath)
+    local mz = assert(mlsh.try_load(zpath))
+    local zs = blobs(mz)
+    for _, name in ipairs({ "big", "rows" }) do
+      for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "palettize", { nbits = 4 } }, { "prune", { sparsity = 0.5 } } }) do
+        local function run(e) return K[c[1] .. "_blob"](e.root, e.file, e.offset, copy(c[2], { shape = e.shape, weight_dtype = "fp16" })) end
+        local a, b = run(ws[name]), run(zs[name])
+        assert.is_nil(a.mapped) -- read from the file: no page of the mapping touched
+        assert.is_true(b.mapped)
+        for _, k in ipairs({ "indices", "data", "mask", "nonzero_bytes" }) do assert.are.equal(a[k], b[k]) end
+        for _, k in ipairs(METRIC_KEYS) do assert.are.equal(a.metrics[k], b.metrics[k]) end
+      end
+    end
+    mz:close()
+  end)
+
+  it("a weight file cut short after it was opened is an error, not a crash", function()
+    local path = dir .. "/cut.mlpackage"
+    local cm = model(path, { { name = "w", shape = { 576, 1024 }, std = 1, seed = 21 } })
+    local e = blobs(cm).w
+    local o = { dtype = "int8", shape = e.shape, weight_dtype = "fp16" }
+    assert.is_table(K.quantize_blob(e.root, e.file, e.offset, o)) -- maps the file
+    local wpath = path .. "/Data/com.apple.CoreML/weights/weight.bin"
+    local f = assert(io.open(wpath, "rb"))
+    local head = f:read(8192)
+    f:close()
+    f = assert(io.open(wpath, "wb")) -- the same file, truncated under the model's mapping
+    f:write(head)
+    f:close()
+    local ok, err = pcall(K.quantize_blob, e.root, e.file, e.offset, o)
+    assert.is_false(ok)
+    assert.matches("could not be read", tostring(err))
+    cm:close()
+  end)
+
   it("returns nil for what it does not cover, so the caller takes the Array kernel", function()
     local e = ws.big
     local function call(fn, o) return fn(e.root, e.file, e.offset, copy({ weight_dtype = "fp16" }, copy(o, { shape = e.shape }))) end
@@ -177,6 +234,8 @@ describe("compress kernels over an fp16 blob", function()
     local bad = model(dir .. "/bad.mlpackage", {
       { name = "inf", shape = { 64, 64 }, std = 1, seed = 11, edit = function(a) a[100] = math.huge end },
       { name = "nan", shape = { 64, 64 }, std = 1, seed = 12, edit = function(a) a[7] = 0 / 0 end },
+      -- in the second of two task spans
+      { name = "late_inf", shape = { 576, 1024 }, std = 1, seed = 13, edit = function(a) a[560000] = -math.huge end },
     })
     for _, e in pairs(blobs(bad)) do
       for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "palettize", { nbits = 4 } }, { "prune", { sparsity = 0.5 } } }) do

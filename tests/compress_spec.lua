@@ -805,9 +805,10 @@ describe("compress.metrics", function()
     assert.has_error(function() C.metrics({}, {}) end, "compress.metrics: empty array")
   end)
   it("sums each 64K chunk in element order and combines the chunks in order (bit-exact)", function()
-    -- 4 whole chunks (the vector path takes them together), one more and a tail, zeros
+    -- 8 whole chunks (the AVX-512 path takes them together, AVX two groups of 4), 4 more (AVX),
+    -- one more and a tail, zeros
     local CH = 1 << 16
-    local n = 5 * CH + 1234
+    local n = 13 * CH + 1234
     local x = C.randn(n, { seed = 3, std = 0.02, weight_dtype = "fp16" })
     local y = C.quantize(x, { dtype = "int4", granularity = "per_tensor" }).reconstructed
     x[10] = 0; y[10] = 0; y[CH + 7] = 0
@@ -836,6 +837,7 @@ describe("compress.metrics", function()
       assert.are.equal(S.zeros / n, m.sparsity)
       assert.are.equal(S.maxe, m.max_abs_err)
       assert.are.equal(10 * math.log(S.maxxx / (S.ee / n), 10), m.psnr_db)
+      assert.are.equal(S.xx, m.signal)
       assert.is_nil(m.sum_sq)
       local ss = 0
       for i = 1, n do ss = ss + x[i] * x[i] end -- one run in element order
@@ -843,6 +845,7 @@ describe("compress.metrics", function()
       assert.are.equal(x:stats().sum_sq, C.metrics(x, y, { threads = th, signal = true }).sum_sq)
     end
     x[3 * CH + 5] = 0 / 0 -- a NaN in a vector-path chunk is the max error
+    y[9 * CH + 5] = 0 / 0
     local m = C.metrics(x, y, { signal = true })
     assert.is_true(m.max_abs_err ~= m.max_abs_err)
     assert.are.equal(x:stats().sum_sq, m.sum_sq) -- NaNs are left out, as stats() leaves them
@@ -866,6 +869,20 @@ describe("compress.reserve", function()
     assert.are.equal(1 << 20, #a)
     assert.has_error(function() C.reserve(-1) end)
     assert.has_error(function() C.reserve("x") end)
+  end)
+  it("prefault fills heap pages on a thread of its own without touching what is allocated meanwhile", function()
+    C.reserve(64 << 20)
+    local h = C.prefault(16 << 20)
+    -- allocated and written while the pages are being faulted in
+    local parts = {}
+    for i = 1, 8 do parts[i] = string.rep(string.char(64 + i), (1 << 20) + i) end
+    if h then h:wait(); h:wait() end -- joined once; a second wait does nothing
+    for i = 1, 8 do
+      assert.are.equal((1 << 20) + i, #parts[i])
+      assert.are.equal(string.rep(string.char(64 + i), (1 << 20) + i), parts[i])
+    end
+    assert.is_nil(C.prefault(0)) -- nothing to fault: no thread
+    assert.has_error(function() C.prefault(-1) end)
   end)
 end)
 

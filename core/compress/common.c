@@ -15,6 +15,7 @@ const char *mlsh_cz_strerror(int status) {
     case MLSH_CZ_ENONFINITE: return "input holds NaN or infinity";
     case MLSH_CZ_EUNIQUE: return "more than 256 distinct values in a group (mode unique needs <= 256)";
     case MLSH_CZ_ESKIP: return "coremltools would skip this tensor for these settings";
+    case MLSH_CZ_EREAD: return "the weight file could not be read";
     default: return "unknown error";
   }
 }

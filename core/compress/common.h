@@ -25,7 +25,8 @@ typedef enum {
   MLSH_CZ_ENOMEM = -2,     /* an allocation failed */
   MLSH_CZ_ENONFINITE = -3, /* input holds NaN or +-inf */
   MLSH_CZ_EUNIQUE = -4,    /* mode unique: more than 256 distinct values in a group */
-  MLSH_CZ_ESKIP = -5       /* coremltools would skip this tensor (e.g. m > channels/2) */
+  MLSH_CZ_ESKIP = -5,      /* coremltools would skip this tensor (e.g. m > channels/2) */
+  MLSH_CZ_EREAD = -6       /* the weight file could not be read */
 } mlsh_cz_status;
 
 const char *mlsh_cz_strerror(int status);

@@ -1,6 +1,7 @@
 /* metrics.c — reconstruction error statistics (see metrics.h).
  * Each 64K chunk is summed in element order, in double. On x86 CPUs with AVX the chunks go four
- * at a time, one per 256-bit lane: lane k does, element after element, exactly the scalar loop's
+ * at a time, one per 256-bit lane (eight per 512-bit register with AVX-512, tasks of eight chunks
+ * either way): lane k does, element after element, exactly the scalar loop's
  * operations on chunk k (separate multiply and add, never fused), so every partial sum, and the
  * result, is bit-identical to the scalar path's (tests/compress_spec.lua checks both). The
  * accumulators keep their state between calls (a lane's sums are stored and reloaded exactly),
@@ -8,6 +9,7 @@
 #include "compress/metrics.h"
 #include "compress/threads.h"
 #include "dtype.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -15,7 +17,8 @@
 #endif
 
 #define CHUNK ((size_t)1 << 16)
-#define LANES 4 /* chunks per task */
+#define LANES 8 /* chunks per task: eight lanes with AVX-512, two groups of four with AVX */
+_Static_assert(CHUNK * LANES == MLSH_MX_TASK_SPAN, "a pass task spans MLSH_MX_TASK_SPAN elements");
 
 typedef struct {
   double xx, yy, xy, ee, ae, maxe, maxxx;
@@ -23,7 +26,7 @@ typedef struct {
 } partial;
 
 typedef struct {
-  double v[8][4]; /* xx, yy, xy, ee, ae, maxe, maxxx, zeros: lane k = chunk k */
+  double v[8][8]; /* xx, yy, xy, ee, ae, maxe, maxxx, zeros: lane k = chunk k (4 or 8 lanes) */
 } lanes;
 
 /* Continue partial p over x[0..n), y[0..n), in element order. */
@@ -85,10 +88,64 @@ __attribute__((target("avx,avx512f,avx512vl"))) static void acc_avx4_512(lanes *
                                                                        const float *const y[4], size_t m) {
   ACC4_BODY
 }
+
+/* The same for eight chunks, one per 512-bit lane (AVX-512F): an 8x8 transpose, then per element
+ * ACC4_STEP's operations (mask compares and blends instead of vector ones: the same selections). */
+#define ACC8_STEP(xa, yb)                                                                                      \
+  {                                                                                                            \
+    __m512d a = _mm512_cvtps_pd(xa), b = _mm512_cvtps_pd(yb);                                                  \
+    __m512d e = _mm512_sub_pd(a, b), ae = _mm512_abs_pd(e), aa = _mm512_mul_pd(a, a);                          \
+    xx = _mm512_add_pd(xx, aa);                                                                                \
+    yy = _mm512_add_pd(yy, _mm512_mul_pd(b, b));                                                               \
+    xy = _mm512_add_pd(xy, _mm512_mul_pd(a, b));                                                               \
+    ee = _mm512_add_pd(ee, _mm512_mul_pd(e, e));                                                               \
+    aes = _mm512_add_pd(aes, ae);                                                                              \
+    maxe = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(ae, maxe, _CMP_GT_OQ) | _mm512_cmp_pd_mask(ae, ae, _CMP_UNORD_Q), \
+                                maxe, ae);                                                                     \
+    maxxx = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(aa, maxxx, _CMP_GT_OQ), maxxx, aa);                        \
+    zs = _mm512_mask_add_pd(zs, _mm512_cmp_pd_mask(b, zero, _CMP_EQ_OQ), zs, one);                             \
+  }
+
+/* rows r0..r7 (8 elements of chunks 0..7) -> c0..c7 (element j of chunks 0..7) */
+#define TRANSPOSE8(r, c)                                                                                       \
+  {                                                                                                            \
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);                           \
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);                           \
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);                           \
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);                           \
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);                         \
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);                         \
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);                         \
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);                         \
+    c[0] = _mm256_permute2f128_ps(u0, u4, 0x20), c[1] = _mm256_permute2f128_ps(u1, u5, 0x20);                  \
+    c[2] = _mm256_permute2f128_ps(u2, u6, 0x20), c[3] = _mm256_permute2f128_ps(u3, u7, 0x20);                  \
+    c[4] = _mm256_permute2f128_ps(u0, u4, 0x31), c[5] = _mm256_permute2f128_ps(u1, u5, 0x31);                  \
+    c[6] = _mm256_permute2f128_ps(u2, u6, 0x31), c[7] = _mm256_permute2f128_ps(u3, u7, 0x31);                  \
+  }
+
+/* Continue the eight lanes over m elements (m % 8 == 0) of chunk k at x[k], y[k]. */
+__attribute__((target("avx,avx512f"))) static void acc_avx8_512(lanes *s, const float *const x[8], const float *const y[8],
+                                                                size_t m) {
+  __m512d xx = _mm512_loadu_pd(s->v[0]), yy = _mm512_loadu_pd(s->v[1]), xy = _mm512_loadu_pd(s->v[2]);
+  __m512d ee = _mm512_loadu_pd(s->v[3]), aes = _mm512_loadu_pd(s->v[4]), maxe = _mm512_loadu_pd(s->v[5]);
+  __m512d maxxx = _mm512_loadu_pd(s->v[6]), zs = _mm512_loadu_pd(s->v[7]);
+  const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+  for (size_t i = 0; i < m; i += 8) {
+    __m256 ra[8], rb[8], ca[8], cb[8];
+    for (int k = 0; k < 8; k++) ra[k] = _mm256_loadu_ps(x[k] + i), rb[k] = _mm256_loadu_ps(y[k] + i);
+    TRANSPOSE8(ra, ca)
+    TRANSPOSE8(rb, cb)
+    for (int j = 0; j < 8; j++) ACC8_STEP(ca[j], cb[j])
+  }
+  _mm512_storeu_pd(s->v[0], xx), _mm512_storeu_pd(s->v[1], yy), _mm512_storeu_pd(s->v[2], xy);
+  _mm512_storeu_pd(s->v[3], ee), _mm512_storeu_pd(s->v[4], aes), _mm512_storeu_pd(s->v[5], maxe);
+  _mm512_storeu_pd(s->v[6], maxxx), _mm512_storeu_pd(s->v[7], zs);
+}
 #endif
 
-static void lanes_out(const lanes *s, partial *out) {
-  for (int k = 0; k < 4; k++)
+/* lanes [0, w) of s (4-lane state in v[.][0..3]) to partials out[0..w). */
+static void lanes_out(const lanes *s, partial *out, int w) {
+  for (int k = 0; k < w; k++)
     out[k] = (partial){s->v[0][k], s->v[1][k], s->v[2][k], s->v[3][k], s->v[4][k], s->v[5][k], s->v[6][k], (size_t)s->v[7][k]};
 }
 
@@ -171,9 +228,18 @@ static int have_avx(void) {
 }
 
 #ifdef MLSH_METRICS_X86
-static void acc4(int avx, lanes *s, const float *const x[4], const float *const y[4], size_t m) {
-  if (avx == 2) acc_avx4_512(s, x, y, m);
+/* Continue w (4 or 8) lanes: eight need avx == 2 (AVX-512). */
+static void acc_lanes(int avx, int w, lanes *s, const float *const x[8], const float *const y[8], size_t m) {
+  if (w == 8) acc_avx8_512(s, x, y, m);
+  else if (avx == 2) acc_avx4_512(s, x, y, m);
   else acc_avx4(s, x, y, m);
+}
+
+/* The widest group of whole chunks from chunk k up to `end`: 8 with AVX-512, 4 with AVX, else 0. */
+static int group_width(int avx, size_t k, size_t end, size_t n) {
+  if (avx == 2 && k + 8 <= end && (k + 8) * CHUNK <= n) return 8;
+  if (avx && k + 4 <= end && (k + 4) * CHUNK <= n) return 4;
+  return 0;
 }
 #endif
 
@@ -200,6 +266,7 @@ static void finish(const partial *pt, size_t chunks, size_t n, double sum_sq, ml
   else m->cosine = s.xy / sqrt(s.xx * s.yy);
   m->sparsity = (double)s.zeros / (double)n;
   m->sum_sq = sum_sq;
+  m->signal = s.xx;
 }
 
 /* ---- over two arrays ---- */
@@ -222,19 +289,18 @@ static void task(void *pv, size_t t, unsigned w) {
     }
     t--;
   }
-  size_t c0 = t * LANES;
+  size_t k = t * LANES, end = k + LANES;
 #ifdef MLSH_METRICS_X86
-  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
+  for (int w; (w = group_width(c->avx, k, end, c->n)) > 0; k += (size_t)w) {
     lanes s;
     memset(&s, 0, sizeof s);
-    const float *x[4], *y[4];
-    for (int k = 0; k < 4; k++) x[k] = c->x + (c0 + (size_t)k) * CHUNK, y[k] = c->y + (c0 + (size_t)k) * CHUNK;
-    acc4(c->avx, &s, x, y, CHUNK);
-    lanes_out(&s, c->p + c0);
-    return;
+    const float *x[8], *y[8];
+    for (int j = 0; j < w; j++) x[j] = c->x + (k + (size_t)j) * CHUNK, y[j] = c->y + (k + (size_t)j) * CHUNK;
+    acc_lanes(c->avx, w, &s, x, y, CHUNK);
+    lanes_out(&s, c->p + k, w);
   }
 #endif
-  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
+  for (; k < end && k * CHUNK < c->n; k++) {
     size_t i0 = k * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
     c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
     acc_scalar(&c->p[k], c->x + i0, c->y + i0, i1 - i0);
@@ -258,69 +324,102 @@ int mlsh_metrics_compute(const float *x, const float *y, size_t n, unsigned thre
 
 typedef struct {
   const mlsh_cz_src *src;
+  const mlsh_mx_reader *rd;
+  uint16_t *bufs; /* with rd: span_stride elements per worker */
+  size_t span_stride;
+  atomic_int failed;
   size_t n;
+  mlsh_mx_prep_fn prep;
   mlsh_mx_batch_fn fn;
   void *ctx;
   partial *p;
   int avx;
-  double sum_sq;
 } pass_ctx;
 
-/* Task 0: the signal, in element order. Task 1 + t: chunks [4t, 4t + 4), batch by batch; with
- * four whole chunks the batches go round the chunks (batch j of chunk 0, 1, 2, 3, then j + 1)
- * so the lanes advance together. */
-static void pass_task(void *pv, size_t t, unsigned w) {
-  (void)w;
-  pass_ctx *c = pv;
-  float x[4][B], y[4][B];
-  if (t == 0) {
-    double s = 0;
-    for (size_t i = 0; i < c->n; i += B) {
-      size_t m = c->n - i < B ? c->n - i : B;
-      mlsh_cz_src_load(c->src, i, m, x[0]);
-      s = signal_sum(c->avx, s, x[0], m);
-    }
-    c->sum_sq = s;
-    return;
-  }
-  size_t c0 = (t - 1) * LANES;
 #ifdef MLSH_METRICS_X86
-  if (c->avx && (c0 + LANES) * CHUNK <= c->n) {
-    lanes s;
-    memset(&s, 0, sizeof s);
-    const float *xp[4] = {x[0], x[1], x[2], x[3]}, *yp[4] = {y[0], y[1], y[2], y[3]};
-    for (size_t j = 0; j < CHUNK; j += B) {
-      for (size_t k = 0; k < 4; k++) {
-        size_t i = (c0 + k) * CHUNK + j;
-        mlsh_cz_src_load(c->src, i, B, x[k]);
-        c->fn(c->ctx, i, B, x[k], y[k]);
-      }
-      acc4(c->avx, &s, xp, yp, B);
+/* Chunks [k, k + w) (whole), batch by batch round the chunks (batch j of each, then j + 1) so
+ * the lanes advance together. */
+static void pass_group(const pass_ctx *c, const mlsh_cz_src *src, size_t base, size_t k, int w) {
+  float x[8][B], y[8][B];
+  lanes s;
+  memset(&s, 0, sizeof s);
+  const float *xp[8], *yp[8];
+  for (int q = 0; q < 8; q++) xp[q] = x[q], yp[q] = y[q];
+  for (size_t j = 0; j < CHUNK; j += B) {
+    for (int q = 0; q < w; q++) {
+      size_t i = (k + (size_t)q) * CHUNK + j;
+      mlsh_cz_src_load(src, i - base, B, x[q]);
+      c->fn(c->ctx, i, B, x[q], y[q]);
     }
-    lanes_out(&s, c->p + c0);
-    return;
+    acc_lanes(c->avx, w, &s, xp, yp, B);
   }
+  lanes_out(&s, c->p + k, w);
+}
 #endif
-  for (size_t k = c0; k < c0 + LANES && k * CHUNK < c->n; k++) {
-    size_t i1 = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
+
+/* Task t: chunks [8t, 8t + 8) after the kernel's prep of their span: whole groups of 8 (AVX-512)
+ * or 4 (AVX) in lanes, the rest chunk by chunk. */
+static void pass_task(void *pv, size_t t, unsigned w) {
+  pass_ctx *c = pv;
+  size_t k = t * LANES, end = k + LANES, i0 = k * CHUNK, i1 = end * CHUNK < c->n ? end * CHUNK : c->n;
+  mlsh_cz_src span = {NULL, NULL};
+  if (c->src) span = *c->src;
+  size_t base = 0; /* span's element 0 is element base */
+  if (c->rd) {
+    uint16_t *buf = c->bufs + (size_t)w * c->span_stride;
+    if (c->rd->read(c->rd->rctx, i0, i1 - i0, buf) != 0) {
+      atomic_store(&c->failed, 1);
+      for (; k < end && k * CHUNK < c->n; k++) c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+      return;
+    }
+    span.f32 = NULL, span.f16 = buf, base = i0;
+  }
+  if (c->prep) {
+    mlsh_cz_src ps = span;
+    if (!c->rd) { /* element 0 of the prep's view is i0 */
+      if (ps.f32) ps.f32 += i0;
+      else ps.f16 += i0;
+    }
+    c->prep(c->ctx, i0, i1, &ps);
+  }
+#ifdef MLSH_METRICS_X86
+  for (int g; (g = group_width(c->avx, k, end, c->n)) > 0; k += (size_t)g) pass_group(c, &span, base, k, g);
+#endif
+  float x[B], y[B];
+  for (; k < end && k * CHUNK < c->n; k++) {
+    size_t e = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
     c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t i = k * CHUNK; i < i1; i += B) {
-      size_t m = i1 - i < B ? i1 - i : B;
-      mlsh_cz_src_load(c->src, i, m, x[0]);
-      c->fn(c->ctx, i, m, x[0], y[0]);
-      acc_scalar(&c->p[k], x[0], y[0], m);
+    for (size_t i = k * CHUNK; i < e; i += B) {
+      size_t m = e - i < B ? e - i : B;
+      mlsh_cz_src_load(&span, i - base, m, x);
+      c->fn(c->ctx, i, m, x, y);
+      acc_scalar(&c->p[k], x, y, m);
     }
   }
 }
 
+int mlsh_metrics_pass_prep(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, unsigned threads,
+                           mlsh_mx_prep_fn prep, mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m) {
+  if (n == 0) return MLSH_CZ_EINVAL;
+  size_t chunks = (n + CHUNK - 1) / CHUNK, tasks = (chunks + LANES - 1) / LANES;
+  unsigned nt = mlsh_threads_clamp(threads);
+  if (nt > tasks) nt = (unsigned)tasks;
+  size_t per = n < MLSH_MX_TASK_SPAN ? n : MLSH_MX_TASK_SPAN;
+  pass_ctx c = {src, rd, rd ? malloc((size_t)nt * per * sizeof(uint16_t)) : NULL, per, 0, n, prep, fn, ctx,
+                malloc(chunks * sizeof(partial)), have_avx()};
+  if (!c.p || (rd && !c.bufs)) {
+    free(c.p);
+    free(c.bufs);
+    return MLSH_CZ_ENOMEM;
+  }
+  mlsh_parallel_for(nt, tasks, pass_task, &c);
+  finish(c.p, chunks, n, 0, m);
+  free(c.p);
+  free(c.bufs);
+  return atomic_load(&c.failed) ? MLSH_CZ_EREAD : MLSH_CZ_OK;
+}
+
 int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
                       mlsh_metrics *m) {
-  if (n == 0) return MLSH_CZ_EINVAL;
-  size_t chunks = (n + CHUNK - 1) / CHUNK;
-  pass_ctx c = {src, n, fn, ctx, malloc(chunks * sizeof(partial)), have_avx(), 0};
-  if (!c.p) return MLSH_CZ_ENOMEM;
-  mlsh_parallel_for(mlsh_threads_clamp(threads), 1 + (chunks + LANES - 1) / LANES, pass_task, &c);
-  finish(c.p, chunks, n, c.sum_sq, m);
-  free(c.p);
-  return MLSH_CZ_OK;
+  return mlsh_metrics_pass_prep(src, NULL, n, threads, NULL, fn, ctx, m);
 }

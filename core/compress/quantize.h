@@ -48,9 +48,12 @@ int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *r
 /* The same from a source (a weight file's fp16 blob read in place), without the per-element
  * arrays: packed (ceil(n*nbits/8) bytes) gets the codes packed LSB-first, as mlsh_pack_codes
  * packs raw, and *m the metrics of the reconstruction against the source, exactly as
- * mlsh_metrics_compute(source, recon, n, threads, 1, m) gives them. */
-int mlsh_quantize_pass(const mlsh_cz_src *src, size_t n, const mlsh_quant_opts *o, uint8_t *packed, float *scale,
-                       float *zero_point, mlsh_quant_info *info, mlsh_metrics *m);
+ * mlsh_metrics_compute(source, recon, n, threads, 0, m) gives them. With rd (not NULL) the
+ * elements are read through it span by span instead of from src (see mlsh_metrics_pass_prep):
+ * only when mlsh_quantize_spans(o, n), else MLSH_CZ_EINVAL. */
+int mlsh_quantize_spans(const mlsh_quant_opts *o, size_t n);
+int mlsh_quantize_pass(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, const mlsh_quant_opts *o,
+                       uint8_t *packed, float *scale, float *zero_point, mlsh_quant_info *info, mlsh_metrics *m);
 
 /* The signed value of a raw code. */
 static inline int mlsh_quant_code_value(uint8_t raw, unsigned nbits, int is_signed) {

@@ -14,9 +14,15 @@
 --   M.save(m, path, policy, check_opts) -> compress report with .outputs_check (compress + check)
 --   M.json(result) / M.text(result, weight_snr_db) ; M.add_flags(options) (cmd/compress's flags)
 --   M.context_compare(ctx, opts) / M.evidence(result) / M.matches(result, db): for playbooks
-local run = require "mlsh.run"
-
 local M = {}
+
+-- mlsh.run (the interpreter's front) is loaded when a check runs: `mlsh compress` without
+-- --check-outputs loads this module for its flags only (start-up cost)
+local run = setmetatable({}, { __index = function(t, k)
+  local r = require "mlsh.run"
+  setmetatable(t, { __index = r })
+  return r[k]
+end })
 
 -- "fp32[1,3,224,224]" / "image RGB 224x224": what a feature looks like to a caller.
 local function describe(f)

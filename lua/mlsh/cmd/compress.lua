@@ -3,10 +3,10 @@
 -- per-weight table (or --json); a progress bar on a terminal. Exit 0 ok, 1 unreadable model or
 -- write failure, 2 bad usage (unknown flag, bad nbits, a mode the model's target cannot hold).
 local mlsh = require "mlsh"
-local json = mlsh.json
 local compress = require "mlsh.compress"
-local wcmd = require "mlsh.cmd.weights"
 local check = require "mlsh.compress_check"
+-- mlsh.json and mlsh.cmd.weights (table layout) are loaded by the report that needs them: a
+-- --quiet run prints nothing (start-up cost)
 
 local C = {
   summary = "palettize / quantize / prune weights (coremltools-compatible constexpr ops)",
@@ -21,6 +21,8 @@ local C = {
     "  --check-outputs [--random SEED] [--samples N] [--input NAME=FILE]...  (output SNR vs the original)",
   }, "\n"),
 }
+
+local PREFAULT_MIN, PREFAULT_MAX = 4 << 20, 64 << 20 -- weight files worth it; at most this much
 
 local function usage_fail(msg)
   io.stderr:write("mlsh compress: ", msg, "\n")
@@ -159,6 +161,7 @@ local function fmt_snr(v)
 end
 
 function C.report_text(report, out_path, dry)
+  local wcmd = require "mlsh.cmd.weights"
   local cells = {}
   for _, r in ipairs(report.weights) do
     if r.status ~= "ineligible" or r.reason ~= "rank 1 (coremltools skips rank <= 1 consts)" then
@@ -178,6 +181,7 @@ function C.report_text(report, out_path, dry)
 end
 
 function C.report_json(report, o)
+  local json = mlsh.json
   local rows = {}
   for k, r in ipairs(report.weights) do
     local x = {}
@@ -199,7 +203,7 @@ function C.report_json(report, o)
            spec_after = report.spec_after, notes = json.array(report.notes), totals = t, weights = json.array(rows) }
 end
 
-function C.run(args)
+local function run_command(args)
   local ok, o = pcall(C.parse, args)
   if not ok then return usage_fail(tostring(o) .. "\nusage: " .. C.usage) end
   if o.help then print("usage: " .. C.usage) return 0 end
@@ -212,6 +216,10 @@ function C.run(args)
       if policy[k] == nil then policy[k] = v end
     end
   end
+  -- the kernels' fresh buffers (about the weight file's size) faulted in on the idle core while
+  -- the model loads and the plan is made (bigbuf.h); joined before the write
+  local wbytes = require("mlsh.core").fs.size(o.model:gsub("/$", "") .. "/Data/com.apple.CoreML/weights/weight.bin")
+  local pf = wbytes and wbytes >= PREFAULT_MIN and compress.prefault(math.min(wbytes, PREFAULT_MAX)) or nil
   local m, err = mlsh.try_load(o.model)
   if not m then io.stderr:write("mlsh: ", err, "\n") return 1 end
   local run = {}
@@ -226,6 +234,7 @@ function C.run(args)
     io.stderr:write("mlsh: ", o.model, ": ", msg, "\n")
     return 1
   end
+  if pf then pf:wait() end
   for _, n in ipairs(report.notes) do io.stderr:write("mlsh compress: ", n, "\n") end
   -- --check-outputs: the original runs before the write (--in-place replaces it), the result after
   local chk_ok, chk = true, nil
@@ -249,9 +258,22 @@ function C.run(args)
   if o.json then
     local doc = C.report_json(report, o)
     doc.outputs_check = chk and check.json(chk) or nil
-    print(json.encode(doc, true))
+    print(mlsh.json.encode(doc, true))
   elseif not o.quiet then print(C.report_text(report, o.out, o.dry_run) .. (chk and ("\n" .. check.text(chk, report.totals.snr_db)) or "")) end
   return 0
+end
+
+-- The collector is held while the weights are compressed and written: every big result string
+-- (megabytes) would otherwise pay for marking and sweeping the whole heap again, and those
+-- strings stay alive until the write anyway (the Array path still collects after each big
+-- weight, explicitly). Restarted afterwards, errors included, unless the caller had stopped it.
+function C.run(args)
+  local was_running = collectgarbage("isrunning")
+  collectgarbage("stop")
+  local ok, rc = pcall(run_command, args)
+  if was_running then collectgarbage("restart") end
+  if not ok then error(rc, 0) end
+  return rc
 end
 
 return C

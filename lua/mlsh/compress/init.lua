@@ -17,7 +17,7 @@
 -- the model cannot take them (mode needs iOS18, not an ML program); callers map both to exit 2.
 local core = require "mlsh.core"
 -- the Lua heap this command grows (modules, the spec, result strings) in 2 MiB pages from here on
-core.compress.reserve(16 << 20)
+core.compress.reserve(128 << 20)
 local types = require "mlsh.types"
 local writer = require "mlsh.model.writer"
 local weights = require "mlsh.model.weights"
@@ -31,7 +31,7 @@ local K = core.compress
 local M = {}
 
 for _, k in ipairs({ "palettize", "quantize", "prune", "prune_palettize", "prune_quantize", "metrics", "pack",
-                     "unpack", "randn", "threads", "clock" }) do
+                     "unpack", "randn", "threads", "clock", "prefault" }) do
   M[k] = K[k]
 end
 M.config, M.select, M.target, M.emit, M.progress = config, select, target, emit, progress
@@ -187,10 +187,9 @@ end
 
 M.sequence_blobs = sequence_blobs
 
--- signal: also the original's sum of squares as values:stats() sums it (in element order; the
--- totals' SNR digits depend on it), computed beside the error terms
+-- metrics.signal, the original's sum of squares as the SNR sums it, makes the totals' signal
 local function metrics_of(orig, recon, wd, nbytes)
-  return K.metrics(orig, recon, { weight_dtype = wd, nbytes = nbytes, signal = true })
+  return K.metrics(orig, recon, { weight_dtype = wd, nbytes = nbytes })
 end
 
 -- Compress model m. Returns the new spec (a Message), read_blob for writer.save, and a report:
@@ -293,8 +292,11 @@ local function run_job(job, plan, sink, run)
     values = e:values()
     ok, r, kind = pcall(M.tensor, values, s, targs)
   end
-  -- the weight is read once: its weight-file pages need not stay resident (peak RSS)
-  if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT then e.root:_blob_drop(e.file, e.offset) end
+  -- the weight is read once: its weight-file pages, when it was read through the mapping, need
+  -- not stay resident (peak RSS)
+  if e.storage == "blob" and (e.count or 0) >= BIG_WEIGHT and (values or (ok and r and r.mapped)) then
+    e.root:_blob_drop(e.file, e.offset)
+  end
   if ok and kind == "prune" and s.prune.mode == "threshold" and r.sparsity < 0.5 then
     ok, r = false, string.format("only %.1f%% of it is below the threshold (coremltools needs 50%%)", r.sparsity * 100)
   end
@@ -320,7 +322,7 @@ local function run_job(job, plan, sink, run)
     row.status, row.kind, row.form, row.output = "compressed", kind, form >= 9 and "iOS18" or "iOS16", out_name
     row.op_types, row.bytes_after = chain_types, bytes
     row.snr_db, row.psnr_db, row.cosine, row.max_abs_err = mt.snr_db, mt.psnr_db, mt.cosine, mt.max_abs_err
-    row.mse, row.sum_sq = mt.mse, mt.sum_sq
+    row.mse, row.sum_sq = mt.mse, mt.signal
     row.sparsity = r.sparsity
     row.nbits = r.nbits
     row.exact = r.exact
