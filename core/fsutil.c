@@ -19,8 +19,39 @@ static int tmp_sibling(const char *path, char *out, size_t outlen) {
   return snprintf(out, outlen, "%s.tmp-%ld-%u", path, (long)getpid(), counter++) < (int)outlen ? 0 : -1;
 }
 
+/* fsync path (a file, or a folder: its entries), or -1 with errno. */
+static int sync_path(const char *path, int dir) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+  if (fd < 0) return -1;
+  int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0, err = errno;
+  close(fd);
+  errno = err;
+  return rc;
+}
+
+/* fsync every file and folder under path (a package being renamed over an older one). */
+static int sync_tree(const char *path, int depth) {
+  struct stat st;
+  if (depth > 32 || lstat(path, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) return S_ISREG(st.st_mode) ? sync_path(path, 0) : 0;
+  DIR *d = opendir(path);
+  if (!d) return -1;
+  int rc = 0;
+  struct dirent *de;
+  char sub[4096];
+  while (rc == 0 && (de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= (int)sizeof sub) { errno = ENAMETOOLONG; rc = -1; }
+    else rc = sync_tree(sub, depth + 1);
+  }
+  closedir(d);
+  return rc == 0 ? sync_path(path, 1) : -1;
+}
+
 int mlsh_write_atomic(const char *path, const void *data, size_t len, mlsh_err *e) {
   char tmp[4096];
+  struct stat st;
+  int replacing = lstat(path, &st) == 0; /* only then is there an old version to keep safe */
   if (tmp_sibling(path, tmp, sizeof tmp) != 0) return mlsh_fail(e, path, "path too long");
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return mlsh_fail(e, path, "cannot create %s: %s", tmp, strerror(errno));
@@ -38,7 +69,7 @@ int mlsh_write_atomic(const char *path, const void *data, size_t len, mlsh_err *
     p += w;
     left -= (size_t)w;
   }
-  if (fsync(fd) != 0 && errno != EINVAL) {
+  if (replacing && fsync(fd) != 0 && errno != EINVAL) {
     int err = errno;
     close(fd);
     unlink(tmp);
@@ -97,6 +128,7 @@ int mlsh_replace_dir(const char *src, const char *dst, mlsh_err *e) {
   int had = lstat(dst, &st) == 0;
   if (had) {
     if (tmp_sibling(dst, old, sizeof old) != 0) return mlsh_fail(e, dst, "path too long");
+    if (sync_tree(src, 0) != 0) return mlsh_fail(e, dst, "write failed: %s", strerror(errno));
     if (rename(dst, old) != 0) return mlsh_fail(e, dst, "cannot move the old copy aside: %s", strerror(errno));
   }
   if (rename(src, dst) != 0) {

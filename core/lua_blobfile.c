@@ -3,9 +3,10 @@
  *      w:count() ; blobfile.read(bytes, offset) -> {dtype, size, data_offset, padding_bits} | nil, err
  *      (reads a weight.bin image held in a Lua string, e.g. to check what a writer produced).
  *      local s = blobfile.stream(path) ; s:add(...) as above, each blob written to path at once ;
- *      s:close() (header count, fsync, close; raises "path: reason"). The file is created or
- *      truncated: give it a temporary path and rename it into place. A stream not closed is
- *      closed by the GC without its count: the caller removes such a file. */
+ *      s:close() (header count, close; raises "path: reason"). The file is created or
+ *      truncated: give it a temporary path and rename it into place (fsutil.h: the rename that
+ *      replaces an older output flushes it first). A stream not closed is closed by the GC
+ *      without its count: the caller removes such a file. */
 #include "blobfile.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -98,11 +99,6 @@ static int l_close(lua_State *L) {
   if (st != 0) {
     close(fd);
     return luaL_error(L, "%s", e.msg);
-  }
-  if (fsync(fd) != 0 && errno != EINVAL) {
-    int err = errno;
-    close(fd);
-    return luaL_error(L, "%s: write failed: %s", path, strerror(err));
   }
   if (close(fd) != 0) return luaL_error(L, "%s: write failed: %s", path, strerror(errno));
   lua_pushboolean(L, 1);
