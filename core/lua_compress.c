@@ -4,7 +4,8 @@
  * takes `weight_dtype` = "fp32" (default) | "fp16": the dtype the weight is stored in; values
  * are rounded to it and all arithmetic rounds like numpy in it (bit-exact with coremltools).
  * `threads` (default: online CPUs or $MLSH_THREADS) never changes a result. Bad arguments and
- * unknown option names raise errors. In result tables, `codes` and `mask_bytes` are unpacked
+ * unknown option names raise errors (`metrics`, read by the *_blob functions, is accepted and
+ * ignored by the Array ones). In result tables, `codes` and `mask_bytes` are unpacked
  * from `indices` / `data` / `mask` on first access (so pairs() does not list them before).
  *
  * compress.palettize(a, {nbits=4, mode="kmeans"|"uniform"|"unique", granularity="per_tensor"|

@@ -7,7 +7,8 @@
  * compress.palettize_blob / quantize_blob / prune_blob(model, file, offset, opts): opts as for
  * the Array functions, with `shape` required (it gives the element count). The blob must hold
  * fp16 values. The same result fields, except that no reconstruction is made: `metrics` holds
- * what compress.metrics(values, reconstructed) gives, to the bit, and `n` the
+ * what compress.metrics(values, reconstructed) gives, to the bit (absent with
+ * opts.metrics == false: nothing is summed, the other fields are the same), and `n` the
  * element count. Returns nil (nothing else) when the settings are not covered here (grouped or
  * scaled palettization, structured pruning, another weight dtype, a blob that is not fp16 or not
  * 2-byte aligned): the caller then decodes the values and calls the Array function. `mapped`
@@ -154,6 +155,15 @@ static int blob_read(void *rctx, size_t i, size_t n, uint16_t *dst) {
   return mlsh_container_read(b->c, b->data + 2 * i, 2 * n, dst);
 }
 
+/* opts.metrics == false: the caller reports no metrics, so the pass sums none (same outputs). */
+static int want_metrics(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 1;
+  int t = lua_getfield(L, idx, "metrics");
+  int want = t == LUA_TNIL || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return want;
+}
+
 static int l_palettize_blob(lua_State *L) {
   const char *fn = "compress.palettize";
   lua_settop(L, 4);
@@ -169,8 +179,8 @@ static int l_palettize_blob(lua_State *L) {
   float lut[256];
   scratch *ps;
   uint8_t *packed = push_scratch(L, n, &ps); /* room for 8 bits a code */
-  mlsh_metrics m;
-  int st = mlsh_palettize_pass(b.h, n, &o, lut, packed, &r.info, &m);
+  mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;
+  int st = mlsh_palettize_pass(b.h, n, &o, lut, packed, &r.info, mp);
   if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   r.lut = lut;
@@ -183,8 +193,10 @@ static int l_palettize_blob(lua_State *L) {
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)pal_bytes(&o, &r, n));
   set_mapped(L, !b.stage);
-  push_metrics(L, &m, 0);
-  lua_setfield(L, -2, "metrics");
+  if (mp) {
+    push_metrics(L, &m, 0);
+    lua_setfield(L, -2, "metrics");
+  }
   return 1;
 }
 
@@ -213,9 +225,9 @@ static int l_quantize_blob(lua_State *L) {
   size_t nb = (n * o.nbits + 7) / 8;
   scratch *ps;
   uint8_t *packed = push_scratch(L, nb, &ps);
-  mlsh_metrics m;
+  mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;
   mlsh_cz_src src = {NULL, b.h};
-  st = mlsh_quantize_pass(&src, rdp, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, &m);
+  st = mlsh_quantize_pass(&src, rdp, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, mp);
   if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
@@ -227,8 +239,10 @@ static int l_quantize_blob(lua_State *L) {
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)quant_bytes(&o, &r, n));
   set_mapped(L, !b.stage && !rdp);
-  push_metrics(L, &m, 0);
-  lua_setfield(L, -2, "metrics");
+  if (mp) {
+    push_metrics(L, &m, 0);
+    lua_setfield(L, -2, "metrics");
+  }
   return 1;
 }
 
@@ -250,8 +264,8 @@ static int l_prune_blob(lua_State *L) {
   uint16_t *kept = push_scratch(L, n * 2, &ks);
   pr_run r;
   memset(&r, 0, sizeof r);
-  mlsh_metrics m;
-  st = mlsh_prune_pass(b.h, n, &o, mask, kept, &r.info, &m);
+  mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;
+  st = mlsh_prune_pass(b.h, n, &o, mask, kept, &r.info, mp);
   if (b.stage) release(b.stage);
   if (st) cz_error(L, fn, st);
   new_result(L);
@@ -266,8 +280,10 @@ static int l_prune_blob(lua_State *L) {
   set_int(L, "n", (lua_Integer)n);
   set_int(L, "nbytes", (lua_Integer)(nb + r.info.nnz * 2));
   set_mapped(L, !b.stage);
-  push_metrics(L, &m, 0);
-  lua_setfield(L, -2, "metrics");
+  if (mp) {
+    push_metrics(L, &m, 0);
+    lua_setfield(L, -2, "metrics");
+  }
   return 1;
 }
 

@@ -116,7 +116,7 @@ static int l_result_index(lua_State *L) {
 /* ---------- palettize: options, run, fields ---------- */
 
 static const char *const pal_keys[] = {"nbits", "mode", "granularity", "group_size", "axis", "per_channel_scale",
-                                       "shape", "weight_dtype", "threads", "distinct", NULL};
+                                       "shape", "weight_dtype", "threads", "distinct", "metrics", NULL};
 static const char *const pal_modes[] = {"kmeans", "uniform", "unique", NULL};
 static const char *const pal_gran[] = {"per_tensor", "per_grouped_channel", NULL};
 static const char *const distinct_names[] = {"auto", "sort", NULL};
@@ -195,7 +195,7 @@ static size_t pal_bytes(const mlsh_pal_opts *o, const pal_run *r, size_t ncodes)
 /* ---------- quantize: options, run, fields ---------- */
 
 static const char *const q_keys[] = {"dtype", "symmetric", "granularity", "axis", "input_axis", "block_size",
-                                     "block_sizes", "shape", "weight_dtype", "threads", NULL};
+                                     "block_sizes", "shape", "weight_dtype", "threads", "metrics", NULL};
 static const char *const q_dtypes[] = {"int8", "uint8", "int4", "uint4", NULL};
 static const char *const q_gran[] = {"per_channel", "per_tensor", "per_block", NULL};
 
@@ -284,7 +284,7 @@ static size_t quant_bytes(const mlsh_quant_opts *o, const q_run *r, size_t ncode
 /* ---------- prune: options, run, fields ---------- */
 
 static const char *const pr_keys[] = {"mode", "sparsity", "threshold", "block_size", "n_m", "dim",
-                                      "shape", "weight_dtype", "threads", NULL};
+                                      "shape", "weight_dtype", "threads", "metrics", NULL};
 static const char *const pr_modes[] = {"magnitude", "threshold", NULL};
 
 static void parse_prune(lua_State *L, int t, const char *fn, const mlsh_array *a, mlsh_prune_opts *o) {

@@ -3,7 +3,8 @@
 -- result as decoding the values and running the Array kernel (codes, tables, masks, kept values
 -- byte for byte) and, without a reconstruction array, the same metrics as compress.metrics on
 -- that kernel's reconstruction, to the bit; their signal (the sum of squares the SNR divides)
--- equals a plain Lua loop over the values, 64K chunk by chunk. Settings they do not cover give nil.
+-- equals a plain Lua loop over the values, 64K chunk by chunk; with metrics = false the same
+-- result without metrics. Settings they do not cover give nil.
 local mlsh = require "mlsh"
 local core = require "mlsh.core"
 local B = require "mlsh.builder"
@@ -116,6 +117,16 @@ local function check(kind, e, opts, th)
   end
   for _, k in ipairs({ "lut", "scale", "zero_point" }) do
     if ref[k] then same_array(r[k], ref[k], kind .. " " .. e.name .. " " .. k) else assert.is_nil(r[k]) end
+  end
+  -- metrics = false (a quiet run): no metrics, every other field the same
+  local q = blob_fn(e.root, e.file, e.offset, copy(o, { shape = e.shape, metrics = false }))
+  assert.is_nil(q.metrics)
+  for _, k in ipairs({ "indices", "data", "mask", "nonzero_bytes", "nbits", "ncodes", "nnz", "sparsity", "threshold",
+                       "nbytes", "n" }) do
+    assert(q[k] == r[k] or (q[k] ~= q[k] and r[k] ~= r[k]), kind .. " " .. e.name .. ": field " .. k .. " differs without metrics")
+  end
+  for _, k in ipairs({ "lut", "scale", "zero_point" }) do
+    if r[k] then same_array(q[k], r[k], kind .. " " .. e.name .. " " .. k .. " without metrics") end
   end
   local mt = K.metrics(values, ref.reconstructed, { signal = true, threads = th })
   for _, k in ipairs(METRIC_KEYS) do

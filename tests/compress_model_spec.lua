@@ -426,6 +426,32 @@ describe("mlsh compress / decompress / compare (CLI)", function()
     assert.truthy(inv_by_name(mlsh.load(src))["fc1_weight_to_fp16_palettized"])
   end)
 
+  it("a quiet run (no metrics summed) writes the same bytes as a reporting one; the API leaves SNR out", function()
+    local function bytes(path)
+      local f = assert(io.open(path, "rb"))
+      local b = f:read("a")
+      f:close()
+      return b
+    end
+    for _, mode in ipairs({ "--palettize 4", "--quantize int8", "--prune 0.5" }) do
+      local a, b = outpath(), outpath()
+      local _, rc = mlsh_cmd(string.format("compress %s -o %s %s --quiet", q(base.iOS16), q(a), mode))
+      assert.are.equal(0, rc, last_stderr())
+      local s
+      s, rc = mlsh_cmd(string.format("compress %s -o %s %s --json", q(base.iOS16), q(b), mode))
+      assert.are.equal(0, rc, last_stderr())
+      assert.is_number(mlsh.json.decode(s).totals.snr_db)
+      for _, f in ipairs({ "/Data/com.apple.CoreML/weights/weight.bin", "/Data/com.apple.CoreML/model.mlmodel" }) do
+        assert.are.equal(bytes(b .. f), bytes(a .. f), mode .. ": " .. f)
+      end
+    end
+    local _, _, report = compress.model(mlsh.load(base.iOS16), { quantize = { dtype = "int8" }, metrics = false })
+    assert.is_nil(report.totals.snr_db)
+    for _, r in ipairs(report.weights) do
+      if r.status == "compressed" then assert.is_nil(r.snr_db) assert.is_number(r.bytes_after) end
+    end
+  end)
+
   it("takes mixed bits from a config file", function()
     local cfg = dir .. "/mixed.lua"
     local f = io.open(cfg, "w")

@@ -332,7 +332,7 @@ typedef struct {
   mlsh_mx_prep_fn prep;
   mlsh_mx_batch_fn fn;
   void *ctx;
-  partial *p;
+  partial *p; /* NULL: the caller wants no metrics, only the kernel's batches */
   int avx;
 } pass_ctx;
 
@@ -351,9 +351,9 @@ static void pass_group(const pass_ctx *c, const mlsh_cz_src *src, size_t base, s
       mlsh_cz_src_load(src, i - base, B, x[q]);
       c->fn(c->ctx, i, B, x[q], y[q]);
     }
-    acc_lanes(c->avx, w, &s, xp, yp, B);
+    if (c->p) acc_lanes(c->avx, w, &s, xp, yp, B);
   }
-  lanes_out(&s, c->p + k, w);
+  if (c->p) lanes_out(&s, c->p + k, w);
 }
 #endif
 
@@ -369,7 +369,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
     uint16_t *buf = c->bufs + (size_t)w * c->span_stride;
     if (c->rd->read(c->rd->rctx, i0, i1 - i0, buf) != 0) {
       atomic_store(&c->failed, 1);
-      for (; k < end && k * CHUNK < c->n; k++) c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+      for (; c->p && k < end && k * CHUNK < c->n; k++) c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
       return;
     }
     span.f32 = NULL, span.f16 = buf, base = i0;
@@ -388,12 +388,12 @@ static void pass_task(void *pv, size_t t, unsigned w) {
   float x[B], y[B];
   for (; k < end && k * CHUNK < c->n; k++) {
     size_t e = (k + 1) * CHUNK < c->n ? (k + 1) * CHUNK : c->n;
-    c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
+    if (c->p) c->p[k] = (partial){0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t i = k * CHUNK; i < e; i += B) {
       size_t m = e - i < B ? e - i : B;
       mlsh_cz_src_load(&span, i - base, m, x);
       c->fn(c->ctx, i, m, x, y);
-      acc_scalar(&c->p[k], x, y, m);
+      if (c->p) acc_scalar(&c->p[k], x, y, m);
     }
   }
 }
@@ -406,14 +406,14 @@ int mlsh_metrics_pass_prep(const mlsh_cz_src *src, const mlsh_mx_reader *rd, siz
   if (nt > tasks) nt = (unsigned)tasks;
   size_t per = n < MLSH_MX_TASK_SPAN ? n : MLSH_MX_TASK_SPAN;
   pass_ctx c = {src, rd, rd ? malloc((size_t)nt * per * sizeof(uint16_t)) : NULL, per, 0, n, prep, fn, ctx,
-                malloc(chunks * sizeof(partial)), have_avx()};
-  if (!c.p || (rd && !c.bufs)) {
+                m ? malloc(chunks * sizeof(partial)) : NULL, have_avx()};
+  if ((m && !c.p) || (rd && !c.bufs)) {
     free(c.p);
     free(c.bufs);
     return MLSH_CZ_ENOMEM;
   }
   mlsh_parallel_for(nt, tasks, pass_task, &c);
-  finish(c.p, chunks, n, 0, m);
+  if (m) finish(c.p, chunks, n, 0, m);
   free(c.p);
   free(c.bufs);
   return atomic_load(&c.failed) ? MLSH_CZ_EREAD : MLSH_CZ_OK;

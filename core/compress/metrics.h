@@ -52,7 +52,8 @@ typedef struct {
  * sum of squares a caller needs). 0 or MLSH_CZ_EINVAL / MLSH_CZ_ENOMEM. */
 int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_mx_batch_fn fn, void *ctx,
                       mlsh_metrics *m);
-/* The same with prep (not NULL) called for each task's span before its batches; with rd (not
+/* m may be NULL: the batches run and nothing is summed (a caller that reports no metrics).
+ * The same with prep (not NULL) called for each task's span before its batches; with rd (not
  * NULL) src is not read (may be NULL): each task reads its span through rd into a buffer of its worker's, and
  * the batches read that (so the kernel's fn must take its input from x only). Also
  * MLSH_CZ_EREAD when rd fails. */

@@ -12,7 +12,8 @@
 --   compress.tensor(a, setting, {shape, weight_dtype, axis, input_axis, threads}) -> result, kind
 --
 -- A policy (mlsh.compress.config) holds the global setting and per-op-type / per-op-name overrides;
--- run options: threads, progress (function(i, n, name) or a mlsh.compress.progress bar), quiet.
+-- run options: threads, progress (function(i, n, name) or a mlsh.compress.progress bar), quiet,
+-- metrics (false: no SNR / error fields in the rows and no totals.snr_db; outputs unchanged).
 -- Errors: "compress: ..." strings for bad settings; {usage = true, msg = ...} tables (raised) when
 -- the model cannot take them (mode needs iOS18, not an ML program); callers map both to exit 2.
 local core = require "mlsh.core"
@@ -43,7 +44,7 @@ M.SEQ_FILE = spec_edit.SEQ_FILE
 local NEW_FILE = spec_edit.NEW_FILE
 local rename_refs, block_of, sequence_blobs = spec_edit.rename_refs, spec_edit.block_of, spec_edit.sequence_blobs
 
-local RUN_KEYS = { threads = true, progress = true, quiet = true }
+local RUN_KEYS = { threads = true, progress = true, quiet = true, metrics = true }
 local BIG_WEIGHT = 1 << 20 -- weights from which a full GC after the job pays for itself
 
 
@@ -109,6 +110,7 @@ function M.tensor_blob(e, setting, args)
   local k = BLOB_KERNELS[which]
   local opts = k[2](s[which], { weight_dtype = "fp16", axis = args.axis, input_axis = args.input_axis,
                                 threads = args.threads, shape = e.shape })
+  opts.metrics = args.metrics
   local r = k[1](e.root, e.file, e.offset, opts)
   if r then return r, k[3] end
 end
@@ -285,7 +287,8 @@ local function run_job(job, plan, sink, run)
   local fplan = plan.functions[e["function"]]
   local form = fplan.form
   local wd = e.dtype == "fp16" and "fp16" or "fp32"
-  local targs = { weight_dtype = wd, axis = job.axis, input_axis = job.in_axis, threads = run.threads }
+  local targs = { weight_dtype = wd, axis = job.axis, input_axis = job.in_axis, threads = run.threads,
+                  metrics = run.metrics }
   local ok, r, kind = pcall(M.tensor_blob, e, s, targs)
   local values
   if not (ok and r) then
@@ -316,7 +319,8 @@ local function run_job(job, plan, sink, run)
     local w = { name = e.op, dtype = e.dtype, shape = e.shape }
     local ops, out_name = emit[kind](ectx, w, r, form)
     local bytes = stored_bytes(ops) -- stored bytes of what was written for this weight
-    local mt = r.metrics or metrics_of(values, r.reconstructed, wd, bytes > 0 and bytes or nil)
+    -- run.metrics == false (a caller that reports none): the rows carry no SNR / error fields
+    local mt = r.metrics or (run.metrics ~= false and metrics_of(values, r.reconstructed, wd, bytes > 0 and bytes or nil)) or {}
     local chain_types = {}
     for k, op in ipairs(ops) do chain_types[k] = op.type end
     row.status, row.kind, row.form, row.output = "compressed", kind, form >= 9 and "iOS18" or "iOS16", out_name
@@ -382,12 +386,15 @@ local function totals(inv, rows)
     if row.status == "compressed" then
       t.compressed = t.compressed + 1
       t.bytes_after = t.bytes_after - row.bytes_before + row.bytes_after
-      t.signal = t.signal + row.sum_sq
-      t.noise = t.noise + row.mse * row.count
+      if row.sum_sq then
+        t.signal = t.signal + row.sum_sq
+        t.noise = t.noise + row.mse * row.count
+      else t.unmeasured = true end
     end
   end
   t.ratio = t.bytes_after > 0 and t.bytes_before / t.bytes_after or nil
   t.snr_db = t.noise > 0 and 10 * math.log(t.signal / t.noise, 10) or (t.compressed > 0 and math.huge or nil)
+  if t.unmeasured then t.snr_db, t.signal, t.noise, t.unmeasured = nil, nil, nil, nil end
   return t
 end
 
