@@ -42,6 +42,20 @@ static inline __attribute__((target("avx,f16c"))) __m256 r16v(__m256 v) {
   return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+/* 8 codes (the low bytes of b8) and 8 reconstructed values, or the first `left` of them. */
+static inline __attribute__((target("avx"))) void store8(uint8_t *raw, float *rec, size_t left, __m128i b8, __m256 rv) {
+  if (left >= 8) {
+    _mm_storel_epi64((__m128i *)(void *)raw, b8);
+    _mm256_storeu_ps(rec, rv);
+    return;
+  }
+  uint8_t pb[16];
+  float pr[8];
+  _mm_storeu_si128((__m128i *)(void *)pb, b8);
+  _mm256_storeu_ps(pr, rv);
+  for (size_t j = 0; j < left; j++) raw[j] = pb[j], rec[j] = pr[j];
+}
+
 /* quant_core for weight dtype fp16 without codes, 8 lanes at a time: the same operations in the
  * same order on each element (F16C rounding is mlsh_round_fp16, round-to-nearest-int is
  * mlsh_rint_even, min/max then the NaN select is quant_code), so the same bits. */
@@ -51,7 +65,7 @@ __attribute__((target("avx,f16c"))) static void quant_core_f16c(const q_ctx *c, 
   const __m128i mask = _mm_set1_epi16((short)((1u << c->o->nbits) - 1));
   size_t k = 0;
   for (; k < m; k += 8) {
-    float pt[8], ps[8], pz[8], pzs[8], pr[8];
+    float pt[8], ps[8], pz[8], pzs[8];
     const float *t = tv + k, *sc = q->sc + k, *zf = q->zf + k, *zs = q->zs + k;
     size_t left = m - k;
     if (left < 8) { /* the tail, padded with harmless lanes */
@@ -72,15 +86,7 @@ __attribute__((target("avx,f16c"))) static void quant_core_f16c(const q_ctx *c, 
     __m128i w16 = _mm_and_si128(_mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extractf128_si256(iv, 1)), mask);
     __m128i b8 = _mm_packus_epi16(w16, w16);
     __m256 rv = r16v(_mm256_mul_ps(_mm256_sub_ps(cl, _mm256_loadu_ps(zs)), vsc));
-    if (left >= 8) {
-      _mm_storel_epi64((__m128i *)(void *)(raw + k), b8);
-      _mm256_storeu_ps(rec + k, rv);
-    } else {
-      uint8_t pb[16];
-      _mm_storeu_si128((__m128i *)(void *)pb, b8);
-      _mm256_storeu_ps(pr, rv);
-      for (size_t j = 0; j < left; j++) raw[k + j] = pb[j], rec[k + j] = pr[j];
-    }
+    store8(raw + k, rec + k, left, b8, rv);
   }
 }
 
@@ -92,7 +98,7 @@ __attribute__((target("avx,f16c"))) static void quant_run_f16c(const q_ctx *c, c
   const __m256 vsc = _mm256_set1_ps(sc), vzf = _mm256_set1_ps(zf), vzs = _mm256_set1_ps(zs);
   const __m128i mask = _mm_set1_epi16((short)((1u << c->o->nbits) - 1));
   for (size_t k = 0; k < m; k += 8) {
-    float pt[8], pr[8];
+    float pt[8];
     size_t left = m - k;
     const float *tp = t + k;
     if (left < 8) {
@@ -107,15 +113,7 @@ __attribute__((target("avx,f16c"))) static void quant_run_f16c(const q_ctx *c, c
     __m128i w16 = _mm_and_si128(_mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extractf128_si256(iv, 1)), mask);
     __m128i b8 = _mm_packus_epi16(w16, w16);
     __m256 rv = r16v(_mm256_mul_ps(_mm256_sub_ps(cl, vzs), vsc));
-    if (left >= 8) {
-      _mm_storel_epi64((__m128i *)(void *)(raw + k), b8);
-      _mm256_storeu_ps(rec + k, rv);
-    } else {
-      uint8_t pb[16];
-      _mm_storeu_si128((__m128i *)(void *)pb, b8);
-      _mm256_storeu_ps(pr, rv);
-      for (size_t j = 0; j < left; j++) raw[k + j] = pb[j], rec[k + j] = pr[j];
-    }
+    store8(raw + k, rec + k, left, b8, rv);
   }
 }
 
