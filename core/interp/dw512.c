@@ -133,8 +133,10 @@ __attribute__((target("avx512f"))) static void split_phases(const float *x, int6
     float *e = dst + h * 2 * wp, *o = e + wp;
     int64_t c = 0;
     for (; c + 32 <= W; c += 32) { /* whole blocks: plain loads, the next rows fetched ahead */
-      _mm_prefetch((const char *)(r + c + 2 * W), _MM_HINT_T0);
-      _mm_prefetch((const char *)(r + c + 2 * W + 16), _MM_HINT_T0);
+      if (h + 2 < H) { /* the row two below: only rows of this plane (no address past it) */
+        _mm_prefetch((const char *)(r + 2 * W + c), _MM_HINT_T0);
+        _mm_prefetch((const char *)(r + 2 * W + c + 16), _MM_HINT_T0);
+      }
       __m512 a = _mm512_loadu_ps(r + c), b = _mm512_loadu_ps(r + c + 16);
       _mm512_storeu_ps(e + c / 2, _mm512_permutex2var_ps(a, ev, b));
       _mm512_storeu_ps(o + c / 2, _mm512_permutex2var_ps(a, od, b));
