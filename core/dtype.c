@@ -164,12 +164,34 @@ __attribute__((target("avx,f16c"))) static void fp16_f16c(const uint8_t *p, size
 }
 #endif
 
+static void fp16_enc_scalar(const float *src, size_t n, uint8_t *p) {
+  for (size_t i = 0; i < n; i++) {
+    uint16_t h = mlsh_f32_to_fp16(src[i]);
+    memcpy(p + 2 * i, &h, 2);
+  }
+}
+
+#ifdef MLSH_HAVE_F16C_PATH
+/* 8 at a time (vcvtps2ph rounds to nearest even, as mlsh_f32_to_fp16 does); a group holding a
+ * NaN goes the scalar way (its NaN code is mlsh's, not the instruction's). */
+__attribute__((target("avx,f16c"))) static void fp16_enc_f16c(const float *src, size_t n, uint8_t *p) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(src + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) fp16_enc_scalar(src + i, 8, p + 2 * i);
+    else _mm_storeu_si128((__m128i *)(void *)(p + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  fp16_enc_scalar(src + i, n - i, p + 2 * i);
+}
+#endif
+
 static void (*fp16_decode)(const uint8_t *, size_t, float *) = fp16_scalar;
+static void (*fp16_encode)(const float *, size_t, uint8_t *) = fp16_enc_scalar;
 static pthread_once_t fp16_once = PTHREAD_ONCE_INIT;
 static void fp16_pick(void) {
 #ifdef MLSH_HAVE_F16C_PATH
   int avx2;
-  if (mlsh_cpu_f16c(&avx2)) fp16_decode = fp16_f16c;
+  if (mlsh_cpu_f16c(&avx2)) fp16_decode = fp16_f16c, fp16_encode = fp16_enc_f16c;
 #endif
 }
 
@@ -249,6 +271,11 @@ int mlsh_encode_f32(const float *src, size_t n, mlsh_dtype dt, void *dst, size_t
   if (need == SIZE_MAX || need > dstlen) return -1;
   uint8_t *p = dst;
   unsigned bits = mlsh_dtype_bits(dt);
+  if (dt == MLSH_DT_FP16) { /* scales and values of fp16 weights: no per-element dispatch */
+    pthread_once(&fp16_once, fp16_pick);
+    fp16_encode(src, n, p);
+    return 0;
+  }
   if (bits < 8) {
     if (dt == MLSH_DT_INT4) {
       memset(p, 0, need);

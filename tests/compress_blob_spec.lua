@@ -55,6 +55,12 @@ local WEIGHTS = {
     specials(a)
     for i = 1, 1024 do a[i] = 0.0 end -- an all-zero row: zero range, NaN zero point
   end },
+  -- odd rows: 8-bit codes end in a partial vector; 4-bit per-channel codes share a byte across rows
+  { name = "odd", shape = { 50, 75 }, std = 0.3, seed = 6, edit = function(a)
+    specials(a)
+    local tail = { 0.0, -0.0, 0.25, -0.25, 0.01, -0.01 } -- past the last whole 32: zeros, the threshold
+    for k, v in ipairs(tail) do a[#a - #tail + k] = v end
+  end },
 }
 local m = model(dir .. "/blob.mlpackage", WEIGHTS)
 local ws = blobs(m)
@@ -147,6 +153,7 @@ describe("compress kernels over an fp16 blob", function()
     { dtype = "uint4", granularity = "per_block", block_size = 16, symmetric = false },
     { dtype = "uint4", granularity = "per_block", block_size = 32 }, { dtype = "uint8" },
     { dtype = "int4", granularity = "per_block", block_size = 8, axis = 1, input_axis = 0 },
+    { dtype = "int4" }, { dtype = "uint4", symmetric = false, granularity = "per_tensor" },
   }
   local PRUNE = { { sparsity = 0.5 }, { sparsity = 0.9 }, { sparsity = 0 }, { sparsity = 1 },
                   { mode = "threshold", threshold = 0.01 } }
@@ -203,6 +210,27 @@ describe("compress kernels over an fp16 blob", function()
       end
     end
     mz:close()
+  end)
+
+  it("an inf or NaN anywhere in the blob is an error, with or without metrics", function()
+    for _, bad in ipairs({ math.huge, -math.huge, 0 / 0 }) do
+      for _, at in ipairs({ 1, 1000, 3000 }) do -- in a whole vector, in a row's middle, in the last partial vector
+        local bm = model(dir .. "/bad.mlpackage", { { name = "w", shape = { 40, 75 }, std = 1, seed = 7, edit = function(a)
+          a[at] = bad
+        end } })
+        local e = blobs(bm).w
+        for _, c in ipairs({ { "quantize", { dtype = "int8" } }, { "quantize", { dtype = "int4", granularity = "per_block", block_size = 25 } },
+                             { "prune", { sparsity = 0.5 } }, { "palettize", { nbits = 4 } } }) do
+          for _, metrics in ipairs({ true, false }) do
+            local ok, err = pcall(K[c[1] .. "_blob"], e.root, e.file, e.offset,
+              copy(c[2], { shape = e.shape, weight_dtype = "fp16", metrics = metrics }))
+            assert(not ok and tostring(err):match("NaN or infinity"), c[1] .. " with " .. tostring(bad) .. " at " .. at ..
+              ": " .. tostring(err))
+          end
+        end
+        bm:close()
+      end
+    end
   end)
 
   it("a weight file cut short after it was opened is an error, not a crash", function()

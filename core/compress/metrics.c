@@ -382,6 +382,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
     }
     c->prep(c->ctx, i0, i1, &ps);
   }
+  if (!c->fn) return; /* the prep did the span's work */
 #ifdef MLSH_METRICS_X86
   for (int g; (g = group_width(c->avx, k, end, c->n)) > 0; k += (size_t)g) pass_group(c, &span, base, k, g);
 #endif
@@ -400,7 +401,7 @@ static void pass_task(void *pv, size_t t, unsigned w) {
 
 int mlsh_metrics_pass_prep(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, unsigned threads,
                            mlsh_mx_prep_fn prep, mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m) {
-  if (n == 0) return MLSH_CZ_EINVAL;
+  if (n == 0 || (!fn && (m || !prep))) return MLSH_CZ_EINVAL;
   size_t chunks = (n + CHUNK - 1) / CHUNK, tasks = (chunks + LANES - 1) / LANES;
   unsigned nt = mlsh_threads_clamp(threads);
   if (nt > tasks) nt = (unsigned)tasks;

@@ -56,7 +56,8 @@ int mlsh_metrics_pass(const mlsh_cz_src *src, size_t n, unsigned threads, mlsh_m
  * The same with prep (not NULL) called for each task's span before its batches; with rd (not
  * NULL) src is not read (may be NULL): each task reads its span through rd into a buffer of its worker's, and
  * the batches read that (so the kernel's fn must take its input from x only). Also
- * MLSH_CZ_EREAD when rd fails. */
+ * MLSH_CZ_EREAD when rd fails. With m NULL, fn may be NULL too: then prep alone does the work
+ * of each span (a kernel that makes no reconstruction writes its outputs from the span there). */
 int mlsh_metrics_pass_prep(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, unsigned threads,
                            mlsh_mx_prep_fn prep, mlsh_mx_batch_fn fn, void *ctx, mlsh_metrics *m);
 #endif

@@ -348,6 +348,7 @@ typedef struct {
   uint32_t *bcnt; /* kept per batch, then the kept entries before it */
   uint16_t *kept;
   int avx, vbmi2;
+  uint16_t lim; /* no metrics: kept iff (h & 0x7fff) > lim (mag_limit) */
 } pr16;
 
 static void mag_task(void *p, size_t t, unsigned w) {
@@ -422,6 +423,58 @@ static void pr16_batch(void *p, size_t i, size_t m, const float *x, float *y) {
   c->bcnt[i / MLSH_MX_BATCH] = nnz;
 }
 
+/* For a pass without metrics: the codes kept are those with (h & 0x7fff) > lim, where lim is
+ * the largest finite magnitude code whose value is <= thr (or 0): the same as !(|x| <= thr) &&
+ * x != 0 for finite x, since fp16 magnitudes grow with their codes. */
+static uint16_t mag_limit(float thr) {
+  int32_t lo = -1, hi = 0x7bff; /* the answer is in [lo, hi]; -1: no code is <= thr */
+  while (lo < hi) {
+    int32_t mid = lo + (hi - lo + 1) / 2;
+    if (mlsh_fp16_to_f32((uint16_t)mid) <= thr) lo = mid;
+    else hi = mid - 1;
+  }
+  return (uint16_t)(lo < 0 ? 0 : lo);
+}
+
+#ifdef MLSH_PRUNE_X86
+/* mask16_task's elements [k, e), 32 at a time (k a multiple of 32): returns where it stopped. */
+__attribute__((target("avx512f,avx512bw"))) static size_t mask32_bw(const pr16 *c, size_t k, size_t e, uint32_t *nnz) {
+  const __m512i lim = _mm512_set1_epi16((short)c->lim), low = _mm512_set1_epi16(0x7fff);
+  for (; k + 32 <= e; k += 32) {
+    __mmask32 keep = _mm512_cmpgt_epu16_mask(_mm512_and_si512(_mm512_loadu_si512((const void *)(c->h + k)), low), lim);
+    uint32_t b = (uint32_t)keep;
+    memcpy(c->mask + k / 8, &b, 4);
+    *nnz += (uint32_t)__builtin_popcount(b);
+  }
+  return k;
+}
+#endif
+
+/* pr16_batch's mask and counts for every batch of a chunk, straight from the codes (no metrics
+ * wanted: nothing is decoded, no pruned tensor is made). */
+static void mask16_task(void *p, size_t t, unsigned w) {
+  (void)w;
+  pr16 *c = p;
+  size_t i0 = t * CHUNK, i1 = i0 + CHUNK < c->n ? i0 + CHUNK : c->n;
+  for (size_t b = i0; b < i1; b += MLSH_MX_BATCH) {
+    size_t e = i1 - b < MLSH_MX_BATCH ? i1 : b + MLSH_MX_BATCH, k = b;
+    uint32_t nnz = 0;
+#ifdef MLSH_PRUNE_X86
+    if (c->vbmi2) k = mask32_bw(c, k, e, &nnz);
+#endif
+    for (; k < e; k += 8) {
+      unsigned byte = 0;
+      for (size_t j = k; j < k + 8 && j < e; j++) {
+        unsigned keep = (c->h[j] & 0x7fffu) > c->lim;
+        byte |= keep << (j - k);
+        nnz += keep;
+      }
+      c->mask[k / 8] = (uint8_t)byte;
+    }
+    c->bcnt[b / MLSH_MX_BATCH] = nnz;
+  }
+}
+
 #ifdef MLSH_PRUNE_X86
 /* The kept codes of elements [i, e) (e - i a multiple of 32, i of 8) to out: one compressing
  * store per 32 elements; returns the count written. */
@@ -474,7 +527,7 @@ int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8
   size_t chunks = (n + CHUNK - 1) / CHUNK, batches = (n + MLSH_MX_BATCH - 1) / MLSH_MX_BATCH;
   double q = o->sparsity * 100.0;
   pr16 c = {h, n, mlsh_threads_clamp(o->threads), 0, NULL, malloc(chunks), -1, mask,
-            malloc(batches * sizeof(uint32_t)), kept, 0, 0};
+            malloc(batches * sizeof(uint32_t)), kept, 0, 0, 0};
   c.count = o->mode == MLSH_PRUNE_MAGNITUDE && q != 0.0 && q != 100.0;
   int avx2;
   c.avx = mlsh_cpu_f16c(&avx2) != 0; /* F16C implies AVX */
@@ -509,7 +562,10 @@ int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8
     info->threshold = c.thr;
   }
   mlsh_cz_src src = {NULL, h};
-  if ((st = mlsh_metrics_pass(&src, n, o->threads, pr16_batch, &c, m))) goto done;
+  if (!m) {
+    c.lim = mag_limit(c.thr);
+    mlsh_parallel_for(c.nt, chunks, mask16_task, &c);
+  } else if ((st = mlsh_metrics_pass(&src, n, o->threads, pr16_batch, &c, m))) goto done;
   size_t nnz = 0;
   for (size_t b = 0; b < batches; b++) {
     uint32_t k = c.bcnt[b];

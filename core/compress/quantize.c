@@ -84,6 +84,7 @@ typedef struct {
   int avx512;      /* and AVX-512F */
   unsigned nt;     /* workers of the min/max pass (partials) */
   size_t lb;       /* mlsh_quantize_pass: > 0 when blocks are runs of lb elements set per task */
+  int direct;      /* mlsh_quantize_pass without metrics: prep_span writes the codes (codes_direct) */
   mlsh_cz_cpu cpu;
 } q_ctx;
 
@@ -328,7 +329,7 @@ static void range_minmax(const q_ctx *c, const mlsh_cz_src *src, size_t s, size_
                          unsigned *bad) {
 #ifdef MLSH_QUANT_X86
   if (src->f16 && c->f16c) {
-    minmax_f16c(src->f16 + s, len, lo, hi, bad);
+    (c->avx512 ? minmax_512 : minmax_f16c)(src->f16 + s, len, lo, hi, bad);
     return;
   }
 #endif
@@ -375,8 +376,31 @@ int mlsh_quantize_spans(const mlsh_quant_opts *o, size_t n) {
 }
 
 
+/* The packed codes of block s (lb elements of fp16 bits at h) for a pass that makes no
+ * reconstruction: quant_core's operations on each element without the reconstruction, so the
+ * same codes (with 4 bits, lb is even and so is the block's first element). */
+static void codes_direct(const q_ctx *c, const uint16_t *h, size_t s) {
+  size_t lb = c->lb, e0 = s * lb, k = 0;
+  float sc = c->scale[s], zf = c->zpf ? c->zpf[s] : 0.0f;
+  float qmin = (float)c->info->qmin, qmax = (float)c->info->qmax;
+  unsigned mask = (1u << c->o->nbits) - 1;
+  int four = c->o->nbits == 4;
+  uint8_t *out = four ? c->packed + e0 / 2 : c->packed + e0;
+#ifdef MLSH_QUANT_X86
+  if (c->avx512) k = codes_f16_512(c, h, lb, sc, zf, out);
+#endif
+  for (; k < lb; k++) {
+    float t = mlsh_round_fp16(mlsh_fp16_to_f32(h[k]) / sc);
+    unsigned q = (unsigned)(int)quant_code(t, zf, qmin, qmax) & mask;
+    if (!four) out[k] = (uint8_t)q;
+    else if (k & 1) out[k / 2] |= (uint8_t)(q << 4);
+    else out[k / 2] = (uint8_t)q;
+  }
+}
+
 /* mlsh_quantize_pass's preparation of a task's span [i0, i1) (whole blocks): each block's
- * min/max and parameters, read while the span is about to be quantized (in cache). */
+ * min/max and parameters, read while the span is about to be quantized (in cache); with
+ * c->direct, then the codes of those blocks (the pass runs no batches). */
 static void prep_span(void *p, size_t i0, size_t i1, const mlsh_cz_src *span) {
   const q_ctx *c = p;
   size_t lb = c->lb;
@@ -389,12 +413,11 @@ static void prep_span(void *p, size_t i0, size_t i1, const mlsh_cz_src *span) {
       range_minmax(c, span, s * lb - i0, lb, &mn[k], &mx[k], &bad);
     }
 #ifdef MLSH_QUANT_X86
-    if (k == 16 && c->avx512 && c->o->wdtype == MLSH_WD_FP16) {
-      block_params16(c, s0, mn, mx);
-      continue;
-    }
+    if (k == 16 && c->avx512 && c->o->wdtype == MLSH_WD_FP16) block_params16(c, s0, mn, mx);
+    else
 #endif
-    for (size_t j = 0; j < k; j++) block_params(c, s0 + j, mn[j], mx[j]);
+      for (size_t j = 0; j < k; j++) block_params(c, s0 + j, mn[j], mx[j]);
+    for (size_t j = 0; c->direct && j < k; j++) codes_direct(c, span->f16 + ((s0 + j) * lb - i0), s0 + j);
   }
   c->bad[i0 / MLSH_MX_TASK_SPAN] = (uint8_t)bad;
 }
@@ -518,8 +541,10 @@ int mlsh_quantize_pass(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t 
   int st = quant_setup(&c, src, n, o, scale, zero_point, info, &nt, 1);
   if (st) return st;
   c.packed = packed;
+  /* no metrics wanted, fp16 source, blocks set per span: the codes straight from the span */
+  c.direct = c.lb && !m && o->wdtype == MLSH_WD_FP16 && (rd || src->f16) && (o->nbits == 8 || c.lb % 2 == 0);
   if (c.lb) { /* parameters per task span, then the span's batches */
-    st = mlsh_metrics_pass_prep(src, rd, n, o->threads, prep_span, pass_batch, &c, m);
+    st = mlsh_metrics_pass_prep(src, rd, n, o->threads, prep_span, c.direct ? NULL : pass_batch, &c, m);
     for (size_t t = 0; !st && t < (n + MLSH_MX_TASK_SPAN - 1) / MLSH_MX_TASK_SPAN; t++)
       if (c.bad[t]) st = MLSH_CZ_ENONFINITE;
   } else st = mlsh_metrics_pass(src, n, o->threads, pass_batch, &c, m);

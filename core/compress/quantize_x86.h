@@ -38,6 +38,26 @@ __attribute__((target("avx,f16c"))) static void minmax_f16c(const uint16_t *h, s
   *bad |= bd;
 }
 
+/* minmax_f16c 16 lanes at a time (AVX-512F), the rest (< 16) by minmax_f16c: the same min/max
+ * (of a set: the order does not matter) and the same flag (v - v is NaN iff v is inf/NaN). */
+__attribute__((target("avx,f16c,avx512f"))) static void minmax_512(const uint16_t *h, size_t len, float *lo, float *hi,
+                                                                   unsigned *bad) {
+  __m512 vlo = _mm512_set1_ps(*lo), vhi = _mm512_set1_ps(*hi);
+  __mmask16 nf = 0;
+  size_t k = 0;
+  for (; k + 16 <= len; k += 16) {
+    __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(h + k)));
+    __m512 z = _mm512_sub_ps(v, v);
+    nf |= _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+    vlo = _mm512_min_ps(vlo, v);
+    vhi = _mm512_max_ps(vhi, v);
+  }
+  *lo = _mm512_reduce_min_ps(vlo);
+  *hi = _mm512_reduce_max_ps(vhi);
+  *bad |= nf != 0;
+  if (k < len) minmax_f16c(h + k, len - k, lo, hi, bad);
+}
+
 static inline __attribute__((target("avx,f16c"))) __m256 r16v(__m256 v) {
   return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
@@ -140,6 +160,32 @@ __attribute__((target("avx,f16c,avx512f"))) static void quant_run_512(const q_ct
     _mm512_storeu_ps(rec + k, r16z(_mm512_mul_ps(_mm512_sub_ps(cl, vzs), vsc)));
   }
   if (k < m) quant_run_f16c(c, t + k, m - k, sc, zf, zs, raw + k, rec + k);
+}
+
+/* The codes of the fp16 values h[0..m) of one block (scale sc, zero point as used zf) straight
+ * into out, for a caller that wants no reconstruction: 8 bits a byte, or with nbits 4 two a
+ * byte (low nibble first; m even). The operations of quant_run_512 on each element (an fp16
+ * input is already in the weight dtype, so its rounding is the identity), hence the same codes.
+ * Returns how many it did (a multiple of 16); the caller codes the rest. */
+__attribute__((target("avx,f16c,avx512f"))) static size_t codes_f16_512(const q_ctx *c, const uint16_t *h, size_t m,
+                                                                        float sc, float zf, uint8_t *out) {
+  const __m512 qmin = _mm512_set1_ps((float)c->info->qmin), qmax = _mm512_set1_ps((float)c->info->qmax);
+  const __m512 vsc = _mm512_set1_ps(sc), vzf = _mm512_set1_ps(zf);
+  const __m512i mask = _mm512_set1_epi32((int)((1u << c->o->nbits) - 1));
+  const int four = c->o->nbits == 4;
+  size_t k = 0;
+  for (; k + 16 <= m; k += 16) {
+    __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(h + k)));
+    __m512 v = r16z(_mm512_div_ps(w, vsc));
+    __m512 r = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzf);
+    __m512 cl = _mm512_min_ps(_mm512_max_ps(r, qmin), qmax);
+    cl = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), cl);
+    __m512i iv = _mm512_and_si512(_mm512_cvttps_epi32(cl), mask);
+    if (four) /* each 64-bit lane holds codes (even, odd): even | odd << 4 in its low byte */
+      _mm_storel_epi64((__m128i *)(void *)(out + k / 2), _mm512_cvtepi64_epi8(_mm512_or_si512(iv, _mm512_srli_epi64(iv, 28))));
+    else _mm_storeu_si128((__m128i *)(void *)(out + k), _mm512_cvtepi32_epi8(iv));
+  }
+  return k;
 }
 
 /* block_params for blocks [s, s + 16) from mn[0..16), mx[0..16), weight dtype fp16, AVX-512F:
