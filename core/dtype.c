@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -12,12 +13,16 @@
 #include <immintrin.h>
 #endif
 
+static atomic_int portable_only;
+
+int mlsh_cpu_portable(int on) { return atomic_exchange(&portable_only, on != 0); }
+
 /* (Asked directly because clang 14's __builtin_cpu_supports does not know "f16c".) */
 int mlsh_cpu_f16c(int *avx2) {
   *avx2 = 0;
 #ifdef MLSH_HAVE_F16C_PATH
   const char *e = getenv("MLSH_NO_F16C");
-  if (e && *e && *e != '0') return 0;
+  if ((e && *e && *e != '0') || atomic_load(&portable_only)) return 0;
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
   if (!(c & (1u << 27)) || !(c & (1u << 28)) || !(c & (1u << 29))) return 0;

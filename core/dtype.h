@@ -34,6 +34,9 @@ float mlsh_bf16_to_f32(uint16_t h);
  * conversions; *avx2 tells AVX2. MLSH_NO_F16C=1 forces 0 (the portable code, which the tests
  * compare with). Ask once per call of a kernel, not per element: CPUID can trap in a VM. */
 int mlsh_cpu_f16c(int *avx2);
+/* From now on mlsh_cpu_f16c answers 0 (on != 0) or asks the CPU again (0), for the whole
+ * process: the portable kernels, to compare or time them. Returns the previous setting. */
+int mlsh_cpu_portable(int on);
 /* Decode n elements of dt from src (srclen bytes) into out. 0 on success, -1 if too short.
  * fp16 decodes 8 at a time with F16C when the CPU has it; bit-exact with mlsh_fp16_to_f32. From
  * 1M elements fp16 is decoded on mlsh_threads_default() threads (each writes its own range). */

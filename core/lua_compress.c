@@ -54,6 +54,8 @@
  *   thread of its own (bigbuf.h mlsh_bigbuf_prefault).
  * compress.reserve(bytes) -> true | false: huge-page-hinted heap for a model pass (bigbuf.h).
  * compress.clock() -> monotonic wall-clock seconds (for timing; os.clock counts CPU time).
+ * compress.portable(on) -> the previous setting: with on true, every kernel takes its portable
+ *   code instead of the x86 vector paths (the same bits; for tests and timing), process-wide.
  *
  * This file: the module (funcs, luaopen) and the kernels over Arrays. Its parts, headers
  * included here only (the Makefile makes a module of every core/lua_*.c, so they are not .c files):
@@ -455,13 +457,19 @@ static int l_threads(lua_State *L) {
   return 1;
 }
 
+static int l_portable(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, mlsh_cpu_portable(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static const luaL_Reg funcs[] = {
   {"palettize", l_palettize}, {"quantize", l_quantize}, {"prune", l_prune},
   {"prune_palettize", l_prune_palettize}, {"prune_quantize", l_prune_quantize},
   {"metrics", l_metrics}, {"pack", l_pack}, {"unpack", l_unpack}, {"randn", l_randn},
   {"palettize_blob", l_palettize_blob}, {"quantize_blob", l_quantize_blob}, {"prune_blob", l_prune_blob},
   {"threads", l_threads}, {"clock", l_clock}, {"reserve", l_reserve},
-  {"prefault", l_prefault}, {NULL, NULL}};
+  {"prefault", l_prefault}, {"portable", l_portable}, {NULL, NULL}};
 
 int luaopen_mlsh_core_compress(lua_State *L) {
   mlsh_bigbuf_keep(); /* tensor after tensor: a freed weight's pages serve the next (bigbuf.h) */
