@@ -30,6 +30,49 @@ void mlsh_bigbuf_keep(void) {
 #endif
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MLSH_OWN_MALLOC 1 /* a sanitizer's allocator: nothing here knows its layout */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)
+#define MLSH_OWN_MALLOC 1
+#endif
+#endif
+
+static void *filler; /* mlsh_bigbuf_heap's: the rest of the heap's first, partly used 2 MiB page */
+
+int mlsh_bigbuf_heap(size_t n) {
+#if defined(__GLIBC__) && defined(MADV_HUGEPAGE) && !defined(MLSH_OWN_MALLOC)
+  if (filler) return 0;
+  mlsh_bigbuf_keep();
+  uint8_t *p = malloc(n); /* the top chunk: nothing free is this large this early */
+  if (!p) return -1;
+  mlsh_bigbuf_hint(p, n);
+  uintptr_t pa = (uintptr_t)p;
+  free(p);
+  /* glibc: a chunk of size cs (a multiple of 16) holds cs - 8 bytes and starts 16 bytes below
+   * its pointer; so the filler taken from the top at p ends where the top then starts, at
+   * b - 16, and the next chunk carved from it has its pointer at b, the first huge page. */
+  uintptr_t b = (pa + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+  size_t cs = (size_t)(b - pa);
+  if (cs < 4096) cs += HUGE_PAGE; /* large-bin sizes come from the top, not a small bin */
+  void *f = malloc(cs - 8);
+  if ((uintptr_t)f != pa) { /* another allocator, or a free chunk served it: leave the heap as it is */
+    free(f);
+    return -1;
+  }
+  filler = f;
+  return 0;
+#else
+  (void)n;
+  return -1;
+#endif
+}
+
+void mlsh_bigbuf_heap_end(void) {
+  free(filler);
+  filler = NULL;
+}
+
 int mlsh_bigbuf_reserve(size_t n) {
   void *p = malloc(n); /* from the heap's top (keep: no mmap), left unwritten */
   if (!p) return -1;

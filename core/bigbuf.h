@@ -20,6 +20,13 @@
 void mlsh_bigbuf_hint(void *p, size_t n);
 void mlsh_bigbuf_keep(void);
 int mlsh_bigbuf_reserve(size_t n);
+/* For a program's start (before it allocates much): keep and reserve(n), and skip the rest of the
+ * heap's first, partly used 2 MiB page, so that from then on the heap's memory comes in huge
+ * pages, each one fault (a 4 KiB fault costs ~11 us on a VM, 512 of them per 2 MiB). Costs up
+ * to 2 MiB of address space, never touched. 0, or -1 (nothing skipped: not glibc's malloc, a
+ * sanitizer's, or no room); mlsh_bigbuf_heap_end() gives the skipped range back (at exit). */
+int mlsh_bigbuf_heap(size_t n);
+void mlsh_bigbuf_heap_end(void);
 /* Fault in (zeroed) the whole 2 MiB pages of the next n bytes at the heap's top on a thread of
  * its own (MADV_POPULATE_WRITE: pages already present are left as they are, so the program may
  * allocate and write there meanwhile), so that a command whose single-threaded start leaves a core

@@ -178,7 +178,7 @@ static int l_palettize_blob(lua_State *L) {
   size_t n = b.shape.n;
   float lut[256];
   scratch *ps;
-  uint8_t *packed = push_scratch(L, n, &ps); /* room for 8 bits a code */
+  uint8_t *packed = push_scratch_pages(L, n, &ps); /* room for 8 bits a code */
   mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;
   int st = mlsh_palettize_pass(b.h, n, &o, lut, packed, &r.info, mp);
   if (b.stage) release(b.stage);
@@ -224,7 +224,7 @@ static int l_quantize_blob(lua_State *L) {
   else lua_pushnil(L);
   size_t nb = (n * o.nbits + 7) / 8;
   scratch *ps;
-  uint8_t *packed = push_scratch(L, nb, &ps);
+  uint8_t *packed = push_scratch_pages(L, nb, &ps);
   mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;
   mlsh_cz_src src = {NULL, b.h};
   st = mlsh_quantize_pass(&src, rdp, n, &o, packed, r.scale->data, r.zp ? r.zp->data : NULL, &r.info, mp);
@@ -260,8 +260,8 @@ static int l_prune_blob(lua_State *L) {
   if (st) cz_error(L, fn, st);
   size_t n = b.shape.n, nb = (n + 7) / 8;
   scratch *ms, *ks;
-  uint8_t *mask = push_scratch(L, nb, &ms);
-  uint16_t *kept = push_scratch(L, n * 2, &ks);
+  uint8_t *mask = push_scratch_pages(L, nb, &ms);
+  uint16_t *kept = push_scratch_pages(L, n * 2, &ks);
   pr_run r;
   memset(&r, 0, sizeof r);
   mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;

@@ -4,6 +4,7 @@
  * Modules under that folder load from their precompiled bytecode while it is fresh (bytecode.h).
  * Exit status: whatever cli.main returns (0 ok, 1 findings/errors, 2 bad usage or input). */
 #include "alloc.h"
+#include "bigbuf.h"
 #include "bytecode.h"
 #include <lauxlib.h>
 #include <lua.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 int luaopen_mlsh_core(lua_State *L);
+
+#define HEAP_RESERVE ((size_t)128 << 20) /* address space hinted for huge pages at start */
 
 static int is_home(const char *dir) {
   char p[PATH_MAX];
@@ -93,6 +96,8 @@ static int panic(lua_State *L) {
 int main(int argc, char **argv) {
   /* past a file-size limit, write() should fail with EFBIG (and mlsh keep the old file), not kill us */
   signal(SIGXFSZ, SIG_IGN);
+  /* the heap in 2 MiB pages from here on: weights and results are megabytes (bigbuf.h) */
+  (void)mlsh_bigbuf_heap(HEAP_RESERVE);
   static mlsh_alloc_state alloc_state; /* accounting allocator: --safe gives rules a memory budget */
   lua_State *L = lua_newstate(mlsh_limited_alloc, &alloc_state);
   if (L) lua_atpanic(L, panic);
@@ -113,5 +118,6 @@ int main(int argc, char **argv) {
   }
   fflush(stdout);
   lua_close(L);
+  mlsh_bigbuf_heap_end();
   return rc;
 }

@@ -4,7 +4,6 @@
 -- the spec is raised only as far as the forms need, and settings that exist only in iOS18 are
 -- refused for older programs with the target they need.
 local spec = require "mlsh.spec"
-local optable = require "mlsh.optable"
 
 local M = {}
 
@@ -77,6 +76,7 @@ function M.plan(m, policy)
     if ospec < M.IOS16 then
       -- constexpr ops exist from iOS16: relabel the program iOS16 when every op keeps its meaning
       local changed = {}
+      local optable = require "mlsh.optable" -- only here: the op table costs start-up time
       for _, op in ipairs(fn.all_ops) do
         local e = optable.get(op.type)
         if e then
