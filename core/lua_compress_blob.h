@@ -260,8 +260,8 @@ static int l_prune_blob(lua_State *L) {
   if (st) cz_error(L, fn, st);
   size_t n = b.shape.n, nb = (n + 7) / 8;
   scratch *ms, *ks;
-  uint8_t *mask = push_scratch_pages(L, nb, &ms);
-  uint16_t *kept = push_scratch_pages(L, n * 2, &ks);
+  uint8_t *mask = push_scratch(L, nb, &ms);
+  uint16_t *kept = push_scratch(L, n * 2, &ks);
   pr_run r;
   memset(&r, 0, sizeof r);
   mlsh_metrics m, *mp = want_metrics(L, 4) ? &m : NULL;
