@@ -323,6 +323,27 @@ static void gather16_task(void *p, size_t t, unsigned w) {
   }
 }
 
+/* The pass's first look at the codes: the finite check and, when counting (a magnitude
+ * percentile), the magnitudes at ranks r into ab (a sampled window, else the full histogram). */
+static int scan(pr16 *c, const size_t r[2], float ab[2]) {
+  size_t chunks = (c->n + CHUNK - 1) / CHUNK;
+  int st = c->count && c->n >= WINDOW_MIN ? window_select(c, r, ab) : MISS;
+  if (st != MISS) return st;
+  st = MLSH_CZ_OK;
+  if (c->count && !(c->hist = calloc((size_t)c->nt * MAGS, sizeof(uint32_t)))) return MLSH_CZ_ENOMEM;
+  mlsh_parallel_for(c->nt, chunks, mag_task, c);
+  for (size_t i = 0; i < chunks; i++)
+    if (c->bad[i]) st = MLSH_CZ_ENONFINITE;
+  if (c->count)
+    for (unsigned w = 0; w < c->nt; w++)
+      for (unsigned a = 0x7c00u; a < MAGS; a++)
+        if (c->hist[(size_t)w * MAGS + a]) st = MLSH_CZ_ENONFINITE;
+  if (c->count && !st) ab[0] = mag_at(c, r[0]), ab[1] = mag_at(c, r[1]);
+  free(c->hist);
+  c->hist = NULL;
+  return st;
+}
+
 int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8_t *mask, uint16_t *kept,
                     mlsh_prune_info *info, mlsh_metrics *m) {
   int st = mlsh_prune_check(o, n);
@@ -342,39 +363,17 @@ int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8
   c.vbmi2 = c.avx && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vbmi2");
 #endif
-  if (!c.bad || !c.bcnt) st = MLSH_CZ_ENOMEM;
-  if (st) goto done;
   size_t r[2];
   double gamma = c.count ? mlsh_percentile_ranks(n, q, r) : 0;
   float ab[2];
-  int sel = c.count && n >= WINDOW_MIN ? window_select(&c, r, ab) : MISS;
-  if (sel != MISS) {
-    st = sel;
-    goto ranked;
-  }
-  if (c.count && !(c.hist = calloc((size_t)c.nt * MAGS, sizeof(uint32_t)))) st = MLSH_CZ_ENOMEM;
-  if (st) goto done;
-  mlsh_parallel_for(c.nt, chunks, mag_task, &c);
-  for (size_t i = 0; i < chunks; i++)
-    if (c.bad[i]) st = MLSH_CZ_ENONFINITE;
-  if (c.count)
-    for (unsigned w = 0; w < c.nt; w++)
-      for (unsigned a = 0x7c00u; a < MAGS; a++)
-        if (c.hist[(size_t)w * MAGS + a]) st = MLSH_CZ_ENONFINITE;
-  if (c.count && !st) ab[0] = mag_at(&c, r[0]), ab[1] = mag_at(&c, r[1]);
-ranked:
+  if (!c.bad || !c.bcnt) st = MLSH_CZ_ENOMEM;
+  else st = scan(&c, r, ab);
   if (st) goto done;
   info->threshold = NAN; /* c.thr -1: |w| <= -1 never holds, nothing pruned unless set below */
-  if (o->mode == MLSH_PRUNE_THRESHOLD) {
-    c.thr = mlsh_wd_round_d(MLSH_WD_FP16, o->threshold);
-    info->threshold = c.thr;
-  } else if (q == 100.0) {
-    c.thr = INFINITY;
-    info->threshold = INFINITY;
-  } else if (c.count) {
-    c.thr = mlsh_percentile_value(MLSH_WD_FP16, ab, gamma);
-    info->threshold = c.thr;
-  }
+  if (o->mode == MLSH_PRUNE_THRESHOLD) c.thr = mlsh_wd_round_d(MLSH_WD_FP16, o->threshold);
+  else if (q == 100.0) c.thr = INFINITY;
+  else if (c.count) c.thr = mlsh_percentile_value(MLSH_WD_FP16, ab, gamma);
+  if (o->mode == MLSH_PRUNE_THRESHOLD || q == 100.0 || c.count) info->threshold = c.thr;
   mlsh_cz_src src = {NULL, h};
   if (!m) {
     c.lim = mag_limit(c.thr);
@@ -390,7 +389,6 @@ ranked:
   info->nnz = nnz;
 
 done:
-  free(c.hist);
   free(c.bad);
   free(c.bcnt);
   return st;
