@@ -433,12 +433,14 @@ describe("mlsh compress / decompress / compare (CLI)", function()
       f:close()
       return b
     end
-    for _, mode in ipairs({ "--palettize 4", "--quantize int8", "--prune 0.5" }) do
+    for _, c in ipairs({ { "--palettize 4", "iOS16" }, { "--quantize int8", "iOS16" }, { "--prune 0.5", "iOS16" },
+                         { "--quantize int4 --per-block 32", "iOS18" }, { "--quantize uint8 --affine", "iOS16" } }) do
+      local mode, src = c[1], base[c[2]]
       local a, b = outpath(), outpath()
-      local _, rc = mlsh_cmd(string.format("compress %s -o %s %s --quiet", q(base.iOS16), q(a), mode))
+      local _, rc = mlsh_cmd(string.format("compress %s -o %s %s --quiet", q(src), q(a), mode))
       assert.are.equal(0, rc, last_stderr())
       local s
-      s, rc = mlsh_cmd(string.format("compress %s -o %s %s --json", q(base.iOS16), q(b), mode))
+      s, rc = mlsh_cmd(string.format("compress %s -o %s %s --json", q(src), q(b), mode))
       assert.are.equal(0, rc, last_stderr())
       assert.is_number(mlsh.json.decode(s).totals.snr_db)
       for _, f in ipairs({ "/Data/com.apple.CoreML/weights/weight.bin", "/Data/com.apple.CoreML/model.mlmodel" }) do
