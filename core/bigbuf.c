@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -30,6 +31,14 @@ void mlsh_bigbuf_keep(void) {
 #endif
 }
 
+/* n, or an eighth of the address-space limit (RLIMIT_AS) when one is set and n is larger: a
+ * reserve must not leave a limited process without room to map its model. */
+static size_t as_cap(size_t n) {
+  struct rlimit as;
+  if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && n > as.rlim_cur / 8) return (size_t)(as.rlim_cur / 8);
+  return n;
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define MLSH_OWN_MALLOC 1 /* a sanitizer's allocator: nothing here knows its layout */
 #elif defined(__has_feature)
@@ -43,6 +52,8 @@ static void *filler; /* mlsh_bigbuf_heap's: the rest of the heap's first, partly
 int mlsh_bigbuf_heap(size_t n) {
 #if defined(__GLIBC__) && defined(MADV_HUGEPAGE) && !defined(MLSH_OWN_MALLOC)
   if (filler) return 0;
+  n = as_cap(n);
+  if (n < 2 * HUGE_PAGE) return -1;
   mlsh_bigbuf_keep();
   uint8_t *p = malloc(n); /* the top chunk: nothing free is this large this early */
   if (!p) return -1;
@@ -74,6 +85,7 @@ void mlsh_bigbuf_heap_end(void) {
 }
 
 int mlsh_bigbuf_reserve(size_t n) {
+  n = as_cap(n);
   void *p = malloc(n); /* from the heap's top (keep: no mmap), left unwritten */
   if (!p) return -1;
   mlsh_bigbuf_hint(p, n);

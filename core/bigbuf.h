@@ -12,7 +12,8 @@
  * mlsh_bigbuf_reserve(n): after keep, take n bytes of address space at the heap's top, hint it
  *   (as above) and give it back to the heap: whatever the program later allocates there (packed
  *   blobs and Lua strings too, which nobody hints) faults in 2 MiB pages. Touches no page, so it
- *   costs address space, not memory. Returns 0, or -1 when the heap cannot grow that far. */
+ *   costs address space, not memory (under an address-space limit, RLIMIT_AS, at most an eighth
+ *   of it). Returns 0, or -1 when the heap cannot grow that far. */
 #ifndef MLSH_BIGBUF_H
 #define MLSH_BIGBUF_H
 #include <stddef.h>
@@ -23,8 +24,9 @@ int mlsh_bigbuf_reserve(size_t n);
 /* For a program's start (before it allocates much): keep and reserve(n), and skip the rest of the
  * heap's first, partly used 2 MiB page, so that from then on the heap's memory comes in huge
  * pages, each one fault (a 4 KiB fault costs ~11 us on a VM, 512 of them per 2 MiB). Costs up
- * to 2 MiB of address space, never touched. 0, or -1 (nothing skipped: not glibc's malloc, a
- * sanitizer's, or no room); mlsh_bigbuf_heap_end() gives the skipped range back (at exit). */
+ * to 2 MiB of address space, never touched; under an address-space limit (RLIMIT_AS) n is at most
+ * an eighth of it. 0, or -1 (nothing skipped: not glibc's malloc, a sanitizer's, or no room);
+ * mlsh_bigbuf_heap_end() gives the skipped range back (at exit). */
 int mlsh_bigbuf_heap(size_t n);
 void mlsh_bigbuf_heap_end(void);
 /* Fault in (zeroed) the whole 2 MiB pages of the next n bytes at the heap's top on a thread of
