@@ -13,7 +13,7 @@ make -s all >/dev/null
 seeds=$out/fixtures
 rm -rf "$seeds"
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; assert(require('mlsh.core').fs.mkdir_p('$seeds')); require('fixtures').build_all('$seeds')" >/dev/null
-for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr; do mkdir -p "$out/seeds-$h"; done
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr compress; do mkdir -p "$out/seeds-$h"; done
 find "$seeds" -name '*.mlmodel' -exec cp {} "$out/seeds-mlmodel/" \;
 i=0; for f in $(find "$seeds" -name Manifest.json); do i=$((i+1)); cp "$f" "$out/seeds-json/m$i.json"; done
 i=0; for f in $(find "$seeds" -name weight.bin); do i=$((i+1)); cp "$f" "$out/seeds-blob/w$i.bin"; done
@@ -37,8 +37,11 @@ rm -rf "$out/pte-fixtures"
 cp "$out/esp.mlmodelc/model.espresso.weights" "$out/seeds-espresso/w1"; rm -rf "$out/esp.mlmodelc"
 # PNG seeds from the specs' own encoder (tests/support/png_write.lua): colour types, depths, Adam7
 ./mlsh -e "package.path='$top/tests/support/?.lua;'..package.path; local W = require('png_write'); for k, c in ipairs({{0,1},{0,16},{2,8},{2,16},{3,4},{4,8},{6,16}}) do local ch = ({[0]=1,[2]=3,[3]=1,[4]=2,[6]=4})[c[1]]; W.write('$out/seeds-png/p' .. k .. '.png', {width = 5, height = 3, color = c[1], depth = c[2], interlace = k % 2 == 0, palette = c[1] == 3 and {{1,2,3},{4,5,6}} or nil, pixel = function(x, y) local v = {} for i = 1, ch do v[i] = (x + y + i) % (c[1] == 3 and 2 or (1 << c[2])) end return table.unpack(v) end}) end" >/dev/null
+# compress seeds (fuzz_compress.c's header, then fp16 codes): 8-bit per channel, 4-bit per block,
+# magnitude pruning over 64K elements (the sampled window), threshold pruning
+./mlsh -e "local function w(name, s) local f = assert(io.open('$out/seeds-compress/' .. name, 'wb')); f:write(s); f:close() end; local d = {}; for i = 1, 97 do d[i] = string.pack('<I2', 0x2000 + ((i * 2654435761) >> 7) % 0x2400 | (i % 3 == 0 and 0x8000 or 0)) end; d = table.concat(d); w('q8', string.char(0, 0, 3, 63, 0, 7) .. d); w('q4b', string.char(2, 17, 15, 255, 0, 3) .. d); w('pm', string.char(3, 0, 255, 43, 1, 128) .. d); w('pt', string.char(1, 1, 9, 100, 0, 40) .. d)" >/dev/null
 src=""
-for f in core/*.c core/interp/*.c core/compress/threads.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
+for f in core/*.c core/interp/*.c core/compress/*.c; do case "$f" in core/lua_*) ;; *) src="$src $f";; esac; done
 gen=$(ls build/gen/*.pb-c.c)
 # the core is compiled once (instrumented for libFuzzer, no main), then linked into each harness
 flags="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -Icore -Ibuild/gen $(pkg-config --cflags libprotobuf-c libzip libpng lua5.4)"
@@ -48,7 +51,7 @@ for f in $src $gen build/gen/proto_registry.c; do echo "$f"; done |
   CFLAGS="$flags" OBJS="$objs" xargs -P "$(nproc)" -I{} sh -c 'clang $CFLAGS -c "{}" -o "$OBJS/$(echo "{}" | tr / _).o"'
 libs="$(pkg-config --libs libprotobuf-c libzip libpng lua5.4) -lm"
 status=0
-for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr; do
+for h in mlmodel json blob miltext zip onnx npy interp pte inmemoryfs espresso png constexpr compress; do
   bin=$out/fuzz_$h
   clang $flags -fsanitize=fuzzer fuzz/fuzz_$h.c "$objs"/*.o $libs -o "$bin"
   rm -rf "$out/crashes-$h"

@@ -159,6 +159,56 @@ function replay.constexpr(bytes)
   if r == nil and err ~= nil then assert.is_string(err) end
 end
 
+-- fuzz_compress.c's input (a 6-byte header, then fp16 codes tiled over the tensor) replayed
+-- through the blob kernels of core.compress: the pass with metrics, without, and without on the
+-- portable kernels must agree (an inf/NaN makes all three fail alike).
+function replay.compress(bytes, tmp)
+  if #bytes < 6 then return end
+  local b = { bytes:byte(1, 6) }
+  local rows, cols = b[3] + 1, (b[4] | b[5] << 8) % 1024 + 1
+  local n, codes = rows * cols, bytes:sub(7, 6 + (#bytes - 6) // 2 * 2)
+  local tiled = #codes > 0 and codes:rep(n // (#codes // 2) + 1):sub(1, 2 * n) or ("\0"):rep(2 * n)
+  local B = require "mlsh.builder"
+  local p = B.program { opset = "iOS18", precision = "fp16" }
+  local f = p:func("main")
+  f:output("y", B.layers.relu(f, f:input("x", "fp32", { 1, 4 })))
+  f:output("w_out", f:const("w", core.array.decode(tiled, "fp16", n, { rows, cols })))
+  local path = tmp .. "/c.mlpackage"
+  core.fs.remove_tree(path)
+  p:save(path)
+  local m = mlsh.load(path)
+  local e
+  for _, w in ipairs(m:inventory({ threshold = 0 })) do if w.storage == "blob" then e = w end end
+  local o, fn = { shape = e.shape, weight_dtype = "fp16", threads = b[1] & 2 ~= 0 and 2 or 1 }, core.compress.quantize_blob
+  if b[1] & 1 ~= 0 then
+    fn = core.compress.prune_blob
+    if b[2] & 1 ~= 0 then o.mode, o.threshold = "threshold", b[6] / 64 else o.sparsity = b[6] / 255 end
+  else
+    o.dtype = (b[2] & 2 ~= 0 and "" or "u") .. "int" .. (b[2] & 1 ~= 0 and 4 or 8)
+    o.symmetric = b[2] & 4 ~= 0
+    local g, d = (b[2] >> 3) & 3, 1 + b[6] % 64
+    if g == 1 then o.granularity = "per_tensor"
+    elseif g == 2 and cols % d == 0 then o.granularity, o.block_size = "per_block", cols // d end
+  end
+  local function run(metrics, portable)
+    local was = core.compress.portable(portable)
+    local ok, r = pcall(fn, e.root, e.file, e.offset, setmetatable({ metrics = metrics }, { __index = o }))
+    core.compress.portable(was)
+    return ok, r
+  end
+  local ok1, r1 = run(true, false)
+  for _, v in ipairs({ { false, false }, { false, true } }) do
+    local ok2, r2 = run(v[1], v[2])
+    assert.are.equal(ok1, ok2, tostring(r1) .. " / " .. tostring(r2))
+    if ok1 and r1 then
+      for _, k in ipairs({ "data", "mask", "nonzero_bytes", "nnz", "threshold" }) do
+        assert(r1[k] == r2[k] or (r1[k] ~= r1[k] and r2[k] ~= r2[k]), k)
+      end
+    end
+  end
+  m:close()
+end
+
 describe("fuzz regressions", function()
   local tmp
   setup(function()

@@ -53,7 +53,8 @@ int mlsh_prune(const float *x, size_t n, const mlsh_prune_opts *o, float *out, u
  * threshold and mask as mlsh_prune, without the dense tensor: mask gets the mask packed as uint1
  * (ceil(n/8) bytes, as mlsh_pack_mask), kept the fp16 codes of the kept entries in order (room
  * for n), and *m the metrics of the pruned tensor, exactly as mlsh_metrics_compute(x, out, n,
- * threads, 1, m). */
+ * threads, 1, m); m may be NULL (no metrics: the mask then comes from comparing the codes, with
+ * no pruned tensor). Implemented in prune16.c. */
 int mlsh_prune_pass(const uint16_t *h, size_t n, const mlsh_prune_opts *o, uint8_t *mask, uint16_t *kept,
                     mlsh_prune_info *info, mlsh_metrics *m);
 #endif

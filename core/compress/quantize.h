@@ -50,7 +50,9 @@ int mlsh_quantize(const float *x, size_t n, const mlsh_quant_opts *o, uint8_t *r
  * packs raw, and *m the metrics of the reconstruction against the source, exactly as
  * mlsh_metrics_compute(source, recon, n, threads, 0, m) gives them. With rd (not NULL) the
  * elements are read through it span by span instead of from src (see mlsh_metrics_pass_prep):
- * only when mlsh_quantize_spans(o, n), else MLSH_CZ_EINVAL. */
+ * only when mlsh_quantize_spans(o, n), else MLSH_CZ_EINVAL. m may be NULL (no metrics): then,
+ * for an fp16 source whose blocks are runs, each span's codes are made straight from its fp16
+ * codes, with no reconstruction; the same packed bytes, scales and zero points either way. */
 int mlsh_quantize_spans(const mlsh_quant_opts *o, size_t n);
 int mlsh_quantize_pass(const mlsh_cz_src *src, const mlsh_mx_reader *rd, size_t n, const mlsh_quant_opts *o,
                        uint8_t *packed, float *scale, float *zero_point, mlsh_quant_info *info, mlsh_metrics *m);
