@@ -253,7 +253,6 @@ int mlsh_decode_f32(const void *src, size_t srclen, mlsh_dtype dt, size_t n, flo
       case MLSH_DT_INT8: out[i] = (int8_t)p[i]; break;
       case MLSH_DT_FP8E4M3: out[i] = fp8_to_f32(p[i], 1); break;
       case MLSH_DT_FP8E5M2: out[i] = fp8_to_f32(p[i], 0); break;
-      case MLSH_DT_FP16: { uint16_t v; memcpy(&v, p + 2 * i, 2); out[i] = mlsh_fp16_to_f32(v); break; }
       case MLSH_DT_BF16: { uint16_t v; memcpy(&v, p + 2 * i, 2); out[i] = mlsh_bf16_to_f32(v); break; }
       case MLSH_DT_INT16: { int16_t v; memcpy(&v, p + 2 * i, 2); out[i] = v; break; }
       case MLSH_DT_UINT16: { uint16_t v; memcpy(&v, p + 2 * i, 2); out[i] = v; break; }
@@ -312,7 +311,6 @@ int mlsh_encode_f32(const float *src, size_t n, mlsh_dtype dt, void *dst, size_t
       case MLSH_DT_BOOL: p[i] = v != 0; break;
       case MLSH_DT_UINT8: p[i] = (uint8_t)clampd(nearbyint(v), 0, 255); break;
       case MLSH_DT_INT8: p[i] = (uint8_t)(int8_t)clampd(nearbyint(v), -128, 127); break;
-      case MLSH_DT_FP16: { uint16_t h = mlsh_f32_to_fp16(src[i]); memcpy(p + 2 * i, &h, 2); break; }
       case MLSH_DT_INT16: { int16_t h = (int16_t)clampd(nearbyint(v), -32768, 32767); memcpy(p + 2 * i, &h, 2); break; }
       case MLSH_DT_UINT16: { uint16_t h = (uint16_t)clampd(nearbyint(v), 0, 65535); memcpy(p + 2 * i, &h, 2); break; }
       case MLSH_DT_FP32: memcpy(p + 4 * i, src + i, 4); break;

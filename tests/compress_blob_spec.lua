@@ -200,6 +200,8 @@ describe("compress kernels over an fp16 blob", function()
     end)
     K.portable(was)
     assert(ok, err)
+    assert.has_error(function() K.portable() end) -- the setting is required
+    assert.are.equal(was, K.portable(was)) -- and the previous one comes back
   end)
 
   it("mode unique picks the same width; lazily unpacked views match", function()

@@ -427,12 +427,7 @@ describe("mlsh compress / decompress / compare (CLI)", function()
   end)
 
   it("a quiet run (no metrics summed) writes the same bytes as a reporting one; the API leaves SNR out", function()
-    local function bytes(path)
-      local f = assert(io.open(path, "rb"))
-      local b = f:read("a")
-      f:close()
-      return b
-    end
+    local bytes = require("fixtures").read
     for _, c in ipairs({ { "--palettize 4", "iOS16" }, { "--quantize int8", "iOS16" }, { "--prune 0.5", "iOS16" },
                          { "--quantize int4 --per-block 32", "iOS18" }, { "--quantize uint8 --affine", "iOS16" } }) do
       local mode, src = c[1], base[c[2]]
